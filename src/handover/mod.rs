@@ -1,0 +1,1 @@
+//! handover (to be written).

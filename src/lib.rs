@@ -1,0 +1,13 @@
+//! tapline: lawful-intercept mediation. Capture → decode → SIP tracking → mediation → handover.
+
+pub mod capture;
+pub mod gen;
+pub mod handover;
+pub mod mediation;
+pub mod rtp;
+pub mod sip;
+pub mod time;
+pub mod warrant;
+pub mod wire;
+
+pub use time::Timestamp;

@@ -1,0 +1,1 @@
+//! mediation (to be written).

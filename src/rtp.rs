@@ -1,0 +1,1 @@
+//! RTP/RTCP headers and RFC 4733 telephone-events (to be written).

@@ -1,0 +1,1 @@
+//! sip (to be written).

@@ -1,0 +1,1 @@
+//! warrant (to be written).
