@@ -11,3 +11,5 @@ pub mod warrant;
 pub mod wire;
 
 pub use time::Timestamp;
+pub mod replay;
+pub mod report;

@@ -1,0 +1,95 @@
+//! Media taps: which intercepted call an RTP/RTCP endpoint belongs to, looked up in O(1).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use foldhash::fast::RandomState;
+
+/// One side of a call, as the SDP that announced the endpoint tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Caller,
+    Callee,
+}
+
+/// An endpoint's tap: the call slot it belongs to and the side that announced it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tap {
+    pub call: usize,
+    pub side: Side,
+}
+
+/// Endpoint (address, port) → tap. An endpoint re-announced by a later call moves to it.
+#[derive(Debug, Default)]
+pub struct MediaTable {
+    taps: HashMap<(IpAddr, u16), Tap, RandomState>,
+}
+
+impl MediaTable {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn insert(&mut self, addr: IpAddr, port: u16, tap: Tap) {
+        self.taps.insert((addr, port), tap);
+    }
+
+    /// Removes the endpoint only if it still belongs to `call`.
+    pub fn remove(&mut self, addr: IpAddr, port: u16, call: usize) {
+        if self.taps.get(&(addr, port)).is_some_and(|t| t.call == call) {
+            self.taps.remove(&(addr, port));
+        }
+    }
+
+    /// The tap of a packet: its source endpoint first, else its destination endpoint.
+    /// Returns the tap and whether the packet was sent *by* the tapped endpoint.
+    #[inline]
+    pub fn lookup(&self, src: (IpAddr, u16), dst: (IpAddr, u16)) -> Option<(Tap, bool)> {
+        if self.taps.is_empty() {
+            return None;
+        }
+        if let Some(t) = self.taps.get(&src) {
+            return Some((*t, true));
+        }
+        self.taps.get(&dst).map(|t| (*t, false))
+    }
+
+    pub fn len(&self) -> usize {
+        self.taps.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.taps.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn looks_up_by_source_then_destination() {
+        let mut m = MediaTable::new();
+        m.insert(ip("10.0.0.1"), 4000, Tap { call: 3, side: Side::Caller });
+        let got = m.lookup((ip("10.0.0.1"), 4000), (ip("10.0.0.2"), 5000));
+        assert_eq!(got, Some((Tap { call: 3, side: Side::Caller }, true)));
+        let got = m.lookup((ip("10.0.0.2"), 5000), (ip("10.0.0.1"), 4000));
+        assert_eq!(got, Some((Tap { call: 3, side: Side::Caller }, false)));
+        assert_eq!(m.lookup((ip("10.0.0.9"), 1), (ip("10.0.0.8"), 2)), None);
+    }
+
+    #[test]
+    fn removal_spares_an_endpoint_taken_over_by_another_call() {
+        let mut m = MediaTable::new();
+        m.insert(ip("10.0.0.1"), 4000, Tap { call: 1, side: Side::Caller });
+        m.insert(ip("10.0.0.1"), 4000, Tap { call: 2, side: Side::Callee });
+        m.remove(ip("10.0.0.1"), 4000, 1);
+        assert_eq!(m.len(), 1);
+        m.remove(ip("10.0.0.1"), 4000, 2);
+        assert!(m.is_empty());
+    }
+}

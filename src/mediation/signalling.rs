@@ -1,0 +1,232 @@
+//! SIP signalling in mediation: target matching for new calls, call state, IRI records
+//! and media taps from SDP.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use super::call::{Call, CallKind, Intercept, Step};
+use super::media::{Side, Tap};
+use super::record::{IriForm, Record, RecordBody, RecordSink};
+use super::scope::{scope, Role};
+use super::Mediator;
+use crate::sip::{self, Message, Method};
+use crate::warrant::identity::{from_uri, Identity};
+use crate::warrant::Warrant;
+use crate::wire::Datagram;
+use crate::Timestamp;
+
+impl Mediator {
+    /// One SIP message (a UDP payload, or one framed from a TCP stream).
+    pub(super) fn on_sip(&mut self, bytes: &[u8], dg: &Datagram<'_>, sink: &mut impl RecordSink) {
+        let msg = match sip::parse(bytes) {
+            Ok(m) => m,
+            Err(_) => {
+                self.stats.sip_malformed += 1;
+                return;
+            }
+        };
+        let Some(call_id) = msg.call_id() else {
+            self.stats.sip_malformed += 1;
+            return;
+        };
+        self.stats.sip_messages += 1;
+        let method = msg.method();
+        let creates = msg.is_request()
+            && msg.to().and_then(|t| t.tag).is_none()
+            && !matches!(method, Some(Method::Ack | Method::Cancel | Method::Bye));
+        let is_invite = matches!(method, Some(Method::Invite));
+        if creates && is_invite {
+            self.note_call_seen(call_id, dg.ts);
+        }
+        let slot = match self.by_call_id.get(call_id) {
+            Some(&slot) => {
+                if creates {
+                    self.add_intercepts(slot, &msg, dg.ts);
+                }
+                slot
+            }
+            None => {
+                if !creates {
+                    return;
+                }
+                let kind = if is_invite { CallKind::Dialog } else { CallKind::Transaction };
+                let matches = self.find_matches(&msg, dg.ts);
+                if matches.is_empty() {
+                    return;
+                }
+                let slot = self.new_call(call_id, kind, dg.ts);
+                self.attach(slot, matches);
+                slot
+            }
+        };
+        if creates {
+            if let Some(call) = self.calls.get_mut(slot).and_then(Option::as_mut) {
+                call.add_caller_tag(msg.from().and_then(|f| f.tag));
+            }
+        }
+        self.deliver_sip(slot, &msg, dg, sink);
+    }
+
+    fn note_call_seen(&mut self, call_id: &str, ts: Timestamp) {
+        let mut h = self.call_id_hasher.build_hasher();
+        call_id.hash(&mut h);
+        if self.seen_calls.insert(h.finish(), ts).is_none() {
+            self.stats.calls_seen += 1;
+        }
+    }
+
+    /// The warrants that cover a message creating a call or transaction, with the role
+    /// their target has in it.
+    fn find_matches(&self, msg: &Message<'_>, ts: Timestamp) -> Vec<(Arc<Warrant>, Role)> {
+        let mut found: Vec<(Arc<Warrant>, Role)> = Vec::new();
+        if self.table.is_empty() {
+            return found;
+        }
+        let mut consider = |id: Option<Identity>, role: Role, found: &mut Vec<(Arc<Warrant>, Role)>| {
+            let Some(id) = id else { return };
+            for w in self.table.matching(&id, ts) {
+                if scope(w, role).is_none() || found.iter().any(|(f, _)| Arc::ptr_eq(f, w)) {
+                    continue;
+                }
+                found.push((Arc::clone(w), role));
+            }
+        };
+        // The caller is the network-asserted identity when present, else From; so a
+        // "private" caller is still identified, and an anonymous one yields nothing.
+        let caller = match msg.p_asserted_identities().find_map(|n| from_uri(n.uri)) {
+            Some(id) => Some(id),
+            None => msg.from().and_then(|f| from_uri(f.uri)),
+        };
+        consider(caller, Role::Originating, &mut found);
+        if matches!(msg.method(), Some(Method::Register)) {
+            // A registration is the target's own act; its To is the same address of record.
+            return found;
+        }
+        if let Some(sip::StartLine::Request { uri, .. }) = Some(msg.start()) {
+            consider(from_uri(uri), Role::Terminating, &mut found);
+        }
+        consider(msg.to().and_then(|t| from_uri(t.uri)), Role::Terminating, &mut found);
+        // A call forwarded from the target is a call to the target.
+        for d in msg.diversion() {
+            consider(from_uri(d.uri), Role::Terminating, &mut found);
+        }
+        for h in msg.history_info() {
+            consider(from_uri(h.uri), Role::Terminating, &mut found);
+        }
+        found
+    }
+
+    fn new_call(&mut self, call_id: &str, kind: CallKind, ts: Timestamp) -> usize {
+        let call = Call::new(call_id, kind, ts);
+        let slot = match self.free_slots.pop() {
+            Some(slot) => {
+                self.calls[slot] = Some(call);
+                slot
+            }
+            None => {
+                self.calls.push(Some(call));
+                self.calls.len() - 1
+            }
+        };
+        self.by_call_id.insert(call_id.to_owned(), slot);
+        match kind {
+            CallKind::Dialog => self.stats.calls_intercepted += 1,
+            CallKind::Transaction => self.stats.transactions_intercepted += 1,
+        }
+        slot
+    }
+
+    /// A later creating request of a known call (redirect retry, second leg, forwarded
+    /// INVITE) may bring warrants the call did not have yet.
+    fn add_intercepts(&mut self, slot: usize, msg: &Message<'_>, ts: Timestamp) {
+        let matches = self.find_matches(msg, ts);
+        self.attach(slot, matches);
+    }
+
+    fn attach(&mut self, slot: usize, matches: Vec<(Arc<Warrant>, Role)>) {
+        let Some(call) = self.calls.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        for (warrant, role) in matches {
+            if call.intercepts.iter().any(|i| Arc::ptr_eq(&i.warrant, &warrant)) {
+                continue;
+            }
+            let Some(scope) = scope(&warrant, role) else { continue };
+            let cin = self.cins.allocate(warrant.liid.as_str());
+            call.intercepts.push(Intercept { warrant, cin, role, scope, iri_sent: 0 });
+        }
+    }
+
+    fn deliver_sip(&mut self, slot: usize, msg: &Message<'_>, dg: &Datagram<'_>, sink: &mut impl RecordSink) {
+        let fingerprint = fingerprint(&self.call_id_hasher, dg, msg.raw());
+        let Some(call) = self.calls.get_mut(slot).and_then(Option::as_mut) else {
+            return;
+        };
+        if call.is_retransmission(fingerprint) {
+            self.stats.sip_retransmissions += 1;
+            return;
+        }
+        let sender = call.sender(msg);
+        let step = call.advance(msg, dg.ts);
+        if call.wants_media() {
+            install_taps(&mut self.media, call, slot, msg, sender);
+        }
+        let dtmf_info = matches!(msg.method(), Some(Method::Info)) && sip::dtmf::info_digits(msg).is_some();
+        let mut minimised: Option<Vec<u8>> = None;
+        for ic in call.intercepts.iter_mut() {
+            if !ic.warrant.is_active(dg.ts) {
+                self.stats.records_suppressed_inactive_warrant += 1;
+                continue;
+            }
+            let (iri_type, event) = super::call::classify(call.kind, call.phase, ic, step);
+            let (form, bytes): (IriForm, &[u8]) = if ic.scope.full_signalling {
+                (IriForm::SipMessage, msg.raw())
+            } else if ic.scope.digits_as_iri && dtmf_info && sender == ic.target_side() {
+                // Post-cut-through digits the order allows: the INFO keeps its digit body.
+                (IriForm::IriOnlySipMessage, msg.raw())
+            } else {
+                let m = minimised.get_or_insert_with(|| sip::redact::iri_only(msg));
+                (IriForm::IriOnlySipMessage, m.as_slice())
+            };
+            let body = RecordBody::Iri { iri_type, event, form, src: dg.flow.src, dst: dg.flow.dst, bytes };
+            sink.record(&Record { warrant: &ic.warrant, cin: ic.cin, ts: dg.ts, body });
+            ic.iri_sent += 1;
+            self.stats.iri_records += 1;
+        }
+        if call.is_ended() {
+            for (addr, port) in std::mem::take(&mut call.media) {
+                self.media.remove(addr, port, slot);
+            }
+        }
+    }
+}
+
+/// Taps the media endpoints an SDP body of `msg` announces, for the side that sent it.
+fn install_taps(media: &mut super::media::MediaTable, call: &mut Call, slot: usize, msg: &Message<'_>, sender: Side) {
+    let Some(ct) = msg.content_type() else { return };
+    let Some(sdp_bytes) = sip::sdp::find_sdp(ct, msg.body()) else { return };
+    let Ok(sdp) = sip::sdp::parse(sdp_bytes) else { return };
+    for ep in sdp.media_endpoints() {
+        for port in [ep.rtp_port, ep.rtcp_port] {
+            let key: (IpAddr, u16) = (ep.addr, port);
+            media.insert(key.0, key.1, Tap { call: slot, side: sender });
+            if !call.media.contains(&key) {
+                call.media.push(key);
+            }
+        }
+        if let Some(pt) = ep.telephone_event_pt {
+            if !call.telephone_event_pts.contains(&pt) {
+                call.telephone_event_pts.push(pt);
+            }
+        }
+    }
+}
+
+/// Identifies a message on the wire: the same bytes between the same endpoints.
+fn fingerprint(hasher: &impl BuildHasher, dg: &Datagram<'_>, raw: &[u8]) -> u64 {
+    let mut h = hasher.build_hasher();
+    dg.flow.hash(&mut h);
+    raw.hash(&mut h);
+    h.finish()
+}

@@ -1,0 +1,213 @@
+//! The replay job: a capture file through decoding and mediation to each agency's
+//! `hi2.ber`/`hi3.ber` files and a `summary.json`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::capture::{CaptureError, FileReader};
+use crate::handover::sequencer::{AgencyOutput, Channel, LiidCounts, Sequencer};
+use crate::mediation::{MediationStats, Mediator};
+use crate::warrant::{Profile, Store, WarrantError, WarrantTable};
+use crate::wire::{DecodeStats, Decoded, Decoder};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReplayError {
+    #[error("warrants: {0}")]
+    Warrants(#[from] WarrantError),
+    #[error("capture: {0}")]
+    Capture(#[from] CaptureError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("agency `{agency}` uses profile `laes`, which this build cannot encode yet")]
+    UnsupportedProfile { agency: String },
+}
+
+/// Bytes written per agency.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct AgencyBytes {
+    pub hi2_bytes: u64,
+    pub hi3_bytes: u64,
+}
+
+/// What a replay read, saw and wrote. Targets never appear here.
+#[derive(Debug, serde::Serialize)]
+pub struct Summary {
+    pub capture: PathBuf,
+    pub packets_read: u64,
+    pub bytes_read: u64,
+    /// Packets the decoder could not parse (counted and skipped).
+    pub malformed: u64,
+    pub capture_errors: Vec<String>,
+    pub sip_messages: u64,
+    pub calls_seen: u64,
+    pub calls_intercepted: u64,
+    pub warrants_loaded: usize,
+    pub warrants_refused: usize,
+    /// Per LIID: agency, IRI and CC records, communications (CINs).
+    pub liids: BTreeMap<String, LiidCounts>,
+    pub agencies: BTreeMap<String, AgencyBytes>,
+    pub first_packet: Option<String>,
+    pub last_packet: Option<String>,
+    pub decode: DecodeStats,
+    pub mediation: MediationStats,
+}
+
+/// Writes each agency's PDUs to `OUT/AGENCY/hi2.ber` and `hi3.ber`, creating a file only
+/// when its first PDU arrives (an agency with no records gets no bytes).
+pub struct FileOutput {
+    dir: PathBuf,
+    agency_ids: Vec<String>,
+    files: HashMap<(usize, Channel), BufWriter<File>>,
+    bytes: Vec<AgencyBytes>,
+    error: Option<ReplayError>,
+}
+
+impl FileOutput {
+    pub fn new(dir: &Path, agency_ids: Vec<String>) -> Self {
+        let bytes = vec![AgencyBytes::default(); agency_ids.len()];
+        FileOutput { dir: dir.to_owned(), agency_ids, files: HashMap::new(), bytes, error: None }
+    }
+
+    fn path(&self, agency: usize, channel: Channel) -> PathBuf {
+        let id = self.agency_ids.get(agency).map(String::as_str).unwrap_or("unknown");
+        let name = match channel {
+            Channel::Hi2 => "hi2.ber",
+            Channel::Hi3 => "hi3.ber",
+        };
+        self.dir.join(id).join(name)
+    }
+
+    fn open(&self, agency: usize, channel: Channel) -> Result<BufWriter<File>, ReplayError> {
+        let path = self.path(agency, channel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent).map_err(|source| ReplayError::Io { path: parent.to_owned(), source })?;
+        }
+        let f = File::create(&path).map_err(|source| ReplayError::Io { path, source })?;
+        Ok(BufWriter::with_capacity(256 * 1024, f))
+    }
+
+    /// Flushes every file; the first I/O error of the run, if any.
+    pub fn finish(mut self) -> Result<BTreeMap<String, AgencyBytes>, ReplayError> {
+        for ((agency, channel), mut w) in self.files.drain() {
+            if let Err(source) = w.flush() {
+                let path = self.dir.join(&self.agency_ids[agency]).join(format!("{channel:?}"));
+                self.error.get_or_insert(ReplayError::Io { path, source });
+            }
+        }
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        Ok(self.agency_ids.into_iter().zip(self.bytes).collect())
+    }
+}
+
+impl AgencyOutput for FileOutput {
+    fn write_pdu(&mut self, agency: usize, channel: Channel, pdu: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        if !self.files.contains_key(&(agency, channel)) {
+            match self.open(agency, channel) {
+                Ok(w) => {
+                    self.files.insert((agency, channel), w);
+                }
+                Err(e) => {
+                    self.error = Some(e);
+                    return;
+                }
+            }
+        }
+        let Some(w) = self.files.get_mut(&(agency, channel)) else { return };
+        if let Err(source) = w.write_all(pdu) {
+            self.error = Some(ReplayError::Io { path: self.path(agency, channel), source });
+            return;
+        }
+        if let Some(b) = self.bytes.get_mut(agency) {
+            match channel {
+                Channel::Hi2 => b.hi2_bytes += pdu.len() as u64,
+                Channel::Hi3 => b.hi3_bytes += pdu.len() as u64,
+            }
+        }
+    }
+}
+
+/// Replays `capture` against the warrants in `warrants_dir`, writing into `out`.
+/// Invalid warrant files are refused (returned beside the summary) and do not stop the run.
+pub fn replay(capture: &Path, warrants_dir: &Path, out: &Path) -> Result<(Summary, Vec<WarrantError>), ReplayError> {
+    let (store, refused) = Store::load_dir(warrants_dir)?;
+    if let Some(a) = store.agencies.iter().find(|a| a.profile == Profile::Laes) {
+        return Err(ReplayError::UnsupportedProfile { agency: a.id.clone() });
+    }
+    fs::create_dir_all(out).map_err(|source| ReplayError::Io { path: out.to_owned(), source })?;
+    let warrants_loaded = store.warrants.len();
+    let liids: Vec<(String, String)> =
+        store.warrants.iter().map(|w| (w.liid.as_str().to_owned(), w.agency.clone())).collect();
+    let table = Arc::new(WarrantTable::new(store.warrants));
+    let agency_ids: Vec<String> = store.agencies.iter().map(|a| a.id.clone()).collect();
+    // Streams of an earlier run in the same directory must not pass for this run's.
+    for id in &agency_ids {
+        for name in ["hi2.ber", "hi3.ber"] {
+            let stale = out.join(id).join(name);
+            if stale.exists() {
+                fs::remove_file(&stale).map_err(|source| ReplayError::Io { path: stale, source })?;
+            }
+        }
+    }
+    let output = FileOutput::new(out, agency_ids);
+    let mut sequencer = Sequencer::new(store.appliance, store.agencies, output);
+    let mut mediator = Mediator::new(table);
+    let mut decoder = Decoder::new();
+    let mut reader = FileReader::open(capture)?;
+    let mut capture_errors = Vec::new();
+    let (mut first, mut last) = (None, None);
+    loop {
+        let frame = match reader.next_frame() {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => {
+                capture_errors.push(e.to_string());
+                continue;
+            }
+        };
+        first.get_or_insert(frame.ts);
+        last = Some(frame.ts);
+        if let Decoded::Datagram(dg) = decoder.decode(&frame) {
+            mediator.handle(&dg, &mut sequencer);
+        }
+    }
+    let stats = reader.stats();
+    let mut liid_counts = sequencer.counts().clone();
+    for (liid, agency) in liids {
+        liid_counts.entry(liid).or_insert_with(|| LiidCounts { agency, ..LiidCounts::default() });
+    }
+    let agencies = sequencer.into_output().finish()?;
+    let m = mediator.stats().clone();
+    let summary = Summary {
+        capture: capture.to_owned(),
+        packets_read: stats.frames,
+        bytes_read: stats.bytes,
+        malformed: decoder.stats().malformed,
+        capture_errors,
+        sip_messages: m.sip_messages,
+        calls_seen: m.calls_seen,
+        calls_intercepted: m.calls_intercepted,
+        warrants_loaded,
+        warrants_refused: refused.len(),
+        liids: liid_counts,
+        agencies,
+        first_packet: first.map(|t| t.to_rfc3339()),
+        last_packet: last.map(|t| t.to_rfc3339()),
+        decode: decoder.stats().clone(),
+        mediation: m,
+    };
+    let path = out.join("summary.json");
+    let json = serde_json::to_vec_pretty(&summary).map_err(|e| ReplayError::Io {
+        path: path.clone(),
+        source: io::Error::other(e),
+    })?;
+    fs::write(&path, json).map_err(|source| ReplayError::Io { path, source })?;
+    Ok((summary, refused))
+}
