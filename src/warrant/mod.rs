@@ -1,1 +1,20 @@
-//! warrant (to be written).
+//! Warrants: the model of court orders and agencies, loading and validating the TOML store,
+//! identity normalisation (the matching key) and the active warrant table.
+
+mod error;
+mod identity;
+mod load;
+mod model;
+mod table;
+mod validate;
+#[cfg(test)]
+mod validate_tests;
+
+pub use error::WarrantError;
+pub use identity::{from_uri, is_anonymous, parse_target, Identity, IdentityError};
+pub use load::{check_paths, Store, AGENCIES_FILE};
+pub use model::{
+    Agency, Appliance, Endpoint, EndpointError, Liid, LiidError, OrderKind, Profile, Target,
+    Warrant,
+};
+pub use table::WarrantTable;
