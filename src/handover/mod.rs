@@ -1,1 +1,15 @@
-//! handover (to be written).
+//! Handover to agencies: the `etsi` profile's BER encoder (TS 102 232-1 PS-PDUs with
+//! TS 102 232-5 IP multimedia payloads) and tapline's own decoder for those streams.
+
+pub mod ber;
+pub mod decode;
+pub mod etsi;
+
+pub use decode::{
+    decode_pdu, decode_stream_jsonl, pdu_to_json, split_stream, CcContentKind, CcRecord,
+    DecodeError, Header, IriContentKind, IriRecord, Payload, Pdu, StreamError,
+};
+pub use etsi::{
+    check_header, encode_cc, encode_iri, encode_keepalive, encode_keepalive_response, Direction,
+    EncodeError, IriContent, IriType, PduHeader,
+};

@@ -1,0 +1,4 @@
+//! Helpers shared by integration tests (`mod common;`); each test crate uses a subset.
+#![allow(dead_code)]
+
+pub mod oracle;
