@@ -238,7 +238,8 @@ impl Mediator {
                     form: IriForm::IriOnlyRtpPacket,
                     src: dg.flow.src,
                     dst: dg.flow.dst,
-                    bytes: dg.payload,
+                    // TS 102 232-5 carries the event packet with its IP and UDP headers.
+                    bytes: dg.ip_packet,
                 }
             } else {
                 continue;
