@@ -70,8 +70,8 @@ impl Span {
 struct HeaderSpan {
     name: Span,
     value: Span,
-    /// Whole header line(s), name to end of value, folding included.
-    line: Span,
+    /// End of the header's last line (the line starts at `name.start`), folding included.
+    line_end: u32,
 }
 
 /// A parsed SIP message borrowing its buffer. Header values are trimmed; a folded value keeps
@@ -188,7 +188,7 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, SipError> {
             }
             if current_valid {
                 if !is_utf8(buf, line.start, line.end) {
-                    msg.header_count -= 1;
+                    msg.header_count = msg.header_count.saturating_sub(1);
                     msg.skipped_headers += 1;
                     current_valid = false;
                     continue;
@@ -201,7 +201,7 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, SipError> {
                         }
                         h.value.end = ce as u32;
                     }
-                    h.line.end = line.end as u32;
+                    h.line_end = line.end as u32;
                 }
             }
             continue;
@@ -236,7 +236,7 @@ pub fn parse(buf: &[u8]) -> Result<Message<'_>, SipError> {
         *slot = HeaderSpan {
             name: span(ns, ne),
             value: span(vs, ve),
-            line: span(line.start, line.end),
+            line_end: line.end as u32,
         };
         msg.header_count += 1;
         current_valid = true;
@@ -358,10 +358,8 @@ impl<'a> Message<'a> {
     /// Whole header lines (`Name: value`, folding kept), with their names, in order.
     pub(crate) fn header_lines(&self) -> impl Iterator<Item = (&'a str, &'a [u8])> + '_ {
         self.spans().iter().map(move |h| {
-            (
-                self.text(h.name),
-                self.buf.get(h.line.range()).unwrap_or(&[]),
-            )
+            let line = self.buf.get(h.name.start as usize..h.line_end as usize);
+            (self.text(h.name), line.unwrap_or(&[]))
         })
     }
 
