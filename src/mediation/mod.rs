@@ -190,7 +190,7 @@ impl Mediator {
         let mut messages = Vec::new();
         while let Some(next) = follower.framer.next_message() {
             match next {
-                Ok(m) => messages.push(m),
+                Ok(m) => messages.push(m.to_vec()),
                 Err(_) => self.stats.sip_framing_errors += 1,
             }
         }
