@@ -4,6 +4,7 @@
 pub mod call;
 mod channel;
 mod dialog;
+mod flow;
 pub mod frame;
 mod media;
 pub mod pcap_writer;
@@ -20,6 +21,5 @@ pub use call::{
 };
 pub use frame::{Endpoint, FrameBuilder};
 pub use pcap_writer::{PcapWriter, Resolution};
-pub use rng::Rng;
 pub use scenario::{demo_scenario, Scenario, ScenarioStats, DEMO_SEED, DEMO_START};
 pub use stream::{generate, GenConfig};

@@ -4,7 +4,8 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use super::call::{plan_call, plan_message, CallSpec, MessageSpec, Outcome, Transport};
+use super::call::{CallSpec, MessageSpec, Outcome, Transport};
+use super::flow::{plan_call, plan_message};
 use super::pcap_writer::{PcapWriter, Resolution};
 use super::rng::Rng;
 use super::source::{write_counted, Merger};

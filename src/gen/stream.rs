@@ -4,7 +4,8 @@
 use std::io::{self, Write};
 use std::time::Duration;
 
-use super::call::{plan_call, CallSpec, Outcome, Transport};
+use super::call::{CallSpec, Outcome, Transport};
+use super::flow::plan_call;
 use super::pcap_writer::{PcapWriter, Resolution};
 use super::rng::Rng;
 use super::scenario::ScenarioStats;
