@@ -250,8 +250,8 @@ async fn serve(s: &Sender, stream: TlsStream<TcpStream>, phase: &mut watch::Rece
                     let c = tracker.on_response(sequence, Instant::now())?;
                     q.confirm(c.upto.pos, c.records, c.bytes)?;
                     let us = u64::try_from(c.round_trip.as_micros()).unwrap_or(u64::MAX);
-                    q.metrics.confirm_latency_us_sum.fetch_add(us, Ordering::Relaxed);
-                    q.metrics.confirm_latency_us_max.fetch_max(us, Ordering::Relaxed);
+                    q.metrics.round_trip_us_sum.fetch_add(us, Ordering::Relaxed);
+                    q.metrics.round_trip_us_max.fetch_max(us, Ordering::Relaxed);
                     q.metrics.confirms.fetch_add(1, Ordering::Relaxed);
                 }
                 Some(Err(e)) => break Err(ConnError::Closed(e)),

@@ -25,6 +25,8 @@ pub enum SpoolError {
     Io { path: PathBuf, source: io::Error },
     #[error("spool {path}: confirmed position file is malformed")]
     BadConfirmed { path: PathBuf },
+    #[error("spool {path}: stopped while full; the record was not spooled")]
+    Stopped { path: PathBuf },
     #[error("spool {path}: full ({unconfirmed} unconfirmed bytes, limit {limit})")]
     Full { path: PathBuf, unconfirmed: u64, limit: u64 },
 }
