@@ -1,1 +1,25 @@
-//! gen (to be written).
+//! Deterministic synthetic VoIP captures: pcap writer, frame builders, SIP call flows with
+//! RTP/RTCP/DTMF, scenarios with exact counts, and a streaming generator for benchmarks.
+
+pub mod call;
+mod channel;
+mod dialog;
+mod flow;
+pub mod frame;
+mod media;
+pub mod pcap_writer;
+mod rng;
+mod scenario;
+mod sip_text;
+mod source;
+mod stream;
+#[cfg(test)]
+mod tests;
+
+pub use call::{
+    proxy_ip, ua_ip, CallSpec, MessageSpec, Outcome, Transport, PROXY_IPV4, PROXY_IPV6,
+};
+pub use frame::{Endpoint, FrameBuilder};
+pub use pcap_writer::{PcapWriter, Resolution};
+pub use scenario::{demo_scenario, Scenario, ScenarioStats, DEMO_SEED, DEMO_START};
+pub use stream::{generate, GenConfig};

@@ -4,6 +4,7 @@
 pub mod ber;
 pub mod decode;
 pub mod etsi;
+pub mod sequencer;
 
 pub use decode::{
     decode_pdu, decode_stream_jsonl, pdu_to_json, split_stream, CcContentKind, CcRecord,

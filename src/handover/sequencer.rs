@@ -140,7 +140,7 @@ impl<O: AgencyOutput> RecordSink for Sequencer<O> {
                 let content = match form {
                     IriForm::SipMessage => IriContent::SipMessage { src, dst, sip: bytes },
                     IriForm::IriOnlySipMessage => IriContent::IriOnlySipMessage { src, dst, sip: bytes },
-                    IriForm::IriOnlyRtpPacket => IriContent::IriOnlyRtpPacket { src, dst, rtp: bytes },
+                    IriForm::IriOnlyRtpPacket => IriContent::IriOnlyRtpPacket { ip_packet: bytes },
                 };
                 etsi::encode_iri(&mut self.buf, &header, iri_type_of(iri_type), &content);
                 counts.iri_records += 1;

@@ -190,7 +190,7 @@ impl Mediator {
         let mut messages = Vec::new();
         while let Some(next) = follower.framer.next_message() {
             match next {
-                Ok(m) => messages.push(m),
+                Ok(m) => messages.push(m.to_vec()),
                 Err(_) => self.stats.sip_framing_errors += 1,
             }
         }
@@ -238,7 +238,8 @@ impl Mediator {
                     form: IriForm::IriOnlyRtpPacket,
                     src: dg.flow.src,
                     dst: dg.flow.dst,
-                    bytes: dg.payload,
+                    // TS 102 232-5 carries the event packet with its IP and UDP headers.
+                    bytes: dg.ip_packet,
                 }
             } else {
                 continue;

@@ -65,6 +65,7 @@ pub enum RecordBody<'a> {
         form: IriForm,
         src: IpAddr,
         dst: IpAddr,
+        /// The SIP message; for `IriOnlyRtpPacket` the whole IP datagram of the event.
         bytes: &'a [u8],
     },
     /// Call content (HI3): one RTP/RTCP packet, without IP/UDP headers.

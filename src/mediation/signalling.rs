@@ -5,13 +5,13 @@ use std::hash::{BuildHasher, Hash, Hasher};
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::call::{Call, CallKind, Intercept, Step};
+use super::call::{Call, CallKind, Intercept};
 use super::media::{Side, Tap};
 use super::record::{IriForm, Record, RecordBody, RecordSink};
 use super::scope::{scope, Role};
 use super::Mediator;
 use crate::sip::{self, Message, Method};
-use crate::warrant::identity::{from_uri, Identity};
+use crate::warrant::{from_uri, Identity};
 use crate::warrant::Warrant;
 use crate::wire::Datagram;
 use crate::Timestamp;

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::*;
-use crate::warrant::identity::parse_target;
+use crate::warrant::parse_target;
 use crate::warrant::{Liid, OrderKind, Target, Warrant, WarrantTable};
 use crate::wire::{Datagram, FlowKey, Transport};
 use crate::Timestamp;

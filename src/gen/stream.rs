@@ -1,0 +1,136 @@
+//! Streaming generator for large benchmark captures: N seeded random calls, about M at a time,
+//! planned lazily and merged with a heap so memory stays bounded by the concurrency.
+
+use std::io::{self, Write};
+use std::time::Duration;
+
+use super::call::{CallSpec, Outcome, Transport};
+use super::flow::plan_call;
+use super::pcap_writer::{PcapWriter, Resolution};
+use super::rng::Rng;
+use super::scenario::ScenarioStats;
+use super::source::{write_counted, Merger};
+use crate::Timestamp;
+
+/// Settings of [`generate`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GenConfig {
+    pub calls: u64,
+    /// Calls in progress at once, on average.
+    pub concurrent: u32,
+    pub seed: u64,
+    /// Mean talk time of answered calls (each call draws 50–150 % of it).
+    pub talk: Duration,
+    pub start: Timestamp,
+    pub resolution: Resolution,
+}
+
+impl GenConfig {
+    /// 30 s mean talk, starting 2026-11-02T09:00:00Z, microsecond pcap.
+    pub fn new(calls: u64, concurrent: u32, seed: u64) -> Self {
+        GenConfig {
+            calls,
+            concurrent,
+            seed,
+            talk: Duration::from_secs(30),
+            start: Timestamp::from_secs_micros(1_793_610_000, 0),
+            resolution: Resolution::Micro,
+        }
+    }
+}
+
+/// Mean signalling overhead of a call besides talk (setup, ringing), for the arrival rate.
+const SETUP_NS: u64 = 5_000_000_000;
+const AREA_CODES: [&str; 4] = ["303", "720", "212", "415"];
+
+/// Writes `cfg.calls` calls with mixed outcomes, transports, families, VLANs and extras.
+pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
+    let mut pcap = PcapWriter::new(w, cfg.resolution)?;
+    let mut stats = ScenarioStats {
+        calls: cfg.calls,
+        ..ScenarioStats::default()
+    };
+    let mut arrivals = Rng::new(cfg.seed);
+    let mean_gap = (u64::try_from(cfg.talk.as_nanos())
+        .unwrap_or(u64::MAX)
+        .saturating_add(SETUP_NS)
+        / u64::from(cfg.concurrent.max(1)))
+        / 1_000;
+    let mut merger = Merger::new();
+    let mut next_call = 0u64;
+    let mut next_start = cfg.start;
+    loop {
+        while next_call < cfg.calls && merger.peek_ts().is_none_or(|ts| next_start <= ts) {
+            let mut rng = Rng::derive(cfg.seed, next_call);
+            let spec = random_call(cfg, next_start, &mut rng);
+            merger.add(plan_call(&spec, rng));
+            next_call += 1;
+            let gap_us = arrivals.between(0, mean_gap.saturating_mul(2));
+            next_start =
+                Timestamp::from_nanos(next_start.as_nanos().saturating_add(gap_us * 1_000));
+        }
+        match merger.pop() {
+            Some(frame) => write_counted(&mut pcap, &frame, &mut stats)?,
+            None if next_call >= cfg.calls => break,
+            None => {}
+        }
+    }
+    pcap.into_inner().flush()?;
+    Ok(stats)
+}
+
+fn number(rng: &mut Rng) -> String {
+    let area = AREA_CODES[rng.between(0, AREA_CODES.len() as u64 - 1) as usize];
+    format!("+1{area}555{:04}", rng.between(100, 9_999))
+}
+
+fn digits(rng: &mut Rng) -> String {
+    const KEYS: &[u8] = b"0123456789*#";
+    (0..4)
+        .map(|_| char::from(KEYS[rng.between(0, KEYS.len() as u64 - 1) as usize]))
+        .collect()
+}
+
+/// One random call of the mix.
+fn random_call(cfg: &GenConfig, start: Timestamp, rng: &mut Rng) -> CallSpec {
+    let talk_ms = u64::try_from(cfg.talk.as_millis()).unwrap_or(u64::MAX);
+    let talk = Duration::from_millis(talk_ms.saturating_mul(rng.between(50, 150)) / 100);
+    let caller = number(rng);
+    let callee = number(rng);
+    let outcome = match rng.between(0, 99) {
+        0..=61 => Outcome::Answered { talk },
+        62..=71 => Outcome::RangNoAnswer {
+            ring: Duration::from_millis(rng.between(3_000, 20_000)),
+        },
+        72..=79 => Outcome::Rejected {
+            status: [486, 603, 480, 404][rng.between(0, 3) as usize],
+        },
+        80..=83 => Outcome::ForwardedBy3xx {
+            to: number(rng),
+            talk,
+        },
+        84..=87 => Outcome::ForwardedDiversion {
+            to: number(rng),
+            talk,
+        },
+        88..=89 => Outcome::NeverEnds { talk },
+        _ => Outcome::Answered { talk },
+    };
+    let mut spec = CallSpec::new(&caller, &callee, outcome, start);
+    spec.transport = if rng.chance(20) {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    };
+    spec.ipv6 = rng.chance(15);
+    spec.vlan = rng.chance(20).then(|| 100 * rng.between(1, 3) as u16);
+    spec.caller_private = rng.chance(8);
+    spec.caller_anonymous_unavailable = !spec.caller_private && rng.chance(3);
+    spec.rfc4733_digits = rng.chance(10).then(|| digits(rng));
+    spec.info_digits = rng.chance(5).then(|| digits(rng));
+    spec.subject = rng.chance(10).then(|| "call back please".to_string());
+    spec.reinvite_hold = rng.chance(5);
+    spec.retransmit_invite = rng.chance(5);
+    spec.rtcp = rng.chance(50);
+    spec
+}
