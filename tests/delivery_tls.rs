@@ -134,3 +134,33 @@ fn two_agencies_never_receive_each_others_records() {
     assert_eq!(a.per_liid.into_iter().collect::<Vec<_>>(), [("LIID-A".to_string(), 160)]);
     assert_eq!(b.per_liid.into_iter().collect::<Vec<_>>(), [("LIID-B".to_string(), 120)]);
 }
+
+/// Records per second delivered and confirmed over TLS on loopback (debug build, shared
+/// cores: a rough number). `cargo test --test delivery_tls -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn measure_confirmed_records_per_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(&dir.path().join("pki"), &["agency-a"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lemf = start_lemf(&rt, &lemf_config(&pki, "agency-a", any_port(), &dir.path().join("lemf")));
+    let agencies = vec![agency("agency-a", lemf.local_addrs(), &pki.ca)];
+    let mut opts = options(&dir.path().join("spool"), &pki);
+    opts.sender.tracker.batch_records = 512;
+    let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &opts).unwrap();
+    let pdus = synthetic(0, "LIID-A", 10, 5000);
+    let started = std::time::Instant::now();
+    feed(&mut delivery.output(), &pdus, 0, Duration::ZERO);
+    let spooled = started.elapsed();
+    let reports = delivery.finish(Duration::from_secs(120));
+    let elapsed = started.elapsed();
+    let confirmed: u64 = reports.iter().map(|r| r.confirmed).sum();
+    assert_eq!(confirmed, pdus.len() as u64);
+    eprintln!(
+        "{confirmed} records spooled in {:.2} s, confirmed in {:.2} s: {:.0} records/s; {reports:?}",
+        spooled.as_secs_f64(),
+        elapsed.as_secs_f64(),
+        confirmed as f64 / elapsed.as_secs_f64()
+    );
+    rt.block_on(lemf.stop()).unwrap();
+}

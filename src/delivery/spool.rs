@@ -390,4 +390,15 @@ mod tests {
         assert!(!segment_path(dir.path(), 0).exists());
         assert_eq!(s.unconfirmed_records(), 0);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_segment_bytes_open_without_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400)) {
+            let dir = tempfile::tempdir().unwrap();
+            fs::write(segment_path(dir.path(), 0), &bytes).unwrap();
+            let s = Spool::open(dir.path(), u64::MAX).unwrap();
+            let chunk = s.read(Position::default(), 1 << 16).unwrap();
+            proptest::prop_assert_eq!(chunk.bytes.len() as u64, s.unconfirmed_bytes());
+        }
+    }
 }

@@ -307,3 +307,104 @@ fn iri_type_name(t: u32) -> &'static str {
         _ => "UNKNOWN",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handover::{encode_cc, encode_iri, encode_keepalive, Direction, IriContent, IriType, PduHeader};
+    use std::net::{IpAddr, Ipv4Addr};
+
+    fn header(cin: u32, sequence: u32) -> PduHeader<'static> {
+        PduHeader {
+            liid: "LIID-1",
+            authorization_country: "US",
+            operator_id: "OP",
+            network_element_id: "NE",
+            cin,
+            delivery_country: "US",
+            sequence,
+            ts: Timestamp::from_secs_micros(1_790_000_000, 7),
+        }
+    }
+
+    fn iri(cin: u32, seq: u32) -> Vec<u8> {
+        let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+        let sip = b"BYE sip:b@x SIP/2.0\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\n\r\n";
+        let mut out = Vec::new();
+        encode_iri(&mut out, &header(cin, seq), IriType::End, &IriContent::SipMessage { src: ip, dst: ip, sip });
+        out
+    }
+
+    fn cc(cin: u32, seq: u32) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_cc(&mut out, &header(cin, seq), Direction::ToTarget, &[0x80, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 9]);
+        out
+    }
+
+    #[test]
+    fn duplicates_are_flagged_and_stored_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Collector::open(dir.path()).unwrap();
+        let (a, b) = (iri(5, 0), cc(5, 0));
+        assert!(matches!(c.receive(&a).unwrap(), Received::Record { duplicate: false }));
+        assert!(matches!(c.receive(&b).unwrap(), Received::Record { duplicate: false }));
+        assert!(matches!(c.receive(&a).unwrap(), Received::Record { duplicate: true }));
+        c.flush().unwrap();
+        assert_eq!(fs::read(dir.path().join("hi2.ber")).unwrap(), a);
+        assert_eq!(fs::read(dir.path().join("hi3.ber")).unwrap(), b);
+        let lines = fs::read_to_string(dir.path().join("records.jsonl")).unwrap();
+        let first: serde_json::Value = serde_json::from_str(lines.lines().next().unwrap()).unwrap();
+        assert_eq!(first["sip"], "BYE");
+        assert_eq!(first["caller"], "sip:a@x");
+        assert_eq!(first["callee"], "sip:b@x");
+        assert_eq!(first["iri_type"], "END");
+        assert_eq!((first["cin"].as_u64(), first["duplicate"].as_bool()), (Some(5), Some(false)));
+        assert_eq!(lines.lines().count(), 3);
+        let s = c.stats();
+        assert_eq!((s.records, s.duplicates, s.gaps), (2, 1, 0));
+        let pcap_len = fs::metadata(dir.path().join("content.pcap")).unwrap().len();
+        assert_eq!(pcap_len, 24 + 16 + 42 + 12);
+    }
+
+    #[test]
+    fn gaps_count_missing_sequence_numbers_until_filled() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Collector::open(dir.path()).unwrap();
+        c.receive(&iri(1, 0)).unwrap();
+        c.receive(&iri(1, 3)).unwrap();
+        assert_eq!(c.stats().gaps, 2);
+        c.receive(&iri(1, 1)).unwrap();
+        c.receive(&iri(1, 2)).unwrap();
+        assert_eq!(c.stats().gaps, 0);
+    }
+
+    #[test]
+    fn a_reopened_collector_remembers_what_it_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Collector::open(dir.path()).unwrap();
+        c.receive(&iri(1, 0)).unwrap();
+        c.flush().unwrap();
+        drop(c);
+        let mut f = OpenOptions::new().append(true).open(dir.path().join("hi2.ber")).unwrap();
+        f.write_all(&iri(1, 1)[..10]).unwrap();
+        let mut c = Collector::open(dir.path()).unwrap();
+        assert!(matches!(c.receive(&iri(1, 0)).unwrap(), Received::Record { duplicate: true }));
+        assert!(matches!(c.receive(&iri(1, 1)).unwrap(), Received::Record { duplicate: false }));
+        c.flush().unwrap();
+        assert_eq!(fs::read(dir.path().join("hi2.ber")).unwrap(), [iri(1, 0), iri(1, 1)].concat());
+    }
+
+    #[test]
+    fn keepalives_are_returned_for_an_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Collector::open(dir.path()).unwrap();
+        let mut ka = Vec::new();
+        encode_keepalive(&mut ka, &header(0, 42));
+        match c.receive(&ka).unwrap() {
+            Received::KeepAlive(h) => assert_eq!((h.sequence, h.liid), (42, b"LIID-1".to_vec())),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(c.receive(&[0x30, 0x01, 0x00]).unwrap(), Received::Other));
+        assert_eq!(c.stats().undecodable, 1);
+    }
+}
