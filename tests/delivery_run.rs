@@ -30,7 +30,7 @@ fn demo_pcap() -> PathBuf {
 }
 
 /// The bundled warrants with an agencies.toml pointing at `addrs` (hi2, hi3 per agency).
-fn warrants(dir: &Path, pki: &DevPki, addrs: &[Vec<SocketAddr>]) -> PathBuf {
+fn warrants(dir: &Path, ca: Option<&Path>, addrs: &[Vec<SocketAddr>]) -> PathBuf {
     let w = dir.join("warrants");
     std::fs::create_dir_all(&w).unwrap();
     for entry in std::fs::read_dir(root().join("warrants")).unwrap() {
@@ -45,11 +45,13 @@ fn warrants(dir: &Path, pki: &DevPki, addrs: &[Vec<SocketAddr>]) -> PathBuf {
     );
     for (id, a) in AGENCIES.iter().zip(addrs) {
         toml += &format!(
-            "\n[[agency]]\nid = \"{id}\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://{}\"\nhi3 = \"tls://{}\"\nca = \"{}\"\n",
+            "\n[[agency]]\nid = \"{id}\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://{}\"\nhi3 = \"tls://{}\"\n",
             a[0],
             a[1],
-            pki.ca.display()
         );
+        if let Some(ca) = ca {
+            toml += &format!("ca = \"{}\"\n", ca.display());
+        }
     }
     std::fs::write(w.join("agencies.toml"), toml).unwrap();
     w
@@ -94,7 +96,7 @@ fn setup() -> Setup {
         .map(|a| start_lemf(&rt, &lemf_config(&pki, a, any_port(), &dir.path().join(a))))
         .collect();
     let addrs: Vec<Vec<SocketAddr>> = lemfs.iter().map(|l| l.local_addrs().to_vec()).collect();
-    let warrants = warrants(dir.path(), &pki, &addrs);
+    let warrants = warrants(dir.path(), Some(&pki.ca), &addrs);
     Setup { dir, pki, rt, lemfs, addrs, warrants }
 }
 
@@ -263,4 +265,28 @@ fn appliance_killed_with_sigkill_delivers_everything_spooled_after_restart() {
             }
         }
     }
+}
+
+#[test]
+fn demo_delivers_the_bundled_capture_to_two_reference_lemfs() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let addrs: Vec<Vec<SocketAddr>> = AGENCIES.iter().map(|_| vec![free(), free()]).collect();
+    let w = warrants(dir.path(), None, &addrs);
+    let out = dir.path().join("out");
+    let d = tapline::run::demo(&demo_pcap(), &w, &out).unwrap();
+    let report = tapline::run::demo_report(&d);
+    eprintln!("{report}");
+    for (liid, agency) in [("DEN-2026-0042", "fbi-denver"), ("PHX-2026-T3-0007", "dea-phoenix")] {
+        let sent = &d.run.liids[liid];
+        let got = &d.lemfs[agency];
+        assert_eq!(got.per_liid.get(liid).copied(), Some(sent.iri_records + sent.cc_records));
+        assert_eq!(got.per_liid.len(), 1);
+        assert!(out.join(agency).join("records.jsonl").is_file());
+    }
+    assert!(d.run.interfaces.iter().all(|i| i.unconfirmed == 0));
+    assert!(report.contains("calls          4 seen, 3 intercepted"), "{report}");
 }
