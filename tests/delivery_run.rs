@@ -290,3 +290,24 @@ fn demo_delivers_the_bundled_capture_to_two_reference_lemfs() {
     assert!(d.run.interfaces.iter().all(|i| i.unconfirmed == 0));
     assert!(report.contains("calls          4 seen, 3 intercepted"), "{report}");
 }
+
+#[test]
+fn sigterm_drains_the_spools_and_exits_cleanly() {
+    let s = setup();
+    let spool = s.dir.path().join("spool");
+    let child = tapline(&s.warrants, &spool, &s.pki, &["--rate", "800"]).spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || s.lemfs[1].stats().records >= 50), "delivery started");
+    let term = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(term.success());
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.contains("stopped by signal"), "{report}");
+    assert!(spooled(&spool).is_empty(), "everything spooled was confirmed before exit");
+    let stats: Vec<_> = s.lemfs.into_iter().map(|l| s.rt.block_on(l.stop()).unwrap()).collect();
+    let phx = stats[1].per_liid["PHX-2026-T3-0007"];
+    assert!(phx >= 50 && phx < 1131, "stopped part-way: {phx}");
+    assert!(stats.iter().all(|st| st.gaps == 0));
+}

@@ -164,3 +164,37 @@ fn measure_confirmed_records_per_second() {
     );
     rt.block_on(lemf.stop()).unwrap();
 }
+
+#[test]
+fn a_full_spool_raises_an_alarm_and_holds_the_pipeline_without_dropping() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(&dir.path().join("pki"), &["agency-a"]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let out = dir.path().join("lemf");
+    let lemf = start_lemf(&rt, &lemf_config(&pki, "agency-a", any_port(), &out));
+    let addrs = lemf.local_addrs().to_vec();
+    rt.block_on(lemf.stop()).unwrap();
+    let agencies = vec![agency("agency-a", &addrs, &pki.ca)];
+    let mut opts = options(&dir.path().join("spool"), &pki);
+    opts.spool_limit = 16 * 1024;
+    let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &opts).unwrap();
+    let pdus = synthetic(0, "LIID-A", 2, 100);
+    let total = pdus.len() as u64;
+    let mut output = delivery.output();
+    let feeder = std::thread::spawn(move || {
+        feed(&mut output, &pdus, 0, Duration::ZERO);
+        output
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    assert!(!feeder.is_finished(), "the pipeline waits while the spool is full");
+    let reports = delivery.reports();
+    assert!(reports.iter().any(|r| r.spool_full_alarms >= 1), "{reports:?}");
+    assert!(reports.iter().map(|r| r.spooled).sum::<u64>() < total);
+    let lemf = start_lemf(&rt, &lemf_config(&pki, "agency-a", addrs, &out));
+    let output = feeder.join().unwrap();
+    assert!(output.error().is_none());
+    let reports = delivery.finish(Duration::from_secs(20));
+    let stats = rt.block_on(lemf.stop()).unwrap();
+    assert_eq!(reports.iter().map(|r| r.confirmed).sum::<u64>(), total);
+    assert_eq!((stats.records, stats.gaps), (total, 0));
+}
