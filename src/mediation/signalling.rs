@@ -83,7 +83,7 @@ impl Mediator {
         if self.table.is_empty() {
             return found;
         }
-        let mut consider = |id: Option<Identity>, role: Role, found: &mut Vec<(Arc<Warrant>, Role)>| {
+        let consider = |id: Option<Identity>, role: Role, found: &mut Vec<(Arc<Warrant>, Role)>| {
             let Some(id) = id else { return };
             for w in self.table.matching(&id, ts) {
                 if scope(w, role).is_none() || found.iter().any(|(f, _)| Arc::ptr_eq(f, w)) {
