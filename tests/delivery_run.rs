@@ -311,3 +311,53 @@ fn sigterm_drains_the_spools_and_exits_cleanly() {
     assert!(phx >= 50 && phx < 1131, "stopped part-way: {phx}");
     assert!(stats.iter().all(|st| st.gaps == 0));
 }
+
+#[test]
+fn cli_certs_lemf_and_run_work_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_tapline");
+    let pki_dir = dir.path().join("pki");
+    let certs = Command::new(bin)
+        .args(["certs", "--out"])
+        .arg(&pki_dir)
+        .args(["--agency", "fbi-denver", "--agency", "dea-phoenix"])
+        .output()
+        .unwrap();
+    assert!(certs.status.success());
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addrs: Vec<Vec<SocketAddr>> = AGENCIES.iter().map(|_| vec![free(), free()]).collect();
+    let mut lemfs = Vec::new();
+    for (a, ad) in AGENCIES.iter().zip(&addrs) {
+        let mut c = Command::new(bin);
+        c.arg("lemf");
+        for x in ad {
+            c.arg("--listen").arg(x.to_string());
+        }
+        c.arg("--cert").arg(pki_dir.join(format!("{a}.pem"))).arg("--key").arg(pki_dir.join(format!("{a}.key")));
+        c.arg("--client-ca").arg(pki_dir.join("ca.pem")).arg("--out").arg(dir.path().join(a));
+        lemfs.push(c.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
+    }
+    let w = warrants(dir.path(), Some(&pki_dir.join("ca.pem")), &addrs);
+    let pki = DevPki {
+        ca: pki_dir.join("ca.pem"),
+        ca_key: pki_dir.join("ca.key"),
+        appliance: tapline::delivery::pki::CertFiles { cert: pki_dir.join("appliance.pem"), key: pki_dir.join("appliance.key") },
+        servers: Vec::new(),
+    };
+    // The LEMF processes may still be binding: the appliance retries with back-off.
+    let run = tapline(&w, &dir.path().join("spool"), &pki, &[]).output().unwrap();
+    assert!(run.status.success());
+    let report = String::from_utf8_lossy(&run.stdout);
+    let left: Vec<&str> = report.lines().filter(|l| l.contains("left in spool")).collect();
+    assert_eq!(left.len(), 4, "{report}");
+    assert!(left.iter().all(|l| l.contains("left in spool      0")), "{report}");
+    for (a, lemf) in AGENCIES.iter().zip(lemfs) {
+        Command::new("kill").arg("-TERM").arg(lemf.id().to_string()).status().unwrap();
+        let out = lemf.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let lines = std::fs::read_to_string(dir.path().join(a).join("records.jsonl")).unwrap().lines().count();
+        assert_eq!(stats["records"].as_u64(), Some(lines as u64), "{a}: {stats}");
+        assert!(lines > 0);
+    }
+}
