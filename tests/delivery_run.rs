@@ -308,7 +308,7 @@ fn sigterm_drains_the_spools_and_exits_cleanly() {
     assert!(spooled(&spool).is_empty(), "everything spooled was confirmed before exit");
     let stats: Vec<_> = s.lemfs.into_iter().map(|l| s.rt.block_on(l.stop()).unwrap()).collect();
     let phx = stats[1].per_liid["PHX-2026-T3-0007"];
-    assert!(phx >= 50 && phx < 1131, "stopped part-way: {phx}");
+    assert!((50..1131).contains(&phx), "stopped part-way: {phx}");
     assert!(stats.iter().all(|st| st.gaps == 0));
 }
 
