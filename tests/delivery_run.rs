@@ -130,6 +130,10 @@ fn two_agencies_get_only_their_own_warrants_records() {
     let summary = run(&options(&s.warrants, &s.dir.path().join("spool"), &s.pki, None), Arc::new(AtomicBool::new(false))).unwrap();
     assert!(summary.calls_intercepted >= 3, "{summary:?}");
     assert!(summary.interfaces.iter().all(|i| i.unconfirmed == 0 && i.confirmed == i.spooled), "{:?}", summary.interfaces);
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.dir.path().join("spool/metrics.json")).unwrap()).unwrap();
+    let confirmed: Vec<u64> = metrics.as_array().unwrap().iter().map(|m| m["confirmed"].as_u64().unwrap()).collect();
+    assert_eq!(confirmed, summary.interfaces.iter().map(|i| i.confirmed).collect::<Vec<_>>());
     let stats: Vec<_> = s.lemfs.into_iter().map(|l| s.rt.block_on(l.stop()).unwrap()).collect();
     let den = &summary.liids["DEN-2026-0042"];
     let phx = &summary.liids["PHX-2026-T3-0007"];

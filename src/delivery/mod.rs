@@ -13,6 +13,6 @@ pub mod tracker;
 pub use cins::CinReservation;
 pub use queue::{Queue, QueueMetrics, Queues, SpoolOutput};
 pub use sender::{run_sender, KeepaliveIdentity, Phase, Sender, SenderConfig};
-pub use service::{Delivery, DeliveryError, DeliveryOptions, InterfaceReport};
+pub use service::{report_of, Delivery, DeliveryError, DeliveryOptions, InterfaceReport};
 pub use spool::{Position, Spool, SpoolError};
 pub use tracker::{Backoff, Tracker, TrackerConfig};

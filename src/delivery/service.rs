@@ -68,7 +68,8 @@ fn interface_name(c: Channel) -> &'static str {
     }
 }
 
-fn report_of(q: &Queue) -> InterfaceReport {
+/// The report of one interface's queue so far.
+pub fn report_of(q: &Queue) -> InterfaceReport {
     let m: &QueueMetrics = &q.metrics;
     let ms = |sum: u64, n: u64| (n > 0).then(|| sum as f64 / n as f64 / 1000.0);
     let samples = m.latency_samples.load(Ordering::Relaxed);

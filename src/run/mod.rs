@@ -16,7 +16,7 @@ pub use report::{demo_report, run_report};
 
 use crate::capture::{CaptureError, FileReader};
 use crate::delivery::{
-    CinReservation, Delivery, DeliveryError, DeliveryOptions, InterfaceReport, SpoolError, SpoolOutput,
+    report_of, CinReservation, Delivery, DeliveryError, DeliveryOptions, InterfaceReport, SpoolError, SpoolOutput,
 };
 use crate::handover::sequencer::{LiidCounts, Sequencer};
 use crate::mediation::{CinAllocator, Mediator, MediatorConfig, Record, RecordSink};
@@ -131,15 +131,23 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary, Ru
         Mediator::with_config(table, MediatorConfig::default(), CinAllocator::with_floor(cin_floor));
     let sequencer = Sequencer::new(store.appliance, store.agencies, delivery.output());
     let mut sink = CinGuard { inner: sequencer, cins, path: spool.join("cin-reserved"), error: None };
-    // On a stop request, a pipeline blocked on a full spool gives up waiting.
+    // On a stop request, a pipeline blocked on a full spool gives up waiting. Meanwhile the
+    // delivery metrics go to SPOOL/metrics.json every few seconds.
     let done = Arc::new(AtomicBool::new(false));
     let watcher = std::thread::spawn({
         let (stop, done, queues) = (stop.clone(), done.clone(), delivery.queues().clone());
+        let metrics = spool.join("metrics.json");
         move || {
+            let mut written = Instant::now();
             while !done.load(Ordering::Relaxed) {
                 if stop.load(Ordering::Relaxed) {
                     queues.iter().flatten().for_each(|q| q.stop_waiting());
                     return;
+                }
+                if written.elapsed() >= METRICS_EVERY {
+                    let reports: Vec<_> = queues.iter().flatten().map(|q| report_of(q)).collect();
+                    write_metrics(&metrics, &reports);
+                    written = Instant::now();
                 }
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -161,6 +169,7 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary, Ru
         tracing::info!(unconfirmed = delivery.unconfirmed(), "capture done; draining the spools");
     }
     let interfaces = delivery.finish(options.drain);
+    write_metrics(&spool.join("metrics.json"), &interfaces);
     if let Some(e) = failure {
         return Err(e);
     }
@@ -225,6 +234,19 @@ fn pump(
         Source::Iface(name) => packets = live(name, &mut mediator, &mut decoder, sink, stop)?,
     }
     Ok((packets, mediator))
+}
+
+/// How often a running appliance rewrites `SPOOL/metrics.json`.
+const METRICS_EVERY: Duration = Duration::from_secs(5);
+
+/// Writes the interface reports (spooled, confirmed, spool-full alarms, latency) as JSON,
+/// replacing the file atomically. Failures are logged, never fatal.
+fn write_metrics(path: &std::path::Path, reports: &[InterfaceReport]) {
+    let tmp = path.with_extension("tmp");
+    let json = serde_json::to_vec_pretty(reports).unwrap_or_default();
+    if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot write metrics");
+    }
 }
 
 type Guarded = CinGuard<Sequencer<SpoolOutput>>;
