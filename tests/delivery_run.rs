@@ -292,6 +292,14 @@ fn demo_delivers_the_bundled_capture_to_two_reference_lemfs() {
         assert!(out.join(agency).join("records.jsonl").is_file());
     }
     assert!(d.run.interfaces.iter().all(|i| i.unconfirmed == 0));
+    let pcap = out.join("dea-phoenix/content.pcap");
+    match Command::new("tshark").args(["-o", "rtp.heuristic_rtp:TRUE", "-Y", "rtp", "-T", "fields", "-e", "rtp.ssrc", "-r"]).arg(&pcap).output() {
+        Ok(o) if o.status.success() => {
+            let rtp = String::from_utf8_lossy(&o.stdout).lines().count() as u64;
+            assert_eq!(rtp, d.run.liids["PHX-2026-T3-0007"].cc_records, "Wireshark sees every CC packet as RTP");
+        }
+        _ => eprintln!("SKIP: tshark unavailable; content.pcap not checked with Wireshark"),
+    }
     assert!(report.contains("calls          4 seen, 3 intercepted"), "{report}");
 }
 
