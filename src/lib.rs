@@ -1,8 +1,10 @@
 //! tapline: lawful-intercept mediation. Capture → decode → SIP tracking → mediation → handover.
 
 pub mod capture;
+pub mod delivery;
 pub mod gen;
 pub mod handover;
+pub mod lemf;
 pub mod mediation;
 pub mod rtp;
 pub mod sip;
@@ -13,3 +15,4 @@ pub mod wire;
 pub use time::Timestamp;
 pub mod replay;
 pub mod report;
+pub mod run;

@@ -30,6 +30,35 @@ enum Command {
         #[command(subcommand)]
         command: WarrantCommand,
     },
+    /// Run the pipeline and deliver each agency's records over mutual TLS from a disk spool.
+    Run(RunArgs),
+    /// A reference agency server (LEMF): accepts the appliance over mutual TLS, answers
+    /// keep-alives, writes records.jsonl, hi2.ber, hi3.ber and content.pcap into OUT.
+    Lemf {
+        /// Address to listen on; repeat for the HI2 and HI3 ports.
+        #[arg(long, required = true)]
+        listen: Vec<std::net::SocketAddr>,
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        client_ca: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Create a development PKI: CA, appliance client certificate, one server certificate
+    /// per agency.
+    Certs {
+        #[arg(long)]
+        out: PathBuf,
+        /// Agency id (repeatable); default: the bundled demo agencies.
+        #[arg(long = "agency")]
+        agencies: Vec<String>,
+        /// Host name or address for the server certificates (repeatable); default loopback.
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+    },
     /// Replay the bundled demo capture with the bundled warrants and print what each
     /// agency received.
     Demo {
@@ -37,6 +66,35 @@ enum Command {
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
     },
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    #[arg(long)]
+    warrants: PathBuf,
+    /// Replay this capture file.
+    #[arg(long, required_unless_present = "iface", conflicts_with = "iface")]
+    pcap: Option<PathBuf>,
+    /// Capture live from this interface (build with --features live).
+    #[arg(long)]
+    iface: Option<String>,
+    /// Spool directory (survives restarts; use the same one again).
+    #[arg(long)]
+    spool: PathBuf,
+    /// The appliance's client certificate and key (PEM).
+    #[arg(long)]
+    cert: PathBuf,
+    #[arg(long)]
+    key: PathBuf,
+    /// Size limit of each agency interface's spool, MiB.
+    #[arg(long, default_value_t = 1024)]
+    spool_limit_mib: u64,
+    /// Replay at most this many packets per second.
+    #[arg(long)]
+    rate: Option<u32>,
+    /// Seconds to wait for confirmations after the capture ends or SIGTERM.
+    #[arg(long, default_value_t = 30)]
+    drain_secs: u64,
 }
 
 #[derive(Subcommand)]
@@ -59,6 +117,17 @@ fn main() -> ExitCode {
         Command::Replay { capture, warrants, out } => run_replay(&capture, &warrants, &out),
         Command::Decode { file } => run_decode(&file),
         Command::Warrant { command: WarrantCommand::Check { paths } } => run_check(&paths),
+        Command::Run(args) => run_delivery(args),
+        Command::Lemf { listen, cert, key, client_ca, out } => {
+            let config = tapline::lemf::LemfConfig { listen, cert, key, client_ca, out };
+            tapline::lemf::serve_until_signal(&config)
+                .map(|stats| {
+                    println!("{}", serde_json::to_string_pretty(&stats).unwrap_or_default());
+                    ExitCode::SUCCESS
+                })
+                .map_err(Into::into)
+        }
+        Command::Certs { out, agencies, hosts } => run_certs(&out, agencies, hosts),
         Command::Demo { out } => {
             let root = bundled_root();
             run_replay(&root.join("fixtures/demo.pcap"), &root.join("warrants"), &out)
@@ -89,6 +158,43 @@ fn run_replay(capture: &Path, warrants: &Path, out: &Path) -> Result<ExitCode, B
         eprintln!("refused warrant: {e}");
     }
     print!("{}", tapline::report::replay_report(&summary, out));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    use tapline::run::{RunOptions, Source};
+    let source = match (a.pcap, a.iface) {
+        (Some(path), _) => Source::Pcap { path, rate: a.rate },
+        (None, Some(name)) => Source::Iface(name),
+        (None, None) => return Err("give --pcap FILE or --iface NAME".into()),
+    };
+    let options = RunOptions {
+        warrants: a.warrants,
+        source,
+        delivery: tapline::delivery::DeliveryOptions {
+            spool: a.spool,
+            client_cert: a.cert,
+            client_key: a.key,
+            spool_limit: a.spool_limit_mib.saturating_mul(1 << 20),
+            sender: Default::default(),
+        },
+        drain: std::time::Duration::from_secs(a.drain_secs),
+        ca_override: Default::default(),
+    };
+    let summary = tapline::run::run_until_signal(&options)?;
+    print!("{}", tapline::run::run_report(&summary));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let agencies = if agencies.is_empty() { vec!["fbi-denver".into(), "dea-phoenix".into()] } else { agencies };
+    let hosts = if hosts.is_empty() { tapline::delivery::pki::loopback_hosts() } else { hosts };
+    let pki = tapline::delivery::pki::create_dev_pki(out, &agencies, &hosts)?;
+    println!("CA            {}", pki.ca.display());
+    println!("appliance     {} {}", pki.appliance.cert.display(), pki.appliance.key.display());
+    for (agency, f) in &pki.servers {
+        println!("{agency:<13} {} {}", f.cert.display(), f.key.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

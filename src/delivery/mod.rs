@@ -1,0 +1,18 @@
+//! Delivery to agencies: per-interface disk spools, mutual-TLS senders confirmed by
+//! keep-alives, the development PKI, and CIN reservations that survive restarts.
+
+pub mod cins;
+pub mod pki;
+pub mod queue;
+pub mod sender;
+pub mod service;
+pub mod spool;
+pub mod tls;
+pub mod tracker;
+
+pub use cins::CinReservation;
+pub use queue::{Queue, QueueMetrics, Queues, SpoolOutput};
+pub use sender::{run_sender, KeepaliveIdentity, Phase, Sender, SenderConfig};
+pub use service::{report_of, Delivery, DeliveryError, DeliveryOptions, InterfaceReport};
+pub use spool::{Position, Spool, SpoolError};
+pub use tracker::{Backoff, Tracker, TrackerConfig};

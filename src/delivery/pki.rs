@@ -1,0 +1,105 @@
+//! `tapline certs`: a development PKI (one CA, the appliance's client certificate, one
+//! server certificate per agency) for demos and tests. Never for production warrants.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    KeyUsagePurpose,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("certificate generation: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+/// Paths of a PEM certificate and its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// What `create_dev_pki` wrote.
+#[derive(Clone, Debug)]
+pub struct DevPki {
+    /// The CA certificate: the agencies' `ca` and the LEMFs' `--client-ca`.
+    pub ca: PathBuf,
+    pub ca_key: PathBuf,
+    /// The appliance's client certificate.
+    pub appliance: CertFiles,
+    /// Server certificate per agency id, in the order given.
+    pub servers: Vec<(String, CertFiles)>,
+}
+
+impl DevPki {
+    pub fn server(&self, agency: &str) -> Option<&CertFiles> {
+        self.servers.iter().find(|(a, _)| a == agency).map(|(_, f)| f)
+    }
+}
+
+fn write(path: PathBuf, text: &str) -> Result<PathBuf, PkiError> {
+    fs::write(&path, text).map_err(|source| PkiError::Io { path: path.clone(), source })?;
+    Ok(path)
+}
+
+/// Writes `ca.pem`/`ca.key`, `appliance.pem`/`.key` and `AGENCY.pem`/`.key` for each of
+/// `agencies` into `out` (created). Server certificates name `hosts` (DNS names or IP
+/// addresses) as subject alternative names.
+pub fn create_dev_pki(out: &Path, agencies: &[String], hosts: &[String]) -> Result<DevPki, PkiError> {
+    fs::create_dir_all(out).map_err(|source| PkiError::Io { path: out.to_owned(), source })?;
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.distinguished_name.push(DnType::CommonName, "tapline development CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    let ca_key = KeyPair::generate()?;
+    let ca_key_pem = ca_key.serialize_pem();
+    let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
+    let ca_path = write(out.join("ca.pem"), &ca.pem())?;
+    let ca_key_path = write(out.join("ca.key"), &ca_key_pem)?;
+
+    let leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| -> Result<CertFiles, PkiError> {
+        let mut params = CertificateParams::new(sans)?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &ca)?;
+        Ok(CertFiles {
+            cert: write(out.join(format!("{name}.pem")), &cert.pem())?,
+            key: write(out.join(format!("{name}.key")), &key.serialize_pem())?,
+        })
+    };
+    let appliance = leaf("appliance", vec!["appliance.tapline.invalid".into()], ExtendedKeyUsagePurpose::ClientAuth)?;
+    let mut servers = Vec::new();
+    for agency in agencies {
+        servers.push((agency.clone(), leaf(agency, hosts.to_vec(), ExtendedKeyUsagePurpose::ServerAuth)?));
+    }
+    Ok(DevPki { ca: ca_path, ca_key: ca_key_path, appliance, servers })
+}
+
+/// The host names a loopback demo needs in server certificates.
+pub fn loopback_hosts() -> Vec<String> {
+    vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::tls;
+
+    #[test]
+    fn dev_pki_loads_as_client_and_server_configs() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = create_dev_pki(dir.path(), &["agency-a".into()], &loopback_hosts()).unwrap();
+        let server = pki.server("agency-a").unwrap();
+        assert!(tls::client_config(&pki.ca, &pki.appliance.cert, &pki.appliance.key).is_ok());
+        assert!(tls::server_config(&server.cert, &server.key, &pki.ca).is_ok());
+        assert_eq!(tls::load_certs(&pki.ca).unwrap().len(), 1);
+    }
+}

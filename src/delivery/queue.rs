@@ -1,0 +1,202 @@
+//! The hand-off between the synchronous pipeline and the async senders: one shared spool per
+//! (agency, interface) and `SpoolOutput`, the sequencer's output that spools every PDU.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use super::spool::{Chunk, Position, Spool, SpoolError};
+use crate::handover::sequencer::{AgencyOutput, Channel};
+
+/// Counters of one queue, readable at any time (the metrics of `tapline run`).
+#[derive(Debug, Default)]
+pub struct QueueMetrics {
+    pub spooled_records: AtomicU64,
+    pub confirmed_records: AtomicU64,
+    pub confirmed_bytes: AtomicU64,
+    /// Times the spool reached its size limit (each time the pipeline had to wait).
+    pub spool_full: AtomicU64,
+    pub connects: AtomicU64,
+    pub connect_failures: AtomicU64,
+    /// Keep-alive round trips (sent → response), microseconds.
+    pub round_trip_us_sum: AtomicU64,
+    pub round_trip_us_max: AtomicU64,
+    pub confirms: AtomicU64,
+    /// Spool → confirmed latency of sampled records (every 16th), microseconds.
+    pub latency_us_sum: AtomicU64,
+    pub latency_us_max: AtomicU64,
+    pub latency_samples: AtomicU64,
+}
+
+/// Every this many records, one is timed from spooling to confirmation.
+const LATENCY_SAMPLE_EVERY: u64 = 16;
+
+#[derive(Debug)]
+struct Inner {
+    spool: Spool,
+    /// End position and spooling time of sampled records, oldest first.
+    samples: VecDeque<(Position, Instant)>,
+    appended: u64,
+}
+
+/// One agency interface's spool shared by the pipeline (appends) and its sender (reads,
+/// confirms).
+#[derive(Debug)]
+pub struct Queue {
+    pub agency: String,
+    pub channel: Channel,
+    inner: Mutex<Inner>,
+    room: Condvar,
+    /// Set when the run stops: a pipeline waiting for room gives up instead of waiting.
+    stopping: AtomicBool,
+    /// Wakes the sender when records were appended.
+    pub data: tokio::sync::Notify,
+    pub metrics: QueueMetrics,
+}
+
+impl Queue {
+    pub fn open(agency: &str, channel: Channel, dir: &Path, limit: u64) -> Result<Queue, SpoolError> {
+        Ok(Queue {
+            agency: agency.to_owned(),
+            channel,
+            inner: Mutex::new(Inner { spool: Spool::open(dir, limit)?, samples: VecDeque::new(), appended: 0 }),
+            room: Condvar::new(),
+            stopping: AtomicBool::new(false),
+            data: tokio::sync::Notify::new(),
+            metrics: QueueMetrics::default(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Appends one PDU, waiting while the spool is full (back-pressure; the first wait of
+    /// an episode is logged and counted as an alarm). Never drops the record.
+    pub fn append(&self, pdu: &[u8]) -> Result<(), SpoolError> {
+        let mut inner = self.lock();
+        if !inner.spool.has_room(pdu.len()) {
+            self.metrics.spool_full.fetch_add(1, Ordering::Relaxed);
+            tracing::error!(
+                agency = %self.agency,
+                channel = ?self.channel,
+                unconfirmed = inner.spool.unconfirmed_bytes(),
+                limit = inner.spool.limit(),
+                "ALARM spool full: pipeline waits for deliveries"
+            );
+            while !inner.spool.has_room(pdu.len()) {
+                if self.stopping.load(Ordering::Relaxed) {
+                    return Err(SpoolError::Stopped { path: inner.spool.dir().to_owned() });
+                }
+                let (guard, _) = self
+                    .room
+                    .wait_timeout(inner, Duration::from_millis(500))
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                inner = guard;
+            }
+            tracing::info!(agency = %self.agency, channel = ?self.channel, "spool has room again");
+        }
+        inner.spool.append(pdu)?;
+        inner.appended += 1;
+        if inner.appended % LATENCY_SAMPLE_EVERY == 1 {
+            let end = inner.spool.end();
+            inner.samples.push_back((end, Instant::now()));
+        }
+        drop(inner);
+        self.metrics.spooled_records.fetch_add(1, Ordering::Relaxed);
+        self.data.notify_one();
+        Ok(())
+    }
+
+    /// Makes a pipeline waiting for room give up (the run is stopping).
+    pub fn stop_waiting(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
+        self.room.notify_all();
+    }
+
+    pub fn read(&self, from: Position, max: usize) -> Result<Chunk, SpoolError> {
+        self.lock().spool.read(from, max)
+    }
+
+    pub fn confirmed(&self) -> Position {
+        self.lock().spool.confirmed()
+    }
+
+    pub fn end(&self) -> Position {
+        self.lock().spool.end()
+    }
+
+    pub fn unconfirmed_records(&self) -> u64 {
+        self.lock().spool.unconfirmed_records()
+    }
+
+    /// Delivery confirmed up to `upto`: persist and free the space.
+    pub fn confirm(&self, upto: Position, records: u64, bytes: u64) -> Result<(), SpoolError> {
+        let mut inner = self.lock();
+        inner.spool.confirm(upto, records, bytes)?;
+        let now = Instant::now();
+        while inner.samples.front().is_some_and(|(end, _)| *end <= upto) {
+            if let Some((_, at)) = inner.samples.pop_front() {
+                let us = u64::try_from(now.duration_since(at).as_micros()).unwrap_or(u64::MAX);
+                self.metrics.latency_us_sum.fetch_add(us, Ordering::Relaxed);
+                self.metrics.latency_us_max.fetch_max(us, Ordering::Relaxed);
+                self.metrics.latency_samples.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        drop(inner);
+        self.metrics.confirmed_records.fetch_add(records, Ordering::Relaxed);
+        self.metrics.confirmed_bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.room.notify_all();
+        Ok(())
+    }
+}
+
+/// All queues of a run, indexed like the sequencer's agency list: `queues[agency][0]` is
+/// HI2, `[1]` HI3.
+pub type Queues = Vec<[Arc<Queue>; 2]>;
+
+pub fn channel_index(channel: Channel) -> usize {
+    match channel {
+        Channel::Hi2 => 0,
+        Channel::Hi3 => 1,
+    }
+}
+
+/// The sequencer's output for `tapline run`: every PDU goes to its agency's spool before
+/// anything is sent. The first spool error stops further spooling and is kept.
+pub struct SpoolOutput {
+    queues: Queues,
+    error: Option<SpoolError>,
+}
+
+impl SpoolOutput {
+    pub fn new(queues: Queues) -> SpoolOutput {
+        SpoolOutput { queues, error: None }
+    }
+
+    /// The first error, if spooling failed.
+    pub fn error(&self) -> Option<&SpoolError> {
+        self.error.as_ref()
+    }
+
+    pub fn take_error(&mut self) -> Option<SpoolError> {
+        self.error.take()
+    }
+}
+
+impl AgencyOutput for SpoolOutput {
+    fn write_pdu(&mut self, agency: usize, channel: Channel, pdu: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        let Some(queue) = self.queues.get(agency).and_then(|q| q.get(channel_index(channel))) else {
+            return;
+        };
+        if let Err(e) = queue.append(pdu) {
+            tracing::error!(agency = %queue.agency, error = %e, "spooling failed; stopping the pipeline");
+            self.error = Some(e);
+        }
+    }
+}

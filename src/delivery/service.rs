@@ -1,0 +1,197 @@
+//! The delivery service of a run: opens every agency interface's spool, starts one sender
+//! per interface on a tokio runtime, and drains or stops them; reports what was confirmed.
+
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::queue::{Queue, QueueMetrics, Queues, SpoolOutput};
+use super::sender::{run_sender, KeepaliveIdentity, Phase, Sender, SenderConfig};
+use super::spool::SpoolError;
+use super::tls::{self, TlsError};
+use crate::handover::sequencer::Channel;
+use crate::warrant::{Agency, Appliance};
+
+/// Where and how to deliver.
+#[derive(Clone, Debug)]
+pub struct DeliveryOptions {
+    /// Spool directory: `SPOOL/AGENCY/hi2`, `SPOOL/AGENCY/hi3`, `SPOOL/cin-reserved`.
+    pub spool: PathBuf,
+    /// The appliance's client certificate and key (PEM).
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// Size limit of each interface's spool in bytes (unconfirmed records).
+    pub spool_limit: u64,
+    pub sender: SenderConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    #[error("agency `{agency}` has no `ca` in agencies.toml: its server cannot be verified")]
+    NoCa { agency: String },
+    #[error("agency `{agency}`: {source}")]
+    Tls { agency: String, source: TlsError },
+    #[error("{0}")]
+    Spool(#[from] SpoolError),
+    #[error("tokio runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// What one agency interface delivered. No target appears here.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct InterfaceReport {
+    pub agency: String,
+    pub interface: &'static str,
+    pub spooled: u64,
+    /// Records confirmed by a keep-alive-response.
+    pub confirmed: u64,
+    /// Records still in the spool (sent again by the next run).
+    pub unconfirmed: u64,
+    pub spool_full_alarms: u64,
+    pub connects: u64,
+    pub connect_failures: u64,
+    /// Spool → confirmed latency of sampled records, milliseconds.
+    pub latency_avg_ms: Option<f64>,
+    pub latency_max_ms: Option<f64>,
+    /// Keep-alive round trip, milliseconds.
+    pub round_trip_avg_ms: Option<f64>,
+}
+
+fn interface_name(c: Channel) -> &'static str {
+    match c {
+        Channel::Hi2 => "hi2",
+        Channel::Hi3 => "hi3",
+    }
+}
+
+/// The report of one interface's queue so far.
+pub fn report_of(q: &Queue) -> InterfaceReport {
+    let m: &QueueMetrics = &q.metrics;
+    let ms = |sum: u64, n: u64| (n > 0).then(|| sum as f64 / n as f64 / 1000.0);
+    let samples = m.latency_samples.load(Ordering::Relaxed);
+    InterfaceReport {
+        agency: q.agency.clone(),
+        interface: interface_name(q.channel),
+        spooled: m.spooled_records.load(Ordering::Relaxed),
+        confirmed: m.confirmed_records.load(Ordering::Relaxed),
+        unconfirmed: q.unconfirmed_records(),
+        spool_full_alarms: m.spool_full.load(Ordering::Relaxed),
+        connects: m.connects.load(Ordering::Relaxed),
+        connect_failures: m.connect_failures.load(Ordering::Relaxed),
+        latency_avg_ms: ms(m.latency_us_sum.load(Ordering::Relaxed), samples),
+        latency_max_ms: (samples > 0).then(|| m.latency_us_max.load(Ordering::Relaxed) as f64 / 1000.0),
+        round_trip_avg_ms: ms(m.round_trip_us_sum.load(Ordering::Relaxed), m.confirms.load(Ordering::Relaxed)),
+    }
+}
+
+/// Running senders for every agency interface.
+pub struct Delivery {
+    runtime: tokio::runtime::Runtime,
+    queues: Queues,
+    phase: watch::Sender<Phase>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Delivery {
+    /// Opens the spools (anything left unconfirmed by an earlier run is sent first) and
+    /// starts the senders. `agencies` is indexed like the sequencer's agency list; `liids`
+    /// pairs each warrant's LIID with its agency id (keep-alives carry one of them).
+    pub fn start(
+        appliance: &Appliance,
+        agencies: &[Agency],
+        liids: &[(String, String)],
+        options: &DeliveryOptions,
+    ) -> Result<Delivery, DeliveryError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(DeliveryError::Runtime)?;
+        let (phase, phase_rx) = watch::channel(Phase::Running);
+        let mut queues = Vec::new();
+        let mut tasks = Vec::new();
+        for agency in agencies {
+            let ca = agency.ca.as_ref().ok_or_else(|| DeliveryError::NoCa { agency: agency.id.clone() })?;
+            let tls = tls::client_config(ca, &options.client_cert, &options.client_key)
+                .map_err(|source| DeliveryError::Tls { agency: agency.id.clone(), source })?;
+            let liid = liids
+                .iter()
+                .find(|(_, a)| *a == agency.id)
+                .map(|(l, _)| l.clone())
+                .unwrap_or_else(|| agency.id.chars().take(25).collect());
+            let identity = KeepaliveIdentity {
+                liid,
+                authorization_country: appliance.country.clone(),
+                operator_id: appliance.operator_id.clone(),
+                network_element_id: appliance.network_element_id.clone(),
+                delivery_country: agency.country.clone(),
+            };
+            let dir = options.spool.join(&agency.id);
+            let hi2 = Arc::new(Queue::open(&agency.id, Channel::Hi2, &dir.join("hi2"), options.spool_limit)?);
+            let hi3 = Arc::new(Queue::open(&agency.id, Channel::Hi3, &dir.join("hi3"), options.spool_limit)?);
+            for (queue, endpoint) in [(&hi2, &agency.hi2), (&hi3, &agency.hi3)] {
+                let sender = Sender {
+                    queue: queue.clone(),
+                    endpoint: endpoint.clone(),
+                    tls: tls.clone(),
+                    identity: identity.clone(),
+                    config: options.sender,
+                };
+                tasks.push(runtime.spawn(run_sender(sender, phase_rx.clone())));
+            }
+            queues.push([hi2, hi3]);
+        }
+        Ok(Delivery { runtime, queues, phase, tasks })
+    }
+
+    /// The sequencer output that spools into these queues.
+    pub fn output(&self) -> SpoolOutput {
+        SpoolOutput::new(self.queues.clone())
+    }
+
+    pub fn queues(&self) -> &Queues {
+        &self.queues
+    }
+
+    /// Reports of every interface so far.
+    pub fn reports(&self) -> Vec<InterfaceReport> {
+        self.queues.iter().flatten().map(|q| report_of(q)).collect()
+    }
+
+    /// Unconfirmed records over all interfaces.
+    pub fn unconfirmed(&self) -> u64 {
+        self.queues.iter().flatten().map(|q| q.unconfirmed_records()).sum()
+    }
+
+    /// Makes a pipeline blocked on a full spool give up (on SIGTERM).
+    pub fn stop_waiting(&self) {
+        self.queues.iter().flatten().for_each(|q| q.stop_waiting());
+    }
+
+    /// Delivers everything spooled, waiting at most `limit`, then stops every sender.
+    /// What is still unconfirmed stays in the spool for the next run.
+    pub fn finish(self, limit: Duration) -> Vec<InterfaceReport> {
+        let _ = self.phase.send(Phase::Drain);
+        let deadline = Instant::now() + limit;
+        let Delivery { runtime, queues, phase, mut tasks } = self;
+        runtime.block_on(async {
+            let all = async {
+                for t in tasks.iter_mut() {
+                    let _ = t.await;
+                }
+            };
+            if tokio::time::timeout_at(deadline.into(), all).await.is_err() {
+                let _ = phase.send(Phase::Stop);
+                for t in tasks {
+                    let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+                }
+            }
+        });
+        runtime.shutdown_timeout(Duration::from_secs(1));
+        queues.iter().flatten().map(|q| report_of(q)).collect()
+    }
+}

@@ -1,0 +1,233 @@
+//! The reference LEMF (`tapline lemf`): the agency side of the handover. Accepts only
+//! clients certified by its client CA, answers keep-alives, and collects every record.
+
+mod collector;
+pub mod pcap;
+pub mod sip;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::{JoinHandle, JoinSet};
+use tokio_rustls::TlsAcceptor;
+
+pub use collector::{Collector, CollectorError, Kind, LemfStats, Received};
+
+use crate::delivery::tls::{self, TlsError};
+use crate::handover::{encode_keepalive_response, split_stream, Header, PduHeader};
+
+/// `tapline lemf` settings.
+#[derive(Clone, Debug)]
+pub struct LemfConfig {
+    /// Addresses to listen on (an agency's HI2 and HI3 ports; one LEMF takes both).
+    pub listen: Vec<SocketAddr>,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Only clients whose certificate chains to this CA are accepted.
+    pub client_ca: PathBuf,
+    pub out: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LemfError {
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    #[error("listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("{0}")]
+    Collector(#[from] CollectorError),
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+struct Shared {
+    collector: Mutex<Collector>,
+    refused: AtomicU64,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Collector> {
+        self.collector.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// A running LEMF.
+pub struct Lemf {
+    addrs: Vec<SocketAddr>,
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
+}
+
+impl Lemf {
+    /// Binds every listen address and starts accepting (on the current tokio runtime).
+    pub async fn start(config: &LemfConfig) -> Result<Lemf, LemfError> {
+        let acceptor = TlsAcceptor::from(tls::server_config(&config.cert, &config.key, &config.client_ca)?);
+        let shared = Arc::new(Shared { collector: Mutex::new(Collector::open(&config.out)?), refused: AtomicU64::new(0) });
+        let (stop, stopped) = watch::channel(false);
+        let (mut addrs, mut listeners) = (Vec::new(), Vec::new());
+        for &addr in &config.listen {
+            let listener = TcpListener::bind(addr).await.map_err(|source| LemfError::Bind { addr, source })?;
+            addrs.push(listener.local_addr().map_err(|source| LemfError::Bind { addr, source })?);
+            listeners.push(tokio::spawn(accept_loop(listener, acceptor.clone(), shared.clone(), stopped.clone())));
+        }
+        Ok(Lemf { addrs, shared, stop, listeners })
+    }
+
+    /// The bound addresses (port 0 resolved), in the order of `listen`.
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn stats(&self) -> LemfStats {
+        let mut s = self.shared.lock().stats();
+        s.refused_clients = self.shared.refused.load(Ordering::Relaxed);
+        s
+    }
+
+    /// Stops at once: listeners close, open connections are cut (unanswered records will
+    /// be sent again by the appliance), files are flushed.
+    pub async fn stop(mut self) -> Result<LemfStats, LemfError> {
+        let _ = self.stop.send(true);
+        for l in std::mem::take(&mut self.listeners) {
+            let _ = l.await;
+        }
+        self.shared.lock().flush()?;
+        Ok(self.stats())
+    }
+}
+
+async fn accept_loop(listener: TcpListener, acceptor: TlsAcceptor, shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    connections.spawn(connection(tcp, peer, acceptor.clone(), shared.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "accept failed"),
+            },
+            _ = stopped.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}
+
+async fn connection(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, shared: Arc<Shared>) {
+    let _ = tcp.set_nodelay(true);
+    let mut stream = match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, error = %e, "client refused in the TLS handshake");
+            return;
+        }
+        Err(_) => {
+            shared.refused.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(%peer, "TLS handshake timed out");
+            return;
+        }
+    };
+    tracing::info!(%peer, "appliance connected");
+    let mut buf = Vec::with_capacity(128 * 1024);
+    let mut block = vec![0u8; 64 * 1024];
+    loop {
+        let n = match stream.read(&mut block).await {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(%peer, error = %e, "connection failed");
+                return;
+            }
+        };
+        buf.extend_from_slice(block.get(..n).unwrap_or_default());
+        let mut used = 0;
+        let mut responses = Vec::new();
+        {
+            let mut collector = shared.lock();
+            for pdu in split_stream(&buf) {
+                let Ok(pdu) = pdu else { break };
+                used += pdu.len();
+                match collector.receive(pdu) {
+                    Ok(Received::KeepAlive(header)) => {
+                        if let Err(e) = collector.flush() {
+                            tracing::error!(error = %e, "cannot store records; not confirming");
+                            return;
+                        }
+                        keepalive_response(&mut responses, &header);
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot store records; dropping the connection");
+                        return;
+                    }
+                }
+            }
+        }
+        buf.drain(..used);
+        if !responses.is_empty() && stream.write_all(&responses).await.is_err() {
+            return;
+        }
+    }
+    let _ = shared.lock().flush();
+    let _ = stream.shutdown().await;
+    tracing::info!(%peer, "appliance disconnected");
+}
+
+/// A keep-alive-response echoing the keep-alive's header (same sequence number).
+fn keepalive_response(out: &mut Vec<u8>, h: &Header) {
+    let liid = String::from_utf8_lossy(&h.liid);
+    let operator = String::from_utf8_lossy(&h.operator_id);
+    let element = h.network_element_id.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
+    let header = PduHeader {
+        liid: &liid,
+        authorization_country: h.authorization_country.as_deref().unwrap_or(""),
+        operator_id: &operator,
+        network_element_id: &element,
+        cin: 0,
+        delivery_country: h.delivery_country.as_deref().unwrap_or(""),
+        sequence: h.sequence,
+        ts: collector::timestamp(h),
+    };
+    encode_keepalive_response(out, &header);
+}
+
+/// `tapline lemf`: runs until SIGINT or SIGTERM, then prints nothing and returns the stats.
+pub fn serve_until_signal(config: &LemfConfig) -> Result<LemfStats, LemfError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(LemfError::Runtime)?;
+    runtime.block_on(async {
+        let lemf = Lemf::start(config).await?;
+        for a in lemf.local_addrs() {
+            tracing::info!(addr = %a, "listening");
+        }
+        wait_for_signal().await;
+        lemf.stop().await
+    })
+}
+
+/// Waits for SIGINT or SIGTERM.
+pub async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,316 @@
+//! `tapline run`: capture → decode → mediation → sequencer → per-agency spools, delivered
+//! over mutual TLS until the capture ends (replay) or SIGTERM (drain, then exit).
+
+mod demo;
+mod report;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use demo::{demo, DemoError, DemoSummary};
+pub use report::{demo_report, run_report};
+
+use crate::capture::{CaptureError, FileReader};
+use crate::delivery::{
+    report_of, CinReservation, Delivery, DeliveryError, DeliveryOptions, InterfaceReport, SpoolError, SpoolOutput,
+};
+use crate::handover::sequencer::{LiidCounts, Sequencer};
+use crate::mediation::{CinAllocator, Mediator, MediatorConfig, Record, RecordSink};
+use crate::warrant::{Profile, Store, WarrantError, WarrantTable};
+use crate::wire::{Decoded, Decoder};
+
+/// Where packets come from.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// Replay a pcap/pcapng file, at most `rate` packets per second when given.
+    Pcap { path: PathBuf, rate: Option<u32> },
+    /// Live capture from an interface (build with `--features live`).
+    Iface(String),
+}
+
+/// Settings of `tapline run`.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub warrants: PathBuf,
+    pub source: Source,
+    pub delivery: DeliveryOptions,
+    /// After the capture ends or SIGTERM: how long to wait for deliveries to be confirmed.
+    pub drain: Duration,
+    /// Agency id → CA file, replacing `ca` from agencies.toml (the demo's temporary PKI).
+    pub ca_override: BTreeMap<String, PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("warrants: {0}")]
+    Warrants(#[from] WarrantError),
+    #[error("capture: {0}")]
+    Capture(#[from] CaptureError),
+    #[error("agency `{agency}` uses profile `laes`, which this build cannot encode yet")]
+    UnsupportedProfile { agency: String },
+    #[error("{0}")]
+    Delivery(#[from] DeliveryError),
+    #[error("{0}")]
+    Spool(#[from] SpoolError),
+    #[error("CIN reservation in {path}: {source}")]
+    Cins { path: PathBuf, source: io::Error },
+    #[error("live capture needs a build with `--features live`")]
+    LiveUnavailable,
+}
+
+/// What a run did. Targets never appear here.
+#[derive(Debug, serde::Serialize)]
+pub struct RunSummary {
+    pub packets_read: u64,
+    pub sip_messages: u64,
+    pub calls_seen: u64,
+    pub calls_intercepted: u64,
+    pub warrants_loaded: usize,
+    pub warrants_refused: usize,
+    /// Records per LIID handed to the spools by this run.
+    pub liids: BTreeMap<String, LiidCounts>,
+    /// Per agency interface: spooled, confirmed, left in the spool, latency.
+    pub interfaces: Vec<InterfaceReport>,
+    /// The run ended on SIGTERM/SIGINT rather than at the end of the capture.
+    pub interrupted: bool,
+    pub elapsed_ms: u64,
+    /// The first CIN this run could use (all earlier ones may have been used before).
+    pub cin_floor: u32,
+}
+
+/// Reserves every CIN durably before a record carrying it is spooled.
+struct CinGuard<S> {
+    inner: S,
+    cins: CinReservation,
+    path: PathBuf,
+    error: Option<RunError>,
+}
+
+impl<S: RecordSink> RecordSink for CinGuard<S> {
+    fn record(&mut self, r: &Record<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        match self.cins.cover(r.cin) {
+            Ok(()) => self.inner.record(r),
+            Err(source) => self.error = Some(RunError::Cins { path: self.path.clone(), source }),
+        }
+    }
+}
+
+/// Runs the pipeline until the capture ends or `stop` is set (then drains). Records left
+/// unconfirmed stay in the spool and go first in the next run on the same spool.
+pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError> {
+    let started = Instant::now();
+    let (mut store, refused) = Store::load_dir(&options.warrants)?;
+    for e in &refused {
+        tracing::warn!(error = %e, "warrant refused");
+    }
+    if let Some(a) = store.agencies.iter().find(|a| a.profile == Profile::Laes) {
+        return Err(RunError::UnsupportedProfile { agency: a.id.clone() });
+    }
+    for agency in &mut store.agencies {
+        if let Some(ca) = options.ca_override.get(&agency.id) {
+            agency.ca = Some(ca.clone());
+        }
+    }
+    let spool = &options.delivery.spool;
+    std::fs::create_dir_all(spool).map_err(|source| RunError::Cins { path: spool.clone(), source })?;
+    let cins = CinReservation::open(spool).map_err(|source| RunError::Cins { path: spool.clone(), source })?;
+    let cin_floor = cins.floor();
+    let liids: Vec<(String, String)> =
+        store.warrants.iter().map(|w| (w.liid.as_str().to_owned(), w.agency.clone())).collect();
+    let delivery = Delivery::start(&store.appliance, &store.agencies, &liids, &options.delivery)?;
+    let warrants_loaded = store.warrants.len();
+    let table = Arc::new(WarrantTable::new(store.warrants));
+    let mediator =
+        Mediator::with_config(table, MediatorConfig::default(), CinAllocator::with_floor(cin_floor));
+    let sequencer = Sequencer::new(store.appliance, store.agencies, delivery.output());
+    let mut sink = CinGuard { inner: sequencer, cins, path: spool.join("cin-reserved"), error: None };
+    // On a stop request, a pipeline blocked on a full spool gives up waiting. Meanwhile the
+    // delivery metrics go to SPOOL/metrics.json every few seconds.
+    let done = Arc::new(AtomicBool::new(false));
+    let watcher = std::thread::spawn({
+        let (stop, done, queues) = (stop.clone(), done.clone(), delivery.queues().clone());
+        let metrics = spool.join("metrics.json");
+        move || {
+            let mut written = Instant::now();
+            while !done.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
+                    queues.iter().flatten().for_each(|q| q.stop_waiting());
+                    return;
+                }
+                if written.elapsed() >= METRICS_EVERY {
+                    let reports: Vec<_> = queues.iter().flatten().map(|q| report_of(q)).collect();
+                    write_metrics(&metrics, &reports);
+                    written = Instant::now();
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    });
+    let pipeline = pump(&options.source, mediator, &mut sink, &stop);
+    done.store(true, Ordering::Relaxed);
+    let _ = watcher.join();
+    let (packets_read, mediator) = match pipeline {
+        Ok(p) => p,
+        Err(e) => {
+            delivery.finish(options.drain);
+            return Err(e);
+        }
+    };
+    let failure = sink.error.take().or_else(|| sink.inner.output_mut().take_error().map(RunError::Spool));
+    let interrupted = stop.load(Ordering::Relaxed);
+    if !interrupted {
+        tracing::info!(unconfirmed = delivery.unconfirmed(), "capture done; draining the spools");
+    }
+    let interfaces = delivery.finish(options.drain);
+    write_metrics(&spool.join("metrics.json"), &interfaces);
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let m = mediator.stats();
+    let mut liid_counts = sink.inner.counts().clone();
+    for (liid, agency) in liids {
+        liid_counts.entry(liid).or_insert_with(|| LiidCounts { agency, ..LiidCounts::default() });
+    }
+    Ok(RunSummary {
+        packets_read,
+        sip_messages: m.sip_messages,
+        calls_seen: m.calls_seen,
+        calls_intercepted: m.calls_intercepted,
+        warrants_loaded,
+        warrants_refused: refused.len(),
+        liids: liid_counts,
+        interfaces,
+        interrupted,
+        elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        cin_floor,
+    })
+}
+
+/// Feeds every packet of `source` through decoding and mediation into `sink` until the
+/// source ends, `stop` is set, or spooling fails.
+fn pump(
+    source: &Source,
+    mut mediator: Mediator,
+    sink: &mut Guarded,
+    stop: &AtomicBool,
+) -> Result<(u64, Mediator), RunError> {
+    let mut decoder = Decoder::new();
+    let mut packets = 0u64;
+    match source {
+        Source::Pcap { path, rate } => {
+            let mut reader = FileReader::open(path)?;
+            let started = Instant::now();
+            loop {
+                if stop.load(Ordering::Relaxed) || sink.failed() {
+                    break;
+                }
+                let frame = match reader.next_frame() {
+                    Ok(Some(f)) => f,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "capture error; skipping");
+                        continue;
+                    }
+                };
+                packets += 1;
+                if let Decoded::Datagram(dg) = decoder.decode(&frame) {
+                    mediator.handle(&dg, sink);
+                }
+                if let Some(rate) = rate.filter(|r| *r > 0) {
+                    let due = started + Duration::from_secs_f64(packets as f64 / f64::from(rate));
+                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                }
+            }
+        }
+        Source::Iface(name) => packets = live(name, &mut mediator, &mut decoder, sink, stop)?,
+    }
+    Ok((packets, mediator))
+}
+
+/// How often a running appliance rewrites `SPOOL/metrics.json`.
+const METRICS_EVERY: Duration = Duration::from_secs(5);
+
+/// Writes the interface reports (spooled, confirmed, spool-full alarms, latency) as JSON,
+/// replacing the file atomically. Failures are logged, never fatal.
+fn write_metrics(path: &std::path::Path, reports: &[InterfaceReport]) {
+    let tmp = path.with_extension("tmp");
+    let json = serde_json::to_vec_pretty(reports).unwrap_or_default();
+    if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, path)) {
+        tracing::warn!(path = %path.display(), error = %e, "cannot write metrics");
+    }
+}
+
+type Guarded = CinGuard<Sequencer<SpoolOutput>>;
+
+impl Guarded {
+    /// Spooling or CIN reservation failed: the pipeline must stop.
+    fn failed(&self) -> bool {
+        self.error.is_some() || self.inner.output().error().is_some()
+    }
+}
+
+#[cfg(feature = "live")]
+fn live(
+    name: &str,
+    mediator: &mut Mediator,
+    decoder: &mut Decoder,
+    sink: &mut Guarded,
+    stop: &AtomicBool,
+) -> Result<u64, RunError> {
+    use crate::capture::{LiveCapture, LiveConfig};
+    let mut capture = LiveCapture::open(&LiveConfig::new(name))?;
+    let mut packets = 0u64;
+    while !stop.load(Ordering::Relaxed) && !sink.failed() {
+        match capture.next_frame() {
+            Ok(Some(frame)) => {
+                packets += 1;
+                if let Decoded::Datagram(dg) = decoder.decode(&frame) {
+                    mediator.handle(&dg, sink);
+                }
+            }
+            Ok(None) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(packets)
+}
+
+#[cfg(not(feature = "live"))]
+fn live(
+    _name: &str,
+    _mediator: &mut Mediator,
+    _decoder: &mut Decoder,
+    _sink: &mut Guarded,
+    _stop: &AtomicBool,
+) -> Result<u64, RunError> {
+    Err(RunError::LiveUnavailable)
+}
+
+/// `tapline run` from the command line: SIGTERM or SIGINT stops the capture, the spools
+/// are drained (up to `options.drain`), and the run returns.
+pub fn run_until_signal(options: &RunOptions) -> Result<RunSummary, RunError> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RunError::Delivery(DeliveryError::Runtime(e)))?;
+    let flag = stop.clone();
+    let signals = runtime.spawn(async move {
+        crate::lemf::wait_for_signal().await;
+        tracing::info!("stop requested: draining");
+        flag.store(true, Ordering::Relaxed);
+    });
+    let handle = std::thread::spawn(move || runtime.block_on(async { let _ = signals.await; }));
+    let result = run(options, stop.clone());
+    drop(handle);
+    result
+}

@@ -1,0 +1,375 @@
+//! The whole `tapline run` pipeline (bundled demo capture and warrants) delivering over
+//! loopback mutual TLS: two agencies kept apart, a LEMF restarted mid-replay, and the real
+//! binary killed with SIGKILL and restarted on the same spool.
+
+mod delivery_support;
+
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use delivery_support::*;
+use tapline::delivery::pki::DevPki;
+use tapline::delivery::{DeliveryOptions, SenderConfig, Spool, TrackerConfig};
+use tapline::handover::{decode_pdu, split_stream, Payload};
+use tapline::lemf::Lemf;
+use tapline::run::{run, RunOptions, Source};
+
+const AGENCIES: [&str; 2] = ["fbi-denver", "dea-phoenix"];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn demo_pcap() -> PathBuf {
+    root().join("fixtures/demo.pcap")
+}
+
+/// The bundled warrants with an agencies.toml pointing at `addrs` (hi2, hi3 per agency).
+fn warrants(dir: &Path, ca: Option<&Path>, addrs: &[Vec<SocketAddr>]) -> PathBuf {
+    let w = dir.join("warrants");
+    std::fs::create_dir_all(&w).unwrap();
+    for entry in std::fs::read_dir(root().join("warrants")).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.ends_with(".toml") && name != "agencies.toml" {
+            std::fs::copy(&p, w.join(&name)).unwrap();
+        }
+    }
+    let mut toml = String::from(
+        "[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n",
+    );
+    for (id, a) in AGENCIES.iter().zip(addrs) {
+        toml += &format!(
+            "\n[[agency]]\nid = \"{id}\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://{}\"\nhi3 = \"tls://{}\"\n",
+            a[0],
+            a[1],
+        );
+        if let Some(ca) = ca {
+            toml += &format!("ca = \"{}\"\n", ca.display());
+        }
+    }
+    std::fs::write(w.join("agencies.toml"), toml).unwrap();
+    w
+}
+
+fn options(warrants: &Path, spool: &Path, pki: &DevPki, rate: Option<u32>) -> RunOptions {
+    RunOptions {
+        warrants: warrants.to_owned(),
+        source: Source::Pcap { path: demo_pcap(), rate },
+        delivery: DeliveryOptions {
+            spool: spool.to_owned(),
+            client_cert: pki.appliance.cert.clone(),
+            client_key: pki.appliance.key.clone(),
+            spool_limit: 64 << 20,
+            sender: SenderConfig {
+                tracker: TrackerConfig { batch_records: 32, ..TrackerConfig::default() },
+                backoff_min: Duration::from_millis(50),
+                backoff_max: Duration::from_millis(400),
+                ..SenderConfig::default()
+            },
+        },
+        drain: Duration::from_secs(30),
+        ca_override: BTreeMap::new(),
+    }
+}
+
+struct Setup {
+    dir: tempfile::TempDir,
+    pki: DevPki,
+    rt: tokio::runtime::Runtime,
+    lemfs: Vec<Lemf>,
+    addrs: Vec<Vec<SocketAddr>>,
+    warrants: PathBuf,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(&dir.path().join("pki"), &AGENCIES);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lemfs: Vec<Lemf> = AGENCIES
+        .iter()
+        .map(|a| start_lemf(&rt, &lemf_config(&pki, a, any_port(), &dir.path().join(a))))
+        .collect();
+    let addrs: Vec<Vec<SocketAddr>> = lemfs.iter().map(|l| l.local_addrs().to_vec()).collect();
+    let warrants = warrants(dir.path(), Some(&pki.ca), &addrs);
+    Setup { dir, pki, rt, lemfs, addrs, warrants }
+}
+
+type Key = (Vec<u8>, u32, bool, u32);
+
+/// (LIID, CIN, is-CC, sequence) of every record in BER stream files.
+fn keys(files: &[PathBuf]) -> Vec<Key> {
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(f).unwrap_or_default();
+        for pdu in split_stream(&bytes) {
+            let p = decode_pdu(pdu.unwrap()).unwrap();
+            let cc = match p.payload {
+                Payload::Iri(_) => false,
+                Payload::Cc(_) => true,
+                _ => continue,
+            };
+            out.push((p.header.liid.clone(), p.header.cin.unwrap(), cc, p.header.sequence));
+        }
+    }
+    out
+}
+
+fn lemf_files(dir: &Path, agency: &str) -> Vec<PathBuf> {
+    vec![dir.join(agency).join("hi2.ber"), dir.join(agency).join("hi3.ber")]
+}
+
+#[test]
+fn two_agencies_get_only_their_own_warrants_records() {
+    let s = setup();
+    let summary = run(&options(&s.warrants, &s.dir.path().join("spool"), &s.pki, None), Arc::new(AtomicBool::new(false))).unwrap();
+    assert!(summary.calls_intercepted >= 3, "{summary:?}");
+    assert!(summary.interfaces.iter().all(|i| i.unconfirmed == 0 && i.confirmed == i.spooled), "{:?}", summary.interfaces);
+    let metrics: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(s.dir.path().join("spool/metrics.json")).unwrap()).unwrap();
+    let confirmed: Vec<u64> = metrics.as_array().unwrap().iter().map(|m| m["confirmed"].as_u64().unwrap()).collect();
+    assert_eq!(confirmed, summary.interfaces.iter().map(|i| i.confirmed).collect::<Vec<_>>());
+    let stats: Vec<_> = s.lemfs.into_iter().map(|l| s.rt.block_on(l.stop()).unwrap()).collect();
+    let den = &summary.liids["DEN-2026-0042"];
+    let phx = &summary.liids["PHX-2026-T3-0007"];
+    assert!(den.iri_records > 0 && den.cc_records == 0, "pen register: IRI only");
+    assert!(phx.iri_records > 0 && phx.cc_records > 0, "title III: IRI and CC");
+    assert_eq!(stats[0].per_liid.iter().map(|(l, n)| (l.as_str(), *n)).collect::<Vec<_>>(), [("DEN-2026-0042", den.iri_records)]);
+    assert_eq!(
+        stats[1].per_liid.iter().map(|(l, n)| (l.as_str(), *n)).collect::<Vec<_>>(),
+        [("PHX-2026-T3-0007", phx.iri_records + phx.cc_records)]
+    );
+    assert!(stats.iter().all(|st| st.gaps == 0 && st.duplicates == 0));
+    let liids_a: HashSet<Vec<u8>> = keys(&lemf_files(s.dir.path(), AGENCIES[0])).into_iter().map(|k| k.0).collect();
+    assert_eq!(liids_a, HashSet::from([b"DEN-2026-0042".to_vec()]));
+    let pcap = std::fs::metadata(s.dir.path().join("dea-phoenix/content.pcap")).unwrap().len();
+    assert!(pcap > 24 + phx.cc_records * (16 + 42 + 12), "content.pcap holds every CC packet");
+    if let Some(script) = oracle() {
+        for a in AGENCIES {
+            for f in lemf_files(s.dir.path(), a) {
+                if std::fs::metadata(&f).map(|m| m.len() > 0).unwrap_or(false) {
+                    oracle_check(&script, &f);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn lemf_stopped_mid_replay_and_restarted_ends_with_every_record_once() {
+    let mut s = setup();
+    let opts = options(&s.warrants, &s.dir.path().join("spool"), &s.pki, Some(1500));
+    let runner = std::thread::spawn(move || run(&opts, Arc::new(AtomicBool::new(false))));
+    let dea = s.lemfs.pop().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || dea.stats().records >= 100), "DEA LEMF receives records");
+    let before = s.rt.block_on(dea.stop()).unwrap();
+    std::thread::sleep(Duration::from_millis(400));
+    let out = s.dir.path().join("dea-phoenix");
+    let dea = start_lemf(&s.rt, &lemf_config(&s.pki, "dea-phoenix", s.addrs[1].clone(), &out));
+    let summary = runner.join().unwrap().unwrap();
+    let after = s.rt.block_on(dea.stop()).unwrap();
+    let phx = &summary.liids["PHX-2026-T3-0007"];
+    assert!(before.records < phx.iri_records + phx.cc_records, "stopped in the middle");
+    assert!(summary.interfaces.iter().all(|i| i.unconfirmed == 0), "{:?}", summary.interfaces);
+    assert_eq!(after.records, phx.iri_records + phx.cc_records, "every record once");
+    assert_eq!(after.gaps, 0);
+    let received = keys(&lemf_files(s.dir.path(), "dea-phoenix"));
+    let distinct: HashSet<&Key> = received.iter().collect();
+    assert_eq!(distinct.len(), received.len(), "hi2.ber/hi3.ber are de-duplicated");
+    if let Some(script) = oracle() {
+        for f in lemf_files(s.dir.path(), "dea-phoenix") {
+            oracle_check(&script, &f);
+        }
+    }
+}
+
+/// Every record left unconfirmed in the spool directories.
+fn spooled(spool: &Path) -> Vec<Key> {
+    let mut out = Vec::new();
+    for a in AGENCIES {
+        for i in ["hi2", "hi3"] {
+            let s = Spool::open(&spool.join(a).join(i), u64::MAX).unwrap();
+            let mut at = s.confirmed();
+            loop {
+                let chunk = s.read(at, 1 << 20).unwrap();
+                if chunk.records == 0 {
+                    break;
+                }
+                let f = spool.join("chunk.ber");
+                std::fs::write(&f, &chunk.bytes).unwrap();
+                out.extend(keys(&[f]));
+                at = chunk.end;
+            }
+        }
+    }
+    out
+}
+
+fn tapline(warrants: &Path, spool: &Path, pki: &DevPki, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_tapline"));
+    c.arg("run").arg("--warrants").arg(warrants).arg("--pcap").arg(demo_pcap()).arg("--spool").arg(spool);
+    c.arg("--cert").arg(&pki.appliance.cert).arg("--key").arg(&pki.appliance.key).args(extra);
+    c.stdout(Stdio::piped()).stderr(Stdio::null());
+    c
+}
+
+#[test]
+fn appliance_killed_with_sigkill_delivers_everything_spooled_after_restart() {
+    let mut s = setup();
+    let spool = s.dir.path().join("spool");
+    let mut child = tapline(&s.warrants, &spool, &s.pki, &["--rate", "1500"]).spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || s.lemfs[1].stats().records >= 50), "delivery started");
+    // The agencies go away; records pile up in the spool; then the appliance is killed.
+    let stopped: Vec<_> = s.lemfs.drain(..).map(|l| s.rt.block_on(l.stop()).unwrap()).collect();
+    std::thread::sleep(Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let pending = spooled(&spool);
+    assert!(!pending.is_empty(), "records were waiting in the spool ({stopped:?})");
+    let floor: u32 = std::fs::read_to_string(spool.join("cin-reserved")).unwrap().trim().parse().unwrap();
+    assert!(pending.iter().all(|k| k.1 < floor), "CINs used before the kill are below the reservation");
+
+    let lemfs: Vec<Lemf> = AGENCIES
+        .iter()
+        .zip(&s.addrs)
+        .map(|(a, addrs)| start_lemf(&s.rt, &lemf_config(&s.pki, a, addrs.clone(), &s.dir.path().join(a))))
+        .collect();
+    let started = Instant::now();
+    let mut again = tapline(&s.warrants, &spool, &s.pki, &["--drain-secs", "30"]).spawn().unwrap();
+    let status = loop {
+        if let Some(st) = again.try_wait().unwrap() {
+            break st;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            again.kill().unwrap();
+            panic!("restarted appliance did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success());
+    let stats: Vec<_> = lemfs.into_iter().map(|l| s.rt.block_on(l.stop()).unwrap()).collect();
+    assert!(spooled(&spool).is_empty(), "spool fully confirmed");
+    let mut received = HashSet::new();
+    for a in AGENCIES {
+        received.extend(keys(&lemf_files(s.dir.path(), a)));
+    }
+    let missing: Vec<_> = pending.iter().filter(|k| !received.contains(*k)).collect();
+    assert!(missing.is_empty(), "{} spooled records never delivered", missing.len());
+    assert!(received.iter().any(|k| k.1 >= floor), "the restarted run used fresh CINs");
+    assert!(stats.iter().all(|st| st.gaps == 0), "{stats:?}");
+    if let Some(script) = oracle() {
+        for a in AGENCIES {
+            for f in lemf_files(s.dir.path(), a) {
+                oracle_check(&script, &f);
+            }
+        }
+    }
+}
+
+#[test]
+fn demo_delivers_the_bundled_capture_to_two_reference_lemfs() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = || {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap()
+    };
+    let addrs: Vec<Vec<SocketAddr>> = AGENCIES.iter().map(|_| vec![free(), free()]).collect();
+    let w = warrants(dir.path(), None, &addrs);
+    let out = dir.path().join("out");
+    let d = tapline::run::demo(&demo_pcap(), &w, &out).unwrap();
+    let report = tapline::run::demo_report(&d);
+    eprintln!("{report}");
+    for (liid, agency) in [("DEN-2026-0042", "fbi-denver"), ("PHX-2026-T3-0007", "dea-phoenix")] {
+        let sent = &d.run.liids[liid];
+        let got = &d.lemfs[agency];
+        assert_eq!(got.per_liid.get(liid).copied(), Some(sent.iri_records + sent.cc_records));
+        assert_eq!(got.per_liid.len(), 1);
+        assert!(out.join(agency).join("records.jsonl").is_file());
+    }
+    assert!(d.run.interfaces.iter().all(|i| i.unconfirmed == 0));
+    let pcap = out.join("dea-phoenix/content.pcap");
+    match Command::new("tshark").args(["-o", "rtp.heuristic_rtp:TRUE", "-Y", "rtp", "-T", "fields", "-e", "rtp.ssrc", "-r"]).arg(&pcap).output() {
+        Ok(o) if o.status.success() => {
+            let rtp = String::from_utf8_lossy(&o.stdout).lines().count() as u64;
+            assert_eq!(rtp, d.run.liids["PHX-2026-T3-0007"].cc_records, "Wireshark sees every CC packet as RTP");
+        }
+        _ => eprintln!("SKIP: tshark unavailable; content.pcap not checked with Wireshark"),
+    }
+    assert!(report.contains("calls          4 seen, 3 intercepted"), "{report}");
+}
+
+#[test]
+fn sigterm_drains_the_spools_and_exits_cleanly() {
+    let s = setup();
+    let spool = s.dir.path().join("spool");
+    let child = tapline(&s.warrants, &spool, &s.pki, &["--rate", "800"]).spawn().unwrap();
+    assert!(wait_until(Duration::from_secs(20), || s.lemfs[1].stats().records >= 50), "delivery started");
+    let term = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    assert!(term.success());
+    let started = Instant::now();
+    let output = child.wait_with_output().unwrap();
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert!(output.status.success(), "exit status {:?}", output.status);
+    let report = String::from_utf8_lossy(&output.stdout);
+    assert!(report.contains("stopped by signal"), "{report}");
+    assert!(spooled(&spool).is_empty(), "everything spooled was confirmed before exit");
+    let stats: Vec<_> = s.lemfs.into_iter().map(|l| s.rt.block_on(l.stop()).unwrap()).collect();
+    let phx = stats[1].per_liid["PHX-2026-T3-0007"];
+    assert!((50..1131).contains(&phx), "stopped part-way: {phx}");
+    assert!(stats.iter().all(|st| st.gaps == 0));
+}
+
+#[test]
+fn cli_certs_lemf_and_run_work_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_tapline");
+    let pki_dir = dir.path().join("pki");
+    let certs = Command::new(bin)
+        .args(["certs", "--out"])
+        .arg(&pki_dir)
+        .args(["--agency", "fbi-denver", "--agency", "dea-phoenix"])
+        .output()
+        .unwrap();
+    assert!(certs.status.success());
+    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addrs: Vec<Vec<SocketAddr>> = AGENCIES.iter().map(|_| vec![free(), free()]).collect();
+    let mut lemfs = Vec::new();
+    for (a, ad) in AGENCIES.iter().zip(&addrs) {
+        let mut c = Command::new(bin);
+        c.arg("lemf");
+        for x in ad {
+            c.arg("--listen").arg(x.to_string());
+        }
+        c.arg("--cert").arg(pki_dir.join(format!("{a}.pem"))).arg("--key").arg(pki_dir.join(format!("{a}.key")));
+        c.arg("--client-ca").arg(pki_dir.join("ca.pem")).arg("--out").arg(dir.path().join(a));
+        lemfs.push(c.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
+    }
+    let w = warrants(dir.path(), Some(&pki_dir.join("ca.pem")), &addrs);
+    let pki = DevPki {
+        ca: pki_dir.join("ca.pem"),
+        ca_key: pki_dir.join("ca.key"),
+        appliance: tapline::delivery::pki::CertFiles { cert: pki_dir.join("appliance.pem"), key: pki_dir.join("appliance.key") },
+        servers: Vec::new(),
+    };
+    // The LEMF processes may still be binding: the appliance retries with back-off.
+    let run = tapline(&w, &dir.path().join("spool"), &pki, &[]).output().unwrap();
+    assert!(run.status.success());
+    let report = String::from_utf8_lossy(&run.stdout);
+    let left: Vec<&str> = report.lines().filter(|l| l.contains("left in spool")).collect();
+    assert_eq!(left.len(), 4, "{report}");
+    assert!(left.iter().all(|l| l.contains("left in spool      0")), "{report}");
+    for (a, lemf) in AGENCIES.iter().zip(lemfs) {
+        Command::new("kill").arg("-TERM").arg(lemf.id().to_string()).status().unwrap();
+        let out = lemf.wait_with_output().unwrap();
+        assert!(out.status.success());
+        let stats: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let lines = std::fs::read_to_string(dir.path().join(a).join("records.jsonl")).unwrap().lines().count();
+        assert_eq!(stats["records"].as_u64(), Some(lines as u64), "{a}: {stats}");
+        assert!(lines > 0);
+    }
+}

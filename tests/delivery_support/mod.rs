@@ -1,0 +1,153 @@
+//! Helpers of the delivery tests: dev PKI, agencies on loopback, in-process LEMFs,
+//! synthetic PS-PDU streams, waiting with a deadline, and the ETSI oracle.
+#![allow(dead_code)]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use tapline::delivery::pki::{create_dev_pki, loopback_hosts, DevPki};
+use tapline::handover::sequencer::{AgencyOutput, Channel};
+use tapline::handover::{encode_cc, encode_iri, Direction, IriContent, IriType, PduHeader};
+use tapline::lemf::{Lemf, LemfConfig};
+use tapline::warrant::{Agency, Appliance, Endpoint, Profile};
+use tapline::Timestamp;
+
+pub fn pki(dir: &Path, agencies: &[&str]) -> DevPki {
+    let ids: Vec<String> = agencies.iter().map(|a| a.to_string()).collect();
+    create_dev_pki(dir, &ids, &loopback_hosts()).expect("dev PKI")
+}
+
+pub fn appliance() -> Appliance {
+    Appliance { operator_id: "EXAMPLE-TEL".into(), network_element_id: "MED-01".into(), country: "US".into() }
+}
+
+pub fn endpoint(a: SocketAddr) -> Endpoint {
+    Endpoint { host: a.ip().to_string(), port: a.port() }
+}
+
+pub fn agency(id: &str, addrs: &[SocketAddr], ca: &Path) -> Agency {
+    Agency {
+        id: id.into(),
+        country: "US".into(),
+        profile: Profile::Etsi,
+        hi2: endpoint(addrs[0]),
+        hi3: endpoint(addrs[1]),
+        ca: Some(ca.to_owned()),
+    }
+}
+
+pub fn lemf_config(pki: &DevPki, agency: &str, listen: Vec<SocketAddr>, out: &Path) -> LemfConfig {
+    let server = pki.server(agency).expect("server cert");
+    LemfConfig {
+        listen,
+        cert: server.cert.clone(),
+        key: server.key.clone(),
+        client_ca: pki.ca.clone(),
+        out: out.to_owned(),
+    }
+}
+
+pub fn any_port() -> Vec<SocketAddr> {
+    let a = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    vec![a, a]
+}
+
+pub fn start_lemf(rt: &tokio::runtime::Runtime, config: &LemfConfig) -> Lemf {
+    rt.block_on(Lemf::start(config)).expect("LEMF starts")
+}
+
+/// One record of a synthetic stream: agency index, interface, whole PDU.
+pub struct SyntheticPdu {
+    pub agency: usize,
+    pub channel: Channel,
+    pub pdu: Vec<u8>,
+}
+
+/// `cins` communications of `liid`, each with `per_cin` IRI (SIP) and `per_cin` CC (RTP)
+/// records, interleaved, numbered from 0 per (LIID, CIN, IRI/CC).
+pub fn synthetic(agency: usize, liid: &str, cins: u32, per_cin: u32) -> Vec<SyntheticPdu> {
+    let mut out = Vec::new();
+    let sip = b"INVITE sip:bob@example.com SIP/2.0\r\nFrom: <sip:alice@example.com>;tag=1\r\nTo: <sip:bob@example.com>\r\nCall-ID: x\r\n\r\n";
+    let mut rtp = vec![0x80u8, 0x00, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    rtp.resize(172, 0xd5);
+    for i in 0..per_cin {
+        for cin in 1..=cins {
+            let header = PduHeader {
+                liid,
+                authorization_country: "US",
+                operator_id: "EXAMPLE-TEL",
+                network_element_id: "MED-01",
+                cin,
+                delivery_country: "US",
+                sequence: i,
+                ts: Timestamp::from_secs_micros(1_790_000_000 + u64::from(i), cin * 10),
+            };
+            let src = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+            let dst = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+            let mut pdu = Vec::new();
+            let t = if i == 0 { IriType::Begin } else { IriType::Continue };
+            encode_iri(&mut pdu, &header, t, &IriContent::SipMessage { src, dst, sip });
+            out.push(SyntheticPdu { agency, channel: Channel::Hi2, pdu });
+            let mut pdu = Vec::new();
+            encode_cc(&mut pdu, &header, Direction::FromTarget, &rtp);
+            out.push(SyntheticPdu { agency, channel: Channel::Hi3, pdu });
+        }
+    }
+    out
+}
+
+/// Feeds PDUs to an output, pausing `pause` every `every` records (a paced replay).
+pub fn feed(output: &mut impl AgencyOutput, pdus: &[SyntheticPdu], every: usize, pause: Duration) {
+    for (i, p) in pdus.iter().enumerate() {
+        output.write_pdu(p.agency, p.channel, &p.pdu);
+        if every > 0 && i % every == every - 1 {
+            std::thread::sleep(pause);
+        }
+    }
+}
+
+/// Polls `cond` until it holds or `limit` passes; whether it held.
+pub fn wait_until(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    cond()
+}
+
+/// The oracle script beside the crate, or None (printing SKIP; a panic under CI).
+pub fn oracle() -> Option<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/etsi-oracle/etsi_oracle.py");
+    let usable = script.is_file()
+        && Command::new("python3").args(["-c", "import asn1tools"]).output().is_ok_and(|o| o.status.success());
+    if usable {
+        return Some(script);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("ETSI oracle (../shared/etsi-oracle, python3 asn1tools) required under CI but unavailable");
+    }
+    eprintln!("SKIP: ETSI oracle unavailable (../shared/etsi-oracle or python3 asn1tools missing)");
+    None
+}
+
+/// Runs `etsi_oracle.py --check FILE`; panics with its output when a check fails.
+pub fn oracle_check(script: &Path, file: &Path) {
+    let out = Command::new("python3").arg(script).arg("--check").arg(file).output().expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "oracle --check failed on {}:\n{}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr).lines().take(20).collect::<Vec<_>>().join("\n")
+    );
+}
+
+/// Number of PDUs in a BER stream file.
+pub fn pdu_count(file: &Path) -> usize {
+    let bytes = std::fs::read(file).unwrap_or_default();
+    tapline::handover::split_stream(&bytes).filter(|p| p.is_ok()).count()
+}
