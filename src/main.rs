@@ -59,12 +59,26 @@ enum Command {
         #[arg(long = "host")]
         hosts: Vec<String>,
     },
-    /// Replay the bundled demo capture with the bundled warrants and print what each
-    /// agency received.
+    /// The main job on the bundled default: replay the demo capture with the demo warrants,
+    /// deliver over mutual TLS to two reference agency servers started on loopback, and print
+    /// what each agency received.
     Demo {
-        /// Where the agencies' streams go.
+        /// Where the PKI, spool and the agencies' received files go.
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
+    },
+    /// Write a deterministic synthetic VoIP capture (SIP over UDP/TCP, IPv4/IPv6, VLAN,
+    /// G.711 RTP both ways, RTCP, RFC 4733 digits, unanswered and forwarded calls).
+    Gen {
+        #[arg(long)]
+        calls: u64,
+        /// Calls in progress at once (on average).
+        #[arg(long, default_value_t = 100)]
+        concurrent: u32,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -128,10 +142,8 @@ fn main() -> ExitCode {
                 .map_err(Into::into)
         }
         Command::Certs { out, agencies, hosts } => run_certs(&out, agencies, hosts),
-        Command::Demo { out } => {
-            let root = bundled_root();
-            run_replay(&root.join("fixtures/demo.pcap"), &root.join("warrants"), &out)
-        }
+        Command::Demo { out } => run_demo(&out),
+        Command::Gen { calls, concurrent, out, seed } => run_gen(calls, concurrent, seed, &out),
     };
     match result {
         Ok(code) => code,
@@ -195,6 +207,29 @@ fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>) -> Result<Ex
     for (agency, f) in &pki.servers {
         println!("{agency:<13} {} {}", f.cert.display(), f.key.display());
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_demo(out: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let root = bundled_root();
+    let demo = tapline::run::demo(&root.join("fixtures/demo.pcap"), &root.join("warrants"), out)?;
+    print!("{}", tapline::run::demo_report(&demo));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_gen(calls: u64, concurrent: u32, seed: u64, out: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let file = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
+    let cfg = tapline::gen::GenConfig::new(calls, concurrent, seed);
+    let stats = tapline::gen::generate(&cfg, std::io::BufWriter::new(file))?;
+    println!(
+        "{}: {} calls, {} frames, {} SIP messages, {} RTP and {} RTCP packets",
+        out.display(),
+        stats.calls,
+        stats.frames,
+        stats.sip_messages,
+        stats.rtp_packets,
+        stats.rtcp_packets
+    );
     Ok(ExitCode::SUCCESS)
 }
 
