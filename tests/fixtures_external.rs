@@ -121,8 +121,7 @@ fn check_streams(r: &Run) {
     }
     for s in streams(&r.out) {
         assert!(fs::metadata(&s).unwrap().len() > 0, "{} is empty", s.display());
-        oracle::run_oracle_check(&s);
-        oracle::assert_decoder_agrees(&s);
+        oracle::assert_passes_check_and_decoder_agrees(&s);
     }
 }
 

@@ -385,3 +385,32 @@ fn cancelling_a_reinvite_does_not_end_the_call() {
     assert_eq!(h.cc().len(), 1);
     assert_eq!(h.cc()[0].cc, Some(Direction::FromTarget));
 }
+
+#[test]
+fn sip_is_recognised_by_content_on_any_port_and_in_compact_form() {
+    let mut h = Harness::new(vec![warrant_of_kind(OrderKind::PenRegister, false)]);
+    let compact = format!(
+        "INVITE sip:{BOB}@carrier.example SIP/2.0\nv: SIP/2.0/UDP 10.0.0.1:7777;branch=z9hG4bK-c\nf: <sip:{ALICE}@carrier.example>;tag=a1\nt: <sip:{BOB}@carrier.example>\ni: compact-1@test\nCSeq: 1 INVITE\nl: 0\n\n"
+    );
+    h.sip(("10.0.0.1", 7777), ("10.0.0.2", 9999), &compact);
+    let iri = h.iri();
+    assert_eq!(iri.len(), 1);
+    assert_eq!(iri[0].iri.unwrap().0, IriType::Begin);
+}
+
+#[test]
+fn forked_early_dialogs_stay_one_communication() {
+    let mut h = Harness::new(vec![warrant_of_kind(OrderKind::TitleIii, false)]);
+    h.sip(A_SIG, B_SIG, &invite(&from_alice(), BOB, ""));
+    // two branches ring (different To-tags), one answers
+    h.sip(B_SIG, A_SIG, &response("180 Ringing", "1 INVITE", true, None));
+    h.sip(B_SIG, A_SIG, &response("180 Ringing", "1 INVITE", true, None).replace("tag=b1", "tag=b2"));
+    h.sip(B_SIG, A_SIG, &response("200 OK", "1 INVITE", true, Some(sdp(B_RTP.0, B_RTP.1))).replace("tag=b1", "tag=b2"));
+    h.udp(B_RTP, A_RTP, &rtp(0, 1));
+    let iri = h.iri();
+    assert_eq!(iri.len(), 4);
+    assert!(iri.iter().all(|g| g.cin == iri[0].cin));
+    assert_eq!(iri[3].iri.unwrap().1, IriEvent::Answer);
+    assert_eq!(h.cc().len(), 1);
+    assert_eq!(h.m.stats().calls_seen, 1);
+}
