@@ -257,3 +257,48 @@ fn config_validation_names_key() {
     assert_eq!(c.charge_for(&sip_user), (None, 500));
     assert!(!c.is_subscriber(&crate::warrant::from_uri("sip:+17205550101@carrier.example").unwrap()));
 }
+
+#[test]
+fn redirected_call_counts_as_reached() {
+    let mut t = Tracker::new(config());
+    feed(&mut t, &invite("c1", "+13035550142", &uri("+13035550177"), ""), 0);
+    feed(&mut t, &response("c1", 302, "INVITE"), 1);
+    let ev = star57(&mut t, "t1", 10);
+    assert_eq!(ev.cic.result, TraceResult::Success);
+    // A 180 to a non-INVITE transaction (CSeq method) is not ringing.
+    feed(&mut t, &invite("c2", "+13035550142", &uri("+13035550177"), ""), 20);
+    feed(&mut t, &response("c2", 180, "PRACK"), 21);
+    let ev = star57(&mut t, "t2", 30);
+    assert_eq!(ev.cic.failure_reason, Some(FailureReason::NeverRang));
+}
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn message() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            any::<Vec<u8>>(),
+            (0u16..700, "[a-c]").prop_map(|(s, id)| response(&id, s, "INVITE").into_bytes()),
+            ("[a-c]", "(\\*57|%2A57|\\+1303555014[0-9]|anonymous)", "\\+1(303|720)5550[0-9]{3}")
+                .prop_map(|(id, to, from)| invite(&id, &to, &uri(&from), "").into_bytes()),
+        ]
+    }
+
+    proptest! {
+        /// Any message the SIP parser accepts, in any order, never panics the tracker; an
+        /// outcome has only its five fields and a charge comes with success only.
+        #[test]
+        fn arbitrary_messages_never_panic(msgs in proptest::collection::vec(message(), 0..40)) {
+            let mut t = Tracker::new(config());
+            for (i, m) in msgs.iter().enumerate() {
+                let Ok(msg) = sip::parse(m) else { continue };
+                if let Some(ev) = t.on_sip(&msg, at(i as u64)) {
+                    let json = serde_json::to_value(&ev.outcome).unwrap();
+                    prop_assert_eq!(json.as_object().map(|o| o.len()), Some(5));
+                    prop_assert_eq!(ev.charge.is_some(), ev.cic.result == TraceResult::Success);
+                }
+            }
+        }
+    }
+}
