@@ -22,6 +22,12 @@ enum Command {
         warrants: PathBuf,
         #[arg(long)]
         out: PathBuf,
+        /// Call Trace (*57) configuration (see calltrace/README.md).
+        #[arg(long)]
+        calltrace: Option<PathBuf>,
+        /// Call trace state file: running counts survive restarts (needs --calltrace).
+        #[arg(long, requires = "calltrace")]
+        calltrace_state: Option<PathBuf>,
     },
     /// Print a stream of BER PS-PDUs (hi2.ber, hi3.ber) as JSON lines.
     Decode { file: PathBuf },
@@ -128,7 +134,10 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Replay { capture, warrants, out } => run_replay(&capture, &warrants, &out),
+        Command::Replay { capture, warrants, out, calltrace, calltrace_state } => {
+            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state };
+            run_replay(&capture, &warrants, &out, &options)
+        }
         Command::Decode { file } => run_decode(&file),
         Command::Warrant { command: WarrantCommand::Check { paths } } => run_check(&paths),
         Command::Run(args) => run_delivery(args),
@@ -164,8 +173,13 @@ fn bundled_root() -> PathBuf {
     }
 }
 
-fn run_replay(capture: &Path, warrants: &Path, out: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let (summary, refused) = tapline::replay::replay(capture, warrants, out)?;
+fn run_replay(
+    capture: &Path,
+    warrants: &Path,
+    out: &Path,
+    options: &tapline::replay::ReplayOptions,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let (summary, refused) = tapline::replay::replay_with(capture, warrants, out, options)?;
     for e in &refused {
         eprintln!("refused warrant: {e}");
     }

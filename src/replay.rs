@@ -1,5 +1,5 @@
 //! The replay job: a capture file through decoding and mediation to each agency's
-//! `hi2.ber`/`hi3.ber` files and a `summary.json`.
+//! `hi2.ber`/`hi3.ber` files and a `summary.json`; optionally call trace (`*57`) records.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
@@ -7,6 +7,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::calltrace::{self, CallTraceError, CallTraceStats, CallTracer, JsonlOutput, Tracker};
 use crate::capture::{CaptureError, FileReader};
 use crate::handover::sequencer::{AgencyOutput, Channel, LiidCounts, Sequencer};
 use crate::mediation::{MediationStats, Mediator};
@@ -23,6 +24,18 @@ pub enum ReplayError {
     Io { path: PathBuf, source: io::Error },
     #[error("agency `{agency}` uses profile `laes`, which this build cannot encode yet")]
     UnsupportedProfile { agency: String },
+    #[error("call trace: {0}")]
+    CallTrace(#[from] CallTraceError),
+}
+
+/// Optional services of a replay.
+#[derive(Clone, Debug, Default)]
+pub struct ReplayOptions {
+    /// Call Trace (`*57`) configuration: records go to `OUT/cic`, `OUT/billing` and
+    /// `OUT/subscriber`.
+    pub calltrace: Option<PathBuf>,
+    /// Call trace state (running counts, trace ids) read before and saved after the run.
+    pub calltrace_state: Option<PathBuf>,
 }
 
 /// Bytes written per agency.
@@ -53,6 +66,9 @@ pub struct Summary {
     pub last_packet: Option<String>,
     pub decode: DecodeStats,
     pub mediation: MediationStats,
+    /// Call trace counters (no identities), when call trace is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calltrace: Option<CallTraceStats>,
 }
 
 /// Writes each agency's PDUs to `OUT/AGENCY/hi2.ber` and `hi3.ber`, creating a file only
@@ -137,6 +153,16 @@ impl AgencyOutput for FileOutput {
 /// Replays `capture` against the warrants in `warrants_dir`, writing into `out`.
 /// Invalid warrant files are refused (returned beside the summary) and do not stop the run.
 pub fn replay(capture: &Path, warrants_dir: &Path, out: &Path) -> Result<(Summary, Vec<WarrantError>), ReplayError> {
+    replay_with(capture, warrants_dir, out, &ReplayOptions::default())
+}
+
+/// [`replay`] with optional services (call trace).
+pub fn replay_with(
+    capture: &Path,
+    warrants_dir: &Path,
+    out: &Path,
+    options: &ReplayOptions,
+) -> Result<(Summary, Vec<WarrantError>), ReplayError> {
     let (store, refused) = Store::load_dir(warrants_dir)?;
     if let Some(a) = store.agencies.iter().find(|a| a.profile == Profile::Laes) {
         return Err(ReplayError::UnsupportedProfile { agency: a.id.clone() });
@@ -159,6 +185,17 @@ pub fn replay(capture: &Path, warrants_dir: &Path, out: &Path) -> Result<(Summar
     let output = FileOutput::new(out, agency_ids);
     let mut sequencer = Sequencer::new(store.appliance, store.agencies, output);
     let mut mediator = Mediator::new(table);
+    let mut tracer = match &options.calltrace {
+        Some(path) => {
+            let config = calltrace::Config::load(path)?;
+            let state = match &options.calltrace_state {
+                Some(p) => calltrace::load_state(p)?,
+                None => calltrace::TraceState::default(),
+            };
+            Some(CallTracer::new(Tracker::with_state(config, state), JsonlOutput::create(out)?))
+        }
+        None => None,
+    };
     let mut decoder = Decoder::new();
     let mut reader = FileReader::open(capture)?;
     let mut capture_errors = Vec::new();
@@ -175,7 +212,10 @@ pub fn replay(capture: &Path, warrants_dir: &Path, out: &Path) -> Result<(Summar
         first.get_or_insert(frame.ts);
         last = Some(frame.ts);
         if let Decoded::Datagram(dg) = decoder.decode(&frame) {
-            mediator.handle(&dg, &mut sequencer);
+            match tracer.as_mut() {
+                Some(t) => mediator.handle_observed(&dg, &mut sequencer, t),
+                None => mediator.handle(&dg, &mut sequencer),
+            }
         }
     }
     let stats = reader.stats();
@@ -184,6 +224,16 @@ pub fn replay(capture: &Path, warrants_dir: &Path, out: &Path) -> Result<(Summar
         liid_counts.entry(liid).or_insert_with(|| LiidCounts { agency, ..LiidCounts::default() });
     }
     let agencies = sequencer.into_output().finish()?;
+    let calltrace = match tracer {
+        Some(t) => {
+            let (tracker, stats) = t.finish().map_err(|source| ReplayError::Io { path: out.to_owned(), source })?;
+            if let Some(p) = &options.calltrace_state {
+                calltrace::save_state(p, &tracker.state())?;
+            }
+            Some(stats)
+        }
+        None => None,
+    };
     let m = mediator.stats().clone();
     let summary = Summary {
         capture: capture.to_owned(),
@@ -202,6 +252,7 @@ pub fn replay(capture: &Path, warrants_dir: &Path, out: &Path) -> Result<(Summar
         last_packet: last.map(|t| t.to_rfc3339()),
         decode: decoder.stats().clone(),
         mediation: m,
+        calltrace,
     };
     let path = out.join("summary.json");
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| ReplayError::Io {

@@ -28,9 +28,23 @@ pub fn replay_report(s: &Summary, out: &Path) -> String {
             c.agency, c.iri_records, c.cc_records, c.communications
         );
     }
+    if let Some(ct) = &s.calltrace {
+        let _ = writeln!(
+            r,
+            "call trace     {} requests, {} traced, {} failed, {} at threshold, {} cents charged",
+            ct.trace_requests,
+            ct.traces_succeeded,
+            ct.failed_no_incoming_call + ct.failed_never_rang + ct.failed_caller_unavailable,
+            ct.thresholds_reached,
+            ct.charged_cents
+        );
+    }
     let _ = writeln!(r, "written to {}:", out.display());
     for (agency, b) in &s.agencies {
         let _ = writeln!(r, "  {agency:<14} hi2.ber {:>9} bytes  hi3.ber {:>10} bytes", b.hi2_bytes, b.hi3_bytes);
+    }
+    if s.calltrace.is_some() {
+        let _ = writeln!(r, "  cic/traces.jsonl  billing/charges.jsonl  subscriber/outcomes.jsonl");
     }
     let _ = writeln!(r, "  summary.json");
     r

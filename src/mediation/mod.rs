@@ -23,6 +23,16 @@ pub use media::{MediaTable, Side, Tap};
 pub use record::{Direction, IriEvent, IriForm, IriType, Record, RecordBody, RecordSink};
 pub use scope::{scope, Role, Scope};
 
+/// Sees every parsed SIP message mediation sees (target or not, retransmissions included),
+/// for services on the same signalling view such as call trace. `()` observes nothing.
+pub trait SignallingObserver {
+    fn on_sip(&mut self, msg: &crate::sip::Message<'_>, dg: &Datagram<'_>);
+}
+
+impl SignallingObserver for () {
+    fn on_sip(&mut self, _msg: &crate::sip::Message<'_>, _dg: &Datagram<'_>) {}
+}
+
 use crate::rtp::{self, RtpKind};
 use crate::warrant::WarrantTable;
 use crate::wire::{Datagram, FlowKey, Transport};
@@ -143,13 +153,23 @@ impl Mediator {
 
     /// Feeds one decoded datagram; records go to `sink`.
     pub fn handle(&mut self, dg: &Datagram<'_>, sink: &mut impl RecordSink) {
+        self.handle_observed(dg, sink, &mut ());
+    }
+
+    /// [`Mediator::handle`], also showing every parsed SIP message to `observer`.
+    pub fn handle_observed(
+        &mut self,
+        dg: &Datagram<'_>,
+        sink: &mut impl RecordSink,
+        observer: &mut impl SignallingObserver,
+    ) {
         if dg.ts.saturating_sub(self.last_sweep) >= SECOND {
             self.sweep(dg.ts);
         }
         match dg.transport {
             Transport::Udp => {
                 if crate::sip::looks_like_sip(dg.payload) {
-                    self.on_sip(dg.payload, dg, sink);
+                    self.on_sip(dg.payload, dg, sink, observer);
                 } else if let Some((tap, sent_by_tapped)) = self.media.lookup(
                     (dg.flow.src, dg.flow.src_port),
                     (dg.flow.dst, dg.flow.dst_port),
@@ -157,7 +177,7 @@ impl Mediator {
                     self.on_media(tap, sent_by_tapped, dg, sink);
                 }
             }
-            Transport::Tcp { seq, flags, .. } => self.on_tcp(dg, seq, flags, sink),
+            Transport::Tcp { seq, flags, .. } => self.on_tcp(dg, seq, flags, sink, observer),
         }
     }
 
@@ -167,6 +187,7 @@ impl Mediator {
         seq: u32,
         flags: crate::wire::TcpFlags,
         sink: &mut impl RecordSink,
+        observer: &mut impl SignallingObserver,
     ) {
         let follower = match self.tcp.get_mut(&dg.flow) {
             Some(f) => f,
@@ -198,7 +219,7 @@ impl Mediator {
             self.tcp.remove(&dg.flow);
         }
         for m in &messages {
-            self.on_sip(m, dg, sink);
+            self.on_sip(m, dg, sink, observer);
         }
     }
 

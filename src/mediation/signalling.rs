@@ -9,7 +9,7 @@ use super::call::{Call, CallKind, Intercept};
 use super::media::{Side, Tap};
 use super::record::{IriForm, Record, RecordBody, RecordSink};
 use super::scope::{scope, Role};
-use super::Mediator;
+use super::{Mediator, SignallingObserver};
 use crate::sip::{self, Message, Method};
 use crate::warrant::{from_uri, Identity};
 use crate::warrant::Warrant;
@@ -18,7 +18,13 @@ use crate::Timestamp;
 
 impl Mediator {
     /// One SIP message (a UDP payload, or one framed from a TCP stream).
-    pub(super) fn on_sip(&mut self, bytes: &[u8], dg: &Datagram<'_>, sink: &mut impl RecordSink) {
+    pub(super) fn on_sip(
+        &mut self,
+        bytes: &[u8],
+        dg: &Datagram<'_>,
+        sink: &mut impl RecordSink,
+        observer: &mut impl SignallingObserver,
+    ) {
         let msg = match sip::parse(bytes) {
             Ok(m) => m,
             Err(_) => {
@@ -31,6 +37,7 @@ impl Mediator {
             return;
         };
         self.stats.sip_messages += 1;
+        observer.on_sip(&msg, dg);
         let method = msg.method();
         let creates = msg.is_request()
             && msg.to().and_then(|t| t.tag).is_none()

@@ -1,0 +1,90 @@
+//! The subscriber directory: the carrier's own subscribers' names and addresses, looked up
+//! by normalised number (or SIP address) when one of them is the traced caller.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::CallTraceError;
+use crate::warrant::{parse_target, Identity};
+
+/// One listed subscriber.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listing {
+    pub name: String,
+    pub address: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DirectoryFile {
+    #[serde(default)]
+    subscriber: Vec<EntryFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntryFile {
+    number: String,
+    name: String,
+    address: String,
+}
+
+/// Number (or SIP address) → name and address.
+#[derive(Clone, Debug, Default)]
+pub struct Directory {
+    entries: HashMap<String, Listing>,
+}
+
+impl Directory {
+    /// Reads a TOML directory: `[[subscriber]]` tables with `number`, `name`, `address`.
+    /// `number` is a telephone number or a `tel:`/`sip:` URI, normalised like warrant targets.
+    pub fn load(path: &Path) -> Result<Directory, CallTraceError> {
+        let text = fs::read_to_string(path)
+            .map_err(|source| CallTraceError::Io { path: path.to_owned(), source })?;
+        Self::from_toml(&text, path)
+    }
+
+    /// Parses directory text; `path` only names the file in errors.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Directory, CallTraceError> {
+        let file: DirectoryFile = toml::from_str(text)
+            .map_err(|e| CallTraceError::Toml { path: path.to_owned(), why: e.message().to_owned() })?;
+        let mut entries = HashMap::with_capacity(file.subscriber.len());
+        for (i, e) in file.subscriber.into_iter().enumerate() {
+            let invalid = |why: &str| CallTraceError::Invalid {
+                path: path.to_owned(),
+                key: format!("subscriber[{i}].number"),
+                why: why.to_owned(),
+            };
+            let id = parse_target(&e.number).map_err(|_| invalid("not a telephone number or SIP URI"))?;
+            let listing = Listing { name: e.name, address: e.address };
+            if entries.insert(identity_key(&id), listing).is_some() {
+                return Err(invalid("listed twice"));
+            }
+        }
+        Ok(Directory { entries })
+    }
+
+    pub fn lookup(&self, id: &Identity) -> Option<&Listing> {
+        self.entries.get(&identity_key(id))
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// The text form of an identity in records and keys: the digits of a number (E.164 without
+/// `+` when known), or `sip:user@host`.
+pub fn identity_key(id: &Identity) -> String {
+    match id {
+        Identity::Tel(digits) => digits.clone(),
+        Identity::Sip { user, host } => format!("sip:{user}@{host}"),
+    }
+}
