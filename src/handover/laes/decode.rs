@@ -114,7 +114,7 @@ fn read(buf: &[u8], at: usize) -> Result<Tlv<'_>, CdcError> {
     Ok(Tlv { ident, number, value, offset: at, total: end - at })
 }
 
-/// The TLVs inside a constructed value (offsets relative to `base`).
+/// The TLVs inside a constructed value (offsets from the start of the record).
 fn children<'a>(t: &Tlv<'a>) -> Result<Vec<Tlv<'a>>, CdcError> {
     if !t.constructed() {
         return Err(CdcError::Unexpected { offset: t.offset, expected: "constructed value", found: t.ident });

@@ -54,7 +54,7 @@ pub struct LaesEncoder {
     buf: Vec<u8>,
 }
 
-/// Records one `laes` record produced: CDC records on HI2, CCC frames on HI3.
+/// What one mediation record produced on the `laes` profile: CDC records (HI2), CCC frames (HI3).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Emitted {
     pub cdc: u64,
