@@ -29,8 +29,14 @@ enum Command {
         #[arg(long, requires = "calltrace")]
         calltrace_state: Option<PathBuf>,
     },
-    /// Print a stream of BER PS-PDUs (hi2.ber, hi3.ber) as JSON lines.
-    Decode { file: PathBuf },
+    /// Print a handover stream as JSON lines: BER PS-PDUs (hi2.ber, hi3.ber), or `laes`
+    /// CDC records (hi2.ber) or CCC frames (hi3.ccc).
+    Decode {
+        file: PathBuf,
+        /// `etsi` or `laes`; default: `laes` for a stream of CdcPdus or a `.ccc` file.
+        #[arg(long)]
+        profile: Option<String>,
+    },
     /// Warrant provisioning.
     Warrant {
         #[command(subcommand)]
@@ -138,7 +144,7 @@ fn main() -> ExitCode {
             let options = tapline::replay::ReplayOptions { calltrace, calltrace_state };
             run_replay(&capture, &warrants, &out, &options)
         }
-        Command::Decode { file } => run_decode(&file),
+        Command::Decode { file, profile } => run_decode(&file, profile.as_deref()),
         Command::Warrant { command: WarrantCommand::Check { paths } } => run_check(&paths),
         Command::Run(args) => run_delivery(args),
         Command::Lemf { listen, cert, key, client_ca, out } => {
@@ -247,11 +253,24 @@ fn run_gen(calls: u64, concurrent: u32, seed: u64, out: &Path) -> Result<ExitCod
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_decode(file: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn run_decode(file: &Path, profile: Option<&str>) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let laes = match profile {
+        Some("laes") => true,
+        Some("etsi") => false,
+        Some(other) => return Err(format!("unknown profile `{other}` (etsi or laes)").into()),
+        None => {
+            file.extension().is_some_and(|e| e == "ccc") || tapline::handover::laes::decode::looks_like_cdc(&bytes)
+        }
+    };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match tapline::handover::decode_stream_jsonl(&bytes, &mut out) {
+    let result = if laes {
+        tapline::handover::laes::decode_laes_jsonl(&bytes, &mut out).map_err(|e| e.to_string())
+    } else {
+        tapline::handover::decode_stream_jsonl(&bytes, &mut out).map_err(|e| e.to_string())
+    };
+    match result {
         Ok(_) => Ok(ExitCode::SUCCESS),
         Err(e) => {
             use std::io::Write;

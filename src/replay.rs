@@ -1,5 +1,6 @@
 //! The replay job: a capture file through decoding and mediation to each agency's
-//! `hi2.ber`/`hi3.ber` files and a `summary.json`; optionally call trace (`*57`) records.
+//! `hi2.ber`/`hi3.ber` files (`laes` agencies: `hi2.ber`/`hi3.ccc`) and a `summary.json`;
+//! optionally call trace (`*57`) records.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
@@ -22,8 +23,6 @@ pub enum ReplayError {
     Capture(#[from] CaptureError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("agency `{agency}` uses profile `laes`, which this build cannot encode yet")]
-    UnsupportedProfile { agency: String },
     #[error("call trace: {0}")]
     CallTrace(#[from] CallTraceError),
 }
@@ -71,29 +70,29 @@ pub struct Summary {
     pub calltrace: Option<CallTraceStats>,
 }
 
-/// Writes each agency's PDUs to `OUT/AGENCY/hi2.ber` and `hi3.ber`, creating a file only
-/// when its first PDU arrives (an agency with no records gets no bytes).
+/// Writes each agency's PDUs to `OUT/AGENCY/hi2.ber` and `hi3.ber` (`hi3.ccc` for a `laes`
+/// agency), creating a file only when its first PDU arrives (an agency with no records gets
+/// no bytes).
 pub struct FileOutput {
     dir: PathBuf,
     agency_ids: Vec<String>,
+    profiles: Vec<Profile>,
     files: HashMap<(usize, Channel), BufWriter<File>>,
     bytes: Vec<AgencyBytes>,
     error: Option<ReplayError>,
 }
 
 impl FileOutput {
-    pub fn new(dir: &Path, agency_ids: Vec<String>) -> Self {
+    /// `profiles[i]` is the profile of agency `agency_ids[i]` (missing: `etsi`).
+    pub fn new(dir: &Path, agency_ids: Vec<String>, profiles: Vec<Profile>) -> Self {
         let bytes = vec![AgencyBytes::default(); agency_ids.len()];
-        FileOutput { dir: dir.to_owned(), agency_ids, files: HashMap::new(), bytes, error: None }
+        FileOutput { dir: dir.to_owned(), agency_ids, profiles, files: HashMap::new(), bytes, error: None }
     }
 
     fn path(&self, agency: usize, channel: Channel) -> PathBuf {
         let id = self.agency_ids.get(agency).map(String::as_str).unwrap_or("unknown");
-        let name = match channel {
-            Channel::Hi2 => "hi2.ber",
-            Channel::Hi3 => "hi3.ber",
-        };
-        self.dir.join(id).join(name)
+        let profile = self.profiles.get(agency).copied().unwrap_or(Profile::Etsi);
+        self.dir.join(id).join(stream_file_name(profile, channel))
     }
 
     fn open(&self, agency: usize, channel: Channel) -> Result<BufWriter<File>, ReplayError> {
@@ -150,6 +149,16 @@ impl AgencyOutput for FileOutput {
     }
 }
 
+/// The file an agency's stream is written to: `hi2.ber`, and `hi3.ber` (`etsi` PS-PDUs) or
+/// `hi3.ccc` (`laes` CCC frames, which are not BER).
+pub fn stream_file_name(profile: Profile, channel: Channel) -> &'static str {
+    match (profile, channel) {
+        (_, Channel::Hi2) => "hi2.ber",
+        (Profile::Etsi, Channel::Hi3) => "hi3.ber",
+        (Profile::Laes, Channel::Hi3) => "hi3.ccc",
+    }
+}
+
 /// Replays `capture` against the warrants in `warrants_dir`, writing into `out`.
 /// Invalid warrant files are refused (returned beside the summary) and do not stop the run.
 pub fn replay(capture: &Path, warrants_dir: &Path, out: &Path) -> Result<(Summary, Vec<WarrantError>), ReplayError> {
@@ -164,9 +173,6 @@ pub fn replay_with(
     options: &ReplayOptions,
 ) -> Result<(Summary, Vec<WarrantError>), ReplayError> {
     let (store, refused) = Store::load_dir(warrants_dir)?;
-    if let Some(a) = store.agencies.iter().find(|a| a.profile == Profile::Laes) {
-        return Err(ReplayError::UnsupportedProfile { agency: a.id.clone() });
-    }
     fs::create_dir_all(out).map_err(|source| ReplayError::Io { path: out.to_owned(), source })?;
     let warrants_loaded = store.warrants.len();
     let liids: Vec<(String, String)> =
@@ -175,14 +181,15 @@ pub fn replay_with(
     let agency_ids: Vec<String> = store.agencies.iter().map(|a| a.id.clone()).collect();
     // Streams of an earlier run in the same directory must not pass for this run's.
     for id in &agency_ids {
-        for name in ["hi2.ber", "hi3.ber"] {
+        for name in ["hi2.ber", "hi3.ber", "hi3.ccc"] {
             let stale = out.join(id).join(name);
             if stale.exists() {
                 fs::remove_file(&stale).map_err(|source| ReplayError::Io { path: stale, source })?;
             }
         }
     }
-    let output = FileOutput::new(out, agency_ids);
+    let profiles = store.agencies.iter().map(|a| a.profile).collect();
+    let output = FileOutput::new(out, agency_ids, profiles);
     let mut sequencer = Sequencer::new(store.appliance, store.agencies, output);
     let mut mediator = Mediator::new(table);
     let mut tracer = match &options.calltrace {

@@ -1,9 +1,11 @@
 //! Handover to agencies: the `etsi` profile's BER encoder (TS 102 232-1 PS-PDUs with
-//! TS 102 232-5 IP multimedia payloads) and tapline's own decoder for those streams.
+//! TS 102 232-5 IP multimedia payloads), the US `laes` profile (PCESP CDC + PacketCable CCC)
+//! and tapline's own decoders for those streams.
 
 pub mod ber;
 pub mod decode;
 pub mod etsi;
+pub mod laes;
 pub mod sequencer;
 
 pub use decode::{

@@ -1,11 +1,13 @@
-//! The handover stage: turns mediation records into each agency's PS-PDU byte streams,
-//! numbering them gap-free per (LIID, CIN) with separate IRI and CC counters.
+//! The handover stage: turns mediation records into each agency's byte streams in its
+//! profile: `etsi` PS-PDUs numbered gap-free per (LIID, CIN) with separate IRI and CC
+//! counters, or `laes` CDC records and CCC frames.
 
 use std::collections::{BTreeMap, HashMap};
 
 use super::etsi::{self, IriContent, PduHeader};
+use super::laes::LaesEncoder;
 use crate::mediation::{self, IriForm, Record, RecordBody, RecordSink};
-use crate::warrant::{Agency, Appliance};
+use crate::warrant::{Agency, Appliance, Profile};
 
 /// The two handover interfaces of an agency.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -18,7 +20,8 @@ pub enum Channel {
 
 /// Where encoded PDUs go: files on disk, a spool, a test buffer.
 pub trait AgencyOutput {
-    /// One whole PDU for agency number `agency` (index into the encoder's agency list).
+    /// One whole PDU for agency number `agency` (index into the encoder's agency list): a
+    /// PS-PDU (`etsi`), or a CDC record (HI2) or CCC frame (HI3) (`laes`).
     fn write_pdu(&mut self, agency: usize, channel: Channel, pdu: &[u8]);
 }
 
@@ -37,7 +40,7 @@ struct Counters {
     cc: u32,
 }
 
-/// Encodes records of the `etsi` profile for every agency.
+/// Encodes records for every agency in the agency's profile.
 pub struct Sequencer<O> {
     appliance: Appliance,
     agencies: Vec<Agency>,
@@ -46,6 +49,7 @@ pub struct Sequencer<O> {
     counts: BTreeMap<String, LiidCounts>,
     unroutable: u64,
     buf: Vec<u8>,
+    laes: LaesEncoder,
     output: O,
 }
 
@@ -60,6 +64,7 @@ impl<O: AgencyOutput> Sequencer<O> {
             counts: BTreeMap::new(),
             unroutable: 0,
             buf: Vec::with_capacity(2048),
+            laes: LaesEncoder::new(),
             output,
         }
     }
@@ -124,6 +129,15 @@ impl<O: AgencyOutput> RecordSink for Sequencer<O> {
             counts.communications += 1;
         }
         let Some(agency_def) = self.agencies.get(agency) else { return };
+        if agency_def.profile == Profile::Laes {
+            let output = &mut self.output;
+            let emitted = self.laes.record(r, &self.appliance.network_element_id, &mut |channel, bytes| {
+                output.write_pdu(agency, channel, bytes)
+            });
+            counts.iri_records += emitted.cdc;
+            counts.cc_records += emitted.ccc;
+            return;
+        }
         let header = PduHeader {
             liid,
             authorization_country: &self.appliance.country,

@@ -1,6 +1,7 @@
 //! What the reference LEMF keeps: every received PDU decoded, duplicates and sequence gaps
 //! found per (LIID, CIN, IRI/CC), `records.jsonl`, de-duplicated `hi2.ber`/`hi3.ber` and
-//! `content.pcap`. Synchronous; survives a restart on the same directory.
+//! `content.pcap`; `laes` CDC records and CCC frames into the same files (`hi3.ccc` for CCC).
+//! Synchronous; survives a restart on the same directory.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File, OpenOptions};
@@ -11,6 +12,8 @@ use serde_json::json;
 
 use super::pcap;
 use super::sip::summarise;
+use crate::handover::laes::decode::{decode_cdc, looks_like_cdc, udp_payload, CdcRecord};
+use crate::handover::laes::{case_id_field, Frame};
 use crate::handover::{decode_pdu, split_stream, DecodeError, Header, Payload, Pdu};
 use crate::Timestamp;
 
@@ -68,6 +71,10 @@ pub struct Collector {
     hi3: BufWriter<File>,
     jsonl: BufWriter<File>,
     pcap: BufWriter<File>,
+    /// `laes` CCC frames, opened with the first one.
+    ccc: Option<BufWriter<File>>,
+    /// `laes`: (Case ID field, CIN) → the full caseId, learnt from `ccopen`.
+    ccc_cases: HashMap<([u8; 8], u32), String>,
     streams: HashMap<StreamKey, StreamState>,
     stats: LemfStats,
 }
@@ -122,6 +129,8 @@ impl Collector {
             hi3: open_append(&dir.join("hi3.ber"))?,
             jsonl: open_append(&dir.join("records.jsonl"))?,
             pcap,
+            ccc: None,
+            ccc_cases: HashMap::new(),
             streams,
             stats,
         };
@@ -142,8 +151,11 @@ impl Collector {
             .sum()
     }
 
-    /// Takes one whole PDU from a connection.
+    /// Takes one whole PDU from a connection: a PS-PDU, or a `laes` CDC record.
     pub fn receive(&mut self, bytes: &[u8]) -> Result<Received, CollectorError> {
+        if looks_like_cdc(bytes) {
+            return self.receive_cdc(bytes);
+        }
         let pdu = match decode_pdu(bytes) {
             Ok(p) => p,
             Err(e) => {
@@ -188,16 +200,112 @@ impl Collector {
     fn write_pcap(&mut self, pdu: &Pdu, cin: u32) -> Result<(), CollectorError> {
         let Payload::Cc(ccs) = &pdu.payload else { return Ok(()) };
         let ts = timestamp(&pdu.header);
-        let port_target = 16_384 + 2 * (cin % 16_000) as u16;
-        let port_remote = port_target + 2;
         for cc in ccs {
-            let target = (pcap::TARGET, port_target);
-            let remote = (pcap::REMOTE, port_remote);
-            let (src, dst) = if cc.direction == Some(1) { (remote, target) } else { (target, remote) };
-            pcap::write_record(&mut self.pcap, ts, src, dst, &cc.contents)
-                .map_err(|source| CollectorError::Io { path: self.dir.join("content.pcap"), source })?;
+            self.pcap_content(ts, cin, cc.direction == Some(1), &cc.contents)?;
         }
         Ok(())
+    }
+
+    /// One RTP/RTCP packet into `content.pcap`, between a per-CIN port pair.
+    fn pcap_content(&mut self, ts: Timestamp, cin: u32, to_target: bool, contents: &[u8]) -> Result<(), CollectorError> {
+        let port_target = 16_384 + 2 * (cin % 16_000) as u16;
+        let target = (pcap::TARGET, port_target);
+        let remote = (pcap::REMOTE, port_target + 2);
+        let (src, dst) = if to_target { (remote, target) } else { (target, remote) };
+        pcap::write_record(&mut self.pcap, ts, src, dst, contents)
+            .map_err(|source| CollectorError::Io { path: self.dir.join("content.pcap"), source })
+    }
+
+    fn count(&mut self, liid: &str, kind: Kind) {
+        self.stats.records += 1;
+        match kind {
+            Kind::Iri => self.stats.iri_records += 1,
+            Kind::Cc => self.stats.cc_records += 1,
+        }
+        *self.stats.per_liid.entry(liid.to_owned()).or_default() += 1;
+    }
+
+    /// A `laes` CDC record: stored in `hi2.ber`, one `records.jsonl` line (kind IRI, the
+    /// PCESP message as `event`, no sequence number: `laes` has none, so no duplicate or gap
+    /// detection either).
+    fn receive_cdc(&mut self, bytes: &[u8]) -> Result<Received, CollectorError> {
+        let rec = match decode_cdc(bytes) {
+            Ok(r) => r,
+            Err(e) => {
+                self.stats.undecodable += 1;
+                tracing::warn!(error = %e, "undecodable CDC record");
+                return Ok(Received::Other);
+            }
+        };
+        let cin = cdc_cin(&rec);
+        if let (Some(cin), Some(_)) = (cin, &rec.ccc_ids) {
+            self.ccc_cases.insert((case_id_field(&rec.case_id), cin), rec.case_id.clone());
+        }
+        self.count(&rec.case_id, Kind::Iri);
+        self.hi2.write_all(bytes).map_err(|source| CollectorError::Io { path: self.dir.join("hi2.ber"), source })?;
+        let line = json!({
+            "liid": rec.case_id,
+            "cin": cin,
+            "kind": "IRI",
+            "sequence": null,
+            "timestamp": rfc3339_of_generalized(&rec.event_time),
+            "size": bytes.len(),
+            "duplicate": false,
+            "event": rec.message,
+            "content": "CdcPdu",
+            "caller": rec.calling.as_ref().map(|p| &p.value),
+            "callee": rec.called.as_ref().or(rec.answering.as_ref()).map(|p| &p.value),
+        });
+        self.append_line(&line)?;
+        Ok(Received::Record { duplicate: false })
+    }
+
+    /// A `laes` CCC frame: stored in `hi3.ccc`, its RTP/RTCP into `content.pcap` (direction
+    /// from the CCCID's low bit), one `records.jsonl` line (kind CC).
+    pub fn receive_ccc(&mut self, bytes: &[u8]) -> Result<Received, CollectorError> {
+        let frame = match Frame::new_checked(bytes) {
+            Ok(f) => f,
+            Err(e) => {
+                self.stats.undecodable += 1;
+                tracing::warn!(error = %e, "undecodable CCC frame");
+                return Ok(Received::Other);
+            }
+        };
+        let (cin, to_target) = (frame.ccc_id() >> 1, frame.ccc_id() & 1 == 1);
+        let liid = match self.ccc_cases.get(&(frame.case_id(), cin)) {
+            Some(l) => l.clone(),
+            None => frame.case_id_text(),
+        };
+        self.count(&liid, Kind::Cc);
+        let path = self.dir.join("hi3.ccc");
+        let w = match &mut self.ccc {
+            Some(w) => w,
+            None => self.ccc.insert(open_append(&path)?),
+        };
+        w.write_all(bytes).map_err(|source| CollectorError::Io { path, source })?;
+        let contents = udp_payload(frame.ip_packet()).unwrap_or_default();
+        let ts = frame.timestamp();
+        self.pcap_content(ts, cin, to_target, contents)?;
+        let line = json!({
+            "liid": liid,
+            "cin": cin,
+            "kind": "CC",
+            "sequence": null,
+            "timestamp": ts.to_rfc3339(),
+            "size": bytes.len(),
+            "duplicate": false,
+            "direction": if to_target { "toTarget" } else { "fromTarget" },
+            "content_size": contents.len(),
+        });
+        self.append_line(&line)?;
+        Ok(Received::Record { duplicate: false })
+    }
+
+    fn append_line(&mut self, line: &serde_json::Value) -> Result<(), CollectorError> {
+        let path = || self.dir.join("records.jsonl");
+        serde_json::to_writer(&mut self.jsonl, line)
+            .map_err(|e| CollectorError::Io { path: path(), source: io::Error::other(e) })?;
+        self.jsonl.write_all(b"\n").map_err(|source| CollectorError::Io { path: path(), source })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -246,10 +354,7 @@ impl Collector {
             }
             _ => {}
         }
-        let path = || self.dir.join("records.jsonl");
-        serde_json::to_writer(&mut self.jsonl, &line)
-            .map_err(|e| CollectorError::Io { path: path(), source: io::Error::other(e) })?;
-        self.jsonl.write_all(b"\n").map_err(|source| CollectorError::Io { path: path(), source })
+        self.append_line(&line)
     }
 
     /// Pushes everything received to the files (before a keep-alive is answered).
@@ -262,8 +367,33 @@ impl Collector {
         ] {
             w.flush().map_err(|source| CollectorError::Io { path: self.dir.join(name), source })?;
         }
+        if let Some(w) = &mut self.ccc {
+            w.flush().map_err(|source| CollectorError::Io { path: self.dir.join("hi3.ccc"), source })?;
+        }
         Ok(())
     }
+}
+
+/// The CIN of a `laes` CDC record: the `CIN,HASH` of its callId, or a ccclose's CCCID / 2.
+fn cdc_cin(rec: &CdcRecord) -> Option<u32> {
+    match (&rec.call_id, &rec.ccc_ids) {
+        (Some((seq, _)), _) => seq.split(',').next()?.parse().ok(),
+        (None, Some((xmit, _))) => u32::from_str_radix(xmit, 16).ok().map(|id| id >> 1),
+        _ => None,
+    }
+}
+
+/// `20261102140000.77Z` → `2026-11-02T14:00:00.770000Z`; other text is returned as it is.
+fn rfc3339_of_generalized(t: &str) -> String {
+    let (Some(main), Some(frac)) = (t.get(..14), t.strip_suffix('Z').map(|x| x.get(14..).unwrap_or(""))) else {
+        return t.to_owned();
+    };
+    let digits = frac.strip_prefix('.').unwrap_or(frac);
+    if !main.bytes().all(|b| b.is_ascii_digit()) || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 6 {
+        return t.to_owned();
+    }
+    let d = |r: std::ops::Range<usize>| main.get(r).unwrap_or("00");
+    format!("{}-{}-{}T{}:{}:{}.{:0<6}Z", d(0..4), d(4..6), d(6..8), d(8..10), d(10..12), d(12..14), digits)
 }
 
 /// Records `seq` of `key`; false when it was seen before.
@@ -311,6 +441,7 @@ fn iri_type_name(t: u32) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::handover::laes::{ccc_pair, encode_cdc, write_frame, CallId, Common, Message};
     use crate::handover::{encode_cc, encode_iri, encode_keepalive, Direction, IriContent, IriType, PduHeader};
     use std::net::{IpAddr, Ipv4Addr};
 
@@ -406,5 +537,47 @@ mod tests {
         }
         assert!(matches!(c.receive(&[0x30, 0x01, 0x00]).unwrap(), Received::Other));
         assert_eq!(c.stats().undecodable, 1);
+    }
+
+    #[test]
+    fn laes_cdc_and_ccc_become_records_lines_and_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Collector::open(dir.path()).unwrap();
+        let liid = "PHX-2026-T3-0007";
+        let common = Common { case_id: liid, element_id: "MED-01", time: Timestamp::from_secs_micros(1_790_000_000, 770_000) };
+        let call_id = CallId { sequence: "5,811C9DC5", system: "MED-01" };
+        let mut cdc = Vec::new();
+        encode_cdc(&mut cdc, &common, &Message::CcOpen { call_id, ccc: ccc_pair(5), subject: None, associate: None });
+        assert!(matches!(c.receive(&cdc).unwrap(), Received::Record { duplicate: false }));
+        let ip: [u8; 32] = [
+            0x45, 0, 0, 32, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x0f, 0xa0, 0x13, 0x88, 0, 12, 0, 0,
+            0x80, 0x00, 0x00, 0x01,
+        ];
+        let mut frame = Vec::new();
+        write_frame(&mut frame, ccc_pair(5).recv, common.time, &case_id_field(liid), &ip);
+        assert!(matches!(c.receive_ccc(&frame).unwrap(), Received::Record { duplicate: false }));
+        c.flush().unwrap();
+        let lines: Vec<serde_json::Value> = fs::read_to_string(dir.path().join("records.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines[0]["event"], "ccopen");
+        assert_eq!((lines[0]["liid"].as_str(), lines[0]["cin"].as_u64()), (Some(liid), Some(5)));
+        assert_eq!(lines[0]["timestamp"], "2026-09-21T14:13:20.770000Z");
+        assert_eq!((lines[1]["kind"].as_str(), lines[1]["direction"].as_str()), (Some("CC"), Some("toTarget")));
+        assert_eq!((lines[1]["liid"].as_str(), lines[1]["cin"].as_u64()), (Some(liid), Some(5)));
+        assert_eq!(lines[1]["content_size"], 4);
+        assert_eq!(fs::read(dir.path().join("hi3.ccc")).unwrap(), frame);
+        // 24-octet pcap header + 16-octet record header + 14 + 20 + 8 + 4 octets of frame.
+        assert_eq!(fs::metadata(dir.path().join("content.pcap")).unwrap().len(), 24 + 16 + 46);
+        assert_eq!(c.stats().iri_records + c.stats().cc_records, 2);
+    }
+
+    #[test]
+    fn generalized_time_to_rfc3339() {
+        assert_eq!(rfc3339_of_generalized("20261102140000.77Z"), "2026-11-02T14:00:00.770000Z");
+        assert_eq!(rfc3339_of_generalized("20261102140000Z"), "2026-11-02T14:00:00.000000Z");
+        assert_eq!(rfc3339_of_generalized("garbage"), "garbage");
     }
 }

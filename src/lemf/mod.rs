@@ -1,5 +1,6 @@
 //! The reference LEMF (`tapline lemf`): the agency side of the handover. Accepts only
-//! clients certified by its client CA, answers keep-alives, and collects every record.
+//! clients certified by its client CA, answers keep-alives, and collects every record of
+//! either profile (a connection whose first octet is not a BER SEQUENCE carries CCC frames).
 
 mod collector;
 pub mod pcap;
@@ -20,7 +21,8 @@ use tokio_rustls::TlsAcceptor;
 pub use collector::{Collector, CollectorError, Kind, LemfStats, Received};
 
 use crate::delivery::tls::{self, TlsError};
-use crate::handover::{encode_keepalive_response, split_stream, Header, PduHeader};
+use crate::handover::laes::split_ccc_stream;
+use crate::handover::{decode_pdu, encode_keepalive_response, split_stream, Header, PduHeader};
 
 /// `tapline lemf` settings.
 #[derive(Clone, Debug)]
@@ -138,6 +140,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, sha
     tracing::info!(%peer, "appliance connected");
     let mut buf = Vec::with_capacity(128 * 1024);
     let mut block = vec![0u8; 64 * 1024];
+    let mut ccc_connection = None;
     loop {
         let n = match stream.read(&mut block).await {
             Ok(0) => break,
@@ -148,14 +151,17 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, sha
             }
         };
         buf.extend_from_slice(block.get(..n).unwrap_or_default());
+        // PS-PDUs and CDC records are BER SEQUENCEs (0x30); a `laes` HI3 stream of CCC frames
+        // starts with a CCCID (CIN << 1, never 0x30.. below CIN 0x1800_0000).
+        let ccc = *ccc_connection.get_or_insert(buf.first().is_some_and(|&b| b != 0x30));
         let mut used = 0;
         let mut responses = Vec::new();
         {
             let mut collector = shared.lock();
-            for pdu in split_stream(&buf) {
-                let Ok(pdu) = pdu else { break };
-                used += pdu.len();
-                match collector.receive(pdu) {
+            while let Some((record, is_ccc)) = buf.get(used..).and_then(|rest| next_record(rest, ccc)) {
+                used += record.len();
+                let received = if is_ccc { collector.receive_ccc(record) } else { collector.receive(record) };
+                match received {
                     Ok(Received::KeepAlive(header)) => {
                         if let Err(e) = collector.flush() {
                             tracing::error!(error = %e, "cannot store records; not confirming");
@@ -179,6 +185,21 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, sha
     let _ = shared.lock().flush();
     let _ = stream.shutdown().await;
     tracing::info!(%peer, "appliance disconnected");
+}
+
+/// The whole record at the start of `buf` and whether it is a CCC frame; `None` until it
+/// has fully arrived. On a CCC connection a keep-alive PS-PDU may come between frames.
+fn next_record(buf: &[u8], ccc: bool) -> Option<(&[u8], bool)> {
+    let ber = || split_stream(buf).next().and_then(Result::ok);
+    if !ccc {
+        return ber().map(|r| (r, false));
+    }
+    if buf.first() == Some(&0x30) {
+        if let Some(r) = ber().filter(|r| decode_pdu(r).is_ok()) {
+            return Some((r, false));
+        }
+    }
+    split_ccc_stream(buf).next().and_then(Result::ok).map(|f| (f, true))
 }
 
 /// A keep-alive-response echoing the keep-alive's header (same sequence number).
@@ -230,4 +251,39 @@ pub async fn wait_for_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handover::encode_keepalive;
+    use crate::handover::laes::write_frame;
+    use crate::Timestamp;
+
+    #[test]
+    fn ccc_connections_carry_frames_and_keepalives() {
+        let ip: [u8; 28] = [
+            0x45, 0, 0, 28, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, 0x0f, 0xa0, 0x13, 0x88, 0, 8, 0, 0,
+        ];
+        let mut stream = Vec::new();
+        write_frame(&mut stream, 2, Timestamp::default(), b"CASE\0\0\0\0", &ip);
+        let frame_len = stream.len();
+        let header = PduHeader {
+            liid: "CASE",
+            authorization_country: "US",
+            operator_id: "OP",
+            network_element_id: "NE",
+            cin: 0,
+            delivery_country: "US",
+            sequence: 9,
+            ts: Timestamp::default(),
+        };
+        encode_keepalive(&mut stream, &header);
+        let (first, is_ccc) = next_record(&stream, true).unwrap();
+        assert_eq!((first.len(), is_ccc), (frame_len, true));
+        let rest = &stream[frame_len..];
+        let (second, is_ccc) = next_record(rest, true).unwrap();
+        assert_eq!((second.len(), is_ccc), (rest.len(), false));
+        assert_eq!(next_record(&stream[..frame_len - 1], true), None, "a torn frame waits for more");
+    }
 }
