@@ -373,3 +373,28 @@ fn cli_certs_lemf_and_run_work_together() {
         assert!(lines > 0);
     }
 }
+
+#[test]
+fn a_laes_agency_is_delivered_over_tls_exactly_as_replay_writes_it() {
+    let s = setup();
+    // dea-phoenix (Title III) switches to the US profile: CDC on HI2, CCC frames on HI3.
+    let agencies = std::fs::read_to_string(s.warrants.join("agencies.toml")).unwrap();
+    let at = agencies.rfind("profile = \"etsi\"").unwrap();
+    let agencies = format!("{}profile = \"laes\"{}", &agencies[..at], &agencies[at + "profile = \"etsi\"".len()..]);
+    std::fs::write(s.warrants.join("agencies.toml"), agencies).unwrap();
+
+    let summary = run(&options(&s.warrants, &s.dir.path().join("spool"), &s.pki, None), Arc::new(AtomicBool::new(false))).unwrap();
+    assert!(summary.interfaces.iter().all(|i| i.unconfirmed == 0 && i.confirmed == i.spooled), "{:?}", summary.interfaces);
+    let _stats: Vec<_> = s.lemfs.into_iter().map(|l| s.rt.block_on(l.stop()).unwrap()).collect();
+
+    let replayed = s.dir.path().join("replay");
+    tapline::replay::replay(&demo_pcap(), &s.warrants, &replayed).unwrap();
+    for file in ["hi2.ber", "hi3.ccc"] {
+        let want = std::fs::read(replayed.join("dea-phoenix").join(file)).unwrap();
+        let got = std::fs::read(s.dir.path().join("dea-phoenix").join(file)).unwrap();
+        assert!(!want.is_empty(), "{file}");
+        assert!(got == want, "{file}: the LEMF received {} bytes, replay wrote {}", got.len(), want.len());
+    }
+    // the etsi agency beside it is unaffected
+    assert!(keys(&lemf_files(s.dir.path(), "fbi-denver")).iter().all(|k| k.0 == b"DEN-2026-0042"));
+}

@@ -14,5 +14,5 @@ pub use cins::CinReservation;
 pub use queue::{Queue, QueueMetrics, Queues, SpoolOutput};
 pub use sender::{run_sender, KeepaliveIdentity, Phase, Sender, SenderConfig};
 pub use service::{report_of, Delivery, DeliveryError, DeliveryOptions, InterfaceReport};
-pub use spool::{Position, Spool, SpoolError};
+pub use spool::{Framing, Position, Spool, SpoolError};
 pub use tracker::{Backoff, Tracker, TrackerConfig};

@@ -7,7 +7,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::spool::{Chunk, Position, Spool, SpoolError};
+use super::spool::{Chunk, Framing, Position, Spool, SpoolError};
 use crate::handover::sequencer::{AgencyOutput, Channel};
 
 /// Counters of one queue, readable at any time (the metrics of `tapline run`).
@@ -58,10 +58,22 @@ pub struct Queue {
 
 impl Queue {
     pub fn open(agency: &str, channel: Channel, dir: &Path, limit: u64) -> Result<Queue, SpoolError> {
+        Self::open_framed(agency, channel, dir, limit, Framing::Ber)
+    }
+
+    /// As [`Queue::open`], for records delimited by `framing` (CCC frames on a `laes` HI3).
+    pub fn open_framed(
+        agency: &str,
+        channel: Channel,
+        dir: &Path,
+        limit: u64,
+        framing: Framing,
+    ) -> Result<Queue, SpoolError> {
+        let spool = Spool::open_framed(dir, limit, framing)?;
         Ok(Queue {
             agency: agency.to_owned(),
             channel,
-            inner: Mutex::new(Inner { spool: Spool::open(dir, limit)?, samples: VecDeque::new(), appended: 0 }),
+            inner: Mutex::new(Inner { spool, samples: VecDeque::new(), appended: 0 }),
             room: Condvar::new(),
             stopping: AtomicBool::new(false),
             data: tokio::sync::Notify::new(),

@@ -11,10 +11,10 @@ use tokio::task::JoinHandle;
 
 use super::queue::{Queue, QueueMetrics, Queues, SpoolOutput};
 use super::sender::{run_sender, KeepaliveIdentity, Phase, Sender, SenderConfig};
-use super::spool::SpoolError;
+use super::spool::{Framing, SpoolError};
 use super::tls::{self, TlsError};
 use crate::handover::sequencer::Channel;
-use crate::warrant::{Agency, Appliance};
+use crate::warrant::{Agency, Appliance, Profile};
 
 /// Where and how to deliver.
 #[derive(Clone, Debug)]
@@ -132,7 +132,17 @@ impl Delivery {
             };
             let dir = options.spool.join(&agency.id);
             let hi2 = Arc::new(Queue::open(&agency.id, Channel::Hi2, &dir.join("hi2"), options.spool_limit)?);
-            let hi3 = Arc::new(Queue::open(&agency.id, Channel::Hi3, &dir.join("hi3"), options.spool_limit)?);
+            let hi3_framing = match agency.profile {
+                Profile::Etsi => Framing::Ber,
+                Profile::Laes => Framing::Ccc,
+            };
+            let hi3 = Arc::new(Queue::open_framed(
+                &agency.id,
+                Channel::Hi3,
+                &dir.join("hi3"),
+                options.spool_limit,
+                hi3_framing,
+            )?);
             for (queue, endpoint) in [(&hi2, &agency.hi2), (&hi3, &agency.hi3)] {
                 let sender = Sender {
                     queue: queue.clone(),
@@ -177,17 +187,23 @@ impl Delivery {
     pub fn finish(self, limit: Duration) -> Vec<InterfaceReport> {
         let _ = self.phase.send(Phase::Drain);
         let deadline = Instant::now() + limit;
-        let Delivery { runtime, queues, phase, mut tasks } = self;
+        let Delivery { runtime, queues, phase, tasks } = self;
+        // A finished task's handle is taken, so that after the deadline only the senders
+        // still running are awaited (a completed JoinHandle must not be polled again).
+        let mut tasks: Vec<Option<JoinHandle<()>>> = tasks.into_iter().map(Some).collect();
         runtime.block_on(async {
             let all = async {
-                for t in tasks.iter_mut() {
-                    let _ = t.await;
+                for slot in tasks.iter_mut() {
+                    if let Some(task) = slot.as_mut() {
+                        let _ = task.await;
+                    }
+                    *slot = None;
                 }
             };
             if tokio::time::timeout_at(deadline.into(), all).await.is_err() {
                 let _ = phase.send(Phase::Stop);
-                for t in tasks {
-                    let _ = tokio::time::timeout(Duration::from_secs(3), t).await;
+                for task in tasks.into_iter().flatten() {
+                    let _ = tokio::time::timeout(Duration::from_secs(3), task).await;
                 }
             }
         });

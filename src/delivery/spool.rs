@@ -1,12 +1,55 @@
 //! The on-disk spool of one handover interface (agency × HI2/HI3): an append-only run of
-//! segment files of whole PS-PDUs plus the confirmed position. Plain synchronous file code.
+//! segment files of whole records (BER PDUs, or CCC frames for a `laes` HI3) plus the
+//! confirmed position. Plain synchronous file code.
 
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use crate::handover::laes::ccc::split_ccc_stream;
 use crate::handover::split_stream;
+
+/// How records are delimited in a spool: each record is self-delimiting, by its BER length
+/// (PS-PDUs, CdcPdus) or by the IP datagram a PacketCable CCC frame carries.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Framing {
+    #[default]
+    Ber,
+    Ccc,
+}
+
+impl Framing {
+    /// Length of the leading whole records of `buf` and how many there are.
+    fn whole_prefix(self, buf: &[u8]) -> (usize, u64) {
+        let (mut len, mut n) = (0usize, 0u64);
+        let mut count = |r: Option<usize>| match r {
+            Some(l) => {
+                len += l;
+                n += 1;
+                true
+            }
+            None => false,
+        };
+        match self {
+            Framing::Ber => {
+                for r in split_stream(buf) {
+                    if !count(r.ok().map(<[u8]>::len)) {
+                        break;
+                    }
+                }
+            }
+            Framing::Ccc => {
+                for r in split_ccc_stream(buf) {
+                    if !count(r.ok().map(<[u8]>::len)) {
+                        break;
+                    }
+                }
+            }
+        }
+        (len, n)
+    }
+}
 
 /// A segment is closed and a new one started once it holds this many bytes.
 pub const SEGMENT_BYTES: u64 = 4 << 20;
@@ -54,12 +97,18 @@ pub struct Spool {
     unconfirmed_bytes: u64,
     unconfirmed_records: u64,
     limit: u64,
+    framing: Framing,
 }
 
 impl Spool {
     /// Opens (or creates) the spool in `dir`. A torn record at the end of the tail segment
     /// (the process was killed inside a write) is cut off.
     pub fn open(dir: &Path, limit: u64) -> Result<Spool, SpoolError> {
+        Self::open_framed(dir, limit, Framing::Ber)
+    }
+
+    /// As [`Spool::open`], for records delimited by `framing`.
+    pub fn open_framed(dir: &Path, limit: u64, framing: Framing) -> Result<Spool, SpoolError> {
         fs::create_dir_all(dir).map_err(io_err(dir))?;
         let mut numbers = Vec::new();
         for entry in fs::read_dir(dir).map_err(io_err(dir))? {
@@ -81,7 +130,7 @@ impl Spool {
                 fs::remove_file(&path).map_err(io_err(&path))?;
                 continue;
             }
-            segments.push_back((n, whole_records_len(&path)?));
+            segments.push_back((n, whole_records_len(&path, framing)?));
         }
         if segments.is_empty() {
             segments.push_back((confirmed.segment, 0));
@@ -98,6 +147,7 @@ impl Spool {
             unconfirmed_bytes: 0,
             unconfirmed_records: 0,
             limit,
+            framing,
         };
         let (bytes, records) = spool.count_from(confirmed)?;
         spool.unconfirmed_bytes = bytes;
@@ -187,7 +237,7 @@ impl Spool {
             let mut bytes = vec![0u8; want as usize];
             file.seek(SeekFrom::Start(from.offset)).map_err(io_err(&path))?;
             file.read_exact(&mut bytes).map_err(io_err(&path))?;
-            let (whole, records) = whole_prefix(&bytes);
+            let (whole, records) = self.framing.whole_prefix(&bytes);
             if whole > 0 || want >= available {
                 bytes.truncate(whole);
                 let end = Position { segment, offset: from.offset + whole as u64 };
@@ -250,28 +300,13 @@ impl Spool {
     }
 }
 
-/// Length of the leading whole PDUs of `buf` and how many there are.
-fn whole_prefix(buf: &[u8]) -> (usize, u64) {
-    let (mut len, mut n) = (0usize, 0u64);
-    for pdu in split_stream(buf) {
-        match pdu {
-            Ok(p) => {
-                len += p.len();
-                n += 1;
-            }
-            Err(_) => break,
-        }
-    }
-    (len, n)
-}
-
 fn segment_path(dir: &Path, n: u64) -> PathBuf {
     dir.join(format!("seg-{n:016}.ber"))
 }
 
-fn whole_records_len(path: &Path) -> Result<u64, SpoolError> {
+fn whole_records_len(path: &Path, framing: Framing) -> Result<u64, SpoolError> {
     let bytes = fs::read(path).map_err(io_err(path))?;
-    Ok(whole_prefix(&bytes).0 as u64)
+    Ok(framing.whole_prefix(&bytes).0 as u64)
 }
 
 fn read_confirmed(dir: &Path) -> Result<Position, SpoolError> {

@@ -20,7 +20,7 @@ use crate::delivery::{
 };
 use crate::handover::sequencer::{LiidCounts, Sequencer};
 use crate::mediation::{CinAllocator, Mediator, MediatorConfig, Record, RecordSink};
-use crate::warrant::{Profile, Store, WarrantError, WarrantTable};
+use crate::warrant::{Store, WarrantError, WarrantTable};
 use crate::wire::{Decoded, Decoder};
 
 /// Where packets come from.
@@ -50,8 +50,6 @@ pub enum RunError {
     Warrants(#[from] WarrantError),
     #[error("capture: {0}")]
     Capture(#[from] CaptureError),
-    #[error("agency `{agency}` uses profile `laes`, which this build cannot encode yet")]
-    UnsupportedProfile { agency: String },
     #[error("{0}")]
     Delivery(#[from] DeliveryError),
     #[error("{0}")]
@@ -109,9 +107,6 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary, Ru
     let (mut store, refused) = Store::load_dir(&options.warrants)?;
     for e in &refused {
         tracing::warn!(error = %e, "warrant refused");
-    }
-    if let Some(a) = store.agencies.iter().find(|a| a.profile == Profile::Laes) {
-        return Err(RunError::UnsupportedProfile { agency: a.id.clone() });
     }
     for agency in &mut store.agencies {
         if let Some(ca) = options.ca_override.get(&agency.id) {
