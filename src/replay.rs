@@ -40,6 +40,8 @@ pub struct ReplayOptions {
 /// Bytes written per agency.
 #[derive(Clone, Debug, Default, serde::Serialize)]
 pub struct AgencyBytes {
+    /// The content stream's file name: `hi3.ber` (etsi) or `hi3.ccc` (laes).
+    pub hi3_file: &'static str,
     pub hi2_bytes: u64,
     pub hi3_bytes: u64,
 }
@@ -85,7 +87,12 @@ pub struct FileOutput {
 impl FileOutput {
     /// `profiles[i]` is the profile of agency `agency_ids[i]` (missing: `etsi`).
     pub fn new(dir: &Path, agency_ids: Vec<String>, profiles: Vec<Profile>) -> Self {
-        let bytes = vec![AgencyBytes::default(); agency_ids.len()];
+        let bytes = (0..agency_ids.len())
+            .map(|i| {
+                let profile = profiles.get(i).copied().unwrap_or(Profile::Etsi);
+                AgencyBytes { hi3_file: stream_file_name(profile, Channel::Hi3), ..AgencyBytes::default() }
+            })
+            .collect();
         FileOutput { dir: dir.to_owned(), agency_ids, profiles, files: HashMap::new(), bytes, error: None }
     }
 

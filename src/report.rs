@@ -41,7 +41,11 @@ pub fn replay_report(s: &Summary, out: &Path) -> String {
     }
     let _ = writeln!(r, "written to {}:", out.display());
     for (agency, b) in &s.agencies {
-        let _ = writeln!(r, "  {agency:<14} hi2.ber {:>9} bytes  hi3.ber {:>10} bytes", b.hi2_bytes, b.hi3_bytes);
+        let _ = writeln!(
+            r,
+            "  {agency:<14} hi2.ber {:>9} bytes  {} {:>10} bytes",
+            b.hi2_bytes, b.hi3_file, b.hi3_bytes
+        );
     }
     if s.calltrace.is_some() {
         let _ = writeln!(r, "  cic/traces.jsonl  billing/charges.jsonl  subscriber/outcomes.jsonl");
