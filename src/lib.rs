@@ -1,5 +1,6 @@
 //! tapline: lawful-intercept mediation. Capture → decode → SIP tracking → mediation → handover.
 
+pub mod audit;
 pub mod capture;
 pub mod delivery;
 pub mod gen;

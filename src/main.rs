@@ -30,6 +30,11 @@ enum Command {
         #[command(subcommand)]
         command: WarrantCommand,
     },
+    /// The CALEA audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run the pipeline and deliver each agency's records over mutual TLS from a disk spool.
     Run(RunArgs),
     /// A reference agency server (LEMF): accepts the appliance over mutual TLS, answers
@@ -112,6 +117,21 @@ struct RunArgs {
 }
 
 #[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of the audit log in DIR; exit non-zero naming the first entry
+    /// altered, removed or reordered.
+    Verify { dir: PathBuf },
+    /// Print every audit entry of one interception (its §1.20004 records and provisioning acts).
+    Show {
+        #[arg(long)]
+        liid: String,
+        /// The audit directory.
+        #[arg(long, default_value = "audit")]
+        dir: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
 enum WarrantCommand {
     /// Validate warrant files (or directories of them); exit non-zero naming file, key and
     /// reason for every error.
@@ -131,6 +151,8 @@ fn main() -> ExitCode {
         Command::Replay { capture, warrants, out } => run_replay(&capture, &warrants, &out),
         Command::Decode { file } => run_decode(&file),
         Command::Warrant { command: WarrantCommand::Check { paths } } => run_check(&paths),
+        Command::Audit { command: AuditCommand::Verify { dir } } => run_audit_verify(&dir),
+        Command::Audit { command: AuditCommand::Show { liid, dir } } => run_audit_show(&dir, &liid),
         Command::Run(args) => run_delivery(args),
         Command::Lemf { listen, cert, key, client_ca, out } => {
             let config = tapline::lemf::LemfConfig { listen, cert, key, client_ca, out };
@@ -246,6 +268,31 @@ fn run_decode(file: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn run_audit_verify(dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match tapline::audit::verify_dir(dir)? {
+        Ok(v) => {
+            println!("ok: {} entries, chain intact, last {}", v.entries, v.last);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(t) => {
+            eprintln!("{}: {t}", dir.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run_audit_show(dir: &Path, liid: &str) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let entries = tapline::audit::entries_of_liid(dir, liid)?;
+    if entries.is_empty() {
+        eprintln!("no audit entry for LIID {liid}");
+        return Ok(ExitCode::FAILURE);
+    }
+    for e in &entries {
+        println!("{}", serde_json::to_string_pretty(e)?);
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_check(paths: &[PathBuf]) -> Result<ExitCode, Box<dyn std::error::Error>> {
