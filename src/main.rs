@@ -114,6 +114,9 @@ struct RunArgs {
     /// Seconds to wait for confirmations after the capture ends or SIGTERM.
     #[arg(long, default_value_t = 30)]
     drain_secs: u64,
+    /// Audit trail directory (default SPOOL/audit).
+    #[arg(long)]
+    audit: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -202,6 +205,10 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         (None, Some(name)) => Source::Iface(name),
         (None, None) => return Err("give --pcap FILE or --iface NAME".into()),
     };
+    let lifecycle = tapline::run::LifecycleOptions {
+        audit: Some(a.audit.unwrap_or_else(|| a.spool.join("audit"))),
+        ..Default::default()
+    };
     let options = RunOptions {
         warrants: a.warrants,
         source,
@@ -215,7 +222,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         drain: std::time::Duration::from_secs(a.drain_secs),
         ca_override: Default::default(),
     };
-    let summary = tapline::run::run_until_signal(&options)?;
+    let summary = tapline::run::run_until_signal_with(&options, &lifecycle)?;
     print!("{}", tapline::run::run_report(&summary));
     Ok(ExitCode::SUCCESS)
 }
