@@ -7,6 +7,7 @@ pub mod gen;
 pub mod handover;
 pub mod lemf;
 pub mod mediation;
+pub mod provision;
 pub mod rtp;
 pub mod sip;
 pub mod time;

@@ -142,6 +142,69 @@ enum WarrantCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Serve the provisioning API (HTTPS, client certificate required) over a warrant
+    /// directory; a running `tapline run` on that directory picks the changes up.
+    Serve {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        warrants: PathBuf,
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        client_ca: PathBuf,
+        /// Audit trail directory.
+        #[arg(long)]
+        audit: PathBuf,
+    },
+    /// Create a warrant from a JSON file (the keys of a warrant file).
+    Add {
+        file: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Replace a warrant with the JSON file's.
+    Amend {
+        liid: String,
+        file: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Revoke a warrant.
+    Revoke {
+        liid: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List the warrants (targets only for a provisioning certificate).
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show one warrant.
+    Show {
+        liid: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// How to reach the provisioning API.
+#[derive(clap::Args)]
+struct ApiArgs {
+    /// HOST:PORT of the API.
+    #[arg(long)]
+    api: String,
+    /// CA of the API's server certificate.
+    #[arg(long)]
+    ca: PathBuf,
+    /// This client's certificate and key.
+    #[arg(long)]
+    cert: PathBuf,
+    #[arg(long)]
+    key: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -154,6 +217,11 @@ fn main() -> ExitCode {
         Command::Replay { capture, warrants, out } => run_replay(&capture, &warrants, &out),
         Command::Decode { file } => run_decode(&file),
         Command::Warrant { command: WarrantCommand::Check { paths } } => run_check(&paths),
+        Command::Warrant { command: WarrantCommand::Serve { listen, warrants, cert, key, client_ca, audit } } => {
+            let config = tapline::provision::ProvisionConfig { listen, cert, key, client_ca, warrants, audit: Some(audit) };
+            run_provision_server(&config)
+        }
+        Command::Warrant { command } => run_warrant_client(command),
         Command::Audit { command: AuditCommand::Verify { dir } } => run_audit_verify(&dir),
         Command::Audit { command: AuditCommand::Show { liid, dir } } => run_audit_show(&dir, &liid),
         Command::Run(args) => run_delivery(args),
@@ -236,6 +304,9 @@ fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>) -> Result<Ex
     for (agency, f) in &pki.servers {
         println!("{agency:<13} {} {}", f.cert.display(), f.key.display());
     }
+    println!("api server    {} {}", pki.provision_api.cert.display(), pki.provision_api.key.display());
+    println!("provisioner   {} {}", pki.provisioner.cert.display(), pki.provisioner.key.display());
+    println!("viewer        {} {}", pki.viewer.cert.display(), pki.viewer.key.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -300,6 +371,48 @@ fn run_audit_show(dir: &Path, liid: &str) -> Result<ExitCode, Box<dyn std::error
         println!("{}", serde_json::to_string_pretty(e)?);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_provision_server(config: &tapline::provision::ProvisionConfig) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let server = tapline::provision::start(config).await?;
+        println!("provisioning API on {}", server.addr);
+        tapline::lemf::wait_for_signal().await;
+        server.stop();
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_warrant_client(command: WarrantCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let read = |file: &Path| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        Ok(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?)
+    };
+    let (api, method, path, body) = match command {
+        WarrantCommand::Add { file, api } => (api, "POST", "/warrants".to_owned(), Some(read(&file)?)),
+        WarrantCommand::Amend { liid, file, api } => (api, "PUT", format!("/warrants/{}", escape(&liid)), Some(read(&file)?)),
+        WarrantCommand::Revoke { liid, api } => (api, "DELETE", format!("/warrants/{}", escape(&liid)), None),
+        WarrantCommand::List { api } => (api, "GET", "/warrants".to_owned(), None),
+        WarrantCommand::Show { liid, api } => (api, "GET", format!("/warrants/{}", escape(&liid)), None),
+        WarrantCommand::Check { .. } | WarrantCommand::Serve { .. } => return Err("not an API command".into()),
+    };
+    let client = tapline::provision::ApiClient::new(&api.api, &api.ca, &api.cert, &api.key)?;
+    let reply = client.call(method, &path, body.as_ref())?;
+    println!("{}", serde_json::to_string_pretty(&reply.body)?);
+    if reply.is_success() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("tapline: HTTP {}", reply.status);
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// A LIID as a URL path segment: anything but letters, digits, `-`, `_`, `.` as `%XX`.
+fn escape(liid: &str) -> String {
+    liid.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }
 
 fn run_check(paths: &[PathBuf]) -> Result<ExitCode, Box<dyn std::error::Error>> {

@@ -26,7 +26,8 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> AuditError + '_ {
     move |source| AuditError::Io { path: path.to_owned(), source }
 }
 
-/// An open audit log, ready to append. One process writes a given directory.
+/// An open audit log, ready to append. Writers (threads holding their own `AuditLog`, or
+/// processes) take turns under an exclusive lock of the log file.
 #[derive(Debug)]
 pub struct AuditLog {
     dir: PathBuf,
@@ -77,6 +78,21 @@ impl AuditLog {
 
     /// Appends `event` stamped with the wall-clock time, fsyncs it, and updates the head.
     pub fn append(&mut self, event: Event) -> Result<Entry, AuditError> {
+        let log_path = self.dir.join(LOG_FILE);
+        self.file.lock().map_err(io_err(&log_path))?;
+        let appended = self.append_locked(event);
+        let unlocked = self.file.unlock().map_err(io_err(&log_path));
+        let entry = appended?;
+        unlocked?;
+        Ok(entry)
+    }
+
+    fn append_locked(&mut self, event: Event) -> Result<Entry, AuditError> {
+        // Another writer may have appended since: continue from the head it left.
+        if let Some(head) = read_head(&self.dir)? {
+            self.entries = head.entries;
+            self.last = head.last;
+        }
         let entry = Entry {
             seq: self.entries + 1,
             time: now().to_rfc3339(),

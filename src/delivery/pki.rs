@@ -35,6 +35,12 @@ pub struct DevPki {
     pub appliance: CertFiles,
     /// Server certificate per agency id, in the order given.
     pub servers: Vec<(String, CertFiles)>,
+    /// Provisioning API: its server certificate, a client allowed to provision and see
+    /// targets (OU `provisioning`), and a client that may only list and show without
+    /// targets (OU `viewer`).
+    pub provision_api: CertFiles,
+    pub provisioner: CertFiles,
+    pub viewer: CertFiles,
 }
 
 impl DevPki {
@@ -63,24 +69,49 @@ pub fn create_dev_pki(out: &Path, agencies: &[String], hosts: &[String]) -> Resu
     let ca_path = write(out.join("ca.pem"), &ca.pem())?;
     let ca_key_path = write(out.join("ca.key"), &ca_key_pem)?;
 
-    let leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| -> Result<CertFiles, PkiError> {
-        let mut params = CertificateParams::new(sans)?;
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &ca)?;
-        Ok(CertFiles {
-            cert: write(out.join(format!("{name}.pem")), &cert.pem())?,
-            key: write(out.join(format!("{name}.key")), &key.serialize_pem())?,
-        })
-    };
+    let leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| leaf_with_role(out, &ca, name, None, sans, usage);
     let appliance = leaf("appliance", vec!["appliance.tapline.invalid".into()], ExtendedKeyUsagePurpose::ClientAuth)?;
     let mut servers = Vec::new();
     for agency in agencies {
         servers.push((agency.clone(), leaf(agency, hosts.to_vec(), ExtendedKeyUsagePurpose::ServerAuth)?));
     }
-    Ok(DevPki { ca: ca_path, ca_key: ca_key_path, appliance, servers })
+    let provision_api = leaf("provision-api", hosts.to_vec(), ExtendedKeyUsagePurpose::ServerAuth)?;
+    let client = ExtendedKeyUsagePurpose::ClientAuth;
+    let provisioner = leaf_with_role(out, &ca, "provisioner", Some(ROLE_PROVISIONING), vec![], client.clone())?;
+    let viewer = leaf_with_role(out, &ca, "viewer", Some(ROLE_VIEWER), vec![], client)?;
+    Ok(DevPki { ca: ca_path, ca_key: ca_key_path, appliance, servers, provision_api, provisioner, viewer })
+}
+
+/// The organizational unit of a client certificate allowed to provision warrants.
+pub const ROLE_PROVISIONING: &str = "provisioning";
+/// The organizational unit of a client certificate allowed to list warrants without targets.
+pub const ROLE_VIEWER: &str = "viewer";
+
+/// Writes `out/NAME.pem` and `.key`: a certificate for `name` (OU `role` when given) signed
+/// by `ca`.
+fn leaf_with_role(
+    out: &Path,
+    ca: &CertifiedIssuer<'_, KeyPair>,
+    name: &str,
+    role: Option<&str>,
+    sans: Vec<String>,
+    usage: ExtendedKeyUsagePurpose,
+) -> Result<CertFiles, PkiError> {
+    {
+        let mut params = CertificateParams::new(sans)?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        if let Some(role) = role {
+            params.distinguished_name.push(DnType::OrganizationalUnitName, role);
+        }
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![usage];
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, ca)?;
+        Ok(CertFiles {
+            cert: write(out.join(format!("{name}.pem")), &cert.pem())?,
+            key: write(out.join(format!("{name}.key")), &key.serialize_pem())?,
+        })
+    }
 }
 
 /// The host names a loopback demo needs in server certificates.
