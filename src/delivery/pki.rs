@@ -97,21 +97,19 @@ fn leaf_with_role(
     sans: Vec<String>,
     usage: ExtendedKeyUsagePurpose,
 ) -> Result<CertFiles, PkiError> {
-    {
-        let mut params = CertificateParams::new(sans)?;
-        params.distinguished_name.push(DnType::CommonName, name);
-        if let Some(role) = role {
-            params.distinguished_name.push(DnType::OrganizationalUnitName, role);
-        }
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, ca)?;
-        Ok(CertFiles {
-            cert: write(out.join(format!("{name}.pem")), &cert.pem())?,
-            key: write(out.join(format!("{name}.key")), &key.serialize_pem())?,
-        })
+    let mut params = CertificateParams::new(sans)?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    if let Some(role) = role {
+        params.distinguished_name.push(DnType::OrganizationalUnitName, role);
     }
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![usage];
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, ca)?;
+    Ok(CertFiles {
+        cert: write(out.join(format!("{name}.pem")), &cert.pem())?,
+        key: write(out.join(format!("{name}.key")), &key.serialize_pem())?,
+    })
 }
 
 /// The host names a loopback demo needs in server certificates.

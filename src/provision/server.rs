@@ -170,11 +170,11 @@ impl Api {
             (&Method::GET, Some(l)) => ("show", self.store.show(l, role).map(|v| json!(v))),
             (&Method::POST, None) => match document(&body) {
                 Ok(doc) => ("create", self.store.create(&doc).map(|v| json!(v))),
-                Err(r) => return r,
+                Err(why) => return error(StatusCode::BAD_REQUEST, &why),
             },
             (&Method::PUT, Some(l)) => match document(&body) {
                 Ok(doc) => ("amend", self.store.amend(l, &doc).map(|v| json!(v))),
-                Err(r) => return r,
+                Err(why) => return error(StatusCode::BAD_REQUEST, &why),
             },
             (&Method::DELETE, Some(l)) => ("revoke", self.store.revoke(l).map(|v| json!(v))),
             _ => return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here"),
@@ -227,12 +227,12 @@ impl Api {
     }
 }
 
-/// The JSON object of a request body, or the error reply.
-fn document(body: &[u8]) -> Result<Map<String, Value>, Response<Full<Bytes>>> {
+/// The JSON object of a request body, or why not.
+fn document(body: &[u8]) -> Result<Map<String, Value>, String> {
     match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => Ok(map),
-        Ok(_) => Err(error(StatusCode::BAD_REQUEST, "the body must be a JSON object")),
-        Err(e) => Err(error(StatusCode::BAD_REQUEST, &format!("the body is not JSON: {e}"))),
+        Ok(_) => Err("the body must be a JSON object".into()),
+        Err(e) => Err(format!("the body is not JSON: {e}")),
     }
 }
 
