@@ -304,9 +304,9 @@ fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>) -> Result<Ex
     for (agency, f) in &pki.servers {
         println!("{agency:<13} {} {}", f.cert.display(), f.key.display());
     }
-    println!("api server    {} {}", pki.provision_api.cert.display(), pki.provision_api.key.display());
-    println!("provisioner   {} {}", pki.provisioner.cert.display(), pki.provisioner.key.display());
-    println!("viewer        {} {}", pki.viewer.cert.display(), pki.viewer.key.display());
+    println!("api server    {} {}", pki.provision_api().cert.display(), pki.provision_api().key.display());
+    println!("provisioner   {} {}", pki.provisioner().cert.display(), pki.provisioner().key.display());
+    println!("viewer        {} {}", pki.viewer().cert.display(), pki.viewer().key.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -64,8 +64,8 @@ fn setup() -> Setup {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let config = ProvisionConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
-        cert: pki.provision_api.cert.clone(),
-        key: pki.provision_api.key.clone(),
+        cert: pki.provision_api().cert.clone(),
+        key: pki.provision_api().key.clone(),
         client_ca: pki.ca.clone(),
         warrants,
         audit: Some(dir.path().join("audit")),
@@ -77,8 +77,8 @@ fn setup() -> Setup {
 #[test]
 fn every_route_and_refusal() {
     let s = setup();
-    let prov = s.client(&s.pki.provisioner.cert, &s.pki.provisioner.key);
-    let viewer = s.client(&s.pki.viewer.cert, &s.pki.viewer.key);
+    let prov = s.client(&s.pki.provisioner().cert, &s.pki.provisioner().key);
+    let viewer = s.client(&s.pki.viewer().cert, &s.pki.viewer().key);
     let appliance = s.client(&s.pki.appliance.cert, &s.pki.appliance.key);
 
     // Create, then the same LIID again.

@@ -35,15 +35,30 @@ pub struct DevPki {
     pub appliance: CertFiles,
     /// Server certificate per agency id, in the order given.
     pub servers: Vec<(String, CertFiles)>,
-    /// Provisioning API: its server certificate, a client allowed to provision and see
-    /// targets (OU `provisioning`), and a client that may only list and show without
-    /// targets (OU `viewer`).
-    pub provision_api: CertFiles,
-    pub provisioner: CertFiles,
-    pub viewer: CertFiles,
 }
 
 impl DevPki {
+    /// The files `NAME.pem`/`NAME.key` beside the CA.
+    fn beside_ca(&self, name: &str) -> CertFiles {
+        let dir = self.ca.parent().unwrap_or(Path::new("."));
+        CertFiles { cert: dir.join(format!("{name}.pem")), key: dir.join(format!("{name}.key")) }
+    }
+
+    /// The provisioning API's server certificate.
+    pub fn provision_api(&self) -> CertFiles {
+        self.beside_ca(PROVISION_API)
+    }
+
+    /// A client allowed to provision warrants and see targets (OU `provisioning`).
+    pub fn provisioner(&self) -> CertFiles {
+        self.beside_ca(PROVISIONER)
+    }
+
+    /// A client that may only list and show warrants, without targets (OU `viewer`).
+    pub fn viewer(&self) -> CertFiles {
+        self.beside_ca(VIEWER)
+    }
+
     pub fn server(&self, agency: &str) -> Option<&CertFiles> {
         self.servers.iter().find(|(a, _)| a == agency).map(|(_, f)| f)
     }
@@ -75,12 +90,16 @@ pub fn create_dev_pki(out: &Path, agencies: &[String], hosts: &[String]) -> Resu
     for agency in agencies {
         servers.push((agency.clone(), leaf(agency, hosts.to_vec(), ExtendedKeyUsagePurpose::ServerAuth)?));
     }
-    let provision_api = leaf("provision-api", hosts.to_vec(), ExtendedKeyUsagePurpose::ServerAuth)?;
+    leaf(PROVISION_API, hosts.to_vec(), ExtendedKeyUsagePurpose::ServerAuth)?;
     let client = ExtendedKeyUsagePurpose::ClientAuth;
-    let provisioner = leaf_with_role(out, &ca, "provisioner", Some(ROLE_PROVISIONING), vec![], client.clone())?;
-    let viewer = leaf_with_role(out, &ca, "viewer", Some(ROLE_VIEWER), vec![], client)?;
-    Ok(DevPki { ca: ca_path, ca_key: ca_key_path, appliance, servers, provision_api, provisioner, viewer })
+    leaf_with_role(out, &ca, PROVISIONER, Some(ROLE_PROVISIONING), vec![], client.clone())?;
+    leaf_with_role(out, &ca, VIEWER, Some(ROLE_VIEWER), vec![], client)?;
+    Ok(DevPki { ca: ca_path, ca_key: ca_key_path, appliance, servers })
 }
+
+const PROVISION_API: &str = "provision-api";
+const PROVISIONER: &str = "provisioner";
+const VIEWER: &str = "viewer";
 
 /// The organizational unit of a client certificate allowed to provision warrants.
 pub const ROLE_PROVISIONING: &str = "provisioning";

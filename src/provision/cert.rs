@@ -76,10 +76,10 @@ mod tests {
         let pki = create_dev_pki(dir.path(), &[], &loopback_hosts()).unwrap();
         let subject = |p: &std::path::Path| subject_of(load_certs(p).unwrap()[0].as_ref()).unwrap();
         assert_eq!(
-            subject(&pki.provisioner.cert),
+            subject(&pki.provisioner().cert),
             Subject { common_name: Some("provisioner".into()), units: vec!["provisioning".into()] }
         );
-        assert_eq!(subject(&pki.viewer.cert).units, ["viewer"]);
+        assert_eq!(subject(&pki.viewer().cert).units, ["viewer"]);
         assert_eq!(subject(&pki.appliance.cert), Subject { common_name: Some("appliance".into()), units: vec![] });
     }
 
