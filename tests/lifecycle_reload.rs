@@ -113,7 +113,7 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
 
     let options = RunOptions {
         warrants: warrants.clone(),
-        source: Source::Pcap { path: pcap, rate: Some(2500) },
+        source: Source::Pcap { path: pcap, rate: Some(2000) },
         delivery: DeliveryOptions {
             spool: dir.path().join("spool"),
             client_cert: pki.appliance.cert.clone(),
@@ -132,7 +132,11 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
     let reload = lifecycle.reload.clone();
     let runner = std::thread::spawn(move || run_with(&options, Arc::new(AtomicBool::new(false)), &lifecycle));
 
-    std::thread::sleep(Duration::from_millis(2000));
+    // Once the revoked-to-be warrant has delivered a third of its records (about four of its
+    // twelve calls), add one and revoke the other.
+    let third = of(&reference, "GONE-1").len() as u64 / 3;
+    let started = wait_until(Duration::from_secs(60), || lemf.stats().per_liid.get("GONE-1").is_some_and(|n| *n >= third));
+    assert!(started, "GONE-1 records never arrived");
     std::fs::write(warrants.join("NEW-1.toml"), warrant("NEW-1", "+13035550199")).unwrap();
     std::fs::remove_file(warrants.join("GONE-1.toml")).unwrap();
     reload.store(true, Ordering::Relaxed);
