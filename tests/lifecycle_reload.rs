@@ -211,3 +211,51 @@ fn hi1_notifications_pass_the_oracle() {
     }
     assert_eq!(text.matches("DEN-2026-0042").count(), 6, "{text}");
 }
+
+/// The real binary: SIGHUP reloads (and does not end the run); `--audit` gets the trail.
+#[test]
+fn sighup_reloads_the_running_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("calls.pcap");
+    capture(&pcap);
+    let pki = pki(&dir.path().join("pki"), &[AGENCY]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &dir.path().join("lemf")));
+    let warrants = dir.path().join("warrants");
+    std::fs::create_dir_all(&warrants).unwrap();
+    std::fs::write(warrants.join("agencies.toml"), agencies(&pki.ca, lemf.local_addrs())).unwrap();
+    std::fs::write(warrants.join("GONE-1.toml"), warrant("GONE-1", "+13035550177")).unwrap();
+    let audit = dir.path().join("audit");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tapline"))
+        .arg("run")
+        .arg("--warrants")
+        .arg(&warrants)
+        .arg("--pcap")
+        .arg(&pcap)
+        .args(["--rate", "2000"])
+        .arg("--spool")
+        .arg(dir.path().join("spool"))
+        .arg("--cert")
+        .arg(&pki.appliance.cert)
+        .arg("--key")
+        .arg(&pki.appliance.key)
+        .arg("--audit")
+        .arg(&audit)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(60), || lemf.stats().per_liid.get("GONE-1").is_some_and(|n| *n > 0)));
+    std::fs::remove_file(warrants.join("GONE-1.toml")).unwrap();
+    let hup = std::process::Command::new("kill").arg("-HUP").arg(child.id().to_string()).status().unwrap();
+    assert!(hup.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the run survives SIGHUP");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("GONE-1"));
+    assert!(verify_dir(&audit).unwrap().is_ok());
+    let deactivated = entries_of_liid(&audit, "GONE-1")
+        .unwrap()
+        .iter()
+        .any(|e| matches!(&e.event, Event::Interception { status: InterceptionStatus::Deactivated, .. }));
+    assert!(deactivated);
+}
