@@ -1,5 +1,6 @@
 //! tapline: lawful-intercept mediation. Capture → decode → SIP tracking → mediation → handover.
 
+pub mod audit;
 pub mod calltrace;
 pub mod capture;
 pub mod delivery;
@@ -7,6 +8,7 @@ pub mod gen;
 pub mod handover;
 pub mod lemf;
 pub mod mediation;
+pub mod provision;
 pub mod rtp;
 pub mod sip;
 pub mod time;

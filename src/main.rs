@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         command: WarrantCommand,
     },
+    /// The CALEA audit trail.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Run the pipeline and deliver each agency's records over mutual TLS from a disk spool.
     Run(RunArgs),
     /// A reference agency server (LEMF): accepts the appliance over mutual TLS, answers
@@ -121,6 +126,24 @@ struct RunArgs {
     /// Seconds to wait for confirmations after the capture ends or SIGTERM.
     #[arg(long, default_value_t = 30)]
     drain_secs: u64,
+    /// Audit trail directory (default SPOOL/audit).
+    #[arg(long)]
+    audit: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain of the audit log in DIR; exit non-zero naming the first entry
+    /// altered, removed or reordered.
+    Verify { dir: PathBuf },
+    /// Print every audit entry of one interception (its §1.20004 records and provisioning acts).
+    Show {
+        #[arg(long)]
+        liid: String,
+        /// The audit directory.
+        #[arg(long, default_value = "audit")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -131,6 +154,69 @@ enum WarrantCommand {
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
+    /// Serve the provisioning API (HTTPS, client certificate required) over a warrant
+    /// directory; a running `tapline run` on that directory picks the changes up.
+    Serve {
+        #[arg(long)]
+        listen: std::net::SocketAddr,
+        #[arg(long)]
+        warrants: PathBuf,
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        #[arg(long)]
+        client_ca: PathBuf,
+        /// Audit trail directory.
+        #[arg(long)]
+        audit: PathBuf,
+    },
+    /// Create a warrant from a JSON file (the keys of a warrant file).
+    Add {
+        file: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Replace a warrant with the JSON file's.
+    Amend {
+        liid: String,
+        file: PathBuf,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Revoke a warrant.
+    Revoke {
+        liid: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// List the warrants (targets only for a provisioning certificate).
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show one warrant.
+    Show {
+        liid: String,
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+/// How to reach the provisioning API.
+#[derive(clap::Args)]
+struct ApiArgs {
+    /// HOST:PORT of the API.
+    #[arg(long)]
+    api: String,
+    /// CA of the API's server certificate.
+    #[arg(long)]
+    ca: PathBuf,
+    /// This client's certificate and key.
+    #[arg(long)]
+    cert: PathBuf,
+    #[arg(long)]
+    key: PathBuf,
 }
 
 fn main() -> ExitCode {
@@ -146,6 +232,13 @@ fn main() -> ExitCode {
         }
         Command::Decode { file, profile } => run_decode(&file, profile.as_deref()),
         Command::Warrant { command: WarrantCommand::Check { paths } } => run_check(&paths),
+        Command::Warrant { command: WarrantCommand::Serve { listen, warrants, cert, key, client_ca, audit } } => {
+            let config = tapline::provision::ProvisionConfig { listen, cert, key, client_ca, warrants, audit: Some(audit) };
+            run_provision_server(&config)
+        }
+        Command::Warrant { command } => run_warrant_client(command),
+        Command::Audit { command: AuditCommand::Verify { dir } } => run_audit_verify(&dir),
+        Command::Audit { command: AuditCommand::Show { liid, dir } } => run_audit_show(&dir, &liid),
         Command::Run(args) => run_delivery(args),
         Command::Lemf { listen, cert, key, client_ca, out } => {
             let config = tapline::lemf::LemfConfig { listen, cert, key, client_ca, out };
@@ -200,6 +293,10 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         (None, Some(name)) => Source::Iface(name),
         (None, None) => return Err("give --pcap FILE or --iface NAME".into()),
     };
+    let lifecycle = tapline::run::LifecycleOptions {
+        audit: Some(a.audit.unwrap_or_else(|| a.spool.join("audit"))),
+        ..Default::default()
+    };
     let options = RunOptions {
         warrants: a.warrants,
         source,
@@ -213,7 +310,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         drain: std::time::Duration::from_secs(a.drain_secs),
         ca_override: Default::default(),
     };
-    let summary = tapline::run::run_until_signal(&options)?;
+    let summary = tapline::run::run_until_signal_with(&options, &lifecycle)?;
     print!("{}", tapline::run::run_report(&summary));
     Ok(ExitCode::SUCCESS)
 }
@@ -227,6 +324,9 @@ fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>) -> Result<Ex
     for (agency, f) in &pki.servers {
         println!("{agency:<13} {} {}", f.cert.display(), f.key.display());
     }
+    println!("api server    {} {}", pki.provision_api().cert.display(), pki.provision_api().key.display());
+    println!("provisioner   {} {}", pki.provisioner().cert.display(), pki.provisioner().key.display());
+    println!("viewer        {} {}", pki.viewer().cert.display(), pki.viewer().key.display());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -279,6 +379,73 @@ fn run_decode(file: &Path, profile: Option<&str>) -> Result<ExitCode, Box<dyn st
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+fn run_audit_verify(dir: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    match tapline::audit::verify_dir(dir)? {
+        Ok(v) => {
+            println!("ok: {} entries, chain intact, last {}", v.entries, v.last);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(t) => {
+            eprintln!("{}: {t}", dir.display());
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+fn run_audit_show(dir: &Path, liid: &str) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let entries = tapline::audit::entries_of_liid(dir, liid)?;
+    if entries.is_empty() {
+        eprintln!("no audit entry for LIID {liid}");
+        return Ok(ExitCode::FAILURE);
+    }
+    for e in &entries {
+        println!("{}", serde_json::to_string_pretty(e)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run_provision_server(config: &tapline::provision::ProvisionConfig) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let server = tapline::provision::start(config).await?;
+        println!("provisioning API on {}", server.addr);
+        tapline::lemf::wait_for_signal().await;
+        server.stop();
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+fn run_warrant_client(command: WarrantCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let read = |file: &Path| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+        Ok(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?)
+    };
+    let (api, method, path, body) = match command {
+        WarrantCommand::Add { file, api } => (api, "POST", "/warrants".to_owned(), Some(read(&file)?)),
+        WarrantCommand::Amend { liid, file, api } => (api, "PUT", format!("/warrants/{}", escape(&liid)), Some(read(&file)?)),
+        WarrantCommand::Revoke { liid, api } => (api, "DELETE", format!("/warrants/{}", escape(&liid)), None),
+        WarrantCommand::List { api } => (api, "GET", "/warrants".to_owned(), None),
+        WarrantCommand::Show { liid, api } => (api, "GET", format!("/warrants/{}", escape(&liid)), None),
+        WarrantCommand::Check { .. } | WarrantCommand::Serve { .. } => return Err("not an API command".into()),
+    };
+    let client = tapline::provision::ApiClient::new(&api.api, &api.ca, &api.cert, &api.key)?;
+    let reply = client.call(method, &path, body.as_ref())?;
+    println!("{}", serde_json::to_string_pretty(&reply.body)?);
+    if reply.is_success() {
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!("tapline: HTTP {}", reply.status);
+        Ok(ExitCode::FAILURE)
+    }
+}
+
+/// A LIID as a URL path segment: anything but letters, digits, `-`, `_`, `.` as `%XX`.
+fn escape(liid: &str) -> String {
+    liid.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }
 
 fn run_check(paths: &[PathBuf]) -> Result<ExitCode, Box<dyn std::error::Error>> {

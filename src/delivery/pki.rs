@@ -38,6 +38,27 @@ pub struct DevPki {
 }
 
 impl DevPki {
+    /// The files `NAME.pem`/`NAME.key` beside the CA.
+    fn beside_ca(&self, name: &str) -> CertFiles {
+        let dir = self.ca.parent().unwrap_or(Path::new("."));
+        CertFiles { cert: dir.join(format!("{name}.pem")), key: dir.join(format!("{name}.key")) }
+    }
+
+    /// The provisioning API's server certificate.
+    pub fn provision_api(&self) -> CertFiles {
+        self.beside_ca(PROVISION_API)
+    }
+
+    /// A client allowed to provision warrants and see targets (OU `provisioning`).
+    pub fn provisioner(&self) -> CertFiles {
+        self.beside_ca(PROVISIONER)
+    }
+
+    /// A client that may only list and show warrants, without targets (OU `viewer`).
+    pub fn viewer(&self) -> CertFiles {
+        self.beside_ca(VIEWER)
+    }
+
     pub fn server(&self, agency: &str) -> Option<&CertFiles> {
         self.servers.iter().find(|(a, _)| a == agency).map(|(_, f)| f)
     }
@@ -63,24 +84,51 @@ pub fn create_dev_pki(out: &Path, agencies: &[String], hosts: &[String]) -> Resu
     let ca_path = write(out.join("ca.pem"), &ca.pem())?;
     let ca_key_path = write(out.join("ca.key"), &ca_key_pem)?;
 
-    let leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| -> Result<CertFiles, PkiError> {
-        let mut params = CertificateParams::new(sans)?;
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![usage];
-        let key = KeyPair::generate()?;
-        let cert = params.signed_by(&key, &ca)?;
-        Ok(CertFiles {
-            cert: write(out.join(format!("{name}.pem")), &cert.pem())?,
-            key: write(out.join(format!("{name}.key")), &key.serialize_pem())?,
-        })
-    };
+    let leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| leaf_with_role(out, &ca, name, None, sans, usage);
     let appliance = leaf("appliance", vec!["appliance.tapline.invalid".into()], ExtendedKeyUsagePurpose::ClientAuth)?;
     let mut servers = Vec::new();
     for agency in agencies {
         servers.push((agency.clone(), leaf(agency, hosts.to_vec(), ExtendedKeyUsagePurpose::ServerAuth)?));
     }
+    leaf(PROVISION_API, hosts.to_vec(), ExtendedKeyUsagePurpose::ServerAuth)?;
+    let client = ExtendedKeyUsagePurpose::ClientAuth;
+    leaf_with_role(out, &ca, PROVISIONER, Some(ROLE_PROVISIONING), vec![], client.clone())?;
+    leaf_with_role(out, &ca, VIEWER, Some(ROLE_VIEWER), vec![], client)?;
     Ok(DevPki { ca: ca_path, ca_key: ca_key_path, appliance, servers })
+}
+
+const PROVISION_API: &str = "provision-api";
+const PROVISIONER: &str = "provisioner";
+const VIEWER: &str = "viewer";
+
+/// The organizational unit of a client certificate allowed to provision warrants.
+pub const ROLE_PROVISIONING: &str = "provisioning";
+/// The organizational unit of a client certificate allowed to list warrants without targets.
+pub const ROLE_VIEWER: &str = "viewer";
+
+/// Writes `out/NAME.pem` and `.key`: a certificate for `name` (OU `role` when given) signed
+/// by `ca`.
+fn leaf_with_role(
+    out: &Path,
+    ca: &CertifiedIssuer<'_, KeyPair>,
+    name: &str,
+    role: Option<&str>,
+    sans: Vec<String>,
+    usage: ExtendedKeyUsagePurpose,
+) -> Result<CertFiles, PkiError> {
+    let mut params = CertificateParams::new(sans)?;
+    params.distinguished_name.push(DnType::CommonName, name);
+    if let Some(role) = role {
+        params.distinguished_name.push(DnType::OrganizationalUnitName, role);
+    }
+    params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    params.extended_key_usages = vec![usage];
+    let key = KeyPair::generate()?;
+    let cert = params.signed_by(&key, ca)?;
+    Ok(CertFiles {
+        cert: write(out.join(format!("{name}.pem")), &cert.pem())?,
+        key: write(out.join(format!("{name}.key")), &key.serialize_pem())?,
+    })
 }
 
 /// The host names a loopback demo needs in server certificates.

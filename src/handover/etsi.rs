@@ -258,6 +258,55 @@ pub fn encode_keepalive_response(out: &mut Vec<u8>, h: &PduHeader) {
     encode_tri(out, h, KEEP_ALIVE_RESPONSE);
 }
 
+/// HI1-Operation alternative (TS 101 671 HI1NotificationOperations) told to the agency.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Hi1Notification {
+    Activated = 1,
+    Deactivated = 2,
+    Modified = 3,
+}
+
+/// Appends an HI1 notification PS-PDU: payload `[3]` hI1-Operation (explicit: a CHOICE)
+/// holding `[1]` liActivated, `[2]` liDeactivated or `[3]` liModified, a Notification with
+/// the LIID and `h.ts` as timeStamp (localTime, GeneralizedTime in UTC). Like a keep-alive
+/// it belongs to no communication: the header carries no CIN (`h.cin` is ignored). No
+/// target information is sent.
+pub fn encode_hi1_notification(out: &mut Vec<u8>, h: &PduHeader, n: Hi1Notification) {
+    let pdu = ber::begin(out, Tag::SEQUENCE);
+    write_ps_header(out, h, None);
+    let payload = ber::begin(out, Tag::ctx_cons(2));
+    let operation = ber::begin(out, Tag::ctx_cons(3));
+    let notification = ber::begin(out, Tag::ctx_cons(n as u32));
+    ber::write_octet_string(out, Tag::ctx(1), h.liid.as_bytes());
+    let time_stamp = ber::begin(out, Tag::ctx_cons(3)); // TimeStamp CHOICE: explicit
+    let local = ber::begin(out, Tag::ctx_cons(0));
+    ber::write_primitive(out, Tag::ctx(0), generalized_time(h.ts).as_bytes());
+    ber::write_unsigned(out, Tag::ctx(1), 0); // winterSummerIndication notProvided(0)
+    ber::end(out, local);
+    ber::end(out, time_stamp);
+    ber::end(out, notification);
+    ber::end(out, operation);
+    ber::end(out, payload);
+    ber::end(out, pdu);
+}
+
+/// `YYYYMMDDhhmmssZ`.
+fn generalized_time(ts: Timestamp) -> String {
+    match time::OffsetDateTime::from_unix_timestamp(i64::try_from(ts.secs()).unwrap_or(i64::MAX)) {
+        Ok(t) => format!(
+            "{:04}{:02}{:02}{:02}{:02}{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        Err(_) => "99991231235959Z".to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +342,30 @@ mod tests {
         0x81, 0x03, 0x01, 0xE2, 0x40, // microSeconds 123456
         0x88, 0x01, 0x01, // [8] timeOfInterception
     ];
+
+    #[test]
+    fn hi1_notification_bytes() {
+        let mut out = Vec::new();
+        encode_hi1_notification(&mut out, &header(7), Hi1Notification::Deactivated);
+        // PSHeader of header(7) without the CIN (`81 02 03 e9`).
+        let mut ps = PS_HEADER.to_vec();
+        let cin_at = ps.windows(4).position(|w| w == [0x81, 0x02, 0x03, 0xE9]).unwrap();
+        ps.drain(cin_at..cin_at + 4);
+        ps[1] -= 4;
+        ps[27] -= 4; // communicationIdentifier
+        let time = b"20260102030405Z";
+        assert_eq!(&generalized_time(header(0).ts), "20260102030405Z");
+        let mut expected = vec![0x30, 0x00];
+        expected.extend_from_slice(&ps);
+        expected.extend_from_slice(&[0xA2, 0x27, 0xA3, 0x25, 0xA2, 0x23]);
+        expected.extend_from_slice(&[0x81, 0x09]);
+        expected.extend_from_slice(b"LIID-0001");
+        expected.extend_from_slice(&[0xA3, 0x16, 0xA0, 0x14, 0x80, 0x0F]);
+        expected.extend_from_slice(time);
+        expected.extend_from_slice(&[0x81, 0x01, 0x00]);
+        expected[1] = (expected.len() - 2) as u8;
+        assert_eq!(out, expected);
+    }
 
     #[test]
     fn cc_pdu_bytes() {

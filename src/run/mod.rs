@@ -2,25 +2,31 @@
 //! over mutual TLS until the capture ends (replay) or SIGTERM (drain, then exit).
 
 mod demo;
+mod lifecycle;
 mod report;
 
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use demo::{demo, DemoError, DemoSummary};
+pub use lifecycle::{InForce, Lifecycle, Notice, Snapshot, Update, STORE_ACTOR};
 pub use report::{demo_report, run_report};
 
+use crossbeam_channel::Receiver;
+
+use crate::audit::{AuditError, AuditLog};
 use crate::capture::{CaptureError, FileReader};
 use crate::delivery::{
     report_of, CinReservation, Delivery, DeliveryError, DeliveryOptions, InterfaceReport, SpoolError, SpoolOutput,
 };
-use crate::handover::sequencer::{LiidCounts, Sequencer};
+use crate::handover::etsi::{self, PduHeader};
+use crate::handover::sequencer::{AgencyOutput, Channel, LiidCounts, Sequencer};
 use crate::mediation::{CinAllocator, Mediator, MediatorConfig, Record, RecordSink};
-use crate::warrant::{Store, WarrantError, WarrantTable};
+use crate::warrant::{Appliance, Store, WarrantError};
 use crate::wire::{Decoded, Decoder};
 
 /// Where packets come from.
@@ -44,6 +50,23 @@ pub struct RunOptions {
     pub ca_override: BTreeMap<String, PathBuf>,
 }
 
+/// How a running appliance follows changes of its warrants.
+#[derive(Clone, Debug)]
+pub struct LifecycleOptions {
+    /// The audit trail's directory; None keeps no audit trail.
+    pub audit: Option<PathBuf>,
+    /// Poll the warrant directory's modification times this often; None: only on `reload`.
+    pub poll: Option<Duration>,
+    /// Set (by SIGHUP, or a test) to reload the warrant directory now; cleared when done.
+    pub reload: Arc<AtomicBool>,
+}
+
+impl Default for LifecycleOptions {
+    fn default() -> Self {
+        LifecycleOptions { audit: None, poll: Some(Duration::from_secs(1)), reload: Arc::default() }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("warrants: {0}")]
@@ -56,6 +79,8 @@ pub enum RunError {
     Spool(#[from] SpoolError),
     #[error("CIN reservation in {path}: {source}")]
     Cins { path: PathBuf, source: io::Error },
+    #[error("audit trail: {0}")]
+    Audit(#[from] AuditError),
     #[error("live capture needs a build with `--features live`")]
     LiveUnavailable,
 }
@@ -78,11 +103,21 @@ pub struct RunSummary {
     pub elapsed_ms: u64,
     /// The first CIN this run could use (all earlier ones may have been used before).
     pub cin_floor: u32,
+    /// Warrant tables swapped in while running (added, amended, revoked warrants).
+    pub warrant_reloads: u64,
+    /// Records of calls in progress withheld because their warrant was revoked or ended.
+    pub records_withheld: u64,
 }
 
-/// Reserves every CIN durably before a record carrying it is spooled.
+/// Passes on only records of warrants in force at the record's time (a revoked or amended
+/// warrant stops a call in progress), and reserves every CIN durably before a record
+/// carrying it is spooled.
 struct CinGuard<S> {
     inner: S,
+    /// Identifies the appliance in HI1 notifications.
+    appliance: Appliance,
+    in_force: Arc<InForce>,
+    withheld: u64,
     cins: CinReservation,
     path: PathBuf,
     error: Option<RunError>,
@@ -91,6 +126,10 @@ struct CinGuard<S> {
 impl<S: RecordSink> RecordSink for CinGuard<S> {
     fn record(&mut self, r: &Record<'_>) {
         if self.error.is_some() {
+            return;
+        }
+        if !self.in_force.get(r.warrant.liid.as_str()).is_some_and(|w| w.is_active(r.ts)) {
+            self.withheld += 1;
             return;
         }
         match self.cins.cover(r.cin) {
@@ -103,6 +142,12 @@ impl<S: RecordSink> RecordSink for CinGuard<S> {
 /// Runs the pipeline until the capture ends or `stop` is set (then drains). Records left
 /// unconfirmed stay in the spool and go first in the next run on the same spool.
 pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary, RunError> {
+    run_with(options, stop, &LifecycleOptions::default())
+}
+
+/// [`run`], following changes of the warrant directory as `lifecycle` says and writing the
+/// audit trail.
+pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &LifecycleOptions) -> Result<RunSummary, RunError> {
     let started = Instant::now();
     let (mut store, refused) = Store::load_dir(&options.warrants)?;
     for e in &refused {
@@ -121,20 +166,43 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary, Ru
         store.warrants.iter().map(|w| (w.liid.as_str().to_owned(), w.agency.clone())).collect();
     let delivery = Delivery::start(&store.appliance, &store.agencies, &liids, &options.delivery)?;
     let warrants_loaded = store.warrants.len();
-    let table = Arc::new(WarrantTable::new(store.warrants));
+    let audit = match &lifecycle.audit {
+        Some(dir) => Some(Arc::new(Mutex::new(AuditLog::open(dir)?))),
+        None => None,
+    };
+    let mut warrants = Lifecycle::new(&options.warrants, &store, audit);
+    let snapshot = Snapshot::new(store.warrants);
     let mediator =
-        Mediator::with_config(table, MediatorConfig::default(), CinAllocator::with_floor(cin_floor));
-    let sequencer = Sequencer::new(store.appliance, store.agencies, delivery.output());
-    let mut sink = CinGuard { inner: sequencer, cins, path: spool.join("cin-reserved"), error: None };
+        Mediator::with_config(snapshot.table, MediatorConfig::default(), CinAllocator::with_floor(cin_floor));
+    let sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
+    let mut sink = CinGuard {
+        inner: sequencer,
+        appliance: store.appliance,
+        in_force: snapshot.in_force,
+        withheld: 0,
+        cins,
+        path: spool.join("cin-reserved"),
+        error: None,
+    };
+    let (updates_tx, updates) = crossbeam_channel::unbounded::<Update>();
     // On a stop request, a pipeline blocked on a full spool gives up waiting. Meanwhile the
     // delivery metrics go to SPOOL/metrics.json every few seconds.
     let done = Arc::new(AtomicBool::new(false));
     let watcher = std::thread::spawn({
         let (stop, done, queues) = (stop.clone(), done.clone(), delivery.queues().clone());
         let metrics = spool.join("metrics.json");
+        let (poll, reload) = (lifecycle.poll, lifecycle.reload.clone());
         move || {
             let mut written = Instant::now();
+            let mut polled = Instant::now();
             while !done.load(Ordering::Relaxed) {
+                let forced = reload.swap(false, Ordering::Relaxed);
+                if forced || poll.is_some_and(|p| polled.elapsed() >= p) {
+                    polled = Instant::now();
+                    if let Some(update) = warrants.poll(forced) {
+                        let _ = updates_tx.send(update);
+                    }
+                }
                 if stop.load(Ordering::Relaxed) {
                     queues.iter().flatten().for_each(|q| q.stop_waiting());
                     return;
@@ -148,7 +216,8 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary, Ru
             }
         }
     });
-    let pipeline = pump(&options.source, mediator, &mut sink, &stop);
+    let mut reloads = 0u64;
+    let pipeline = pump(&options.source, mediator, &mut sink, &stop, &updates, &mut reloads);
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     let (packets_read, mediator) = match pipeline {
@@ -185,7 +254,16 @@ pub fn run(options: &RunOptions, stop: Arc<AtomicBool>) -> Result<RunSummary, Ru
         interrupted,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         cin_floor,
+        warrant_reloads: reloads,
+        records_withheld: sink.withheld,
     })
+}
+
+/// Swaps in a new warrant snapshot between two packets and tells the agencies what changed.
+fn apply(update: Update, mediator: &mut Mediator, sink: &mut Guarded) {
+    mediator.set_table(update.snapshot.table);
+    sink.in_force = update.snapshot.in_force;
+    sink.notify(&update.notices);
 }
 
 /// Feeds every packet of `source` through decoding and mediation into `sink` until the
@@ -195,6 +273,8 @@ fn pump(
     mut mediator: Mediator,
     sink: &mut Guarded,
     stop: &AtomicBool,
+    updates: &Receiver<Update>,
+    reloads: &mut u64,
 ) -> Result<(u64, Mediator), RunError> {
     let mut decoder = Decoder::new();
     let mut packets = 0u64;
@@ -215,6 +295,10 @@ fn pump(
                     }
                 };
                 packets += 1;
+                if let Ok(update) = updates.try_recv() {
+                    *reloads += 1;
+                    apply(update, &mut mediator, sink);
+                }
                 if let Decoded::Datagram(dg) = decoder.decode(&frame) {
                     mediator.handle(&dg, sink);
                 }
@@ -226,7 +310,7 @@ fn pump(
                 }
             }
         }
-        Source::Iface(name) => packets = live(name, &mut mediator, &mut decoder, sink, stop)?,
+        Source::Iface(name) => packets = live(name, &mut mediator, &mut decoder, sink, stop, updates, reloads)?,
     }
     Ok((packets, mediator))
 }
@@ -251,6 +335,31 @@ impl Guarded {
     fn failed(&self) -> bool {
         self.error.is_some() || self.inner.output().error().is_some()
     }
+
+    /// Spools an HI1 notification (activated, modified, deactivated) for each notice on
+    /// its agency's HI2 interface, stamped with the wall-clock time.
+    fn notify(&mut self, notices: &[Notice]) {
+        let now = crate::audit::now();
+        let mut pdu = Vec::new();
+        for n in notices {
+            let Some(index) = self.inner.agencies().iter().position(|a| a.id == n.agency) else { continue };
+            let Some(agency) = self.inner.agencies().get(index) else { continue };
+            let appliance = &self.appliance;
+            let header = PduHeader {
+                liid: &n.liid,
+                authorization_country: &appliance.country,
+                operator_id: &appliance.operator_id,
+                network_element_id: &appliance.network_element_id,
+                cin: 0,
+                delivery_country: &agency.country,
+                sequence: 0,
+                ts: now,
+            };
+            pdu.clear();
+            etsi::encode_hi1_notification(&mut pdu, &header, n.notification);
+            self.inner.output_mut().write_pdu(index, Channel::Hi2, &pdu);
+        }
+    }
 }
 
 #[cfg(feature = "live")]
@@ -260,6 +369,8 @@ fn live(
     decoder: &mut Decoder,
     sink: &mut Guarded,
     stop: &AtomicBool,
+    updates: &Receiver<Update>,
+    reloads: &mut u64,
 ) -> Result<u64, RunError> {
     use crate::capture::{LiveCapture, LiveConfig};
     let mut capture = LiveCapture::open(&LiveConfig::new(name))?;
@@ -268,6 +379,10 @@ fn live(
         match capture.next_frame() {
             Ok(Some(frame)) => {
                 packets += 1;
+                if let Ok(update) = updates.try_recv() {
+                    *reloads += 1;
+                    apply(update, mediator, sink);
+                }
                 if let Decoded::Datagram(dg) = decoder.decode(&frame) {
                     mediator.handle(&dg, sink);
                 }
@@ -286,6 +401,8 @@ fn live(
     _decoder: &mut Decoder,
     _sink: &mut Guarded,
     _stop: &AtomicBool,
+    _updates: &Receiver<Update>,
+    _reloads: &mut u64,
 ) -> Result<u64, RunError> {
     Err(RunError::LiveUnavailable)
 }
@@ -293,6 +410,12 @@ fn live(
 /// `tapline run` from the command line: SIGTERM or SIGINT stops the capture, the spools
 /// are drained (up to `options.drain`), and the run returns.
 pub fn run_until_signal(options: &RunOptions) -> Result<RunSummary, RunError> {
+    run_until_signal_with(options, &LifecycleOptions::default())
+}
+
+/// [`run_until_signal`] following warrant changes as `lifecycle` says; SIGHUP reloads the
+/// warrant directory.
+pub fn run_until_signal_with(options: &RunOptions, lifecycle: &LifecycleOptions) -> Result<RunSummary, RunError> {
     let stop = Arc::new(AtomicBool::new(false));
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -304,8 +427,22 @@ pub fn run_until_signal(options: &RunOptions) -> Result<RunSummary, RunError> {
         tracing::info!("stop requested: draining");
         flag.store(true, Ordering::Relaxed);
     });
-    let handle = std::thread::spawn(move || runtime.block_on(async { let _ = signals.await; }));
-    let result = run(options, stop.clone());
+    let reload = lifecycle.reload.clone();
+    let hangups = runtime.spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let Ok(mut hup) = signal(SignalKind::hangup()) else { return };
+        while hup.recv().await.is_some() {
+            tracing::info!("SIGHUP: reloading the warrants");
+            reload.store(true, Ordering::Relaxed);
+        }
+    });
+    let handle = std::thread::spawn(move || {
+        runtime.block_on(async {
+            let _ = signals.await;
+            hangups.abort();
+        })
+    });
+    let result = run_with(options, stop.clone(), lifecycle);
     drop(handle);
     result
 }

@@ -1,0 +1,12 @@
+//! The provisioning API: warrants created, amended, revoked, listed and shown over HTTPS
+//! with mutual TLS, written through to the warrant store and the audit trail; and its client.
+
+mod cert;
+mod client;
+mod server;
+mod store;
+
+pub use cert::{subject_of, Subject};
+pub use client::{ApiClient, ClientError, Reply};
+pub use server::{start, ProvisionConfig, ProvisionError, ProvisionServer};
+pub use store::{Refusal, Role, StoreError, WarrantStore, WarrantView};

@@ -1,0 +1,259 @@
+//! The HTTPS server of the provisioning API (hyper over tokio-rustls, client certificate
+//! required): routes, roles from the client certificate, audit entries of every act.
+//!
+//! `GET /warrants`, `GET /warrants/LIID`, `POST /warrants`, `PUT /warrants/LIID`,
+//! `DELETE /warrants/LIID`; JSON in and out.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use serde_json::{json, Map, Value};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use super::cert::subject_of;
+use super::store::{Role, StoreError, WarrantStore};
+use crate::audit::{AuditError, AuditLog, Event, ProvisioningAct};
+use crate::delivery::pki::{ROLE_PROVISIONING, ROLE_VIEWER};
+use crate::delivery::tls::{self, TlsError};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 64 * 1024;
+
+/// Where the API listens, its certificates, and the stores it writes.
+#[derive(Clone, Debug)]
+pub struct ProvisionConfig {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA of the client certificates (roles are their OU: `provisioning`, `viewer`).
+    pub client_ca: PathBuf,
+    pub warrants: PathBuf,
+    pub audit: Option<PathBuf>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{0}")]
+    Tls(#[from] TlsError),
+    #[error("listen on {addr}: {source}")]
+    Listen { addr: SocketAddr, source: std::io::Error },
+    #[error("audit trail: {0}")]
+    Audit(#[from] AuditError),
+}
+
+/// A running API server.
+pub struct ProvisionServer {
+    pub addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl ProvisionServer {
+    pub fn stop(self) {
+        self.task.abort();
+    }
+}
+
+/// The client of one connection: who (certificate CN), role, and address.
+#[derive(Clone, Debug)]
+struct Client {
+    who: String,
+    role: Option<Role>,
+    peer: SocketAddr,
+}
+
+struct Api {
+    store: WarrantStore,
+    audit: Option<Mutex<AuditLog>>,
+    /// One write at a time, so checks and renames of two requests never interleave.
+    writing: tokio::sync::Mutex<()>,
+}
+
+/// Binds and serves on the current tokio runtime until the server is stopped.
+pub async fn start(config: &ProvisionConfig) -> Result<ProvisionServer, ProvisionError> {
+    let tls = tls::server_config(&config.cert, &config.key, &config.client_ca)?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ProvisionError::Listen { addr: config.listen, source })?;
+    let addr = listener.local_addr().map_err(|source| ProvisionError::Listen { addr: config.listen, source })?;
+    let audit = match &config.audit {
+        Some(dir) => Some(Mutex::new(AuditLog::open(dir)?)),
+        None => None,
+    };
+    let api = Arc::new(Api { store: WarrantStore::new(&config.warrants), audit, writing: Default::default() });
+    let acceptor = TlsAcceptor::from(tls);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((tcp, peer)) = listener.accept().await else { continue };
+            let (acceptor, api) = (acceptor.clone(), api.clone());
+            tokio::spawn(async move {
+                let stream = match acceptor.accept(tcp).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(%peer, error = %e, "provisioning client refused at TLS");
+                        return;
+                    }
+                };
+                let client = client_of(stream.get_ref().1.peer_certificates(), peer);
+                let service = service_fn(move |req| {
+                    let (api, client) = (api.clone(), client.clone());
+                    async move { Ok::<_, Infallible>(api.handle(&client, req).await) }
+                });
+                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            });
+        }
+    });
+    tracing::info!(%addr, "provisioning API listening");
+    Ok(ProvisionServer { addr, task })
+}
+
+fn client_of(certs: Option<&[rustls_pki_types::CertificateDer<'_>]>, peer: SocketAddr) -> Client {
+    let subject = certs.and_then(|c| c.first()).and_then(|c| subject_of(c.as_ref())).unwrap_or_default();
+    let role = if subject.units.iter().any(|u| u == ROLE_PROVISIONING) {
+        Some(Role::Provisioning)
+    } else if subject.units.iter().any(|u| u == ROLE_VIEWER) {
+        Some(Role::Viewer)
+    } else {
+        None
+    };
+    Client { who: subject.common_name.unwrap_or_else(|| "(no common name)".into()), role, peer }
+}
+
+fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
+    r
+}
+
+fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
+    reply(status, json!({ "error": message }))
+}
+
+impl Api {
+    async fn handle(&self, client: &Client, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        let method = req.method().clone();
+        let path = req.uri().path().to_owned();
+        let Some(role) = client.role else {
+            self.audit_act(client, "refused", None, Some("certificate has no provisioning role"));
+            return error(StatusCode::FORBIDDEN, "this certificate has no provisioning role");
+        };
+        let liid = match path.strip_prefix("/warrants") {
+            Some("") | Some("/") => None,
+            Some(rest) => match rest.strip_prefix('/') {
+                Some(l) if !l.is_empty() && !l.contains('/') => Some(percent_decode(l)),
+                _ => return error(StatusCode::NOT_FOUND, "no such resource"),
+            },
+            None => return error(StatusCode::NOT_FOUND, "no such resource"),
+        };
+        let writes = !matches!(method, Method::GET);
+        if writes && role != Role::Provisioning {
+            self.audit_act(client, "refused", liid.as_deref(), Some("viewer may not change warrants"));
+            return error(StatusCode::FORBIDDEN, "this certificate may not change warrants");
+        }
+        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        };
+        let _writing = if writes { Some(self.writing.lock().await) } else { None };
+        let (action, result) = match (&method, liid.as_deref()) {
+            (&Method::GET, None) => ("list", self.store.list(role).map(|v| json!(v))),
+            (&Method::GET, Some(l)) => ("show", self.store.show(l, role).map(|v| json!(v))),
+            (&Method::POST, None) => match document(&body) {
+                Ok(doc) => ("create", self.store.create(&doc).map(|v| json!(v))),
+                Err(why) => return error(StatusCode::BAD_REQUEST, &why),
+            },
+            (&Method::PUT, Some(l)) => match document(&body) {
+                Ok(doc) => ("amend", self.store.amend(l, &doc).map(|v| json!(v))),
+                Err(why) => return error(StatusCode::BAD_REQUEST, &why),
+            },
+            (&Method::DELETE, Some(l)) => ("revoke", self.store.revoke(l).map(|v| json!(v))),
+            _ => return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here"),
+        };
+        let subject_liid = match &result {
+            Ok(v) => v.get("liid").and_then(Value::as_str).map(str::to_owned).or(liid.clone()),
+            Err(_) => liid.clone().or_else(|| {
+                let doc: Value = serde_json::from_slice(&body).ok()?;
+                doc.get("liid")?.as_str().map(str::to_owned)
+            }),
+        };
+        if writes {
+            let detail = result.as_ref().err().map(|e| e.to_string());
+            let act = if result.is_ok() { action } else { "refused" };
+            let detail = detail.map(|d| format!("{action}: {d}"));
+            self.audit_act(client, act, subject_liid.as_deref(), detail.as_deref());
+            tracing::info!(who = %client.who, peer = %client.peer, action = act, liid = subject_liid.as_deref().unwrap_or("-"), "provisioning");
+        }
+        match result {
+            Ok(v) if action == "create" => reply(StatusCode::CREATED, v),
+            Ok(v) => reply(StatusCode::OK, v),
+            Err(StoreError::Unknown(l)) => error(StatusCode::NOT_FOUND, &format!("no warrant with LIID `{l}`")),
+            Err(StoreError::Exists(l)) => error(StatusCode::CONFLICT, &format!("a warrant with LIID `{l}` exists")),
+            Err(StoreError::Invalid(errors)) => {
+                reply(StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": "invalid warrant", "errors": errors }))
+            }
+            Err(StoreError::Store(e)) => {
+                tracing::error!(error = %e, "warrant store");
+                error(StatusCode::INTERNAL_SERVER_ERROR, "warrant store unavailable")
+            }
+        }
+    }
+
+    fn audit_act(&self, client: &Client, action: &str, liid: Option<&str>, detail: Option<&str>) {
+        let Some(log) = &self.audit else { return };
+        let event = Event::Provisioning(ProvisioningAct {
+            who: client.who.clone(),
+            action: action.into(),
+            liid: liid.map(str::to_owned),
+            client: client.peer.to_string(),
+            detail: detail.map(str::to_owned),
+        });
+        let result = match log.lock() {
+            Ok(mut log) => log.append(event),
+            Err(poisoned) => poisoned.into_inner().append(event),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot write the audit trail");
+        }
+    }
+}
+
+/// The JSON object of a request body, or why not.
+fn document(body: &[u8]) -> Result<Map<String, Value>, String> {
+    match serde_json::from_slice::<Value>(body) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("the body must be a JSON object".into()),
+        Err(e) => Err(format!("the body is not JSON: {e}")),
+    }
+}
+
+/// `%XX` escapes of a path segment decoded (LIIDs may hold any visible ASCII).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b.get(i), hex) {
+            (Some(b'%'), Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (Some(c), _) => {
+                out.push(*c);
+                i += 1;
+            }
+            (None, _) => break,
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}

@@ -1,0 +1,306 @@
+//! Warrant lifecycle in a running appliance: notices changes of the warrant directory
+//! (modification times polled, or a SIGHUP), validates them, audits each change and hands
+//! the pipeline an immutable snapshot plus the HI1 notifications to send.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use crate::audit::{self, AuditLog, Event, InterceptionRecord, InterceptionStatus, ProvisioningAct};
+use crate::handover::etsi::Hi1Notification;
+use crate::warrant::{Store, Warrant, WarrantError, WarrantTable};
+use crate::Timestamp;
+
+/// Who acts when a change is picked up from the warrant directory.
+pub const STORE_ACTOR: &str = "warrant-store";
+
+/// The warrants in force, by LIID, sharing the table's allocations.
+pub type InForce = HashMap<String, Arc<Warrant>>;
+
+/// What the packet path uses: the table new calls are matched against, and the warrants
+/// whose records may still be delivered (a revoked one is absent).
+#[derive(Clone, Debug)]
+pub struct Snapshot {
+    pub table: Arc<WarrantTable>,
+    pub in_force: Arc<InForce>,
+}
+
+impl Snapshot {
+    pub fn new(warrants: impl IntoIterator<Item = Warrant>) -> Snapshot {
+        let table = WarrantTable::new(warrants);
+        let in_force = table.iter().map(|w| (w.liid.as_str().to_owned(), Arc::clone(w))).collect();
+        Snapshot { table: Arc::new(table), in_force: Arc::new(in_force) }
+    }
+}
+
+/// One change the agency is told about on its HI2 connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Notice {
+    pub agency: String,
+    pub liid: String,
+    pub notification: Hi1Notification,
+}
+
+/// A new snapshot and what changed.
+#[derive(Debug)]
+pub struct Update {
+    pub snapshot: Snapshot,
+    pub notices: Vec<Notice>,
+}
+
+/// The warrant directory as last loaded, and the audit log changes go to.
+pub struct Lifecycle {
+    dir: PathBuf,
+    /// Agencies the delivery was started with; warrants for others are refused.
+    agencies: HashSet<String>,
+    fingerprint: Vec<(PathBuf, Option<SystemTime>, u64)>,
+    current: BTreeMap<String, Warrant>,
+    audit: Option<Arc<Mutex<AuditLog>>>,
+}
+
+impl Lifecycle {
+    /// Starts from the store loaded at startup; audits each of its warrants as loaded and
+    /// activated.
+    pub fn new(dir: &Path, store: &Store, audit: Option<Arc<Mutex<AuditLog>>>) -> Lifecycle {
+        let mut lc = Lifecycle {
+            dir: dir.to_owned(),
+            agencies: store.agencies.iter().map(|a| a.id.clone()).collect(),
+            fingerprint: fingerprint(dir),
+            current: store.warrants.iter().map(|w| (w.liid.as_str().to_owned(), w.clone())).collect(),
+            audit,
+        };
+        let since = audit::now();
+        let loaded: Vec<Warrant> = lc.current.values().cloned().collect();
+        for w in &loaded {
+            lc.record("load", w, since, InterceptionStatus::Activated, None);
+        }
+        lc
+    }
+
+    /// The snapshot of what is in force now.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.current.values().cloned())
+    }
+
+    /// Reloads when a file of the directory changed (or always with `force`, on SIGHUP).
+    /// None when nothing changed or the directory was refused as a whole.
+    pub fn poll(&mut self, force: bool) -> Option<Update> {
+        let now = fingerprint(&self.dir);
+        if !force && now == self.fingerprint {
+            return None;
+        }
+        self.fingerprint = now;
+        self.reload()
+    }
+
+    fn reload(&mut self) -> Option<Update> {
+        let (store, errors) = match Store::load_dir(&self.dir) {
+            Ok(loaded) => loaded,
+            Err(e) => {
+                self.refused(&e, "agencies file invalid: no warrant changed");
+                return None;
+            }
+        };
+        let mut refused_files: HashSet<PathBuf> = HashSet::new();
+        for e in &errors {
+            self.refused(e, "refused: the warrant in force (if any) is kept");
+            refused_files.insert(e.file.clone());
+        }
+        let mut next: BTreeMap<String, Warrant> = BTreeMap::new();
+        for w in store.warrants {
+            if !self.agencies.contains(&w.agency) {
+                let e = WarrantError::new(&w.source, Some("agency"), "agency not delivered to by this run (restart to add agencies)");
+                self.refused(&e, "refused: the warrant in force (if any) is kept");
+                refused_files.insert(w.source.clone());
+                continue;
+            }
+            next.insert(w.liid.as_str().to_owned(), w);
+        }
+        // A file that fails validation changes nothing: its warrant stays as it was.
+        for (liid, w) in &self.current {
+            if refused_files.contains(&w.source) && !next.contains_key(liid) {
+                next.insert(liid.clone(), w.clone());
+            }
+        }
+        let since = audit::now();
+        let mut notices = Vec::new();
+        let previous = std::mem::take(&mut self.current);
+        for (liid, w) in &next {
+            match previous.get(liid) {
+                None => {
+                    self.record("create", w, since, InterceptionStatus::Activated, None);
+                    notices.push(notice(w, Hi1Notification::Activated));
+                }
+                Some(old) if !same_order(old, w) => {
+                    self.record("amend", w, since, InterceptionStatus::Modified, None);
+                    notices.push(notice(w, Hi1Notification::Modified));
+                }
+                Some(_) => {}
+            }
+        }
+        for (liid, old) in &previous {
+            if !next.contains_key(liid) {
+                self.record("revoke", old, since, InterceptionStatus::Deactivated, Some(since));
+                notices.push(notice(old, Hi1Notification::Deactivated));
+            }
+        }
+        self.current = next;
+        if notices.is_empty() {
+            return None;
+        }
+        tracing::info!(changes = notices.len(), warrants = self.current.len(), "warrant table reloaded");
+        Some(Update { snapshot: self.snapshot(), notices })
+    }
+
+    fn refused(&mut self, e: &WarrantError, what: &str) {
+        tracing::warn!(error = %e, "{what}");
+        self.audit(Event::Provisioning(ProvisioningAct {
+            who: STORE_ACTOR.into(),
+            action: "refused".into(),
+            liid: None,
+            client: e.file.display().to_string(),
+            detail: Some(format!("{}{}", e.key.as_ref().map_or(String::new(), |k| format!("key `{k}`: ")), e.reason)),
+        }));
+    }
+
+    fn record(&mut self, action: &str, w: &Warrant, since: Timestamp, status: InterceptionStatus, until: Option<Timestamp>) {
+        self.audit(Event::Provisioning(ProvisioningAct {
+            who: STORE_ACTOR.into(),
+            action: action.into(),
+            liid: Some(w.liid.to_string()),
+            client: w.source.display().to_string(),
+            detail: None,
+        }));
+        self.audit(Event::Interception { status, record: InterceptionRecord::of(w, since, until) });
+    }
+
+    fn audit(&self, event: Event) {
+        let Some(log) = &self.audit else { return };
+        let result = match log.lock() {
+            Ok(mut log) => log.append(event),
+            Err(poisoned) => poisoned.into_inner().append(event),
+        };
+        if let Err(e) = result {
+            tracing::error!(error = %e, "cannot write the audit trail");
+        }
+    }
+}
+
+fn notice(w: &Warrant, notification: Hi1Notification) -> Notice {
+    Notice { agency: w.agency.clone(), liid: w.liid.to_string(), notification }
+}
+
+/// Equal apart from the file it was read from.
+fn same_order(a: &Warrant, b: &Warrant) -> bool {
+    let mut b = b.clone();
+    b.source.clone_from(&a.source);
+    *a == b
+}
+
+/// Name, modification time and size of every entry of `dir`, sorted.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let mut out: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| {
+            let meta = e.metadata().ok();
+            (e.path(), meta.as_ref().and_then(|m| m.modified().ok()), meta.map_or(0, |m| m.len()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    const AGENCIES: &str = "[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n\n[[agency]]\nid = \"fbi-denver\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://127.0.0.1:6100\"\nhi3 = \"tls://127.0.0.1:6101\"\n";
+
+    fn warrant_toml(liid: &str, target: &str, until: &str) -> String {
+        format!(
+            "liid = \"{liid}\"\nkind = \"pen-register\"\nagency = \"fbi-denver\"\ntargets = [\"{target}\"]\nvalid_from = 2026-01-01T00:00:00Z\nvalid_until = {until}\ncourt_order = \"1:26-mj-1\"\nissuing_authority = \"Hon. Jane Doe\"\nserved_by = \"SA R. Alvarez\"\nprovisioned_by = \"K. Osei\"\n"
+        )
+    }
+
+    fn setup() -> (tempfile::TempDir, Lifecycle) {
+        let dir = tempfile::tempdir().unwrap();
+        let w = dir.path().join("warrants");
+        fs::create_dir(&w).unwrap();
+        fs::write(w.join("agencies.toml"), AGENCIES).unwrap();
+        fs::write(w.join("A-1.toml"), warrant_toml("A-1", "tel:+13035550142", "2027-01-01T00:00:00Z")).unwrap();
+        let (store, errors) = Store::load_dir(&w).unwrap();
+        assert!(errors.is_empty());
+        let log = AuditLog::open(&dir.path().join("audit")).unwrap();
+        let lc = Lifecycle::new(&w, &store, Some(Arc::new(Mutex::new(log))));
+        (dir, lc)
+    }
+
+    fn liids(s: &Snapshot) -> Vec<String> {
+        let mut v: Vec<String> = s.in_force.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn add_amend_revoke_and_refuse() {
+        let (dir, mut lc) = setup();
+        let w = dir.path().join("warrants");
+        assert!(lc.poll(false).is_none(), "nothing changed");
+        assert_eq!(liids(&lc.snapshot()), ["A-1"]);
+
+        fs::write(w.join("B-1.toml"), warrant_toml("B-1", "tel:+13035550199", "2027-01-01T00:00:00Z")).unwrap();
+        let u = lc.poll(true).unwrap();
+        assert_eq!(liids(&u.snapshot), ["A-1", "B-1"]);
+        assert_eq!(u.notices, [Notice { agency: "fbi-denver".into(), liid: "B-1".into(), notification: Hi1Notification::Activated }]);
+
+        fs::write(w.join("B-1.toml"), warrant_toml("B-1", "tel:+13035550199", "2026-06-01T00:00:00Z")).unwrap();
+        let u = lc.poll(true).unwrap();
+        assert_eq!(u.notices[0].notification, Hi1Notification::Modified);
+        let b = &u.snapshot.in_force["B-1"];
+        assert_eq!(b.valid_until.to_rfc3339(), "2026-06-01T00:00:00.000000Z");
+
+        // A broken edit of A-1 changes nothing; A-1 stays in force as it was.
+        fs::write(w.join("A-1.toml"), "liid = \"A-1\"\nkind = \"wiretap\"\n").unwrap();
+        assert!(lc.poll(true).is_none());
+        assert_eq!(liids(&lc.snapshot()), ["A-1", "B-1"]);
+
+        fs::remove_file(w.join("B-1.toml")).unwrap();
+        let u = lc.poll(true).unwrap();
+        assert_eq!(liids(&u.snapshot), ["A-1"]);
+        assert_eq!(u.notices[0].notification, Hi1Notification::Deactivated);
+
+        let audit_dir = dir.path().join("audit");
+        assert!(audit::verify_dir(&audit_dir).unwrap().unwrap().entries >= 2 + 2 + 2 + 1 + 2);
+        let b_entries = audit::entries_of_liid(&audit_dir, "B-1").unwrap();
+        let statuses: Vec<_> = b_entries
+            .iter()
+            .filter_map(|e| match &e.event {
+                Event::Interception { status, .. } => Some(*status),
+                Event::Provisioning(_) => None,
+            })
+            .collect();
+        assert_eq!(statuses, [InterceptionStatus::Activated, InterceptionStatus::Modified, InterceptionStatus::Deactivated]);
+    }
+
+    #[test]
+    fn modification_time_is_noticed_without_force() {
+        let (dir, mut lc) = setup();
+        fs::write(dir.path().join("warrants/C-1.toml"), warrant_toml("C-1", "tel:+13035550177", "2027-01-01T00:00:00Z")).unwrap();
+        let u = lc.poll(false).unwrap();
+        assert_eq!(liids(&u.snapshot), ["A-1", "C-1"]);
+    }
+
+    #[test]
+    fn bad_agencies_file_changes_nothing() {
+        let (dir, mut lc) = setup();
+        let w = dir.path().join("warrants");
+        fs::write(w.join("agencies.toml"), "[appliance]\n").unwrap();
+        fs::remove_file(w.join("A-1.toml")).unwrap();
+        assert!(lc.poll(false).is_none());
+        assert_eq!(liids(&lc.snapshot()), ["A-1"]);
+    }
+}

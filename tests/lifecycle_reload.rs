@@ -1,0 +1,261 @@
+//! Warrant lifecycle in a running appliance: during a paced replay delivered over loopback
+//! mutual TLS, one warrant is added and one revoked; the added one intercepts its target's
+//! next call, the revoked one stops at once, and the third warrant's records are untouched.
+//! Also: HI1 notification PDUs pass the independent ETSI oracle.
+
+mod delivery_support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use delivery_support::*;
+use tapline::audit::{entries_of_liid, verify_dir, Event, InterceptionStatus};
+use tapline::delivery::{DeliveryOptions, SenderConfig, TrackerConfig};
+use tapline::gen::{CallSpec, Outcome, Scenario};
+use tapline::handover::etsi::{encode_hi1_notification, Hi1Notification};
+use tapline::handover::{decode_pdu, split_stream, Payload, PduHeader};
+use tapline::run::{run_with, LifecycleOptions, RunOptions, Source};
+use tapline::Timestamp;
+
+const AGENCY: &str = "fbi-denver";
+const START: u64 = 1_793_628_000;
+
+/// Twelve rounds, 10 s apart: +13035550142, +13035550177 and +13035550199 each make one
+/// answered 3-second call per round (never two of one number at once).
+fn capture(path: &Path) {
+    let mut s = Scenario::new(7);
+    for round in 0..12u64 {
+        for (i, (caller, callee)) in
+            [("+13035550142", "+17205550101"), ("+13035550177", "+17205550102"), ("+13035550199", "+17205550103")]
+                .iter()
+                .enumerate()
+        {
+            let at = Timestamp::from_secs_micros(START + round * 10 + i as u64 * 3, 0);
+            s.call(CallSpec::new(caller, callee, Outcome::Answered { talk: Duration::from_secs(2) }, at));
+        }
+    }
+    s.write_pcap(std::io::BufWriter::new(std::fs::File::create(path).unwrap())).unwrap();
+}
+
+fn warrant(liid: &str, target: &str) -> String {
+    format!(
+        "liid = \"{liid}\"\nkind = \"title-iii\"\nagency = \"{AGENCY}\"\ntargets = [\"tel:{target}\"]\n\
+         valid_from = 2026-01-01T00:00:00Z\nvalid_until = 2027-12-31T00:00:00Z\ncourt_order = \"2:26-wt-1\"\n\
+         issuing_authority = \"Hon. John Roe\"\nserved_by = \"SA M. Chen\"\nprovisioned_by = \"K. Osei\"\n"
+    )
+}
+
+fn agencies(ca: &Path, addrs: &[std::net::SocketAddr]) -> String {
+    format!(
+        "[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n\n\
+         [[agency]]\nid = \"{AGENCY}\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://{}\"\nhi3 = \"tls://{}\"\nca = \"{}\"\n",
+        addrs[0],
+        addrs[1],
+        ca.display()
+    )
+}
+
+/// (LIID, packet time ns, is CC) of every IRI/CC PDU in the files, sorted.
+fn records(files: &[PathBuf]) -> Vec<(String, u64, bool)> {
+    let mut out = Vec::new();
+    for f in files {
+        let bytes = std::fs::read(f).unwrap_or_default();
+        for pdu in split_stream(&bytes) {
+            let pdu = decode_pdu(pdu.unwrap()).unwrap();
+            let cc = match pdu.payload {
+                Payload::Iri(_) => false,
+                Payload::Cc(_) => true,
+                _ => continue,
+            };
+            let h = &pdu.header;
+            let ts = h.seconds.unwrap() * 1_000_000_000 + u64::from(h.micros.unwrap()) * 1_000;
+            out.push((String::from_utf8(h.liid.clone()).unwrap(), ts, cc));
+        }
+    }
+    out.sort();
+    out
+}
+
+fn of(records: &[(String, u64, bool)], liid: &str) -> Vec<(u64, bool)> {
+    records.iter().filter(|r| r.0 == liid).map(|r| (r.1, r.2)).collect()
+}
+
+#[test]
+fn warrant_added_and_revoked_while_a_replay_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("calls.pcap");
+    capture(&pcap);
+    let pki = pki(&dir.path().join("pki"), &[AGENCY]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lemf_out = dir.path().join("lemf");
+    let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &lemf_out));
+    let agencies_toml = agencies(&pki.ca, lemf.local_addrs());
+
+    // What a run with all three warrants from the start delivers (offline replay).
+    let all = dir.path().join("all");
+    std::fs::create_dir_all(&all).unwrap();
+    std::fs::write(all.join("agencies.toml"), &agencies_toml).unwrap();
+    for (liid, target) in [("KEEP-1", "+13035550142"), ("GONE-1", "+13035550177"), ("NEW-1", "+13035550199")] {
+        std::fs::write(all.join(format!("{liid}.toml")), warrant(liid, target)).unwrap();
+    }
+    let reference_out = dir.path().join("reference");
+    tapline::replay::replay(&pcap, &all, &reference_out).unwrap();
+    let reference = records(&[reference_out.join(AGENCY).join("hi2.ber"), reference_out.join(AGENCY).join("hi3.ber")]);
+
+    let warrants = dir.path().join("warrants");
+    std::fs::create_dir_all(&warrants).unwrap();
+    std::fs::write(warrants.join("agencies.toml"), &agencies_toml).unwrap();
+    std::fs::write(warrants.join("KEEP-1.toml"), warrant("KEEP-1", "+13035550142")).unwrap();
+    std::fs::write(warrants.join("GONE-1.toml"), warrant("GONE-1", "+13035550177")).unwrap();
+
+    let options = RunOptions {
+        warrants: warrants.clone(),
+        source: Source::Pcap { path: pcap, rate: Some(2000) },
+        delivery: DeliveryOptions {
+            spool: dir.path().join("spool"),
+            client_cert: pki.appliance.cert.clone(),
+            client_key: pki.appliance.key.clone(),
+            spool_limit: 64 << 20,
+            sender: SenderConfig {
+                tracker: TrackerConfig { batch_records: 32, ..TrackerConfig::default() },
+                ..SenderConfig::default()
+            },
+        },
+        drain: Duration::from_secs(30),
+        ca_override: BTreeMap::new(),
+    };
+    // Reload only on request, so the addition and the revocation land in one snapshot.
+    let lifecycle = LifecycleOptions { audit: Some(dir.path().join("audit")), poll: None, reload: Arc::default() };
+    let reload = lifecycle.reload.clone();
+    let runner = std::thread::spawn(move || run_with(&options, Arc::new(AtomicBool::new(false)), &lifecycle));
+
+    // Once the revoked-to-be warrant has delivered a third of its records (about four of its
+    // twelve calls), add one and revoke the other.
+    let third = of(&reference, "GONE-1").len() as u64 / 3;
+    let started = wait_until(Duration::from_secs(60), || lemf.stats().per_liid.get("GONE-1").is_some_and(|n| *n >= third));
+    assert!(started, "GONE-1 records never arrived");
+    std::fs::write(warrants.join("NEW-1.toml"), warrant("NEW-1", "+13035550199")).unwrap();
+    std::fs::remove_file(warrants.join("GONE-1.toml")).unwrap();
+    reload.store(true, Ordering::Relaxed);
+
+    let summary = runner.join().unwrap().unwrap();
+    assert_eq!(summary.warrant_reloads, 1);
+    assert!(summary.interfaces.iter().all(|i| i.unconfirmed == 0), "{:?}", summary.interfaces);
+    let stats = lemf.stats();
+    assert_eq!(stats.duplicates, 0);
+    assert_eq!(stats.gaps, 0);
+    let got = records(&[lemf_out.join("hi2.ber"), lemf_out.join("hi3.ber")]);
+
+    // The warrant in force throughout: every record, once.
+    assert_eq!(of(&got, "KEEP-1"), of(&reference, "KEEP-1"));
+    // The revoked one: every record up to the revocation, none after.
+    let gone = of(&got, "GONE-1");
+    let gone_all = of(&reference, "GONE-1");
+    assert!(!gone.is_empty() && gone.len() < gone_all.len(), "GONE-1: {} of {}", gone.len(), gone_all.len());
+    let last_gone = gone.last().unwrap().0;
+    assert_eq!(gone, gone_all.iter().copied().filter(|r| r.0 <= last_gone).collect::<Vec<_>>());
+    // The added one: whole calls from the first call after the addition.
+    let new = of(&got, "NEW-1");
+    let new_all = of(&reference, "NEW-1");
+    assert!(!new.is_empty() && new.len() < new_all.len(), "NEW-1: {} of {}", new.len(), new_all.len());
+    let first_new = new.first().unwrap().0;
+    assert!(last_gone < first_new, "one snapshot: revocation and addition take effect together");
+    assert_eq!(new, new_all.iter().copied().filter(|r| r.0 >= first_new).collect::<Vec<_>>());
+
+    // The audit trail: intact, with the activation and the deactivation.
+    let audit = dir.path().join("audit");
+    assert!(verify_dir(&audit).unwrap().is_ok());
+    let status = |liid: &str| -> Vec<InterceptionStatus> {
+        entries_of_liid(&audit, liid)
+            .unwrap()
+            .into_iter()
+            .filter_map(|e| match e.event {
+                Event::Interception { status, .. } => Some(status),
+                Event::Provisioning(_) => None,
+            })
+            .collect()
+    };
+    assert_eq!(status("NEW-1"), [InterceptionStatus::Activated]);
+    assert_eq!(status("GONE-1"), [InterceptionStatus::Activated, InterceptionStatus::Deactivated]);
+    assert_eq!(status("KEEP-1"), [InterceptionStatus::Activated]);
+}
+
+#[test]
+fn hi1_notifications_pass_the_oracle() {
+    let Some(script) = oracle() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let mut out = Vec::new();
+    for (i, n) in [Hi1Notification::Activated, Hi1Notification::Modified, Hi1Notification::Deactivated].into_iter().enumerate() {
+        let header = PduHeader {
+            liid: "DEN-2026-0042",
+            authorization_country: "US",
+            operator_id: "EXAMPLE-TEL",
+            network_element_id: "MED-01",
+            cin: 0,
+            delivery_country: "US",
+            sequence: i as u32,
+            ts: Timestamp::from_secs_micros(START, 0),
+        };
+        encode_hi1_notification(&mut out, &header, n);
+    }
+    let file = dir.path().join("hi1.ber");
+    std::fs::write(&file, &out).unwrap();
+    oracle_check(&script, &file);
+    let decoded = std::process::Command::new("python3").arg(&script).arg(&file).output().unwrap();
+    let text = String::from_utf8_lossy(&decoded.stdout);
+    for alt in ["liActivated", "liModified", "liDeactivated"] {
+        assert!(text.contains(alt), "{alt} missing in {text}");
+    }
+    assert_eq!(text.matches("DEN-2026-0042").count(), 6, "{text}");
+}
+
+/// The real binary: SIGHUP reloads (and does not end the run); `--audit` gets the trail.
+#[test]
+fn sighup_reloads_the_running_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("calls.pcap");
+    capture(&pcap);
+    let pki = pki(&dir.path().join("pki"), &[AGENCY]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &dir.path().join("lemf")));
+    let warrants = dir.path().join("warrants");
+    std::fs::create_dir_all(&warrants).unwrap();
+    std::fs::write(warrants.join("agencies.toml"), agencies(&pki.ca, lemf.local_addrs())).unwrap();
+    std::fs::write(warrants.join("GONE-1.toml"), warrant("GONE-1", "+13035550177")).unwrap();
+    let audit = dir.path().join("audit");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tapline"))
+        .arg("run")
+        .arg("--warrants")
+        .arg(&warrants)
+        .arg("--pcap")
+        .arg(&pcap)
+        .args(["--rate", "2000"])
+        .arg("--spool")
+        .arg(dir.path().join("spool"))
+        .arg("--cert")
+        .arg(&pki.appliance.cert)
+        .arg("--key")
+        .arg(&pki.appliance.key)
+        .arg("--audit")
+        .arg(&audit)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(60), || lemf.stats().per_liid.get("GONE-1").is_some_and(|n| *n > 0)));
+    std::fs::remove_file(warrants.join("GONE-1.toml")).unwrap();
+    let hup = std::process::Command::new("kill").arg("-HUP").arg(child.id().to_string()).status().unwrap();
+    assert!(hup.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the run survives SIGHUP");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("GONE-1"));
+    assert!(verify_dir(&audit).unwrap().is_ok());
+    let deactivated = entries_of_liid(&audit, "GONE-1")
+        .unwrap()
+        .iter()
+        .any(|e| matches!(&e.event, Event::Interception { status: InterceptionStatus::Deactivated, .. }));
+    assert!(deactivated);
+}
