@@ -26,7 +26,7 @@ use crate::delivery::{
 use crate::handover::etsi::{self, PduHeader};
 use crate::handover::sequencer::{AgencyOutput, Channel, LiidCounts, Sequencer};
 use crate::mediation::{CinAllocator, Mediator, MediatorConfig, Record, RecordSink};
-use crate::warrant::{Appliance, Store, WarrantError};
+use crate::warrant::{Appliance, Profile, Store, WarrantError};
 use crate::wire::{Decoded, Decoder};
 
 /// Where packets come from.
@@ -344,6 +344,10 @@ impl Guarded {
         for n in notices {
             let Some(index) = self.inner.agencies().iter().position(|a| a.id == n.agency) else { continue };
             let Some(agency) = self.inner.agencies().get(index) else { continue };
+            // HI1 notifications are PS-PDUs: only `etsi` agencies' streams carry them.
+            if agency.profile != Profile::Etsi {
+                continue;
+            }
             let appliance = &self.appliance;
             let header = PduHeader {
                 liid: &n.liid,
