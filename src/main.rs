@@ -126,6 +126,9 @@ struct RunArgs {
     /// Seconds to wait for confirmations after the capture ends or SIGTERM.
     #[arg(long, default_value_t = 30)]
     drain_secs: u64,
+    /// Run Call Trace (*57) with this configuration; records go to SPOOL/calltrace/.
+    #[arg(long)]
+    calltrace: Option<PathBuf>,
     /// Audit trail directory (default SPOOL/audit).
     #[arg(long)]
     audit: Option<PathBuf>,
@@ -309,6 +312,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         },
         drain: std::time::Duration::from_secs(a.drain_secs),
         ca_override: Default::default(),
+        calltrace: a.calltrace,
     };
     let summary = tapline::run::run_until_signal_with(&options, &lifecycle)?;
     print!("{}", tapline::run::run_report(&summary));

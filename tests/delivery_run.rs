@@ -75,6 +75,7 @@ fn options(warrants: &Path, spool: &Path, pki: &DevPki, rate: Option<u32>) -> Ru
         },
         drain: Duration::from_secs(30),
         ca_override: BTreeMap::new(),
+        calltrace: None,
     }
 }
 
@@ -397,4 +398,35 @@ fn a_laes_agency_is_delivered_over_tls_exactly_as_replay_writes_it() {
     }
     // the etsi agency beside it is unaffected
     assert!(keys(&lemf_files(s.dir.path(), "fbi-denver")).iter().all(|k| k.0 == b"DEN-2026-0042"));
+}
+
+#[test]
+fn call_trace_runs_on_the_delivering_appliance_too() {
+    use tapline::gen::{CallSpec, Outcome, Scenario};
+    use tapline::Timestamp;
+    let s = setup();
+    let start = Timestamp::from_secs_micros(1_793_628_000, 0);
+    let at = |secs: u64| Timestamp::from_nanos(start.as_nanos() + secs * 1_000_000_000);
+    let talk = Outcome::Answered { talk: Duration::from_secs(2) };
+    let mut scenario = Scenario::new(57);
+    scenario.call(CallSpec::new("+13035550177", "+13035550142", talk.clone(), at(0)));
+    scenario.call(CallSpec::new("+13035550142", "*57", talk, at(20)));
+    let capture = s.dir.path().join("star57.pcap");
+    scenario.write_pcap(std::fs::File::create(&capture).unwrap()).unwrap();
+
+    let spool = s.dir.path().join("spool");
+    let mut opts = options(&s.warrants, &spool, &s.pki, None);
+    opts.source = Source::Pcap { path: capture, rate: None };
+    opts.calltrace = Some(root().join("calltrace/calltrace.toml"));
+    let summary = run(&opts, Arc::new(AtomicBool::new(false))).unwrap();
+    let stats = summary.calltrace.expect("call trace configured");
+    assert_eq!(stats.traces_succeeded, 1, "{stats:?}");
+    let traces = std::fs::read_to_string(spool.join("calltrace/cic/traces.jsonl")).unwrap();
+    let trace: serde_json::Value = serde_json::from_str(traces.lines().next().unwrap()).unwrap();
+    assert_eq!(trace["result"], "success", "{trace}");
+    let outcome = std::fs::read_to_string(spool.join("calltrace/subscriber/outcomes.jsonl")).unwrap();
+    assert!(!outcome.contains("3035550177"), "the subscriber never learns the caller: {outcome}");
+    assert!(spool.join("calltrace/state.json").exists(), "counts survive a restart");
+    // the Title III on +13035550142 intercepted both calls meanwhile
+    assert_eq!(summary.liids["PHX-2026-T3-0007"].communications, 2);
 }

@@ -126,6 +126,7 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
         },
         drain: Duration::from_secs(30),
         ca_override: BTreeMap::new(),
+        calltrace: None,
     };
     // Reload only on request, so the addition and the revocation land in one snapshot.
     let lifecycle = LifecycleOptions { audit: Some(dir.path().join("audit")), poll: None, reload: Arc::default() };

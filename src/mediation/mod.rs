@@ -33,6 +33,15 @@ impl SignallingObserver for () {
     fn on_sip(&mut self, _msg: &crate::sip::Message<'_>, _dg: &Datagram<'_>) {}
 }
 
+/// An optional service: observes when configured, does nothing otherwise.
+impl<O: SignallingObserver> SignallingObserver for Option<O> {
+    fn on_sip(&mut self, msg: &crate::sip::Message<'_>, dg: &Datagram<'_>) {
+        if let Some(o) = self {
+            o.on_sip(msg, dg);
+        }
+    }
+}
+
 use crate::rtp::{self, RtpKind};
 use crate::warrant::WarrantTable;
 use crate::wire::{Datagram, FlowKey, Transport};

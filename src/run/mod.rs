@@ -19,6 +19,7 @@ pub use report::{demo_report, run_report};
 use crossbeam_channel::Receiver;
 
 use crate::audit::{AuditError, AuditLog};
+use crate::calltrace::{self, CallTraceError, CallTraceStats, CallTracer, JsonlOutput, Tracker};
 use crate::capture::{CaptureError, FileReader};
 use crate::delivery::{
     report_of, CinReservation, Delivery, DeliveryError, DeliveryOptions, InterfaceReport, SpoolError, SpoolOutput,
@@ -48,6 +49,9 @@ pub struct RunOptions {
     pub drain: Duration,
     /// Agency id → CA file, replacing `ca` from agencies.toml (the demo's temporary PKI).
     pub ca_override: BTreeMap<String, PathBuf>,
+    /// Call Trace (`*57`) configuration; its records go to `SPOOL/calltrace/{cic,billing,subscriber}`
+    /// and its running counts to `SPOOL/calltrace/state.json`.
+    pub calltrace: Option<PathBuf>,
 }
 
 /// How a running appliance follows changes of its warrants.
@@ -81,6 +85,10 @@ pub enum RunError {
     Cins { path: PathBuf, source: io::Error },
     #[error("audit trail: {0}")]
     Audit(#[from] AuditError),
+    #[error("call trace: {0}")]
+    CallTrace(#[from] CallTraceError),
+    #[error("call trace output {path}: {source}")]
+    CallTraceOutput { path: PathBuf, source: io::Error },
     #[error("live capture needs a build with `--features live`")]
     LiveUnavailable,
 }
@@ -107,6 +115,9 @@ pub struct RunSummary {
     pub warrant_reloads: u64,
     /// Records of calls in progress withheld because their warrant was revoked or ended.
     pub records_withheld: u64,
+    /// Call Trace counters, when configured (no identities).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calltrace: Option<CallTraceStats>,
 }
 
 /// Passes on only records of warrants in force at the record's time (a revoked or amended
@@ -217,7 +228,17 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
     });
     let mut reloads = 0u64;
-    let pipeline = pump(&options.source, mediator, &mut sink, &stop, &updates, &mut reloads);
+    let calltrace_dir = spool.join("calltrace");
+    let mut tracer = match &options.calltrace {
+        Some(config) => {
+            let state = calltrace::load_state(&calltrace_dir.join("state.json"))?;
+            let tracker = Tracker::with_state(calltrace::Config::load(config)?, state);
+            let output = JsonlOutput::create(&calltrace_dir)?;
+            Some(CallTracer::new(tracker, output))
+        }
+        None => None,
+    };
+    let pipeline = pump(&options.source, mediator, &mut sink, &stop, &updates, &mut reloads, &mut tracer);
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     let (packets_read, mediator) = match pipeline {
@@ -237,6 +258,15 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     if let Some(e) = failure {
         return Err(e);
     }
+    let calltrace = match tracer {
+        Some(t) => {
+            let (tracker, stats) =
+                t.finish().map_err(|source| RunError::CallTraceOutput { path: calltrace_dir.clone(), source })?;
+            calltrace::save_state(&calltrace_dir.join("state.json"), &tracker.state())?;
+            Some(stats)
+        }
+        None => None,
+    };
     let m = mediator.stats();
     let mut liid_counts = sink.inner.counts().clone();
     for (liid, agency) in liids {
@@ -256,6 +286,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         cin_floor,
         warrant_reloads: reloads,
         records_withheld: sink.withheld,
+        calltrace,
     })
 }
 
@@ -275,6 +306,7 @@ fn pump(
     stop: &AtomicBool,
     updates: &Receiver<Update>,
     reloads: &mut u64,
+    tracer: &mut Option<Tracer>,
 ) -> Result<(u64, Mediator), RunError> {
     let mut decoder = Decoder::new();
     let mut packets = 0u64;
@@ -300,7 +332,7 @@ fn pump(
                     apply(update, &mut mediator, sink);
                 }
                 if let Decoded::Datagram(dg) = decoder.decode(&frame) {
-                    mediator.handle(&dg, sink);
+                    mediator.handle_observed(&dg, sink, tracer);
                 }
                 if let Some(rate) = rate.filter(|r| *r > 0) {
                     let due = started + Duration::from_secs_f64(packets as f64 / f64::from(rate));
@@ -310,7 +342,9 @@ fn pump(
                 }
             }
         }
-        Source::Iface(name) => packets = live(name, &mut mediator, &mut decoder, sink, stop, updates, reloads)?,
+        Source::Iface(name) => {
+            packets = live(name, &mut mediator, &mut decoder, sink, stop, updates, reloads, tracer)?
+        }
     }
     Ok((packets, mediator))
 }
@@ -375,6 +409,7 @@ fn live(
     stop: &AtomicBool,
     updates: &Receiver<Update>,
     reloads: &mut u64,
+    tracer: &mut Option<Tracer>,
 ) -> Result<u64, RunError> {
     use crate::capture::{LiveCapture, LiveConfig};
     let mut capture = LiveCapture::open(&LiveConfig::new(name))?;
@@ -388,7 +423,7 @@ fn live(
                     apply(update, mediator, sink);
                 }
                 if let Decoded::Datagram(dg) = decoder.decode(&frame) {
-                    mediator.handle(&dg, sink);
+                    mediator.handle_observed(&dg, sink, tracer);
                 }
             }
             Ok(None) => {}
@@ -407,9 +442,13 @@ fn live(
     _stop: &AtomicBool,
     _updates: &Receiver<Update>,
     _reloads: &mut u64,
+    _tracer: &mut Option<Tracer>,
 ) -> Result<u64, RunError> {
     Err(RunError::LiveUnavailable)
 }
+
+/// The Call Trace service riding on the signalling view.
+type Tracer = CallTracer<JsonlOutput>;
 
 /// `tapline run` from the command line: SIGTERM or SIGINT stops the capture, the spools
 /// are drained (up to `options.drain`), and the run returns.

@@ -15,6 +15,13 @@ pub fn run_report(s: &RunSummary) -> String {
     let _ = writeln!(r, "sip messages   {}", s.sip_messages);
     let _ = writeln!(r, "calls          {} seen, {} intercepted", s.calls_seen, s.calls_intercepted);
     let _ = writeln!(r, "warrants       {} loaded, {} refused", s.warrants_loaded, s.warrants_refused);
+    if let Some(ct) = &s.calltrace {
+        let _ = writeln!(
+            r,
+            "call trace     {} requests, {} traced, {} cents charged (records in SPOOL/calltrace/)",
+            ct.trace_requests, ct.traces_succeeded, ct.charged_cents
+        );
+    }
     let _ = writeln!(r, "records per LIID (spooled by this run):");
     for (liid, c) in &s.liids {
         let _ = writeln!(
