@@ -233,10 +233,7 @@ pub fn replay_with(
         }
     }
     let stats = reader.stats();
-    let mut liid_counts = sequencer.counts().clone();
-    for (liid, agency) in liids {
-        liid_counts.entry(liid).or_insert_with(|| LiidCounts { agency, ..LiidCounts::default() });
-    }
+    let liid_counts = sequencer.counts_of_all(liids);
     let agencies = sequencer.into_output().finish()?;
     let calltrace = match tracer {
         Some(t) => {

@@ -90,6 +90,16 @@ impl<O: AgencyOutput> Sequencer<O> {
         &self.counts
     }
 
+    /// Records per LIID, with a zero entry for every (LIID, agency) of `warrants` that had
+    /// none, so a summary lists every warrant in force.
+    pub fn counts_of_all(&self, warrants: impl IntoIterator<Item = (String, String)>) -> BTreeMap<String, LiidCounts> {
+        let mut counts = self.counts.clone();
+        for (liid, agency) in warrants {
+            counts.entry(liid).or_insert_with(|| LiidCounts { agency, ..LiidCounts::default() });
+        }
+        counts
+    }
+
     /// Records whose warrant names an agency this encoder does not know (never sent).
     pub fn unroutable(&self) -> u64 {
         self.unroutable

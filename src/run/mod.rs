@@ -268,10 +268,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         None => None,
     };
     let m = mediator.stats();
-    let mut liid_counts = sink.inner.counts().clone();
-    for (liid, agency) in liids {
-        liid_counts.entry(liid).or_insert_with(|| LiidCounts { agency, ..LiidCounts::default() });
-    }
+    let liid_counts = sink.inner.counts_of_all(liids);
     Ok(RunSummary {
         packets_read,
         sip_messages: m.sip_messages,
