@@ -2,6 +2,8 @@
 //! files, replayed with the bundled `calltrace/` configuration, and the Call Identification
 //! Center, billing and subscriber outputs are checked record by record.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -16,19 +18,6 @@ const START: Timestamp = Timestamp::from_secs_micros(1_793_628_000, 0); // 2026-
 /// Charge of the demo config's area `denver-303` (every 303 subscriber).
 const CHARGE: u64 = 650;
 
-const AGENCIES: &str = r#"
-[appliance]
-operator_id = "EXAMPLE-TEL"
-network_element_id = "MED-01"
-country = "US"
-
-[[agency]]
-id = "a"
-country = "US"
-profile = "etsi"
-hi2 = "tls://127.0.0.1:6100"
-hi3 = "tls://127.0.0.1:6101"
-"#;
 
 fn config() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("calltrace/calltrace.toml")
@@ -81,7 +70,7 @@ fn run_in(tmp: tempfile::TempDir, scenario: &Scenario, state: Option<&Path>) -> 
     scenario.write_pcap(fs::File::create(&capture).unwrap()).unwrap();
     let wdir = tmp.path().join("warrants");
     fs::create_dir_all(&wdir).unwrap();
-    fs::write(wdir.join("agencies.toml"), AGENCIES).unwrap();
+    fs::write(wdir.join("agencies.toml"), common::warrants::agencies_toml(&[("a", "US", "etsi")])).unwrap();
     let dir = tmp.path().join("out");
     let options = ReplayOptions { calltrace: Some(config()), calltrace_state: state.map(Path::to_owned) };
     let (summary, refused) = replay_with(&capture, &wdir, &dir, &options).expect("replay");

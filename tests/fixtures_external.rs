@@ -21,40 +21,6 @@ fn fixtures() -> Option<PathBuf> {
     }
 }
 
-const AGENCIES: &str = r#"
-[appliance]
-operator_id = "EXAMPLE-TEL"
-network_element_id = "MED-01"
-country = "US"
-
-[[agency]]
-id = "caller-pt"
-country = "US"
-profile = "etsi"
-hi2 = "tls://127.0.0.1:6100"
-hi3 = "tls://127.0.0.1:6101"
-
-[[agency]]
-id = "callee-t3"
-country = "US"
-profile = "etsi"
-hi2 = "tls://127.0.0.1:6200"
-hi3 = "tls://127.0.0.1:6201"
-
-[[agency]]
-id = "callee-pen"
-country = "US"
-profile = "etsi"
-hi2 = "tls://127.0.0.1:6300"
-hi3 = "tls://127.0.0.1:6301"
-
-[[agency]]
-id = "caller-t3"
-country = "US"
-profile = "etsi"
-hi2 = "tls://127.0.0.1:6400"
-hi3 = "tls://127.0.0.1:6401"
-"#;
 
 fn warrant(liid: &str, kind: &str, agency: &str, target: &str, digits: bool) -> String {
     format!(
@@ -68,7 +34,7 @@ fn warrant(liid: &str, kind: &str, agency: &str, target: &str, digits: bool) -> 
 /// Title III and a pen register on the callee (the pen register must get nothing).
 fn warrant_dir(dir: &Path, caller: &str, callee: &str) {
     fs::create_dir_all(dir).unwrap();
-    fs::write(dir.join("agencies.toml"), AGENCIES).unwrap();
+    fs::write(dir.join("agencies.toml"), common::warrants::agencies_toml(&[("caller-pt", "US", "etsi"), ("callee-t3", "US", "etsi"), ("callee-pen", "US", "etsi"), ("caller-t3", "US", "etsi")])).unwrap();
     fs::write(dir.join("pt.toml"), warrant("CALLER-PT", "pen-trap", "caller-pt", caller, true)).unwrap();
     fs::write(dir.join("t3c.toml"), warrant("CALLER-T3", "title-iii", "caller-t3", caller, false)).unwrap();
     fs::write(dir.join("t3.toml"), warrant("CALLEE-T3", "title-iii", "callee-t3", callee, false)).unwrap();

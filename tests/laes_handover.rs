@@ -15,26 +15,6 @@ use tapline::handover::laes::split_ccc_stream;
 use tapline::handover::{decode_pdu, split_stream, CcContentKind, IriContentKind, Payload, Pdu};
 use tapline::replay::replay;
 
-const AGENCIES: &str = r#"
-[appliance]
-operator_id = "EXAMPLE-TEL"
-network_element_id = "MED-01"
-country = "US"
-
-[[agency]]
-id = "e"
-country = "US"
-profile = "etsi"
-hi2 = "tls://127.0.0.1:6100"
-hi3 = "tls://127.0.0.1:6101"
-
-[[agency]]
-id = "l"
-country = "US"
-profile = "laes"
-hi2 = "tls://127.0.0.1:6200"
-hi3 = "tls://127.0.0.1:6201"
-"#;
 
 const ALICE: &str = "+13035550142";
 
@@ -81,7 +61,7 @@ fn run(warrants: &[(&str, &str, &str, bool)]) -> Out {
     let tmp = tempfile::tempdir().unwrap();
     let wdir = tmp.path().join("warrants");
     fs::create_dir(&wdir).unwrap();
-    fs::write(wdir.join("agencies.toml"), AGENCIES).unwrap();
+    fs::write(wdir.join("agencies.toml"), common::warrants::agencies_toml(&[("e", "US", "etsi"), ("l", "US", "laes")])).unwrap();
     for (liid, kind, agency, digits) in warrants {
         let text = format!(
             "liid = \"{liid}\"\nkind = \"{kind}\"\nagency = \"{agency}\"\ntargets = [\"tel:{ALICE}\"]\n\

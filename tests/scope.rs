@@ -19,26 +19,6 @@ const ALICE: &str = "+13035550142";
 const BOB: &str = "+13035550199";
 const CAROL: &str = "+13035550177";
 
-const AGENCIES: &str = r#"
-[appliance]
-operator_id = "EXAMPLE-TEL"
-network_element_id = "MED-01"
-country = "US"
-
-[[agency]]
-id = "a"
-country = "US"
-profile = "etsi"
-hi2 = "tls://127.0.0.1:6100"
-hi3 = "tls://127.0.0.1:6101"
-
-[[agency]]
-id = "b"
-country = "DE"
-profile = "etsi"
-hi2 = "tls://127.0.0.1:6200"
-hi3 = "tls://127.0.0.1:6201"
-"#;
 
 struct W<'a> {
     liid: &'a str,
@@ -103,7 +83,7 @@ fn run(scenario: &Scenario, warrants: &[W<'_>]) -> Out {
     scenario.write_pcap(fs::File::create(&capture).unwrap()).unwrap();
     let wdir = tmp.path().join("warrants");
     fs::create_dir(&wdir).unwrap();
-    fs::write(wdir.join("agencies.toml"), AGENCIES).unwrap();
+    fs::write(wdir.join("agencies.toml"), common::warrants::agencies_toml(&[("a", "US", "etsi"), ("b", "DE", "etsi")])).unwrap();
     for w in warrants {
         let text = format!(
             "liid = \"{}\"\nkind = \"{}\"\nagency = \"{}\"\ntargets = [\"tel:{}\"]\nvalid_from = {}\nvalid_until = {}\n\
