@@ -8,6 +8,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::handover::laes::ccc::split_ccc_stream;
+use crate::handover::records::whole_prefix;
 use crate::handover::split_stream;
 
 /// How records are delimited in a spool: each record is self-delimiting, by its BER length
@@ -22,32 +23,10 @@ pub enum Framing {
 impl Framing {
     /// Length of the leading whole records of `buf` and how many there are.
     fn whole_prefix(self, buf: &[u8]) -> (usize, u64) {
-        let (mut len, mut n) = (0usize, 0u64);
-        let mut count = |r: Option<usize>| match r {
-            Some(l) => {
-                len += l;
-                n += 1;
-                true
-            }
-            None => false,
-        };
         match self {
-            Framing::Ber => {
-                for r in split_stream(buf) {
-                    if !count(r.ok().map(<[u8]>::len)) {
-                        break;
-                    }
-                }
-            }
-            Framing::Ccc => {
-                for r in split_ccc_stream(buf) {
-                    if !count(r.ok().map(<[u8]>::len)) {
-                        break;
-                    }
-                }
-            }
+            Framing::Ber => whole_prefix(split_stream(buf)),
+            Framing::Ccc => whole_prefix(split_ccc_stream(buf)),
         }
-        (len, n)
     }
 }
 

@@ -5,6 +5,7 @@
 pub mod ber;
 pub mod decode;
 pub mod etsi;
+pub mod records;
 pub mod laes;
 pub mod sequencer;
 

@@ -147,25 +147,7 @@ pub struct Pdu {
 /// Splits a handover byte stream into its top-level TLVs (one PS-PDU each). A truncated
 /// or malformed TLV yields one `Err` with its offset, after which the iterator ends.
 pub fn split_stream(buf: &[u8]) -> impl Iterator<Item = Result<&[u8], DecodeError>> {
-    let mut pos = 0usize;
-    let mut failed = false;
-    std::iter::from_fn(move || {
-        if failed || pos >= buf.len() {
-            return None;
-        }
-        let rest = buf.get(pos..)?;
-        match tlv::read_tlv(rest, pos) {
-            Ok(t) => {
-                let pdu = rest.get(..t.total_len)?;
-                pos += t.total_len;
-                Some(Ok(pdu))
-            }
-            Err(e) => {
-                failed = true;
-                Some(Err(e))
-            }
-        }
-    })
+    super::records::split_records(buf, |rest, pos| tlv::read_tlv(rest, pos).map(|t| t.total_len))
 }
 
 /// Decodes exactly one PS-PDU (the whole buffer). Offsets in errors count from `buf[0]`.

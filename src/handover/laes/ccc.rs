@@ -155,25 +155,7 @@ pub fn write_frame(out: &mut Vec<u8>, ccc_id: u32, ts: Timestamp, case_id: &[u8;
 /// Splits a stream of back-to-back CCC frames. A truncated or non-IP frame yields one `Err`
 /// with its offset, after which the iterator ends.
 pub fn split_ccc_stream(buf: &[u8]) -> impl Iterator<Item = Result<&[u8], CccError>> {
-    let mut pos = 0usize;
-    let mut failed = false;
-    std::iter::from_fn(move || {
-        if failed || pos >= buf.len() {
-            return None;
-        }
-        let rest = buf.get(pos..)?;
-        match frame_len(rest, pos) {
-            Ok(len) => {
-                let frame = rest.get(..len)?;
-                pos += len;
-                Some(Ok(frame))
-            }
-            Err(e) => {
-                failed = true;
-                Some(Err(e))
-            }
-        }
-    })
+    crate::handover::records::split_records(buf, frame_len)
 }
 
 #[cfg(test)]
