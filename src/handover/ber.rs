@@ -231,6 +231,34 @@ pub fn write_printable_string(out: &mut Vec<u8>, tag: Tag, value: &str) {
     write_primitive(out, tag, value.as_bytes());
 }
 
+/// GeneralizedTime text of a capture time in UTC, `YYYYMMDDhhmmss[.f]Z`. With `fraction`,
+/// the sub-second part to microseconds with trailing zeros dropped (770 ms → `.77`, 77 ms →
+/// `.077`, none when zero); without, whole seconds.
+pub fn generalized_time(ts: crate::Timestamp, fraction: bool) -> String {
+    // A u64 of nanoseconds ends in the year 2554, so the conversion cannot fail.
+    let secs = i64::try_from(ts.secs()).unwrap_or(i64::MAX);
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs) else {
+        return "19700101000000Z".to_owned();
+    };
+    let mut s = format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    let micros = ts.subsec_micros();
+    if fraction && micros != 0 {
+        let digits = format!("{micros:06}");
+        s.push('.');
+        s.push_str(digits.trim_end_matches('0'));
+    }
+    s.push('Z');
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -281,7 +281,7 @@ pub fn encode_hi1_notification(out: &mut Vec<u8>, h: &PduHeader, n: Hi1Notificat
     ber::write_octet_string(out, Tag::ctx(1), h.liid.as_bytes());
     let time_stamp = ber::begin(out, Tag::ctx_cons(3)); // TimeStamp CHOICE: explicit
     let local = ber::begin(out, Tag::ctx_cons(0));
-    ber::write_primitive(out, Tag::ctx(0), generalized_time(h.ts).as_bytes());
+    ber::write_primitive(out, Tag::ctx(0), ber::generalized_time(h.ts, false).as_bytes());
     ber::write_unsigned(out, Tag::ctx(1), 0); // winterSummerIndication notProvided(0)
     ber::end(out, local);
     ber::end(out, time_stamp);
@@ -291,21 +291,6 @@ pub fn encode_hi1_notification(out: &mut Vec<u8>, h: &PduHeader, n: Hi1Notificat
     ber::end(out, pdu);
 }
 
-/// `YYYYMMDDhhmmssZ`.
-fn generalized_time(ts: Timestamp) -> String {
-    match time::OffsetDateTime::from_unix_timestamp(i64::try_from(ts.secs()).unwrap_or(i64::MAX)) {
-        Ok(t) => format!(
-            "{:04}{:02}{:02}{:02}{:02}{:02}Z",
-            t.year(),
-            u8::from(t.month()),
-            t.day(),
-            t.hour(),
-            t.minute(),
-            t.second()
-        ),
-        Err(_) => "99991231235959Z".to_owned(),
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -354,7 +339,7 @@ mod tests {
         ps[1] -= 4;
         ps[27] -= 4; // communicationIdentifier
         let time = b"20260102030405Z";
-        assert_eq!(&generalized_time(header(0).ts), "20260102030405Z");
+        assert_eq!(&ber::generalized_time(header(0).ts, false), "20260102030405Z");
         let mut expected = vec![0x30, 0x00];
         expected.extend_from_slice(&ps);
         expected.extend_from_slice(&[0xA2, 0x27, 0xA3, 0x25, 0xA2, 0x23]);

@@ -233,33 +233,9 @@ pub fn ccc_hex(id: u32) -> String {
 /// GeneralizedTime `[n]` in UTC: `YYYYMMDDHHMMSS[.f*]Z`, the fraction with as many digits as
 /// needed down to microseconds, trailing zeros dropped (770 ms → `.77`, 77 ms → `.077`).
 fn generalized_time(out: &mut Vec<u8>, n: u32, ts: Timestamp) {
-    ber::write_primitive(out, Tag::ctx(n), format_generalized_time(ts).as_bytes());
+    ber::write_primitive(out, Tag::ctx(n), ber::generalized_time(ts, true).as_bytes());
 }
 
-/// The GeneralizedTime text of a capture time (see [`encode_cdc`]).
-pub fn format_generalized_time(ts: Timestamp) -> String {
-    let secs = i64::try_from(ts.secs()).unwrap_or(i64::MAX);
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs) else {
-        return "19700101000000Z".to_owned();
-    };
-    let mut s = format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    );
-    let micros = ts.subsec_micros();
-    if micros != 0 {
-        let frac = format!("{micros:06}");
-        s.push('.');
-        s.push_str(frac.trim_end_matches('0'));
-    }
-    s.push('Z');
-    s
-}
 
 #[cfg(test)]
 mod tests {
@@ -274,10 +250,12 @@ mod tests {
 
     #[test]
     fn generalized_time_fractions() {
-        assert_eq!(format_generalized_time(Timestamp::from_secs_micros(1_793_527_200, 770_000)), "20261101100000.77Z");
-        assert_eq!(format_generalized_time(Timestamp::from_secs_micros(1_793_527_200, 77_000)), "20261101100000.077Z");
-        assert_eq!(format_generalized_time(Timestamp::from_secs_micros(1_793_527_200, 1)), "20261101100000.000001Z");
-        assert_eq!(format_generalized_time(Timestamp::from_secs_micros(1_793_527_200, 0)), "20261101100000Z");
+        assert_eq!(ber::generalized_time(Timestamp::from_secs_micros(1_793_527_200, 770_000), true), "20261101100000.77Z");
+        assert_eq!(ber::generalized_time(Timestamp::from_secs_micros(1_793_527_200, 77_000), true), "20261101100000.077Z");
+        assert_eq!(ber::generalized_time(Timestamp::from_secs_micros(1_793_527_200, 1), true), "20261101100000.000001Z");
+        assert_eq!(ber::generalized_time(Timestamp::from_secs_micros(1_793_527_200, 0), true), "20261101100000Z");
+        // whole seconds (HI1 notifications) drop any fraction
+        assert_eq!(ber::generalized_time(Timestamp::from_secs_micros(1_793_527_200, 770_000), false), "20261101100000Z");
     }
 
     #[test]
