@@ -113,9 +113,9 @@ impl FileOutput {
 
     /// Flushes every file; the first I/O error of the run, if any.
     pub fn finish(mut self) -> Result<BTreeMap<String, AgencyBytes>, ReplayError> {
-        for ((agency, channel), mut w) in self.files.drain() {
+        for ((agency, channel), mut w) in std::mem::take(&mut self.files) {
             if let Err(source) = w.flush() {
-                let path = self.dir.join(&self.agency_ids[agency]).join(format!("{channel:?}"));
+                let path = self.path(agency, channel);
                 self.error.get_or_insert(ReplayError::Io { path, source });
             }
         }
