@@ -28,6 +28,9 @@ enum Command {
         /// Call trace state file: running counts survive restarts (needs --calltrace).
         #[arg(long, requires = "calltrace")]
         calltrace_state: Option<PathBuf>,
+        /// Media shard threads; 0 runs every stage on one thread (the reference output).
+        #[arg(long, default_value_t = 1)]
+        media_shards: usize,
     },
     /// Print a handover stream as JSON lines: BER PS-PDUs (hi2.ber, hi3.ber), or `laes`
     /// CDC records (hi2.ber) or CCC frames (hi3.ccc).
@@ -229,8 +232,9 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Replay { capture, warrants, out, calltrace, calltrace_state } => {
-            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state };
+        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards } => {
+            let pipeline = tapline::pipeline::PipelineConfig { media_shards, ..Default::default() };
+            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline };
             run_replay(&capture, &warrants, &out, &options)
         }
         Command::Decode { file, profile } => run_decode(&file, profile.as_deref()),

@@ -9,11 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::calltrace::{self, CallTraceError, CallTraceStats, CallTracer, JsonlOutput, Tracker};
-use crate::capture::{CaptureError, FileReader};
+use std::sync::atomic::AtomicBool;
+
+use crate::capture::CaptureError;
+use crate::pipeline::{self, FrameSource, NoHook, PipelineConfig, PipelineError};
+pub use crate::pipeline::LatencySummary;
 use crate::handover::sequencer::{AgencyOutput, Channel, LiidCounts, Sequencer};
 use crate::mediation::{MediationStats, Mediator};
 use crate::warrant::{Profile, Store, WarrantError, WarrantTable};
-use crate::wire::{DecodeStats, Decoded, Decoder};
+use crate::wire::DecodeStats;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReplayError {
@@ -25,6 +29,8 @@ pub enum ReplayError {
     Io { path: PathBuf, source: io::Error },
     #[error("call trace: {0}")]
     CallTrace(#[from] CallTraceError),
+    #[error("{0}")]
+    Pipeline(#[from] PipelineError),
 }
 
 /// Optional services of a replay.
@@ -35,6 +41,9 @@ pub struct ReplayOptions {
     pub calltrace: Option<PathBuf>,
     /// Call trace state (running counts, trace ids) read before and saved after the run.
     pub calltrace_state: Option<PathBuf>,
+    /// Threads: the default runs capture, signalling, one media shard and encoding each on
+    /// its own thread; `PipelineConfig::single_threaded()` runs all on the caller's.
+    pub pipeline: PipelineConfig,
 }
 
 /// Bytes written per agency.
@@ -70,6 +79,8 @@ pub struct Summary {
     /// Call trace counters (no identities), when call trace is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calltrace: Option<CallTraceStats>,
+    /// Wall-clock time from reading a packet's batch to its records being encoded.
+    pub latency: LatencySummary,
 }
 
 /// Writes each agency's PDUs to `OUT/AGENCY/hi2.ber` and `hi3.ber` (`hi3.ccc` for a `laes`
@@ -109,6 +120,11 @@ impl FileOutput {
         }
         let f = File::create(&path).map_err(|source| ReplayError::Io { path, source })?;
         Ok(BufWriter::with_capacity(256 * 1024, f))
+    }
+
+    /// Whether writing failed (the run stops; `finish` says why).
+    pub fn failed(&self) -> bool {
+        self.error.is_some()
     }
 
     /// Flushes every file; the first I/O error of the run, if any.
@@ -197,9 +213,9 @@ pub fn replay_with(
     }
     let profiles = store.agencies.iter().map(|a| a.profile).collect();
     let output = FileOutput::new(out, agency_ids, profiles);
-    let mut sequencer = Sequencer::new(store.appliance, store.agencies, output);
-    let mut mediator = Mediator::new(table);
-    let mut tracer = match &options.calltrace {
+    let sequencer = Sequencer::new(store.appliance, store.agencies, output);
+    let mediator = Mediator::new(table);
+    let tracer = match &options.calltrace {
         Some(path) => {
             let config = calltrace::Config::load(path)?;
             let state = match &options.calltrace_state {
@@ -210,32 +226,13 @@ pub fn replay_with(
         }
         None => None,
     };
-    let mut decoder = Decoder::new();
-    let mut reader = FileReader::open(capture)?;
-    let mut capture_errors = Vec::new();
-    let (mut first, mut last) = (None, None);
-    loop {
-        let frame = match reader.next_frame() {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => {
-                capture_errors.push(e.to_string());
-                continue;
-            }
-        };
-        first.get_or_insert(frame.ts);
-        last = Some(frame.ts);
-        if let Decoded::Datagram(dg) = decoder.decode(&frame) {
-            match tracer.as_mut() {
-                Some(t) => mediator.handle_observed(&dg, &mut sequencer, t),
-                None => mediator.handle(&dg, &mut sequencer),
-            }
-        }
-    }
-    let stats = reader.stats();
+    let source = FrameSource::File { path: capture.to_owned(), rate: None };
+    let stop = AtomicBool::new(false);
+    let done = pipeline::run(&source, mediator, tracer, sequencer, NoHook::default(), &stop, &options.pipeline)?;
+    let sequencer = done.encoder;
     let liid_counts = sequencer.counts_of_all(liids);
     let agencies = sequencer.into_output().finish()?;
-    let calltrace = match tracer {
+    let calltrace = match done.observer {
         Some(t) => {
             let (tracker, stats) = t.finish().map_err(|source| ReplayError::Io { path: out.to_owned(), source })?;
             if let Some(p) = &options.calltrace_state {
@@ -245,13 +242,13 @@ pub fn replay_with(
         }
         None => None,
     };
-    let m = mediator.stats().clone();
+    let (m, capture_stats, decode) = (done.mediation, done.capture, done.decode);
     let summary = Summary {
         capture: capture.to_owned(),
-        packets_read: stats.frames,
-        bytes_read: stats.bytes,
-        malformed: decoder.stats().malformed,
-        capture_errors,
+        packets_read: capture_stats.frames,
+        bytes_read: capture_stats.bytes,
+        malformed: decode.malformed,
+        capture_errors: capture_stats.errors,
         sip_messages: m.sip_messages,
         calls_seen: m.calls_seen,
         calls_intercepted: m.calls_intercepted,
@@ -259,11 +256,12 @@ pub fn replay_with(
         warrants_refused: refused.len(),
         liids: liid_counts,
         agencies,
-        first_packet: first.map(|t| t.to_rfc3339()),
-        last_packet: last.map(|t| t.to_rfc3339()),
-        decode: decoder.stats().clone(),
+        first_packet: capture_stats.first.map(|t| t.to_rfc3339()),
+        last_packet: capture_stats.last.map(|t| t.to_rfc3339()),
+        decode,
         mediation: m,
         calltrace,
+        latency: LatencySummary::of(&done.latency),
     };
     let path = out.join("summary.json");
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| ReplayError::Io {

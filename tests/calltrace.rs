@@ -72,7 +72,7 @@ fn run_in(tmp: tempfile::TempDir, scenario: &Scenario, state: Option<&Path>) -> 
     fs::create_dir_all(&wdir).unwrap();
     fs::write(wdir.join("agencies.toml"), common::warrants::agencies_toml(&[("a", "US", "etsi")])).unwrap();
     let dir = tmp.path().join("out");
-    let options = ReplayOptions { calltrace: Some(config()), calltrace_state: state.map(Path::to_owned) };
+    let options = ReplayOptions { calltrace: Some(config()), calltrace_state: state.map(Path::to_owned), ..Default::default() };
     let (summary, refused) = replay_with(&capture, &wdir, &dir, &options).expect("replay");
     assert!(refused.is_empty());
     Out { summary, dir, _tmp: tmp }
@@ -310,7 +310,7 @@ fn demo_capture_with_and_without_call_trace() {
     assert!(!fs::read_to_string(plain.join("summary.json")).unwrap().contains("calltrace"));
 
     let traced = tmp.path().join("traced");
-    let options = ReplayOptions { calltrace: Some(config()), calltrace_state: None };
+    let options = ReplayOptions { calltrace: Some(config()), calltrace_state: None, ..Default::default() };
     let (with, _) = replay_with(&capture, &wdir, &traced, &options).unwrap();
     let ct = with.calltrace.unwrap();
     // 0199 (lunch), 0142 (private), 0188 and 0142 (forwarded; 0142 again).

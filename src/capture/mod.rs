@@ -106,6 +106,8 @@ pub enum CaptureError {
         offset: u64,
         reason: String,
     },
+    #[error("live capture needs a build with `--features live`")]
+    LiveUnavailable,
     #[cfg(feature = "live")]
     #[error("live capture on interface {interface} failed: {source}")]
     Live {

@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use super::media::Side;
@@ -78,6 +79,10 @@ pub struct Call {
     pub media: Vec<(IpAddr, u16)>,
     /// Payload types negotiated for RFC 4733 telephone-events.
     pub telephone_event_pts: Vec<u8>,
+    /// Packet time of the last tapped media packet, written by the media shard.
+    pub last_media: Arc<AtomicU64>,
+    /// (intercepts, telephone-event types) when the media shards were last told of the call.
+    pub published: (usize, usize),
     seen: VecDeque<u64>,
 }
 
@@ -93,6 +98,8 @@ impl Call {
             ended_at: None,
             media: Vec::new(),
             telephone_event_pts: Vec::new(),
+            last_media: Arc::default(),
+            published: (0, 0),
             seen: VecDeque::with_capacity(8),
         }
     }
@@ -198,6 +205,29 @@ impl Call {
     fn end(&mut self, ts: Timestamp) {
         self.phase = Phase::Ended;
         self.ended_at.get_or_insert(ts);
+    }
+
+    /// The later of its last signalling and its last tapped media.
+    pub fn last_activity(&self) -> Timestamp {
+        self.last_seen.max(super::shard::last_media(&self.last_media))
+    }
+
+    /// The media shards' view of the call.
+    pub fn media_view(&self) -> super::shard::CallMedia {
+        super::shard::CallMedia {
+            intercepts: self
+                .intercepts
+                .iter()
+                .map(|i| super::shard::MediaIntercept {
+                    warrant: Arc::clone(&i.warrant),
+                    cin: i.cin,
+                    scope: i.scope,
+                    target_side: i.target_side(),
+                })
+                .collect(),
+            telephone_event_pts: self.telephone_event_pts.clone(),
+            last_media: Arc::clone(&self.last_media),
+        }
     }
 
     /// Whether the call is over (its records are all out).

@@ -10,6 +10,7 @@ mod cin;
 mod media;
 mod record;
 mod scope;
+mod shard;
 mod signalling;
 
 use std::collections::HashMap;
@@ -22,6 +23,7 @@ pub use cin::CinAllocator;
 pub use media::{MediaTable, Side, Tap};
 pub use record::{Direction, IriEvent, IriForm, IriType, Record, RecordBody, RecordSink};
 pub use scope::{scope, Role, Scope};
+pub use shard::{CallMedia, MediaIntercept, MediaShard, ShardStats, TapControl};
 
 /// Sees every parsed SIP message mediation sees (target or not, retransmissions included),
 /// for services on the same signalling view such as call trace. `()` observes nothing.
@@ -42,7 +44,6 @@ impl<O: SignallingObserver> SignallingObserver for Option<O> {
     }
 }
 
-use crate::rtp::{self, RtpKind};
 use crate::warrant::WarrantTable;
 use crate::wire::{Datagram, FlowKey, Transport};
 use crate::wire::tcp_stream::TcpStream;
@@ -91,6 +92,32 @@ pub struct MediationStats {
     pub sip_framing_errors: u64,
 }
 
+impl MediationStats {
+    /// Adds what a media shard did.
+    pub fn add_shard(&mut self, s: &ShardStats) {
+        self.media_packets_tapped += s.media_packets_tapped;
+        self.iri_records += s.iri_records;
+        self.cc_records += s.cc_records;
+        self.records_suppressed_inactive_warrant += s.records_suppressed_inactive_warrant;
+    }
+}
+
+/// Where tap controls and media packets go: one shard inline, or out to the pipeline's
+/// shards (the caller routes media packets and broadcasts the controls).
+enum MediaPath {
+    Inline(MediaShard),
+    Sharded { controls: Vec<TapControl> },
+}
+
+impl MediaPath {
+    fn control(&mut self, c: TapControl) {
+        match self {
+            MediaPath::Inline(shard) => shard.control(c),
+            MediaPath::Sharded { controls } => controls.push(c),
+        }
+    }
+}
+
 /// A followed SIP-over-TCP direction.
 struct TcpFollower {
     stream: TcpStream,
@@ -110,7 +137,9 @@ pub struct Mediator {
     /// without keeping their identities.
     seen_calls: HashMap<u64, Timestamp, RandomState>,
     call_id_hasher: RandomState,
-    media: MediaTable,
+    media: MediaPath,
+    /// Media endpoints held by tracked calls: none means no packet can be tapped.
+    tapped_endpoints: usize,
     cins: CinAllocator,
     tcp: HashMap<FlowKey, TcpFollower, RandomState>,
     tcp_scratch: Vec<u8>,
@@ -132,7 +161,8 @@ impl Mediator {
             by_call_id: HashMap::new(),
             seen_calls: HashMap::default(),
             call_id_hasher: RandomState::default(),
-            media: MediaTable::new(),
+            media: MediaPath::Inline(MediaShard::new()),
+            tapped_endpoints: 0,
             cins,
             tcp: HashMap::default(),
             tcp_scratch: Vec::new(),
@@ -147,8 +177,40 @@ impl Mediator {
         self.table = table;
     }
 
-    pub fn stats(&self) -> &MediationStats {
-        &self.stats
+    /// Hands media to the caller: [`Mediator::handle_routed`] returns the packets to route
+    /// to a [`MediaShard`] by flow hash, and [`Mediator::take_controls`] the tap controls
+    /// every shard must apply before the next packet.
+    pub fn sharded(mut self) -> Self {
+        self.media = MediaPath::Sharded { controls: Vec::new() };
+        self
+    }
+
+    /// What mediation did, with the inline media shard's counts (sharded: the signalling's
+    /// only; add each shard's with [`MediationStats::add_shard`]).
+    pub fn stats(&self) -> MediationStats {
+        let mut stats = self.stats.clone();
+        if let MediaPath::Inline(shard) = &self.media {
+            stats.add_shard(shard.stats());
+        }
+        stats
+    }
+
+    /// Sharded: the tap controls emitted since the last call, in order.
+    pub fn take_controls(&mut self, into: &mut Vec<TapControl>) {
+        if let MediaPath::Sharded { controls } = &mut self.media {
+            into.append(controls);
+        }
+    }
+
+    /// Sharded: whether handling a packet at `ts` would expire an intercepted call that is
+    /// idle by its signalling. Its last media must then be up to date: the caller waits
+    /// until the shards have handled every earlier packet.
+    pub fn needs_media_sync(&self, ts: Timestamp) -> bool {
+        matches!(self.media, MediaPath::Sharded { .. })
+            && ts.saturating_sub(self.last_sweep) >= SECOND
+            && self.calls.iter().flatten().any(|c| {
+                c.ended_at.is_none() && ts.saturating_sub(c.last_seen) >= self.config.idle_timeout_ns
+            })
     }
 
     pub fn cins(&self) -> &CinAllocator {
@@ -172,6 +234,21 @@ impl Mediator {
         sink: &mut impl RecordSink,
         observer: &mut impl SignallingObserver,
     ) {
+        if self.handle_routed(dg, sink, observer) {
+            if let MediaPath::Inline(shard) = &mut self.media {
+                shard.handle(dg, sink);
+            }
+        }
+    }
+
+    /// Handles signalling; true when `dg` is a UDP packet that may be tapped media (some
+    /// call holds media endpoints), for a media shard to look up.
+    pub fn handle_routed(
+        &mut self,
+        dg: &Datagram<'_>,
+        sink: &mut impl RecordSink,
+        observer: &mut impl SignallingObserver,
+    ) -> bool {
         if dg.ts.saturating_sub(self.last_sweep) >= SECOND {
             self.sweep(dg.ts);
         }
@@ -179,14 +256,15 @@ impl Mediator {
             Transport::Udp => {
                 if crate::sip::looks_like_sip(dg.payload) {
                     self.on_sip(dg.payload, dg, sink, observer);
-                } else if let Some((tap, sent_by_tapped)) = self.media.lookup(
-                    (dg.flow.src, dg.flow.src_port),
-                    (dg.flow.dst, dg.flow.dst_port),
-                ) {
-                    self.on_media(tap, sent_by_tapped, dg, sink);
+                    false
+                } else {
+                    self.tapped_endpoints > 0
                 }
             }
-            Transport::Tcp { seq, flags, .. } => self.on_tcp(dg, seq, flags, sink, observer),
+            Transport::Tcp { seq, flags, .. } => {
+                self.on_tcp(dg, seq, flags, sink, observer);
+                false
+            }
         }
     }
 
@@ -232,56 +310,6 @@ impl Mediator {
         }
     }
 
-    fn on_media(&mut self, tap: Tap, sent_by_tapped: bool, dg: &Datagram<'_>, sink: &mut impl RecordSink) {
-        let Some(call) = self.calls.get_mut(tap.call).and_then(Option::as_mut) else {
-            return;
-        };
-        call.last_seen = dg.ts;
-        self.stats.media_packets_tapped += 1;
-        let sender = if sent_by_tapped { tap.side } else { tap.side.other() };
-        let kind = rtp::classify(dg.payload);
-        for ic in &call.intercepts {
-            if !ic.warrant.is_active(dg.ts) {
-                self.stats.records_suppressed_inactive_warrant += 1;
-                continue;
-            }
-            let direction = if sender == ic.target_side() {
-                Direction::FromTarget
-            } else {
-                Direction::ToTarget
-            };
-            let body = if ic.scope.content {
-                RecordBody::Cc {
-                    direction,
-                    src: dg.flow.src,
-                    dst: dg.flow.dst,
-                    bytes: dg.payload,
-                    ip_packet: dg.ip_packet,
-                }
-            } else if ic.scope.digits_as_iri
-                && direction == Direction::FromTarget
-                && matches!(kind, RtpKind::Rtp { pt } if call.telephone_event_pts.contains(&pt))
-            {
-                RecordBody::Iri {
-                    iri_type: IriType::Continue,
-                    event: IriEvent::DialedDigits,
-                    form: IriForm::IriOnlyRtpPacket,
-                    src: dg.flow.src,
-                    dst: dg.flow.dst,
-                    // TS 102 232-5 carries the event packet with its IP and UDP headers.
-                    bytes: dg.ip_packet,
-                }
-            } else {
-                continue;
-            };
-            match body {
-                RecordBody::Cc { .. } => self.stats.cc_records += 1,
-                RecordBody::Iri { .. } => self.stats.iri_records += 1,
-            }
-            sink.record(&Record { warrant: &ic.warrant, cin: ic.cin, ts: dg.ts, body });
-        }
-    }
-
     /// Drops ended calls after their linger time, idle calls, idle TCP followers.
     fn sweep(&mut self, now: Timestamp) {
         self.last_sweep = now;
@@ -290,7 +318,7 @@ impl Mediator {
             let expire = match &self.calls[slot] {
                 Some(c) => match c.ended_at {
                     Some(end) => now.saturating_sub(end) >= cfg.ended_linger_ns,
-                    None => now.saturating_sub(c.last_seen) >= cfg.idle_timeout_ns,
+                    None => now.saturating_sub(c.last_activity()) >= cfg.idle_timeout_ns,
                 },
                 None => false,
             };
@@ -311,8 +339,12 @@ impl Mediator {
 
     fn remove_call(&mut self, slot: usize) {
         if let Some(call) = self.calls.get_mut(slot).and_then(Option::take) {
-            for (addr, port) in &call.media {
-                self.media.remove(*addr, *port, slot);
+            for (addr, port) in call.media {
+                self.media.control(TapControl::Remove { addr, port, call: slot });
+                self.tapped_endpoints = self.tapped_endpoints.saturating_sub(1);
+            }
+            if call.published != (0, 0) {
+                self.media.control(TapControl::Release { slot });
             }
             self.by_call_id.remove(&call.call_id);
             self.free_slots.push(slot);

@@ -9,7 +9,7 @@ use super::call::{Call, CallKind, Intercept};
 use super::media::{Side, Tap};
 use super::record::{IriForm, Record, RecordBody, RecordSink};
 use super::scope::{scope, Role};
-use super::{Mediator, SignallingObserver};
+use super::{MediaPath, Mediator, SignallingObserver, TapControl};
 use crate::sip::{self, Message, Method};
 use crate::warrant::{from_uri, Identity};
 use crate::warrant::Warrant;
@@ -73,6 +73,18 @@ impl Mediator {
             }
         }
         self.deliver_sip(slot, &msg, dg, sink);
+        self.publish(slot);
+    }
+
+    /// Tells the media shards of a call whose intercepts or telephone-event types changed.
+    fn publish(&mut self, slot: usize) {
+        let Some(call) = self.calls.get_mut(slot).and_then(Option::as_mut) else { return };
+        let now = (call.intercepts.len(), call.telephone_event_pts.len());
+        if now == call.published || !call.wants_media() {
+            return;
+        }
+        call.published = now;
+        self.media.control(TapControl::Call { slot, media: Arc::new(call.media_view()) });
     }
 
     fn note_call_seen(&mut self, call_id: &str, ts: Timestamp) {
@@ -177,7 +189,7 @@ impl Mediator {
         let sender = call.sender(msg);
         let step = call.advance(msg, dg.ts);
         if call.wants_media() {
-            install_taps(&mut self.media, call, slot, msg, sender);
+            self.tapped_endpoints += install_taps(&mut self.media, call, slot, msg, sender);
         }
         let dtmf_info = matches!(msg.method(), Some(Method::Info)) && sip::dtmf::info_digits(msg).is_some();
         let mut minimised: Option<Vec<u8>> = None;
@@ -203,23 +215,27 @@ impl Mediator {
         }
         if call.is_ended() {
             for (addr, port) in std::mem::take(&mut call.media) {
-                self.media.remove(addr, port, slot);
+                self.media.control(TapControl::Remove { addr, port, call: slot });
+                self.tapped_endpoints = self.tapped_endpoints.saturating_sub(1);
             }
         }
     }
 }
 
 /// Taps the media endpoints an SDP body of `msg` announces, for the side that sent it.
-fn install_taps(media: &mut super::media::MediaTable, call: &mut Call, slot: usize, msg: &Message<'_>, sender: Side) {
-    let Some(ct) = msg.content_type() else { return };
-    let Some(sdp_bytes) = sip::sdp::find_sdp(ct, msg.body()) else { return };
-    let Ok(sdp) = sip::sdp::parse(sdp_bytes) else { return };
+/// Returns how many endpoints the call newly holds.
+fn install_taps(media: &mut MediaPath, call: &mut Call, slot: usize, msg: &Message<'_>, sender: Side) -> usize {
+    let Some(ct) = msg.content_type() else { return 0 };
+    let Some(sdp_bytes) = sip::sdp::find_sdp(ct, msg.body()) else { return 0 };
+    let Ok(sdp) = sip::sdp::parse(sdp_bytes) else { return 0 };
+    let mut added = 0;
     for ep in sdp.media_endpoints() {
         for port in [ep.rtp_port, ep.rtcp_port] {
             let key: (IpAddr, u16) = (ep.addr, port);
-            media.insert(key.0, key.1, Tap { call: slot, side: sender });
+            media.control(TapControl::Install { addr: key.0, port: key.1, tap: Tap { call: slot, side: sender } });
             if !call.media.contains(&key) {
                 call.media.push(key);
+                added += 1;
             }
         }
         if let Some(pt) = ep.telephone_event_pt {
@@ -228,6 +244,7 @@ fn install_taps(media: &mut super::media::MediaTable, call: &mut Call, slot: usi
             }
         }
     }
+    added
 }
 
 /// Identifies a message on the wire: the same bytes between the same endpoints.

@@ -1,0 +1,233 @@
+//! The capture stage: frames read from a capture file or a NIC, copied into batches (one
+//! allocation per batch, not per frame) for the decode stage. Replay blocks when the
+//! pipeline is full (back-pressure, nothing lost); live capture drops and counts instead.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Sender, TrySendError};
+
+use crate::capture::{CaptureError, FileReader, Frame, LinkType};
+use crate::Timestamp;
+
+/// Where packets come from.
+#[derive(Clone, Debug)]
+pub enum FrameSource {
+    /// A pcap/pcapng file, at most `rate` packets per second when given.
+    File { path: PathBuf, rate: Option<u32> },
+    /// Live capture from an interface (build with `--features live`).
+    Live(String),
+}
+
+/// One frame's place in a batch.
+#[derive(Clone, Copy, Debug)]
+pub struct FrameMeta {
+    pub ts: Timestamp,
+    pub link: LinkType,
+    pub orig_len: u32,
+    start: usize,
+    end: usize,
+}
+
+/// Consecutive frames of the capture.
+#[derive(Debug)]
+pub struct Batch {
+    /// Capture index of the first frame (0-based, counting every frame read).
+    pub first_index: u64,
+    pub frames: Vec<FrameMeta>,
+    pub data: Vec<u8>,
+    /// When the capture stage read the batch's first frame (stage latencies start here).
+    pub read_at: Instant,
+}
+
+impl Batch {
+    fn new(first_index: u64, frames: usize) -> Batch {
+        Batch {
+            first_index,
+            frames: Vec::with_capacity(frames),
+            data: Vec::with_capacity(frames * 256),
+            read_at: Instant::now(),
+        }
+    }
+
+    fn push(&mut self, frame: &Frame<'_>) {
+        if self.frames.is_empty() {
+            self.read_at = Instant::now();
+        }
+        let start = self.data.len();
+        self.data.extend_from_slice(frame.data);
+        self.frames.push(FrameMeta { ts: frame.ts, link: frame.link, orig_len: frame.orig_len, start, end: self.data.len() });
+    }
+
+    /// Frame `i` of the batch.
+    pub fn frame(&self, meta: &FrameMeta) -> Frame<'_> {
+        Frame { ts: meta.ts, link: meta.link, data: self.data.get(meta.start..meta.end).unwrap_or_default(), orig_len: meta.orig_len }
+    }
+}
+
+/// When the capture stage stops early: a stop request, or the encoding stage failed.
+#[derive(Clone, Copy, Debug)]
+pub struct Halt<'a> {
+    pub stop: &'a AtomicBool,
+    pub failed: &'a AtomicBool,
+}
+
+impl Halt<'_> {
+    pub fn is_set(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.failed.load(Ordering::Relaxed)
+    }
+}
+
+/// Limits of a batch.
+#[derive(Clone, Copy, Debug)]
+pub struct BatchLimits {
+    pub frames: usize,
+    pub bytes: usize,
+    /// Live capture: a partial batch waits at most this long.
+    pub linger: Duration,
+}
+
+/// What the capture stage read.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct CaptureSummary {
+    pub frames: u64,
+    pub bytes: u64,
+    /// Capture file errors (the rest of a damaged file is skipped).
+    pub errors: Vec<String>,
+    /// Live: frames dropped because the pipeline was full.
+    pub dropped_pipeline_full: u64,
+    /// Live: frames the kernel or the interface dropped.
+    pub dropped_kernel: u64,
+    #[serde(skip)]
+    pub first: Option<Timestamp>,
+    #[serde(skip)]
+    pub last: Option<Timestamp>,
+}
+
+enum Reader {
+    File { reader: FileReader, rate: Option<u32>, started: Instant },
+    #[cfg(feature = "live")]
+    Live(crate::capture::LiveCapture),
+}
+
+/// Reads a source batch by batch.
+pub struct BatchReader {
+    reader: Reader,
+    limits: BatchLimits,
+    index: u64,
+    summary: CaptureSummary,
+    ended: bool,
+}
+
+impl BatchReader {
+    pub fn open(source: &FrameSource, limits: BatchLimits) -> Result<BatchReader, CaptureError> {
+        let reader = match source {
+            FrameSource::File { path, rate } => {
+                Reader::File { reader: FileReader::open(path)?, rate: *rate, started: Instant::now() }
+            }
+            #[cfg(feature = "live")]
+            FrameSource::Live(name) => {
+                Reader::Live(crate::capture::LiveCapture::open(&crate::capture::LiveConfig::new(name))?)
+            }
+            #[cfg(not(feature = "live"))]
+            FrameSource::Live(_) => return Err(CaptureError::LiveUnavailable),
+        };
+        Ok(BatchReader { reader, limits, index: 0, summary: CaptureSummary::default(), ended: false })
+    }
+
+    /// Live capture: a full pipeline drops batches rather than waiting.
+    pub fn is_live(&self) -> bool {
+        !matches!(self.reader, Reader::File { .. })
+    }
+
+    /// The next batch; None at the end of a file, or when `halt` is set.
+    pub fn next_batch(&mut self, halt: &Halt<'_>) -> Result<Option<Batch>, CaptureError> {
+        let mut batch = Batch::new(self.index, self.limits.frames);
+        while !self.ended && !halt.is_set() {
+            let frame = match &mut self.reader {
+                Reader::File { reader, rate, started } => {
+                    let frame = match reader.next_frame() {
+                        Ok(Some(f)) => f,
+                        Ok(None) => {
+                            self.ended = true;
+                            break;
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, "capture error; skipping");
+                            self.summary.errors.push(e.to_string());
+                            continue;
+                        }
+                    };
+                    if let Some(rate) = rate.filter(|r| *r > 0) {
+                        let due = *started + Duration::from_secs_f64((self.index + 1) as f64 / f64::from(rate));
+                        if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                            std::thread::sleep(wait);
+                        }
+                    }
+                    Some(frame)
+                }
+                #[cfg(feature = "live")]
+                Reader::Live(capture) => capture.next_frame()?,
+            };
+            if let Some(frame) = frame {
+                self.summary.first.get_or_insert(frame.ts);
+                self.summary.last = Some(frame.ts);
+                batch.push(&frame);
+                self.index += 1;
+            }
+            let lingered = self.is_live() && !batch.frames.is_empty() && batch.read_at.elapsed() >= self.limits.linger;
+            if batch.frames.len() >= self.limits.frames || batch.data.len() >= self.limits.bytes || lingered {
+                break;
+            }
+        }
+        Ok((!batch.frames.is_empty()).then_some(batch))
+    }
+
+    /// Keeps a capture error that ended the reading.
+    pub fn note_error(&mut self, e: &CaptureError) {
+        self.summary.errors.push(e.to_string());
+    }
+
+    /// Counts a live batch the pipeline had no room for.
+    pub fn dropped(&mut self, batch: &Batch) {
+        self.summary.dropped_pipeline_full += batch.frames.len() as u64;
+    }
+
+    /// What was read (and, live, dropped).
+    pub fn finish(mut self) -> CaptureSummary {
+        match &mut self.reader {
+            Reader::File { reader, .. } => {
+                let stats = reader.stats();
+                self.summary.frames = stats.frames;
+                self.summary.bytes = stats.bytes;
+            }
+            #[cfg(feature = "live")]
+            Reader::Live(capture) => {
+                if let Ok(stats) = capture.stats() {
+                    self.summary.frames = stats.frames;
+                    self.summary.bytes = stats.bytes;
+                    self.summary.dropped_kernel = stats.dropped + stats.if_dropped;
+                }
+            }
+        }
+        self.summary
+    }
+}
+
+/// The capture stage: reads batches onto `tx` until the source ends, `halt` is set or the
+/// receiver is gone. Replay waits for room; live capture drops (counted) when full.
+pub fn capture(mut reader: BatchReader, tx: &Sender<Batch>, halt: &Halt<'_>) -> Result<CaptureSummary, CaptureError> {
+    while let Some(batch) = reader.next_batch(halt)? {
+        if reader.is_live() {
+            match tx.try_send(batch) {
+                Ok(()) => {}
+                Err(TrySendError::Full(b)) => reader.dropped(&b),
+                Err(TrySendError::Disconnected(_)) => break,
+            }
+        } else if tx.send(batch).is_err() {
+            break;
+        }
+    }
+    Ok(reader.finish())
+}

@@ -1,0 +1,246 @@
+//! The threaded pipeline: capture → decode and signalling → media shards (by flow hash) →
+//! encoding, joined by bounded crossbeam channels. Tap controls travel in-band ahead of the
+//! packets they govern; the encoder merges the stages' records back into capture order, so
+//! a parallel run's output equals a single-threaded one byte for byte.
+
+mod batch;
+mod encode;
+mod media;
+mod records;
+mod signalling;
+
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::time::Duration;
+
+pub use batch::{Batch, BatchLimits, BatchReader, CaptureSummary, FrameSource, Halt};
+pub use encode::{LatencySummary, Percentiles};
+pub use records::RecordBuf;
+
+use crate::capture::CaptureError;
+use crate::handover::sequencer::{AgencyOutput, Sequencer};
+use crate::mediation::{MediationStats, Mediator, Record, RecordSink, SignallingObserver};
+use crate::wire::{DecodeStats, Decoded, Decoder};
+use crate::Timestamp;
+
+/// The encoding stage's owner: receives every record in capture order, and the updates
+/// the signalling stage's hook produced, at their place in that order.
+pub trait EncodeStage {
+    /// A change of what may be delivered (a new warrant snapshot, HI1 notices).
+    type Update: Send;
+    fn record(&mut self, record: &Record<'_>);
+    fn update(&mut self, update: Self::Update);
+    /// Output failed (a spool error): the pipeline stops reading.
+    fn failed(&self) -> bool {
+        false
+    }
+}
+
+/// Replay's encoder: records straight into the sequencer; nothing changes while running.
+impl<O: AgencyOutput> EncodeStage for Sequencer<O> {
+    type Update = std::convert::Infallible;
+    fn record(&mut self, record: &Record<'_>) {
+        RecordSink::record(self, record);
+    }
+    fn update(&mut self, update: Self::Update) {
+        match update {}
+    }
+}
+
+/// Runs on the signalling stage before each packet, with the packet's time; may change
+/// the mediator (a new warrant table) and return an update for the encoding stage.
+pub trait PacketHook {
+    type Update;
+    fn before(&mut self, mediator: &mut Mediator, ts: Timestamp) -> Option<Self::Update>;
+}
+
+/// No hook: nothing changes while running.
+pub struct NoHook<U>(std::marker::PhantomData<U>);
+
+impl<U> Default for NoHook<U> {
+    fn default() -> Self {
+        NoHook(std::marker::PhantomData)
+    }
+}
+
+impl<U> PacketHook for NoHook<U> {
+    type Update = U;
+    fn before(&mut self, _: &mut Mediator, _: Timestamp) -> Option<U> {
+        None
+    }
+}
+
+/// Threads and queue sizes.
+#[derive(Clone, Copy, Debug)]
+pub struct PipelineConfig {
+    /// Media shard threads; 0 runs every stage on the calling thread (the reference).
+    pub media_shards: usize,
+    pub batch: BatchLimits,
+    /// Batches each channel holds before its sender waits (replay) or drops (live).
+    pub queue_batches: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            media_shards: 1,
+            batch: BatchLimits { frames: 512, bytes: 256 * 1024, linger: Duration::from_millis(5) },
+            queue_batches: 16,
+        }
+    }
+}
+
+impl PipelineConfig {
+    pub fn single_threaded() -> Self {
+        PipelineConfig { media_shards: 0, ..Self::default() }
+    }
+}
+
+/// What the pipeline hands back when the source is done.
+pub struct Finished<E, O> {
+    pub encoder: E,
+    pub observer: O,
+    pub mediator: Mediator,
+    /// The mediator's counts plus every shard's.
+    pub mediation: MediationStats,
+    pub decode: DecodeStats,
+    pub capture: CaptureSummary,
+    /// Per stage: the time from reading a batch to the stage finishing it.
+    pub latency: StageLatency,
+}
+
+/// Stage latencies, in nanoseconds (HDR histograms).
+pub type StageLatency = encode::StageLatency;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    #[error("capture: {0}")]
+    Capture(#[from] CaptureError),
+    #[error("pipeline stage `{0}` panicked")]
+    Panicked(&'static str),
+}
+
+/// Feeds `source` through decoding, mediation and `encoder` until it ends or `stop` is set.
+pub fn run<E, O, H>(
+    source: &FrameSource,
+    mediator: Mediator,
+    observer: O,
+    encoder: E,
+    hook: H,
+    stop: &AtomicBool,
+    config: &PipelineConfig,
+) -> Result<Finished<E, O>, PipelineError>
+where
+    E: EncodeStage + Send,
+    O: SignallingObserver + Send,
+    H: PacketHook<Update = E::Update> + Send,
+{
+    let reader = BatchReader::open(source, config.batch)?;
+    if config.media_shards == 0 {
+        return Ok(run_inline(reader, mediator, observer, encoder, hook, stop));
+    }
+    let n = config.media_shards;
+    let depth = config.queue_batches.max(1);
+    let failed = AtomicBool::new(false);
+    let done: Vec<AtomicU64> = (0..n).map(|_| AtomicU64::new(0)).collect();
+    let (batch_tx, batch_rx) = crossbeam_channel::bounded(depth);
+    let (ticket_tx, ticket_rx) = crossbeam_channel::bounded(depth);
+    let (work_txs, work_rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam_channel::bounded(depth)).unzip();
+    let (out_txs, out_rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam_channel::bounded(depth * 2)).unzip();
+    let halt = batch::Halt { stop, failed: &failed };
+    std::thread::scope(|s| {
+        let capture = s.spawn(|| {
+            let result = batch::capture(reader, &batch_tx, &halt);
+            drop(batch_tx);
+            result
+        });
+        let shards: Vec<_> = work_rxs
+            .into_iter()
+            .zip(out_txs)
+            .zip(&done)
+            .map(|((rx, tx), done)| s.spawn(move || media::run_shard(rx, tx, done)))
+            .collect();
+        let encoding = s.spawn(|| encode::run(ticket_rx, &out_rxs, encoder, &failed));
+        let links = signalling::ShardLinks::new(work_txs, &done);
+        let signalling = s.spawn(|| signalling::run(batch_rx, mediator, observer, hook, links, ticket_tx));
+        let (mediator, observer, decode, signalling_latency) =
+            signalling.join().map_err(|_| PipelineError::Panicked("signalling"))?;
+        let mut mediation = mediator.stats();
+        for shard in shards {
+            let (stats, _) = shard.join().map_err(|_| PipelineError::Panicked("media shard"))?;
+            mediation.add_shard(&stats);
+        }
+        let (encoder, mut latency) = encoding.join().map_err(|_| PipelineError::Panicked("encoding"))?;
+        latency.signalling = signalling_latency;
+        let capture = capture.join().map_err(|_| PipelineError::Panicked("capture"))??;
+        Ok(Finished { encoder, observer, mediator, mediation, decode, capture, latency })
+    })
+}
+
+/// Every stage on the calling thread, in capture order.
+fn run_inline<E, O, H>(
+    mut reader: BatchReader,
+    mut mediator: Mediator,
+    mut observer: O,
+    mut encoder: E,
+    mut hook: H,
+    stop: &AtomicBool,
+) -> Finished<E, O>
+where
+    E: EncodeStage,
+    O: SignallingObserver,
+    H: PacketHook<Update = E::Update>,
+{
+    struct Direct<'a, E>(&'a mut E, u64);
+    impl<E: EncodeStage> RecordSink for Direct<'_, E> {
+        fn record(&mut self, r: &Record<'_>) {
+            self.1 += 1;
+            self.0.record(r);
+        }
+    }
+    let mut decoder = Decoder::new();
+    let mut latency = StageLatency::default();
+    let never = AtomicBool::new(false);
+    let halt = batch::Halt { stop, failed: &never };
+    loop {
+        if encoder.failed() {
+            break;
+        }
+        let batch = match reader.next_batch(&halt) {
+            Ok(Some(b)) => b,
+            Ok(None) => break,
+            Err(e) => {
+                reader_error(&mut reader, &e);
+                break;
+            }
+        };
+        let mut records = 0;
+        for meta in &batch.frames {
+            if let Some(update) = hook.before(&mut mediator, meta.ts) {
+                encoder.update(update);
+            }
+            let frame = batch.frame(meta);
+            if let Decoded::Datagram(dg) = decoder.decode(&frame) {
+                let mut sink = Direct(&mut encoder, 0);
+                mediator.handle_observed(&dg, &mut sink, &mut observer);
+                records += sink.1;
+            }
+        }
+        latency.record_batch(&batch, records);
+    }
+    let mediation = mediator.stats();
+    Finished {
+        encoder,
+        observer,
+        mediator,
+        mediation,
+        decode: decoder.stats().clone(),
+        capture: reader.finish(),
+        latency,
+    }
+}
+
+/// A live capture error ends the run; it is kept in the summary.
+fn reader_error(reader: &mut BatchReader, e: &CaptureError) {
+    tracing::error!(error = %e, "capture failed");
+    reader.note_error(e);
+}
