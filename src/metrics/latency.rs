@@ -46,7 +46,6 @@ pub struct Percentiles {
 }
 
 /// The shared side of one stage, behind its `Mutex` in `Metrics`.
-#[derive(Debug)]
 pub(super) struct StageLatency {
     histogram: Histogram<u64>,
     sum_ns: u64,
@@ -75,13 +74,18 @@ impl StageLatency {
 
 /// The latency samples of one stage thread, owned by it: recording takes no lock and
 /// allocates nothing (the buffer is reserved up front).
-#[derive(Debug)]
 pub struct LatencyRecorder {
     stage: Stage,
     samples: Vec<u64>,
     /// Samples folded here when the buffer filled before a flush; made on first need.
     overflow: Option<Histogram<u64>>,
     sum_ns: u64,
+}
+
+impl std::fmt::Debug for LatencyRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LatencyRecorder").field("stage", &self.stage).field("pending", &self.pending()).finish()
+    }
 }
 
 impl LatencyRecorder {

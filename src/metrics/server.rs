@@ -71,6 +71,7 @@ impl Drop for MetricsServer {
 
 /// Binds `addr` (port 0 picks a free port) and serves `GET /metrics` in the Prometheus text
 /// format from a thread of its own until the returned server is dropped or shut down.
+/// Plain HTTP without authentication: give it a loopback or management-network address.
 pub fn serve(addr: SocketAddr, metrics: Arc<Metrics>) -> Result<MetricsServer, MetricsError> {
     let listen_error = |source| MetricsError::Listen { addr, source };
     let std_listener = std::net::TcpListener::bind(addr).map_err(listen_error)?;
