@@ -8,6 +8,7 @@ pub mod gen;
 pub mod handover;
 pub mod lemf;
 pub mod mediation;
+pub mod metrics;
 pub mod pipeline;
 pub mod provision;
 pub mod rtp;

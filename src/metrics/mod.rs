@@ -1,0 +1,302 @@
+//! Operational metrics shared by the pipeline threads: typed relaxed-atomic counters and gauges,
+//! per-stage latency histograms, rendered for Prometheus and as JSON. Labels are stages only:
+//! never a target identity, never a per-LIID series; nothing locks on the per-packet path.
+
+mod json;
+mod latency;
+mod prometheus;
+mod server;
+
+pub use json::snapshot_json;
+pub use latency::{LatencyRecorder, Percentiles};
+pub use prometheus::render_prometheus;
+pub use server::{serve, MetricsError, MetricsServer};
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use latency::StageLatency;
+
+/// A stage of the pipeline: where latency is measured and where drops are counted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// Reading packets (file or NIC); its drops are kernel/interface loss.
+    Capture,
+    /// Link to transport decoding; its drops are packets refused by a full capture → decode queue.
+    Decode,
+    /// SIP parsing and call tracking; its drops are messages refused by a full queue into it.
+    Signalling,
+    /// RTP lookup and tapping in the media shards; its drops: full decode → media queues.
+    Media,
+    /// PS-PDU encoding of IRI and CC; its drops: full queues into the encoder.
+    Encode,
+    /// Spooling and sending to agencies; its drops: records that could not be spooled.
+    Delivery,
+}
+
+impl Stage {
+    pub const COUNT: usize = 6;
+    pub const ALL: [Stage; Stage::COUNT] =
+        [Stage::Capture, Stage::Decode, Stage::Signalling, Stage::Media, Stage::Encode, Stage::Delivery];
+
+    /// The label value (`stage="decode"`) and JSON key.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Capture => "capture",
+            Stage::Decode => "decode",
+            Stage::Signalling => "signalling",
+            Stage::Media => "media",
+            Stage::Encode => "encode",
+            Stage::Delivery => "delivery",
+        }
+    }
+}
+
+/// A monotonic count of things that happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Counter {
+    Packets,
+    Bytes,
+    MalformedPackets,
+    SipMessages,
+    CallsSeen,
+    CallsIntercepted,
+    TapsInstalled,
+    MediaPacketsTapped,
+    IriRecords,
+    CcRecords,
+    RecordsSpooled,
+    RecordsConfirmed,
+}
+
+impl Counter {
+    pub const COUNT: usize = 12;
+    pub const ALL: [Counter; Counter::COUNT] = [
+        Counter::Packets,
+        Counter::Bytes,
+        Counter::MalformedPackets,
+        Counter::SipMessages,
+        Counter::CallsSeen,
+        Counter::CallsIntercepted,
+        Counter::TapsInstalled,
+        Counter::MediaPacketsTapped,
+        Counter::IriRecords,
+        Counter::CcRecords,
+        Counter::RecordsSpooled,
+        Counter::RecordsConfirmed,
+    ];
+
+    /// The JSON key; the Prometheus name is `tapline_<name>_total`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Counter::Packets => "packets",
+            Counter::Bytes => "bytes",
+            Counter::MalformedPackets => "malformed_packets",
+            Counter::SipMessages => "sip_messages",
+            Counter::CallsSeen => "calls_seen",
+            Counter::CallsIntercepted => "calls_intercepted",
+            Counter::TapsInstalled => "taps_installed",
+            Counter::MediaPacketsTapped => "media_packets_tapped",
+            Counter::IriRecords => "iri_records",
+            Counter::CcRecords => "cc_records",
+            Counter::RecordsSpooled => "records_spooled",
+            Counter::RecordsConfirmed => "records_confirmed",
+        }
+    }
+
+    /// The `# HELP` text.
+    pub fn help(self) -> &'static str {
+        match self {
+            Counter::Packets => "Packets read from the capture source.",
+            Counter::Bytes => "Bytes of the packets read from the capture source (captured length).",
+            Counter::MalformedPackets => "Packets that failed to decode.",
+            Counter::SipMessages => "SIP messages parsed.",
+            Counter::CallsSeen => "SIP calls tracked.",
+            Counter::CallsIntercepted => "Calls that matched an active warrant.",
+            Counter::TapsInstalled => "Media taps installed for intercepted calls.",
+            Counter::MediaPacketsTapped => "Media packets copied by a tap.",
+            Counter::IriRecords => "IRI records encoded.",
+            Counter::CcRecords => "CC records encoded.",
+            Counter::RecordsSpooled => "Records written to an agency spool.",
+            Counter::RecordsConfirmed => "Records whose delivery an agency confirmed.",
+        }
+    }
+}
+
+/// A level that goes up and down; each has one owner that sets it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Gauge {
+    ActiveCalls,
+    /// Bytes held in all agency spools, not yet confirmed.
+    SpoolBytes,
+}
+
+impl Gauge {
+    pub const COUNT: usize = 2;
+    pub const ALL: [Gauge; Gauge::COUNT] = [Gauge::ActiveCalls, Gauge::SpoolBytes];
+
+    /// The JSON key; the Prometheus name is `tapline_<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Gauge::ActiveCalls => "active_calls",
+            Gauge::SpoolBytes => "spool_bytes",
+        }
+    }
+
+    /// The `# HELP` text.
+    pub fn help(self) -> &'static str {
+        match self {
+            Gauge::ActiveCalls => "SIP calls currently tracked.",
+            Gauge::SpoolBytes => "Bytes spooled for agencies and not yet confirmed.",
+        }
+    }
+}
+
+/// One atomic on a cache line of its own, so threads counting different things do not
+/// contend.
+#[derive(Debug, Default)]
+#[repr(align(64))]
+struct Cell(AtomicU64);
+
+/// The metrics of one run, shared by every thread as `Arc<Metrics>`.
+pub struct Metrics {
+    counters: [Cell; Counter::COUNT],
+    drops: [Cell; Stage::COUNT],
+    gauges: [Cell; Gauge::COUNT],
+    queue_depths: [Cell; Stage::COUNT],
+    latency: [Mutex<StageLatency>; Stage::COUNT],
+}
+
+impl std::fmt::Debug for Metrics {
+    /// Counters only: the histograms are too large to print.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut d = f.debug_struct("Metrics");
+        for counter in Counter::ALL {
+            d.field(counter.name(), &self.get(counter));
+        }
+        d.finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        Metrics {
+            counters: Default::default(),
+            drops: Default::default(),
+            gauges: Default::default(),
+            queue_depths: Default::default(),
+            latency: std::array::from_fn(|_| Mutex::new(StageLatency::new())),
+        }
+    }
+
+    /// Counts `n` more of `counter`.
+    #[inline]
+    pub fn add(&self, counter: Counter, n: u64) {
+        self.counters[counter as usize].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, counter: Counter) -> u64 {
+        self.counters[counter as usize].0.load(Ordering::Relaxed)
+    }
+
+    /// Counts `n` packets or records lost at `stage` (see [`Stage`] for what each means).
+    #[inline]
+    pub fn add_drops(&self, stage: Stage, n: u64) {
+        self.drops[stage as usize].0.fetch_add(n, Ordering::Relaxed);
+    }
+
+    pub fn drops(&self, stage: Stage) -> u64 {
+        self.drops[stage as usize].0.load(Ordering::Relaxed)
+    }
+
+    #[inline]
+    pub fn set_gauge(&self, gauge: Gauge, value: u64) {
+        self.gauges[gauge as usize].0.store(value, Ordering::Relaxed);
+    }
+
+    pub fn gauge(&self, gauge: Gauge) -> u64 {
+        self.gauges[gauge as usize].0.load(Ordering::Relaxed)
+    }
+
+    /// Items waiting in the input queue of `stage`.
+    #[inline]
+    pub fn set_queue_depth(&self, stage: Stage, depth: u64) {
+        self.queue_depths[stage as usize].0.store(depth, Ordering::Relaxed);
+    }
+
+    pub fn queue_depth(&self, stage: Stage) -> u64 {
+        self.queue_depths[stage as usize].0.load(Ordering::Relaxed)
+    }
+
+    /// Latency percentiles of `stage` over the whole run; `None` before anything was flushed.
+    pub fn latency(&self, stage: Stage) -> Option<Percentiles> {
+        self.stage_latency(stage).percentiles()
+    }
+
+    /// The shared histogram of `stage`, locked. A poisoned lock still holds valid counts.
+    fn stage_latency(&self, stage: Stage) -> std::sync::MutexGuard<'_, StageLatency> {
+        self.latency[stage as usize].lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn enum_tables_are_in_discriminant_order() {
+        for (i, c) in Counter::ALL.iter().enumerate() {
+            assert_eq!(*c as usize, i, "{c:?}");
+        }
+        for (i, s) in Stage::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{s:?}");
+        }
+        for (i, g) in Gauge::ALL.iter().enumerate() {
+            assert_eq!(*g as usize, i, "{g:?}");
+        }
+    }
+
+    #[test]
+    fn counters_drops_and_gauges_are_kept_apart() {
+        let m = Metrics::new();
+        m.add(Counter::Packets, 3);
+        m.add(Counter::Packets, 4);
+        m.add(Counter::Bytes, 1500);
+        m.add_drops(Stage::Decode, 2);
+        m.set_gauge(Gauge::ActiveCalls, 9);
+        m.set_gauge(Gauge::ActiveCalls, 5);
+        m.set_queue_depth(Stage::Media, 17);
+        assert_eq!(m.get(Counter::Packets), 7);
+        assert_eq!(m.get(Counter::Bytes), 1500);
+        assert_eq!(m.get(Counter::MalformedPackets), 0);
+        assert_eq!(m.drops(Stage::Decode), 2);
+        assert_eq!(m.drops(Stage::Capture), 0);
+        assert_eq!(m.gauge(Gauge::ActiveCalls), 5);
+        assert_eq!(m.queue_depth(Stage::Media), 17);
+        assert_eq!(m.queue_depth(Stage::Decode), 0);
+        assert!(m.latency(Stage::Decode).is_none());
+        let debug = format!("{m:?}");
+        assert!(debug.starts_with("Metrics { packets: 7, bytes: 1500,") && debug.len() < 400, "{debug}");
+    }
+
+    #[test]
+    fn counts_from_many_threads_add_up() {
+        let m = std::sync::Arc::new(Metrics::new());
+        let threads: Vec<_> = (0..4)
+            .map(|_| {
+                let m = m.clone();
+                std::thread::spawn(move || (0..10_000).for_each(|_| m.add(Counter::MediaPacketsTapped, 1)))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(m.get(Counter::MediaPacketsTapped), 40_000);
+    }
+}

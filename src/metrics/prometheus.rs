@@ -1,0 +1,248 @@
+//! The Prometheus text exposition format (0.0.4) of the metrics: counters, drops and queue
+//! depths by stage, and stage latency as summaries in seconds.
+
+use std::fmt::Write as _;
+
+use super::{Counter, Gauge, Metrics, Stage};
+
+/// The `Content-Type` of the rendering.
+pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+const LATENCY: &str = "tapline_stage_latency_seconds";
+
+/// The whole exposition. Label values are stage names only: no target, no LIID.
+pub fn render_prometheus(metrics: &Metrics) -> String {
+    let mut out = String::with_capacity(4096);
+    for counter in Counter::ALL {
+        let name = format!("tapline_{}_total", counter.name());
+        family(&mut out, &name, counter.help(), "counter");
+        sample(&mut out, &name, &[], metrics.get(counter));
+    }
+
+    family(&mut out, "tapline_drops_total", "Packets or records lost, by the stage that lost them.", "counter");
+    for stage in Stage::ALL {
+        sample(&mut out, "tapline_drops_total", &[("stage", stage.name())], metrics.drops(stage));
+    }
+
+    for gauge in Gauge::ALL {
+        let name = format!("tapline_{}", gauge.name());
+        family(&mut out, &name, gauge.help(), "gauge");
+        sample(&mut out, &name, &[], metrics.gauge(gauge));
+    }
+
+    family(&mut out, "tapline_queue_depth", "Items waiting in the input queue of a stage.", "gauge");
+    for stage in Stage::ALL {
+        sample(&mut out, "tapline_queue_depth", &[("stage", stage.name())], metrics.queue_depth(stage));
+    }
+
+    family(&mut out, LATENCY, "Processing time of a packet or record in a stage.", "summary");
+    for stage in Stage::ALL {
+        let p = metrics.latency(stage);
+        let quantiles = [("0.5", p.map(|p| p.p50)), ("0.99", p.map(|p| p.p99)), ("0.999", p.map(|p| p.p999))];
+        for (quantile, ns) in quantiles {
+            let labels = [("stage", stage.name()), ("quantile", quantile)];
+            sample(&mut out, LATENCY, &labels, ns.map_or(f64::NAN, seconds));
+        }
+        let labels = [("stage", stage.name())];
+        sample(&mut out, &format!("{LATENCY}_sum"), &labels, seconds(p.map_or(0, |p| p.sum)));
+        sample(&mut out, &format!("{LATENCY}_count"), &labels, p.map_or(0, |p| p.count));
+    }
+    out
+}
+
+fn seconds(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// The `# HELP` and `# TYPE` lines of a metric family.
+fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+    // Writing to a String cannot fail.
+    let _ = writeln!(out, "# HELP {name} {}", escape_help(help));
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+/// One sample line: `name{label="value",...} value`.
+fn sample(out: &mut String, name: &str, labels: &[(&str, &str)], value: impl Value) {
+    out.push_str(name);
+    if !labels.is_empty() {
+        out.push('{');
+        for (i, (label, v)) in labels.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let _ = write!(out, "{label}=\"{}\"", escape_label_value(v));
+        }
+        out.push('}');
+    }
+    out.push(' ');
+    value.write_to(out);
+    out.push('\n');
+}
+
+/// A sample value as the format spells it (`NaN`, `+Inf`, plain decimals).
+trait Value {
+    fn write_to(&self, out: &mut String);
+}
+
+impl Value for u64 {
+    fn write_to(&self, out: &mut String) {
+        let _ = write!(out, "{self}");
+    }
+}
+
+impl Value for f64 {
+    fn write_to(&self, out: &mut String) {
+        if self.is_nan() {
+            out.push_str("NaN");
+        } else if self.is_infinite() {
+            out.push_str(if *self > 0.0 { "+Inf" } else { "-Inf" });
+        } else {
+            let _ = write!(out, "{self}");
+        }
+    }
+}
+
+/// Label values escape backslash, double quote and line feed.
+fn escape_label_value(s: &str) -> String {
+    s.replace('\\', r"\\").replace('"', "\\\"").replace('\n', r"\n")
+}
+
+/// Help text escapes backslash and line feed.
+fn escape_help(s: &str) -> String {
+    s.replace('\\', r"\\").replace('\n', r"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::LatencyRecorder;
+    use super::*;
+
+    fn lines(text: &str) -> Vec<&str> {
+        text.lines().collect()
+    }
+
+    /// Every line is a comment or `name{labels} value` with a valid name, well-formed labels
+    /// and a number; returns the samples as (name with labels, value).
+    fn parse(text: &str) -> Vec<(String, f64)> {
+        let mut samples = Vec::new();
+        for line in text.lines() {
+            if line.starts_with("# HELP ") || line.starts_with("# TYPE ") {
+                continue;
+            }
+            let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("no value: {line}"));
+            let value: f64 = value.parse().unwrap_or_else(|_| panic!("bad value: {line}"));
+            let name_end = series.find('{').unwrap_or(series.len());
+            let name = &series[..name_end];
+            assert!(
+                !name.is_empty()
+                    && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+                    && !name.starts_with(|c: char| c.is_ascii_digit()),
+                "bad name: {line}"
+            );
+            if name_end < series.len() {
+                let labels = series[name_end..].strip_prefix('{').and_then(|l| l.strip_suffix('}'));
+                let labels = labels.unwrap_or_else(|| panic!("bad labels: {line}"));
+                for pair in labels.split(',') {
+                    let (label, v) = pair.split_once('=').unwrap_or_else(|| panic!("bad label: {line}"));
+                    assert!(label.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
+                    assert!(v.len() >= 2 && v.starts_with('"') && v.ends_with('"'), "{line}");
+                }
+            }
+            samples.push((series.to_owned(), value));
+        }
+        samples
+    }
+
+    #[test]
+    fn counters_render_with_help_and_type() {
+        let m = Metrics::new();
+        m.add(Counter::Packets, 1234);
+        m.add(Counter::CallsIntercepted, 2);
+        m.add_drops(Stage::Decode, 7);
+        m.set_gauge(Gauge::SpoolBytes, 65536);
+        m.set_queue_depth(Stage::Media, 3);
+        let text = render_prometheus(&m);
+        let l = lines(&text);
+        let at = l.iter().position(|x| *x == "# HELP tapline_packets_total Packets read from the capture source.");
+        let at = at.expect("packets HELP line");
+        assert_eq!(l[at + 1], "# TYPE tapline_packets_total counter");
+        assert_eq!(l[at + 2], "tapline_packets_total 1234");
+        assert!(l.contains(&"tapline_calls_intercepted_total 2"));
+        assert!(l.contains(&"tapline_malformed_packets_total 0"));
+        assert!(l.contains(&"# TYPE tapline_drops_total counter"));
+        assert!(l.contains(&"tapline_drops_total{stage=\"decode\"} 7"));
+        assert!(l.contains(&"tapline_drops_total{stage=\"capture\"} 0"));
+        assert!(l.contains(&"# TYPE tapline_spool_bytes gauge"));
+        assert!(l.contains(&"tapline_spool_bytes 65536"));
+        assert!(l.contains(&"tapline_queue_depth{stage=\"media\"} 3"));
+        // Each family is described once.
+        assert_eq!(l.iter().filter(|x| x.starts_with("# TYPE tapline_drops_total ")).count(), 1);
+    }
+
+    #[test]
+    fn latency_is_a_summary_in_seconds() {
+        let m = Metrics::new();
+        let mut r = LatencyRecorder::new(Stage::Signalling);
+        for ns in 1..=1000 {
+            r.record_nanos(ns);
+        }
+        r.flush_into(&m);
+        let text = render_prometheus(&m);
+        let l = lines(&text);
+        let summary = [
+            "# HELP tapline_stage_latency_seconds Processing time of a packet or record in a stage.",
+            "# TYPE tapline_stage_latency_seconds summary",
+        ];
+        let at = l.iter().position(|x| *x == summary[0]).expect("latency HELP line");
+        assert_eq!(l[at + 1], summary[1]);
+        for expected in [
+            "tapline_stage_latency_seconds{stage=\"signalling\",quantile=\"0.5\"} 0.0000005",
+            "tapline_stage_latency_seconds{stage=\"signalling\",quantile=\"0.99\"} 0.00000099",
+            "tapline_stage_latency_seconds{stage=\"signalling\",quantile=\"0.999\"} 0.000000999",
+            "tapline_stage_latency_seconds_sum{stage=\"signalling\"} 0.0005005",
+            "tapline_stage_latency_seconds_count{stage=\"signalling\"} 1000",
+            // A stage without samples still has its series.
+            "tapline_stage_latency_seconds{stage=\"decode\",quantile=\"0.5\"} NaN",
+            "tapline_stage_latency_seconds_sum{stage=\"decode\"} 0",
+            "tapline_stage_latency_seconds_count{stage=\"decode\"} 0",
+        ] {
+            assert!(l.contains(&expected), "missing {expected}\n{text}");
+        }
+    }
+
+    #[test]
+    fn every_line_parses() {
+        let m = Metrics::new();
+        m.add(Counter::Bytes, u64::MAX);
+        let mut r = LatencyRecorder::new(Stage::Capture);
+        r.record_nanos(42);
+        r.flush_into(&m);
+        let samples = parse(&render_prometheus(&m));
+        let expected = Counter::COUNT + Stage::COUNT + Gauge::COUNT + Stage::COUNT + Stage::COUNT * 5;
+        assert_eq!(samples.len(), expected);
+        let bytes = samples.iter().find(|(s, _)| s == "tapline_bytes_total").unwrap();
+        assert_eq!(bytes.1, u64::MAX as f64);
+        let count = samples.iter().find(|(s, _)| s == "tapline_stage_latency_seconds_count{stage=\"capture\"}");
+        assert_eq!(count.unwrap().1, 1.0);
+    }
+
+    #[test]
+    fn escaping() {
+        assert_eq!(escape_label_value(r#"a\b"c"#), r#"a\\b\"c"#);
+        assert_eq!(escape_label_value("line\nbreak"), r"line\nbreak");
+        assert_eq!(escape_help("back\\slash \"quoted\"\nnext"), "back\\\\slash \"quoted\"\\nnext");
+        let mut out = String::new();
+        sample(&mut out, "tapline_x", &[("stage", "a\"b\\c\nd")], 1u64);
+        assert_eq!(out, "tapline_x{stage=\"a\\\"b\\\\c\\nd\"} 1\n");
+        assert_eq!(parse(&out), vec![("tapline_x{stage=\"a\\\"b\\\\c\\nd\"}".to_owned(), 1.0)]);
+    }
+
+    #[test]
+    fn special_float_values() {
+        let mut out = String::new();
+        sample(&mut out, "a", &[], f64::NAN);
+        sample(&mut out, "b", &[], f64::INFINITY);
+        sample(&mut out, "c", &[], 0.25f64);
+        assert_eq!(out, "a NaN\nb +Inf\nc 0.25\n");
+    }
+}
