@@ -88,7 +88,8 @@ enum Command {
         out: PathBuf,
     },
     /// Write a deterministic synthetic VoIP capture (SIP over UDP/TCP, IPv4/IPv6, VLAN,
-    /// G.711 RTP both ways, RTCP, RFC 4733 digits, unanswered and forwarded calls).
+    /// G.711 RTP both ways, RTCP, RFC 4733 digits, unanswered and forwarded calls) and,
+    /// with --warrants, the warrant set that targets a share of its calls.
     Gen {
         #[arg(long)]
         calls: u64,
@@ -99,6 +100,12 @@ enum Command {
         out: PathBuf,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Also write agencies.toml and one warrant file per target number into this directory.
+        #[arg(long)]
+        warrants: Option<PathBuf>,
+        /// Percent of calls with a warrant target as a party (exact, rounded down).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
+        target_share: u8,
     },
 }
 
@@ -258,7 +265,11 @@ fn main() -> ExitCode {
         }
         Command::Certs { out, agencies, hosts } => run_certs(&out, agencies, hosts),
         Command::Demo { out } => run_demo(&out),
-        Command::Gen { calls, concurrent, out, seed } => run_gen(calls, concurrent, seed, &out),
+        Command::Gen { calls, concurrent, out, seed, warrants, target_share } => {
+            let mut cfg = tapline::gen::GenConfig::new(calls, concurrent, seed);
+            cfg.target_share = target_share;
+            run_gen(&cfg, &out, warrants.as_deref())
+        }
     };
     match result {
         Ok(code) => code,
@@ -345,10 +356,13 @@ fn run_demo(out: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_gen(calls: u64, concurrent: u32, seed: u64, out: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn run_gen(
+    cfg: &tapline::gen::GenConfig,
+    out: &Path,
+    warrants: Option<&Path>,
+) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let file = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let cfg = tapline::gen::GenConfig::new(calls, concurrent, seed);
-    let stats = tapline::gen::generate(&cfg, std::io::BufWriter::new(file))?;
+    let stats = tapline::gen::generate(cfg, std::io::BufWriter::new(file))?;
     println!(
         "{}: {} calls, {} frames, {} SIP messages, {} RTP and {} RTCP packets",
         out.display(),
@@ -358,6 +372,22 @@ fn run_gen(calls: u64, concurrent: u32, seed: u64, out: &Path) -> Result<ExitCod
         stats.rtp_packets,
         stats.rtcp_packets
     );
+    let Some(dir) = warrants else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    let set = tapline::gen::write_warrant_set(cfg, dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    println!(
+        "{}: {} warrants; {} of {} calls targeted ({} %), {} dialogs to intercept",
+        dir.display(),
+        set.warrants,
+        set.targeted_calls,
+        set.calls,
+        cfg.target_share,
+        set.targeted_dialogs()
+    );
+    for k in set.kinds {
+        println!("  {:<15} {:>5} warrants {:>8} calls {:>8} dialogs", k.kind.as_str(), k.warrants, k.calls, k.dialogs);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -1,5 +1,6 @@
 //! Streaming generator for large benchmark captures: N seeded random calls, about M at a time,
-//! planned lazily and merged with a heap so memory stays bounded by the concurrency.
+//! planned lazily and merged with a heap so memory stays bounded by the concurrency; an exact
+//! share of them has a warrant target as a party.
 
 use std::io::{self, Write};
 use std::time::Duration;
@@ -10,6 +11,7 @@ use super::pcap_writer::{PcapWriter, Resolution};
 use super::rng::Rng;
 use super::scenario::ScenarioStats;
 use super::source::{write_counted, Merger};
+use super::targets::{TargetPlan, TargetedCall, AREA_CODES, SUBSCRIBER_LINES};
 use crate::Timestamp;
 
 /// Settings of [`generate`].
@@ -23,10 +25,12 @@ pub struct GenConfig {
     pub talk: Duration,
     pub start: Timestamp,
     pub resolution: Resolution,
+    /// Percent of calls with a warrant target as a party (see [`super::write_warrant_set`]).
+    pub target_share: u8,
 }
 
 impl GenConfig {
-    /// 30 s mean talk, starting 2026-11-02T09:00:00Z, microsecond pcap.
+    /// 30 s mean talk, starting 2026-11-02T09:00:00Z, microsecond pcap, 10 % of calls targeted.
     pub fn new(calls: u64, concurrent: u32, seed: u64) -> Self {
         GenConfig {
             calls,
@@ -35,13 +39,13 @@ impl GenConfig {
             talk: Duration::from_secs(30),
             start: Timestamp::from_secs_micros(1_793_610_000, 0),
             resolution: Resolution::Micro,
+            target_share: 10,
         }
     }
 }
 
 /// Mean signalling overhead of a call besides talk (setup, ringing), for the arrival rate.
 const SETUP_NS: u64 = 5_000_000_000;
-const AREA_CODES: [&str; 4] = ["303", "720", "212", "415"];
 
 /// Writes `cfg.calls` calls with mixed outcomes, transports, families, VLANs and extras.
 pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
@@ -51,18 +55,15 @@ pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
         ..ScenarioStats::default()
     };
     let mut arrivals = Rng::new(cfg.seed);
-    let mean_gap = (u64::try_from(cfg.talk.as_nanos())
-        .unwrap_or(u64::MAX)
-        .saturating_add(SETUP_NS)
-        / u64::from(cfg.concurrent.max(1)))
-        / 1_000;
+    let mean_gap = mean_gap_us(cfg);
+    let plan = TargetPlan::new(cfg.calls, cfg.target_share);
     let mut merger = Merger::new();
     let mut next_call = 0u64;
     let mut next_start = cfg.start;
     loop {
         while next_call < cfg.calls && merger.peek_ts().is_none_or(|ts| next_start <= ts) {
             let mut rng = Rng::derive(cfg.seed, next_call);
-            let spec = random_call(cfg, next_start, &mut rng);
+            let (spec, _) = random_call(cfg, &plan, next_call, next_start, &mut rng);
             merger.add(plan_call(&spec, rng));
             next_call += 1;
             let gap_us = arrivals.between(0, mean_gap.saturating_mul(2));
@@ -79,9 +80,20 @@ pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
     Ok(stats)
 }
 
+/// Mean time between call arrivals, microseconds; each gap is drawn in `0..=2 * mean`.
+pub(super) fn mean_gap_us(cfg: &GenConfig) -> u64 {
+    (talk_ns(cfg).saturating_add(SETUP_NS) / u64::from(cfg.concurrent.max(1))) / 1_000
+}
+
+pub(super) fn talk_ns(cfg: &GenConfig) -> u64 {
+    u64::try_from(cfg.talk.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// A subscriber never under warrant: `+1AAA555LLLL` with `LLLL` in 1000..=9999.
 fn number(rng: &mut Rng) -> String {
     let area = AREA_CODES[rng.between(0, AREA_CODES.len() as u64 - 1) as usize];
-    format!("+1{area}555{:04}", rng.between(100, 9_999))
+    let (low, high) = SUBSCRIBER_LINES;
+    format!("+1{area}555{:04}", rng.between(low, high))
 }
 
 fn digits(rng: &mut Rng) -> String {
@@ -91,8 +103,15 @@ fn digits(rng: &mut Rng) -> String {
         .collect()
 }
 
-/// One random call of the mix.
-fn random_call(cfg: &GenConfig, start: Timestamp, rng: &mut Rng) -> CallSpec {
+/// Call `index` of the mix (what it is does not depend on `start`), with its target if the
+/// plan puts it under warrant.
+pub(super) fn random_call(
+    cfg: &GenConfig,
+    plan: &TargetPlan,
+    index: u64,
+    start: Timestamp,
+    rng: &mut Rng,
+) -> (CallSpec, Option<TargetedCall>) {
     let talk_ms = u64::try_from(cfg.talk.as_millis()).unwrap_or(u64::MAX);
     let talk = Duration::from_millis(talk_ms.saturating_mul(rng.between(50, 150)) / 100);
     let caller = number(rng);
@@ -132,5 +151,6 @@ fn random_call(cfg: &GenConfig, start: Timestamp, rng: &mut Rng) -> CallSpec {
     spec.reinvite_hold = rng.chance(5);
     spec.retransmit_invite = rng.chance(5);
     spec.rtcp = rng.chance(50);
-    spec
+    let targeted = plan.apply(index, &mut spec, rng);
+    (spec, targeted)
 }
