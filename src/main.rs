@@ -241,7 +241,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards } => {
             let pipeline = tapline::pipeline::PipelineConfig { media_shards, ..Default::default() };
-            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline };
+            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, ..Default::default() };
             run_replay(&capture, &warrants, &out, &options)
         }
         Command::Decode { file, profile } => run_decode(&file, profile.as_deref()),

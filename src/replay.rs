@@ -12,10 +12,11 @@ use crate::calltrace::{self, CallTraceError, CallTraceStats, CallTracer, JsonlOu
 use std::sync::atomic::AtomicBool;
 
 use crate::capture::CaptureError;
+use crate::metrics::Metrics;
 use crate::pipeline::{self, FrameSource, NoHook, PipelineConfig, PipelineError};
 pub use crate::pipeline::LatencySummary;
 use crate::handover::sequencer::{AgencyOutput, Channel, LiidCounts, Sequencer};
-use crate::mediation::{MediationStats, Mediator};
+use crate::mediation::{CinAllocator, MediationStats, Mediator, MediatorConfig};
 use crate::warrant::{Profile, Store, WarrantError, WarrantTable};
 use crate::wire::DecodeStats;
 
@@ -44,6 +45,8 @@ pub struct ReplayOptions {
     /// Threads: the default runs capture, signalling, one media shard and encoding each on
     /// its own thread; `PipelineConfig::single_threaded()` runs all on the caller's.
     pub pipeline: PipelineConfig,
+    /// Call timers (idle expiry, linger after the end).
+    pub mediator: MediatorConfig,
 }
 
 /// Bytes written per agency.
@@ -214,7 +217,7 @@ pub fn replay_with(
     let profiles = store.agencies.iter().map(|a| a.profile).collect();
     let output = FileOutput::new(out, agency_ids, profiles);
     let sequencer = Sequencer::new(store.appliance, store.agencies, output);
-    let mediator = Mediator::new(table);
+    let mediator = Mediator::with_config(table, options.mediator, CinAllocator::new());
     let tracer = match &options.calltrace {
         Some(path) => {
             let config = calltrace::Config::load(path)?;
@@ -228,7 +231,8 @@ pub fn replay_with(
     };
     let source = FrameSource::File { path: capture.to_owned(), rate: None };
     let stop = AtomicBool::new(false);
-    let done = pipeline::run(&source, mediator, tracer, sequencer, NoHook::default(), &stop, &options.pipeline)?;
+    let metrics = Metrics::new();
+    let done = pipeline::run(&source, mediator, tracer, sequencer, NoHook::default(), &stop, &options.pipeline, &metrics)?;
     let sequencer = done.encoder;
     let liid_counts = sequencer.counts_of_all(liids);
     let agencies = sequencer.into_output().finish()?;
@@ -261,7 +265,7 @@ pub fn replay_with(
         decode,
         mediation: m,
         calltrace,
-        latency: LatencySummary::of(&done.latency),
+        latency: LatencySummary::of(&metrics),
     };
     let path = out.join("summary.json");
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| ReplayError::Io {

@@ -33,7 +33,7 @@ fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) {
 
 /// Latency of one stage over the run, in nanoseconds. All fields are nanoseconds except
 /// `count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Percentiles {
     pub p50: u64,
     pub p99: u64,

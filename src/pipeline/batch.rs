@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Sender, TrySendError};
 
 use crate::capture::{CaptureError, FileReader, Frame, LinkType};
+use crate::metrics::{Metrics, Stage};
 use crate::Timestamp;
 
 /// Where packets come from.
@@ -217,17 +218,27 @@ impl BatchReader {
 
 /// The capture stage: reads batches onto `tx` until the source ends, `halt` is set or the
 /// receiver is gone. Replay waits for room; live capture drops (counted) when full.
-pub fn capture(mut reader: BatchReader, tx: &Sender<Batch>, halt: &Halt<'_>) -> Result<CaptureSummary, CaptureError> {
+pub fn capture(
+    mut reader: BatchReader,
+    tx: &Sender<Batch>,
+    halt: &Halt<'_>,
+    metrics: &Metrics,
+) -> Result<CaptureSummary, CaptureError> {
     while let Some(batch) = reader.next_batch(halt)? {
         if reader.is_live() {
             match tx.try_send(batch) {
                 Ok(()) => {}
-                Err(TrySendError::Full(b)) => reader.dropped(&b),
+                Err(TrySendError::Full(b)) => {
+                    metrics.add_drops(Stage::Decode, b.frames.len() as u64);
+                    reader.dropped(&b);
+                }
                 Err(TrySendError::Disconnected(_)) => break,
             }
         } else if tx.send(batch).is_err() {
             break;
         }
     }
-    Ok(reader.finish())
+    let summary = reader.finish();
+    metrics.add_drops(Stage::Capture, summary.dropped_kernel);
+    Ok(summary)
 }

@@ -13,6 +13,7 @@ use foldhash::fast::FixedState;
 use super::batch::Batch;
 use super::records::RecordBuf;
 use crate::mediation::{MediaShard, ShardStats, TapControl};
+use crate::metrics::{LatencyRecorder, Metrics, Stage};
 use crate::wire::{Datagram, FlowKey, Transport};
 use crate::Timestamp;
 
@@ -98,8 +99,10 @@ pub(super) struct ShardOut {
 
 /// Runs one shard until its work channel closes. `done` counts the work items handled
 /// (the signalling stage waits on it before expiring idle calls).
-pub(super) fn run_shard(rx: Receiver<ShardWork>, tx: Sender<ShardOut>, done: &AtomicU64) -> (ShardStats, usize) {
+pub(super) fn run_shard(rx: Receiver<ShardWork>, tx: Sender<ShardOut>, done: &AtomicU64, metrics: &Metrics) -> ShardStats {
     let mut shard = MediaShard::new();
+    let mut published = ShardStats::default();
+    let mut latency = LatencyRecorder::new(Stage::Media);
     for work in rx {
         let mut records = RecordBuf::default();
         for item in work.items {
@@ -121,11 +124,16 @@ pub(super) fn run_shard(rx: Receiver<ShardWork>, tx: Sender<ShardOut>, done: &At
             }
         }
         done.fetch_add(1, Ordering::Release);
+        if work.packets > 0 {
+            latency.record(work.batch.read_at.elapsed());
+            latency.flush_into(metrics);
+        }
+        super::stats::publish_shard(metrics, &mut published, shard.stats());
         if tx.send(ShardOut { records }).is_err() {
             break;
         }
     }
-    (shard.stats().clone(), shard.taps())
+    shard.stats().clone()
 }
 
 #[cfg(test)]

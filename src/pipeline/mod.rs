@@ -8,17 +8,18 @@ mod encode;
 mod media;
 mod records;
 mod signalling;
+mod stats;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
 pub use batch::{Batch, BatchLimits, BatchReader, CaptureSummary, FrameSource, Halt};
-pub use encode::{LatencySummary, Percentiles};
 pub use records::RecordBuf;
 
 use crate::capture::CaptureError;
 use crate::handover::sequencer::{AgencyOutput, Sequencer};
 use crate::mediation::{MediationStats, Mediator, Record, RecordSink, SignallingObserver};
+use crate::metrics::{LatencyRecorder, Metrics, Percentiles, Stage};
 use crate::wire::{DecodeStats, Decoded, Decoder};
 use crate::Timestamp;
 
@@ -104,12 +105,29 @@ pub struct Finished<E, O> {
     pub mediation: MediationStats,
     pub decode: DecodeStats,
     pub capture: CaptureSummary,
-    /// Per stage: the time from reading a batch to the stage finishing it.
-    pub latency: StageLatency,
 }
 
-/// Stage latencies, in nanoseconds (HDR histograms).
-pub type StageLatency = encode::StageLatency;
+/// Wall-clock latency from reading a packet's batch to each stage finishing with it, in
+/// nanoseconds; None for a stage that handled nothing.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct LatencySummary {
+    /// Decode and signalling done (per batch).
+    pub signalling: Option<Percentiles>,
+    /// Media shard done (per batch of tapped packets).
+    pub media: Option<Percentiles>,
+    /// Record encoded and handed to the output (per record): capture to encoded record.
+    pub encoded: Option<Percentiles>,
+}
+
+impl LatencySummary {
+    pub fn of(metrics: &Metrics) -> LatencySummary {
+        LatencySummary {
+            signalling: metrics.latency(Stage::Signalling),
+            media: metrics.latency(Stage::Media),
+            encoded: metrics.latency(Stage::Encode),
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum PipelineError {
@@ -128,6 +146,7 @@ pub fn run<E, O, H>(
     hook: H,
     stop: &AtomicBool,
     config: &PipelineConfig,
+    metrics: &Metrics,
 ) -> Result<Finished<E, O>, PipelineError>
 where
     E: EncodeStage + Send,
@@ -136,7 +155,7 @@ where
 {
     let reader = BatchReader::open(source, config.batch)?;
     if config.media_shards == 0 {
-        return Ok(run_inline(reader, mediator, observer, encoder, hook, stop));
+        return Ok(run_inline(reader, mediator, observer, encoder, hook, stop, metrics));
     }
     let n = config.media_shards;
     let depth = config.queue_batches.max(1);
@@ -149,7 +168,7 @@ where
     let halt = batch::Halt { stop, failed: &failed };
     std::thread::scope(|s| {
         let capture = s.spawn(|| {
-            let result = batch::capture(reader, &batch_tx, &halt);
+            let result = batch::capture(reader, &batch_tx, &halt, metrics);
             drop(batch_tx);
             result
         });
@@ -157,22 +176,21 @@ where
             .into_iter()
             .zip(out_txs)
             .zip(&done)
-            .map(|((rx, tx), done)| s.spawn(move || media::run_shard(rx, tx, done)))
+            .map(|((rx, tx), done)| s.spawn(move || media::run_shard(rx, tx, done, metrics)))
             .collect();
-        let encoding = s.spawn(|| encode::run(ticket_rx, &out_rxs, encoder, &failed));
+        let encoding = s.spawn(|| encode::run(ticket_rx, &out_rxs, encoder, &failed, metrics));
         let links = signalling::ShardLinks::new(work_txs, &done);
-        let signalling = s.spawn(|| signalling::run(batch_rx, mediator, observer, hook, links, ticket_tx));
-        let (mediator, observer, decode, signalling_latency) =
+        let signalling = s.spawn(|| signalling::run(batch_rx, mediator, observer, hook, links, ticket_tx, metrics));
+        let (mediator, observer, decode) =
             signalling.join().map_err(|_| PipelineError::Panicked("signalling"))?;
         let mut mediation = mediator.stats();
         for shard in shards {
-            let (stats, _) = shard.join().map_err(|_| PipelineError::Panicked("media shard"))?;
+            let stats = shard.join().map_err(|_| PipelineError::Panicked("media shard"))?;
             mediation.add_shard(&stats);
         }
-        let (encoder, mut latency) = encoding.join().map_err(|_| PipelineError::Panicked("encoding"))?;
-        latency.signalling = signalling_latency;
+        let encoder = encoding.join().map_err(|_| PipelineError::Panicked("encoding"))?;
         let capture = capture.join().map_err(|_| PipelineError::Panicked("capture"))??;
-        Ok(Finished { encoder, observer, mediator, mediation, decode, capture, latency })
+        Ok(Finished { encoder, observer, mediator, mediation, decode, capture })
     })
 }
 
@@ -184,6 +202,7 @@ fn run_inline<E, O, H>(
     mut encoder: E,
     mut hook: H,
     stop: &AtomicBool,
+    metrics: &Metrics,
 ) -> Finished<E, O>
 where
     E: EncodeStage,
@@ -198,7 +217,9 @@ where
         }
     }
     let mut decoder = Decoder::new();
-    let mut latency = StageLatency::default();
+    let mut signalling = LatencyRecorder::new(Stage::Signalling);
+    let mut encoded = LatencyRecorder::new(Stage::Encode);
+    let mut published = stats::Published::default();
     let never = AtomicBool::new(false);
     let halt = batch::Halt { stop, failed: &never };
     loop {
@@ -225,7 +246,14 @@ where
                 records += sink.1;
             }
         }
-        latency.record_batch(&batch, records);
+        let elapsed = batch.read_at.elapsed();
+        signalling.record(elapsed);
+        signalling.flush_into(metrics);
+        for _ in 0..records {
+            encoded.record(elapsed);
+        }
+        encoded.flush_into(metrics);
+        published.publish(metrics, &batch, &mediator.stats(), decoder.stats());
     }
     let mediation = mediator.stats();
     Finished {
@@ -235,7 +263,6 @@ where
         mediation,
         decode: decoder.stats().clone(),
         capture: reader.finish(),
-        latency,
     }
 }
 

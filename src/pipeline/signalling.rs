@@ -7,14 +7,12 @@ use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use foldhash::fast::FixedState;
-use hdrhistogram::Histogram;
-
 use super::batch::Batch;
-use super::encode::new_histogram;
 use super::media::{shard_of, ShardWork};
 use super::records::RecordBuf;
 use super::PacketHook;
-use crate::mediation::{Mediator, SignallingObserver};
+use crate::mediation::{Mediator, SignallingObserver, TapControl};
+use crate::metrics::{Gauge, LatencyRecorder, Metrics, Stage};
 use crate::wire::{DecodeStats, Decoded, Decoder};
 
 /// What the encoder needs to put one batch's records back in capture order.
@@ -76,7 +74,8 @@ pub(super) fn run<O, H>(
     mut hook: H,
     mut links: ShardLinks<'_>,
     tickets: Sender<Ticket<H::Update>>,
-) -> (Mediator, O, DecodeStats, Histogram<u64>)
+    metrics: &Metrics,
+) -> (Mediator, O, DecodeStats)
 where
     O: SignallingObserver,
     H: PacketHook,
@@ -84,9 +83,11 @@ where
     let mut mediator = mediator.sharded();
     let mut decoder = Decoder::new();
     let mut controls = Vec::new();
-    let mut latency = new_histogram();
+    let mut latency = LatencyRecorder::new(Stage::Signalling);
+    let mut published = super::stats::Published::default();
     let n = links.txs.len();
-    for batch in batches {
+    for batch in &batches {
+        metrics.set_queue_depth(Stage::Decode, batches.len() as u64);
         let batch = Arc::new(batch);
         let mut ticket =
             Ticket { records: RecordBuf::default(), updates: Vec::new(), shard_msgs: vec![0; n], batch: Arc::clone(&batch) };
@@ -107,6 +108,9 @@ where
             let media = mediator.handle_routed(&dg, &mut ticket.records, &mut observer);
             mediator.take_controls(&mut controls);
             for c in controls.drain(..) {
+                if matches!(c, TapControl::Install { .. }) {
+                    metrics.add(crate::metrics::Counter::TapsInstalled, 1);
+                }
                 for work in works.iter_mut() {
                     work.control(c.clone());
                 }
@@ -118,10 +122,17 @@ where
             }
         }
         links.flush(&mut works, &mut ticket.shard_msgs, &batch);
-        let _ = latency.record(u64::try_from(batch.read_at.elapsed().as_nanos()).unwrap_or(u64::MAX).max(1));
+        latency.record(batch.read_at.elapsed());
+        latency.flush_into(metrics);
+        published.publish(metrics, &batch, &mediator.stats(), decoder.stats());
+        metrics.set_gauge(Gauge::ActiveCalls, mediator.active_calls() as u64);
+        if let Some(tx) = links.txs.first() {
+            metrics.set_queue_depth(Stage::Media, tx.len() as u64);
+        }
+        metrics.set_queue_depth(Stage::Encode, tickets.len() as u64);
         if tickets.send(ticket).is_err() {
             break;
         }
     }
-    (mediator, observer, decoder.stats().clone(), latency)
+    (mediator, observer, decoder.stats().clone())
 }
