@@ -1,7 +1,8 @@
 //! Warrants activated and lapsing by packet time in a real run delivered over loopback mutual
 //! TLS: the agency gets HI1 activated/deactivated when packet time reaches `valid_from` and
 //! `valid_until`, no records outside the window, and the audit trail holds the packet-time
-//! start and end. Also: `run --api` picks up a warrant added over the API during the run.
+//! start and end. Also: `run --api` (library and binary) picks up a warrant added over the
+//! API during the run.
 
 mod delivery_support;
 
@@ -235,19 +236,7 @@ fn a_warrant_added_over_the_api_during_a_run_is_picked_up() {
     assert!(wait_until(Duration::from_secs(60), || lemf.stats().per_liid.get("KEEP-1").is_some_and(|n| *n > 0)));
     let client =
         ApiClient::new(&api_addr.to_string(), &pki.ca, &pki.provisioner().cert, &pki.provisioner().key).unwrap();
-    let body = json!({
-        "liid": "API-1",
-        "kind": "title-iii",
-        "agency": AGENCY,
-        "targets": ["tel:+13035550199"],
-        "valid_from": "2026-01-01T00:00:00Z",
-        "valid_until": "2027-12-31T00:00:00Z",
-        "court_order": "2:26-wt-2",
-        "issuing_authority": "Hon. John Roe",
-        "post_cut_through_digits": false,
-        "served_by": "SA M. Chen",
-        "provisioned_by": "K. Osei"
-    });
+    let body = api_warrant("API-1");
     let reply = rt.block_on(client.request("POST", "/warrants", Some(&body))).unwrap();
     assert_eq!(reply.status, 201, "{}", reply.body);
     assert!(warrants.join("API-1.toml").is_file(), "written through to the run's directory");
@@ -265,4 +254,80 @@ fn a_warrant_added_over_the_api_during_a_run_is_picked_up() {
     assert_eq!(interceptions(&audit, "API-1").len(), 1);
     // The API is gone with the run.
     assert!(rt.block_on(client.request("GET", "/warrants", None)).is_err());
+}
+
+/// The real binary: `run --api ADDR --api-cert --api-key --api-client-ca`.
+#[test]
+fn the_binary_serves_the_api_while_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let pcap = dir.path().join("calls.pcap");
+    capture(&pcap);
+    let pki = pki(&dir.path().join("pki"), &[AGENCY]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &dir.path().join("lemf")));
+    let warrants = dir.path().join("warrants");
+    std::fs::create_dir_all(&warrants).unwrap();
+    std::fs::write(warrants.join("agencies.toml"), agencies(&pki.ca, lemf.local_addrs())).unwrap();
+    std::fs::write(
+        warrants.join("KEEP-1.toml"),
+        warrant("KEEP-1", "+13035550142", "2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z"),
+    )
+    .unwrap();
+    let api_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tapline"))
+        .arg("run")
+        .arg("--warrants")
+        .arg(&warrants)
+        .arg("--pcap")
+        .arg(&pcap)
+        .args(["--rate", "500"])
+        .arg("--spool")
+        .arg(dir.path().join("spool"))
+        .arg("--cert")
+        .arg(&pki.appliance.cert)
+        .arg("--key")
+        .arg(&pki.appliance.key)
+        .arg("--api")
+        .arg(api_addr.to_string())
+        .arg("--api-cert")
+        .arg(&pki.provision_api().cert)
+        .arg("--api-key")
+        .arg(&pki.provision_api().key)
+        .arg("--api-client-ca")
+        .arg(&pki.ca)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(wait_until(Duration::from_secs(60), || lemf.stats().per_liid.get("KEEP-1").is_some_and(|n| *n > 0)));
+    let client =
+        ApiClient::new(&api_addr.to_string(), &pki.ca, &pki.provisioner().cert, &pki.provisioner().key).unwrap();
+    let body = api_warrant("API-2");
+    let reply = rt.block_on(client.request("POST", "/warrants", Some(&body))).unwrap();
+    assert_eq!(reply.status, 201, "{}", reply.body);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("API-2"), "the run report lists the added warrant");
+    assert!(lemf.stats().per_liid.get("API-2").is_some_and(|n| *n > 0));
+    // The default audit trail (SPOOL/audit) holds the API's act.
+    let audit = dir.path().join("spool/audit");
+    assert!(verify_dir(&audit).unwrap().is_ok());
+    assert!(entries_of_liid(&audit, "API-2").unwrap().iter().any(|e| matches!(&e.event, Event::Provisioning(a) if a.action == "create" && a.who != "warrant-store")));
+}
+
+/// A warrant for +13035550199 as the provisioning API takes it.
+fn api_warrant(liid: &str) -> Value {
+    json!({
+        "liid": liid,
+        "kind": "title-iii",
+        "agency": AGENCY,
+        "targets": ["tel:+13035550199"],
+        "valid_from": "2026-01-01T00:00:00Z",
+        "valid_until": "2027-12-31T00:00:00Z",
+        "court_order": "2:26-wt-2",
+        "issuing_authority": "Hon. John Roe",
+        "post_cut_through_digits": false,
+        "served_by": "SA M. Chen",
+        "provisioned_by": "K. Osei"
+    })
 }
