@@ -142,6 +142,25 @@ struct RunArgs {
     /// Audit trail directory (default SPOOL/audit).
     #[arg(long)]
     audit: Option<PathBuf>,
+    #[command(flatten)]
+    api: RunApiArgs,
+}
+
+/// The provisioning API served inside `tapline run` (as `warrant serve` does on its own),
+/// over the run's warrant directory and audit trail.
+#[derive(clap::Args)]
+struct RunApiArgs {
+    /// Serve the provisioning API on HOST:PORT while running.
+    #[arg(long = "api", value_name = "HOST:PORT", requires_all = ["api_cert", "api_key", "api_client_ca"])]
+    api_listen: Option<std::net::SocketAddr>,
+    /// The API's server certificate and key (PEM).
+    #[arg(long, requires = "api_listen")]
+    api_cert: Option<PathBuf>,
+    #[arg(long, requires = "api_listen")]
+    api_key: Option<PathBuf>,
+    /// CA of the provisioning clients' certificates.
+    #[arg(long, requires = "api_listen")]
+    api_client_ca: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -311,10 +330,21 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         (None, Some(name)) => Source::Iface(name),
         (None, None) => return Err("give --pcap FILE or --iface NAME".into()),
     };
-    let lifecycle = tapline::run::LifecycleOptions {
-        audit: Some(a.audit.unwrap_or_else(|| a.spool.join("audit"))),
-        ..Default::default()
+    let audit = a.audit.unwrap_or_else(|| a.spool.join("audit"));
+    let api = match a.api {
+        RunApiArgs { api_listen: Some(listen), api_cert: Some(cert), api_key: Some(key), api_client_ca: Some(client_ca) } => {
+            Some(tapline::provision::ProvisionConfig {
+                listen,
+                cert,
+                key,
+                client_ca,
+                warrants: a.warrants.clone(),
+                audit: Some(audit.clone()),
+            })
+        }
+        _ => None,
     };
+    let lifecycle = tapline::run::LifecycleOptions { audit: Some(audit), api, ..Default::default() };
     let options = RunOptions {
         warrants: a.warrants,
         source,

@@ -129,7 +129,8 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
         calltrace: None,
     };
     // Reload only on request, so the addition and the revocation land in one snapshot.
-    let lifecycle = LifecycleOptions { audit: Some(dir.path().join("audit")), poll: None, reload: Arc::default() };
+    let lifecycle =
+        LifecycleOptions { audit: Some(dir.path().join("audit")), poll: None, reload: Arc::default(), api: None };
     let reload = lifecycle.reload.clone();
     let runner = std::thread::spawn(move || run_with(&options, Arc::new(AtomicBool::new(false)), &lifecycle));
 

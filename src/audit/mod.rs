@@ -7,4 +7,4 @@ mod verify;
 
 pub use entry::{now, Entry, Event, InterceptionRecord, InterceptionStatus, ProvisioningAct};
 pub use log::{AuditError, AuditLog, HEAD_FILE, LOG_FILE};
-pub use verify::{entries_of_liid, verify_dir, Tamper, Verified};
+pub use verify::{entries_of_liid, last_interceptions, verify_dir, Tamper, Verified};

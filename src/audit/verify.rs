@@ -1,12 +1,13 @@
 //! Reading the audit log back: `tapline audit verify` walks the chain and names the first
 //! entry altered, removed or reordered; `tapline audit show` picks one LIID's entries.
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use super::entry::{chain_hash, Entry, GENESIS};
+use super::entry::{chain_hash, Entry, Event, InterceptionRecord, InterceptionStatus, GENESIS};
 use super::log::{AuditError, HEAD_FILE, LOG_FILE};
 
 /// The head file's content.
@@ -133,6 +134,27 @@ pub fn entries_of_liid(dir: &Path, liid: &str) -> Result<Vec<Entry>, AuditError>
     Ok(out)
 }
 
+/// The last interception entry (status and record) of every LIID the log in `dir` has
+/// seen; empty when there is no log yet.
+pub fn last_interceptions(dir: &Path) -> Result<HashMap<String, (InterceptionStatus, InterceptionRecord)>, AuditError> {
+    let path = dir.join(LOG_FILE);
+    let text = match fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashMap::new()),
+        Err(source) => return Err(AuditError::Io { path, source }),
+    };
+    let mut out = HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let entry = parse_line(line.as_bytes())
+            .map_err(|why| AuditError::Corrupt { path: path.clone(), why: format!("line {}: {why}", n + 1) })?
+            .1;
+        if let Event::Interception { status, record } = entry.event {
+            out.insert(record.liid.clone(), (status, record));
+        }
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +232,17 @@ mod tests {
         assert_eq!(e.seq, 6);
         assert_eq!(e.prev, v.last);
         assert_eq!(verify(dir.path()).unwrap().entries, 6);
+    }
+
+    #[test]
+    fn last_interception_per_liid() {
+        let dir = sample();
+        let last = last_interceptions(dir.path()).unwrap();
+        assert_eq!(last.len(), 1, "PHX-1 has only a provisioning act");
+        let (status, record) = &last["DEN-1"];
+        assert_eq!(*status, InterceptionStatus::Deactivated);
+        assert_eq!(record.end, Timestamp::from_nanos(170 * SEC).to_rfc3339());
+        assert!(last_interceptions(&dir.path().join("none")).unwrap().is_empty());
     }
 
     #[test]

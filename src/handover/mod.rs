@@ -11,7 +11,7 @@ pub mod sequencer;
 
 pub use decode::{
     decode_pdu, decode_stream_jsonl, pdu_to_json, split_stream, CcContentKind, CcRecord,
-    DecodeError, Header, IriContentKind, IriRecord, Payload, Pdu, StreamError,
+    DecodeError, Header, Hi1Operation, IriContentKind, IriRecord, Payload, Pdu, StreamError,
 };
 pub use etsi::{
     check_header, encode_cc, encode_iri, encode_keepalive, encode_keepalive_response, Direction,

@@ -14,7 +14,8 @@ use super::pcap;
 use super::sip::summarise;
 use crate::handover::laes::decode::{decode_cdc, looks_like_cdc, udp_payload, CdcRecord};
 use crate::handover::laes::{case_id_field, Frame};
-use crate::handover::{decode_pdu, split_stream, DecodeError, Header, Payload, Pdu};
+use crate::handover::etsi::Hi1Notification;
+use crate::handover::{decode_pdu, split_stream, DecodeError, Header, Hi1Operation, Payload, Pdu};
 use crate::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +50,8 @@ pub struct LemfStats {
     pub gaps: u64,
     pub iri_records: u64,
     pub cc_records: u64,
+    /// HI1 notifications (hI1-Operation payloads: activated, deactivated, modified).
+    pub hi1_notifications: u64,
     /// TLS handshakes refused (set by the server, not the collector).
     pub refused_clients: u64,
     /// Distinct records per LIID.
@@ -168,6 +171,10 @@ impl Collector {
                 self.stats.keepalives += 1;
                 return Ok(Received::KeepAlive(pdu.header));
             }
+            Payload::Hi1(op) => {
+                self.hi1(&pdu.header, &op, bytes.len())?;
+                return Ok(Received::Other);
+            }
             Payload::Iri(_) | Payload::Cc(_) => {}
             _ => return Ok(Received::Other),
         }
@@ -190,6 +197,27 @@ impl Collector {
         }
         self.write_line(&pdu, &liid, cin, kind, seq, bytes.len(), duplicate)?;
         Ok(Received::Record { duplicate })
+    }
+
+    /// An HI1 notification: counted, and one `records.jsonl` line (kind `hi1`). It belongs
+    /// to no record stream, so it is not stored in `hi2.ber`.
+    fn hi1(&mut self, header: &Header, op: &Hi1Operation, size: usize) -> Result<(), CollectorError> {
+        self.stats.hi1_notifications += 1;
+        let notification = match op.notification {
+            Some(Hi1Notification::Activated) => "activated".to_owned(),
+            Some(Hi1Notification::Deactivated) => "deactivated".to_owned(),
+            Some(Hi1Notification::Modified) => "modified".to_owned(),
+            None => format!("[{}]", op.alternative),
+        };
+        let line = json!({
+            "liid": String::from_utf8_lossy(op.liid.as_deref().unwrap_or(&header.liid)),
+            "kind": "hi1",
+            "notification": notification,
+            // The PSHeader's (microseconds); the notification's own timeStamp has whole seconds.
+            "timestamp": timestamp(header).to_rfc3339(),
+            "size": size,
+        });
+        self.append_line(&line)
     }
 
     fn undecodable(&mut self, e: &DecodeError) {
@@ -495,6 +523,32 @@ mod tests {
         assert_eq!((s.records, s.duplicates, s.gaps), (2, 1, 0));
         let pcap_len = fs::metadata(dir.path().join("content.pcap")).unwrap().len();
         assert_eq!(pcap_len, 24 + 16 + 42 + 12);
+    }
+
+    #[test]
+    fn hi1_notifications_get_a_line_and_a_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = Collector::open(dir.path()).unwrap();
+        let mut pdu = Vec::new();
+        crate::handover::etsi::encode_hi1_notification(&mut pdu, &header(0, 0), Hi1Notification::Activated);
+        assert!(matches!(c.receive(&pdu).unwrap(), Received::Other));
+        pdu.clear();
+        crate::handover::etsi::encode_hi1_notification(&mut pdu, &header(0, 0), Hi1Notification::Deactivated);
+        c.receive(&pdu).unwrap();
+        c.flush().unwrap();
+        let lines: Vec<serde_json::Value> = fs::read_to_string(dir.path().join("records.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!((lines[0]["kind"].as_str(), lines[0]["notification"].as_str()), (Some("hi1"), Some("activated")));
+        assert_eq!(lines[1]["notification"], "deactivated");
+        assert_eq!(lines[1]["liid"], "LIID-1");
+        assert_eq!(lines[1]["timestamp"], Timestamp::from_secs_micros(1_790_000_000, 7).to_rfc3339());
+        let s = c.stats();
+        assert_eq!((s.hi1_notifications, s.records, s.undecodable), (2, 0, 0));
+        assert_eq!(fs::metadata(dir.path().join("hi2.ber")).unwrap().len(), 0, "not a record");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use crate::audit::{self, AuditLog, Event, InterceptionRecord, InterceptionStatus, ProvisioningAct};
+use super::schedule::Schedule;
 use crate::handover::etsi::Hi1Notification;
 use crate::warrant::{Store, Warrant, WarrantError, WarrantTable};
 use crate::Timestamp;
@@ -57,25 +58,48 @@ pub struct Lifecycle {
     fingerprint: Vec<(PathBuf, Option<SystemTime>, u64)>,
     current: BTreeMap<String, Warrant>,
     audit: Option<Arc<Mutex<AuditLog>>>,
+    /// Loaded warrants the audit log already records as in force with the same order.
+    on_record: HashSet<String>,
 }
 
 impl Lifecycle {
-    /// Starts from the store loaded at startup; audits each of its warrants as loaded and
-    /// activated.
+    /// Starts from the store loaded at startup. A warrant the audit log last recorded as in
+    /// force with the same order gets no new entry; any other is audited as loaded, and its
+    /// activation when packet time reaches it (see [`Timeline`]).
     pub fn new(dir: &Path, store: &Store, audit: Option<Arc<Mutex<AuditLog>>>) -> Lifecycle {
+        let last = match &audit {
+            Some(log) => {
+                let dir = lock(log).dir().to_owned();
+                audit::last_interceptions(&dir).unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "cannot read the audit trail back: every warrant is audited as loaded");
+                    HashMap::new()
+                })
+            }
+            None => HashMap::new(),
+        };
         let mut lc = Lifecycle {
             dir: dir.to_owned(),
             agencies: store.agencies.iter().map(|a| a.id.clone()).collect(),
             fingerprint: fingerprint(dir),
             current: store.warrants.iter().map(|w| (w.liid.as_str().to_owned(), w.clone())).collect(),
             audit,
+            on_record: HashSet::new(),
         };
-        let since = audit::now();
         let loaded: Vec<Warrant> = lc.current.values().cloned().collect();
         for w in &loaded {
-            lc.record("load", w, since, InterceptionStatus::Activated, None);
+            let liid = w.liid.as_str();
+            if last.get(liid).is_some_and(|(status, record)| in_force_as_recorded(w, *status, record)) {
+                lc.on_record.insert(liid.to_owned());
+            } else {
+                lc.act("load", w);
+            }
         }
         lc
+    }
+
+    /// The packet-time schedule of `in_force` (the startup snapshot), auditing to the same log.
+    pub fn timeline(&self, in_force: &InForce) -> Timeline {
+        Timeline { schedule: Schedule::new(in_force), audit: self.audit.clone(), on_record: self.on_record.clone() }
     }
 
     /// The snapshot of what is in force now.
@@ -129,7 +153,8 @@ impl Lifecycle {
         for (liid, w) in &next {
             match previous.get(liid) {
                 None => {
-                    self.record("create", w, since, InterceptionStatus::Activated, None);
+                    // Its interception record comes with its activation in packet time.
+                    self.act("create", w);
                     notices.push(notice(w, Hi1Notification::Activated));
                 }
                 Some(old) if !same_order(old, w) => {
@@ -165,6 +190,11 @@ impl Lifecycle {
     }
 
     fn record(&mut self, action: &str, w: &Warrant, since: Timestamp, status: InterceptionStatus, until: Option<Timestamp>) {
+        self.act(action, w);
+        self.audit(Event::Interception { status, record: InterceptionRecord::of(w, since, until) });
+    }
+
+    fn act(&mut self, action: &str, w: &Warrant) {
         self.audit(Event::Provisioning(ProvisioningAct {
             who: STORE_ACTOR.into(),
             action: action.into(),
@@ -172,19 +202,72 @@ impl Lifecycle {
             client: w.source.display().to_string(),
             detail: None,
         }));
-        self.audit(Event::Interception { status, record: InterceptionRecord::of(w, since, until) });
     }
 
     fn audit(&self, event: Event) {
-        let Some(log) = &self.audit else { return };
-        let result = match log.lock() {
-            Ok(mut log) => log.append(event),
-            Err(poisoned) => poisoned.into_inner().append(event),
-        };
-        if let Err(e) = result {
-            tracing::error!(error = %e, "cannot write the audit trail");
-        }
+        append(self.audit.as_ref(), event);
     }
+}
+
+/// The packet-time schedule of the warrants in force, auditing each activation and lapse
+/// it reaches. Lives on the packet path: [`advance`](Timeline::advance) on every packet.
+#[derive(Debug)]
+pub struct Timeline {
+    schedule: Schedule,
+    audit: Option<Arc<Mutex<AuditLog>>>,
+    /// LIIDs whose activation the audit log already holds from an earlier run.
+    on_record: HashSet<String>,
+}
+
+impl Timeline {
+    /// The notices packet time `now` brings (warrants reaching `valid_from` or `valid_until`),
+    /// each audited with its packet-time start and end. Cheap when nothing is due.
+    pub fn advance(&mut self, now: Timestamp) -> Vec<Notice> {
+        let due = self.schedule.advance(now);
+        due.iter()
+            .map(|t| {
+                let known = t.notification == Hi1Notification::Activated && self.on_record.remove(t.warrant.liid.as_str());
+                if !known {
+                    let status = match t.notification {
+                        Hi1Notification::Activated => InterceptionStatus::Activated,
+                        Hi1Notification::Modified => InterceptionStatus::Modified,
+                        Hi1Notification::Deactivated => InterceptionStatus::Deactivated,
+                    };
+                    append(self.audit.as_ref(), Event::Interception { status, record: t.record() });
+                }
+                t.notice()
+            })
+            .collect()
+    }
+
+    /// Follows a reloaded snapshot. Returns the reload's notices to send now: activations
+    /// are left out, since the next [`advance`](Timeline::advance) tells them at packet time.
+    pub fn reseed(&mut self, in_force: &InForce, notices: Vec<Notice>) -> Vec<Notice> {
+        self.schedule.reseed(in_force);
+        notices.into_iter().filter(|n| n.notification != Hi1Notification::Activated).collect()
+    }
+}
+
+fn lock(log: &Mutex<AuditLog>) -> std::sync::MutexGuard<'_, AuditLog> {
+    log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Appends to the audit log, if kept; a failure is logged (the packet path goes on).
+fn append(log: Option<&Arc<Mutex<AuditLog>>>, event: Event) {
+    let Some(log) = log else { return };
+    if let Err(e) = lock(log).append(event) {
+        tracing::error!(error = %e, "cannot write the audit trail");
+    }
+}
+
+/// The audit log's last record of the LIID says it is in force under this same order.
+fn in_force_as_recorded(w: &Warrant, status: InterceptionStatus, record: &InterceptionRecord) -> bool {
+    if status == InterceptionStatus::Deactivated {
+        return false;
+    }
+    let mut now = InterceptionRecord::of(w, w.valid_from, None);
+    now.start.clone_from(&record.start);
+    now == *record
 }
 
 fn notice(w: &Warrant, notification: Hi1Notification) -> Notice {
@@ -274,7 +357,7 @@ mod tests {
         assert_eq!(u.notices[0].notification, Hi1Notification::Deactivated);
 
         let audit_dir = dir.path().join("audit");
-        assert!(audit::verify_dir(&audit_dir).unwrap().unwrap().entries >= 2 + 2 + 2 + 1 + 2);
+        assert_eq!(audit::verify_dir(&audit_dir).unwrap().unwrap().entries, 1 + 1 + 2 + 2 + 2, "load, create, amend, two refusals (the broken file's errors), revoke");
         let b_entries = audit::entries_of_liid(&audit_dir, "B-1").unwrap();
         let statuses: Vec<_> = b_entries
             .iter()
@@ -283,7 +366,58 @@ mod tests {
                 Event::Provisioning(_) => None,
             })
             .collect();
-        assert_eq!(statuses, [InterceptionStatus::Activated, InterceptionStatus::Modified, InterceptionStatus::Deactivated]);
+        // Its activation is audited by the timeline, at packet time.
+        assert_eq!(statuses, [InterceptionStatus::Modified, InterceptionStatus::Deactivated]);
+    }
+
+    fn audited(dir: &Path) -> u64 {
+        audit::verify_dir(&dir.join("audit")).unwrap().unwrap().entries
+    }
+
+    fn restart(dir: &Path) -> Lifecycle {
+        let w = dir.join("warrants");
+        let (store, errors) = Store::load_dir(&w).unwrap();
+        assert!(errors.is_empty());
+        let log = AuditLog::open(&dir.join("audit")).unwrap();
+        Lifecycle::new(&w, &store, Some(Arc::new(Mutex::new(log))))
+    }
+
+    /// 2026-09-21, inside the orders' validity.
+    const PACKET: Timestamp = Timestamp::from_nanos(1_790_000_000_000_000_000);
+
+    #[test]
+    fn a_restart_audits_only_changed_warrants() {
+        let (dir, lc) = setup();
+        assert_eq!(audited(dir.path()), 1, "A-1 loaded");
+        let mut t = lc.timeline(&lc.snapshot().in_force);
+        assert_eq!(t.advance(PACKET).len(), 1);
+        assert_eq!(audited(dir.path()), 2, "A-1 activated at packet time");
+
+        // The same order after a restart: the agency is told again, the audit log is not.
+        let lc = restart(dir.path());
+        let mut t = lc.timeline(&lc.snapshot().in_force);
+        let notices = t.advance(PACKET);
+        assert_eq!(notices.iter().map(|n| n.notification).collect::<Vec<_>>(), [Hi1Notification::Activated]);
+        assert_eq!(audited(dir.path()), 2);
+
+        // A-1 amended and B-1 new while stopped: both loaded and activated anew.
+        let w = dir.path().join("warrants");
+        fs::write(w.join("A-1.toml"), warrant_toml("A-1", "tel:+13035550142", "2026-12-01T00:00:00Z")).unwrap();
+        fs::write(w.join("B-1.toml"), warrant_toml("B-1", "tel:+13035550199", "2027-01-01T00:00:00Z")).unwrap();
+        let lc = restart(dir.path());
+        let mut t = lc.timeline(&lc.snapshot().in_force);
+        assert_eq!(t.advance(PACKET).len(), 2);
+        assert_eq!(audited(dir.path()), 2 + 2 + 2);
+        let a = audit::entries_of_liid(&dir.path().join("audit"), "A-1").unwrap();
+        let Some(Event::Interception { status, record }) = a.last().map(|e| &e.event) else { panic!("{a:?}") };
+        assert_eq!((*status, record.end.as_str()), (InterceptionStatus::Activated, "2026-12-01T00:00:00.000000Z"));
+        assert_eq!(record.start, PACKET.to_rfc3339());
+
+        // Once lapsed in packet time, a restart sees it as ended and audits it again.
+        assert_eq!(t.advance(Timestamp::from_nanos(1_797_000_000_000_000_000)).len(), 1);
+        assert_eq!(audited(dir.path()), 7, "A-1 deactivated");
+        drop(restart(dir.path()));
+        assert_eq!(audited(dir.path()), 8, "A-1 loaded again");
     }
 
     #[test]

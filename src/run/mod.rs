@@ -4,6 +4,7 @@
 mod demo;
 mod lifecycle;
 mod report;
+mod schedule;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -13,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use demo::{demo, DemoError, DemoSummary};
-pub use lifecycle::{InForce, Lifecycle, Notice, Snapshot, Update, STORE_ACTOR};
+pub use lifecycle::{InForce, Lifecycle, Notice, Snapshot, Timeline, Update, STORE_ACTOR};
+pub use schedule::{Schedule, Transition};
 pub use report::{demo_report, run_report};
 
 use crossbeam_channel::Receiver;
@@ -27,6 +29,7 @@ use crate::delivery::{
 use crate::handover::etsi::{self, PduHeader};
 use crate::handover::sequencer::{AgencyOutput, Channel, LiidCounts, Sequencer};
 use crate::mediation::{CinAllocator, Mediator, MediatorConfig, Record, RecordSink};
+use crate::provision::{ProvisionConfig, ProvisionError, ProvisionServer};
 use crate::warrant::{Appliance, Profile, Store, WarrantError};
 use crate::wire::{Decoded, Decoder};
 
@@ -63,11 +66,15 @@ pub struct LifecycleOptions {
     pub poll: Option<Duration>,
     /// Set (by SIGHUP, or a test) to reload the warrant directory now; cleared when done.
     pub reload: Arc<AtomicBool>,
+    /// Also serve the provisioning API while running, writing through to the run's warrant
+    /// directory (picked up by the next poll) and audit trail: the config's `warrants` and
+    /// `audit` are replaced by the run's. Stopped when the run ends.
+    pub api: Option<ProvisionConfig>,
 }
 
 impl Default for LifecycleOptions {
     fn default() -> Self {
-        LifecycleOptions { audit: None, poll: Some(Duration::from_secs(1)), reload: Arc::default() }
+        LifecycleOptions { audit: None, poll: Some(Duration::from_secs(1)), reload: Arc::default(), api: None }
     }
 }
 
@@ -89,6 +96,10 @@ pub enum RunError {
     CallTrace(#[from] CallTraceError),
     #[error("call trace output {path}: {source}")]
     CallTraceOutput { path: PathBuf, source: io::Error },
+    #[error("provisioning API: {0}")]
+    Provision(#[from] ProvisionError),
+    #[error("provisioning API runtime: {0}")]
+    ApiRuntime(io::Error),
     #[error("live capture needs a build with `--features live`")]
     LiveUnavailable,
 }
@@ -128,6 +139,8 @@ struct CinGuard<S> {
     /// Identifies the appliance in HI1 notifications.
     appliance: Appliance,
     in_force: Arc<InForce>,
+    /// Activations and lapses by packet time.
+    timeline: Timeline,
     withheld: u64,
     cins: CinReservation,
     path: PathBuf,
@@ -182,7 +195,10 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         None => None,
     };
     let mut warrants = Lifecycle::new(&options.warrants, &store, audit);
+    // Dropped (the server stopped) whenever this function returns.
+    let _api = start_api(options, lifecycle)?;
     let snapshot = Snapshot::new(store.warrants);
+    let timeline = warrants.timeline(&snapshot.in_force);
     let mediator =
         Mediator::with_config(snapshot.table, MediatorConfig::default(), CinAllocator::with_floor(cin_floor));
     let sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
@@ -190,6 +206,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         inner: sequencer,
         appliance: store.appliance,
         in_force: snapshot.in_force,
+        timeline,
         withheld: 0,
         cins,
         path: spool.join("cin-reserved"),
@@ -287,11 +304,29 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     })
 }
 
+/// Starts the provisioning API on its own runtime over the run's warrant directory.
+fn start_api(
+    options: &RunOptions,
+    lifecycle: &LifecycleOptions,
+) -> Result<Option<(tokio::runtime::Runtime, ProvisionServer)>, RunError> {
+    let Some(api) = &lifecycle.api else { return Ok(None) };
+    let config = ProvisionConfig { warrants: options.warrants.clone(), audit: lifecycle.audit.clone(), ..api.clone() };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("provision-api")
+        .enable_all()
+        .build()
+        .map_err(RunError::ApiRuntime)?;
+    let server = runtime.block_on(crate::provision::start(&config))?;
+    Ok(Some((runtime, server)))
+}
+
 /// Swaps in a new warrant snapshot between two packets and tells the agencies what changed.
 fn apply(update: Update, mediator: &mut Mediator, sink: &mut Guarded) {
     mediator.set_table(update.snapshot.table);
+    let notices = sink.timeline.reseed(&update.snapshot.in_force, update.notices);
     sink.in_force = update.snapshot.in_force;
-    sink.notify(&update.notices);
+    sink.notify(&notices, crate::audit::now());
 }
 
 /// Feeds every packet of `source` through decoding and mediation into `sink` until the
@@ -328,6 +363,7 @@ fn pump(
                     *reloads += 1;
                     apply(update, &mut mediator, sink);
                 }
+                sink.advance(frame.ts);
                 if let Decoded::Datagram(dg) = decoder.decode(&frame) {
                     mediator.handle_observed(&dg, sink, tracer);
                 }
@@ -367,10 +403,18 @@ impl Guarded {
         self.error.is_some() || self.inner.output().error().is_some()
     }
 
+    /// Tells (and audits) the warrants activated or lapsed by packet time `ts`.
+    fn advance(&mut self, ts: crate::Timestamp) {
+        let due = self.timeline.advance(ts);
+        if !due.is_empty() {
+            self.notify(&due, ts);
+        }
+    }
+
     /// Spools an HI1 notification (activated, modified, deactivated) for each notice on
-    /// its agency's HI2 interface, stamped with the wall-clock time.
-    fn notify(&mut self, notices: &[Notice]) {
-        let now = crate::audit::now();
+    /// its agency's HI2 interface, stamped `now` (wall clock for reloads, packet time for
+    /// the schedule).
+    fn notify(&mut self, notices: &[Notice], now: crate::Timestamp) {
         let mut pdu = Vec::new();
         for n in notices {
             let Some(index) = self.inner.agencies().iter().position(|a| a.id == n.agency) else { continue };
@@ -419,6 +463,7 @@ fn live(
                     *reloads += 1;
                     apply(update, mediator, sink);
                 }
+                sink.advance(frame.ts);
                 if let Decoded::Datagram(dg) = decoder.decode(&frame) {
                     mediator.handle_observed(&dg, sink, tracer);
                 }

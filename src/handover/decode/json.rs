@@ -229,6 +229,12 @@ pub fn pdu_to_json(p: &Pdu) -> Value {
         }
         Payload::KeepAlive => json!({ "kind": "keep-alive" }),
         Payload::KeepAliveResponse => json!({ "kind": "keep-aliveResponse" }),
+        Payload::Hi1(op) => json!({
+            "kind": "hI1-Operation",
+            "notification": op.asn1_name().map_or_else(|| format!("[{}]", op.alternative), str::to_owned),
+            "liid": op.liid.as_deref().map(octets),
+            "time_stamp": op.time_stamp,
+        }),
         Payload::Tri(n) => json!({ "kind": format!("tRIPayload [{n}]") }),
         Payload::Other(n) => json!({ "kind": format!("payload [{n}]") }),
     };

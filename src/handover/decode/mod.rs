@@ -1,11 +1,13 @@
 //! tapline's own decoder for `etsi` handover streams: splits back-to-back PS-PDUs and decodes
 //! each into typed values, skipping fields and alternatives it does not know.
 
+mod hi1;
 mod json;
 mod tlv;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+pub use hi1::Hi1Operation;
 pub use json::{decode_stream_jsonl, pdu_to_json, StreamError};
 pub use tlv::TagInfo;
 use tlv::{Children, Tlv};
@@ -131,6 +133,8 @@ pub enum Payload {
     Cc(Vec<CcRecord>),
     KeepAlive,
     KeepAliveResponse,
+    /// `[3]` hI1-Operation: an HI1 notification (activated, deactivated, modified).
+    Hi1(Hi1Operation),
     /// Another tRIPayload alternative (its tag number).
     Tri(u32),
     /// Another Payload alternative (its tag number).
@@ -299,6 +303,7 @@ fn decode_payload(t: &Tlv) -> Result<Payload, DecodeError> {
                 (_, n) => Payload::Tri(n),
             })
         }
+        3 => Ok(Payload::Hi1(hi1::decode_hi1_operation(&alt)?)),
         n => Ok(Payload::Other(n)),
     }
 }

@@ -7,8 +7,8 @@ use proptest::prelude::*;
 
 use super::*;
 use crate::handover::etsi::{
-    encode_cc, encode_iri, encode_keepalive, encode_keepalive_response, Direction, IriContent,
-    IriType, PduHeader,
+    encode_cc, encode_hi1_notification, encode_iri, encode_keepalive, encode_keepalive_response,
+    Direction, Hi1Notification, IriContent, IriType, PduHeader,
 };
 use crate::Timestamp;
 
@@ -160,6 +160,27 @@ fn keepalives_decode() {
         decode_pdu(&out).unwrap().payload,
         Payload::KeepAliveResponse
     );
+}
+
+#[test]
+fn hi1_notification_round_trip() {
+    let mut out = Vec::new();
+    encode_hi1_notification(&mut out, &header(0), Hi1Notification::Activated);
+    let pdu = decode_pdu(&out).unwrap();
+    assert_eq!(pdu.header, Header { sequence: 0, ..expected_header(0, None) });
+    assert_eq!(
+        pdu.payload,
+        Payload::Hi1(Hi1Operation {
+            alternative: 1,
+            notification: Some(Hi1Notification::Activated),
+            liid: Some(b"LIID-0001".to_vec()),
+            time_stamp: Some("20260102030405Z".into()),
+        })
+    );
+    let j = pdu_to_json(&pdu);
+    assert_eq!(j["payload"]["kind"], "hI1-Operation");
+    assert_eq!(j["payload"]["notification"], "liActivated");
+    assert_eq!(j["payload"]["liid"], "LIID-0001");
 }
 
 #[test]
