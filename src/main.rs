@@ -142,6 +142,12 @@ struct RunArgs {
     /// Audit trail directory (default SPOOL/audit).
     #[arg(long)]
     audit: Option<PathBuf>,
+    /// Serve Prometheus metrics (plain HTTP `GET /metrics`) on this address, e.g. 127.0.0.1:9464.
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics: Option<std::net::SocketAddr>,
+    /// Media shard threads; 0 runs every stage on one thread.
+    #[arg(long, default_value_t = 1)]
+    media_shards: usize,
     #[command(flatten)]
     api: RunApiArgs,
 }
@@ -358,6 +364,8 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         drain: std::time::Duration::from_secs(a.drain_secs),
         ca_override: Default::default(),
         calltrace: a.calltrace,
+        pipeline: tapline::pipeline::PipelineConfig { media_shards: a.media_shards, ..Default::default() },
+        metrics: a.metrics,
     };
     let summary = tapline::run::run_until_signal_with(&options, &lifecycle)?;
     print!("{}", tapline::run::run_report(&summary));

@@ -76,6 +76,8 @@ fn options(warrants: &Path, spool: &Path, pki: &DevPki, rate: Option<u32>) -> Ru
         drain: Duration::from_secs(30),
         ca_override: BTreeMap::new(),
         calltrace: None,
+        pipeline: Default::default(),
+        metrics: None,
     }
 }
 

@@ -127,6 +127,8 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
         drain: Duration::from_secs(30),
         ca_override: BTreeMap::new(),
         calltrace: None,
+        pipeline: Default::default(),
+        metrics: None,
     };
     // Reload only on request, so the addition and the revocation land in one snapshot.
     let lifecycle =

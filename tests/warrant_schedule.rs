@@ -84,6 +84,8 @@ fn options(dir: &Path, pki: &DevPki, warrants: PathBuf, pcap: PathBuf, rate: Opt
         drain: Duration::from_secs(30),
         ca_override: BTreeMap::new(),
         calltrace: None,
+        pipeline: Default::default(),
+        metrics: None,
     }
 }
 

@@ -100,6 +100,8 @@ pub fn demo(capture: &Path, warrants: &Path, out: &Path) -> Result<DemoSummary, 
         drain: Duration::from_secs(20),
         ca_override: ids.iter().map(|id| (id.clone(), pki.ca.clone())).collect(),
         calltrace: None,
+        pipeline: Default::default(),
+        metrics: None,
     };
     let result = run(&options, Arc::new(AtomicBool::new(false)));
     let mut received = BTreeMap::new();

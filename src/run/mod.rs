@@ -5,6 +5,7 @@ mod demo;
 mod lifecycle;
 mod report;
 mod schedule;
+mod guard;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -18,20 +19,19 @@ pub use lifecycle::{InForce, Lifecycle, Notice, Snapshot, Timeline, Update, STOR
 pub use schedule::{Schedule, Transition};
 pub use report::{demo_report, run_report};
 
-use crossbeam_channel::Receiver;
-
 use crate::audit::{AuditError, AuditLog};
 use crate::calltrace::{self, CallTraceError, CallTraceStats, CallTracer, JsonlOutput, Tracker};
-use crate::capture::{CaptureError, FileReader};
+use crate::capture::CaptureError;
 use crate::delivery::{
-    report_of, CinReservation, Delivery, DeliveryError, DeliveryOptions, InterfaceReport, SpoolError, SpoolOutput,
+    report_of, CinReservation, Delivery, DeliveryError, DeliveryOptions, InterfaceReport, SpoolError,
 };
-use crate::handover::etsi::{self, PduHeader};
-use crate::handover::sequencer::{AgencyOutput, Channel, LiidCounts, Sequencer};
-use crate::mediation::{CinAllocator, Mediator, MediatorConfig, Record, RecordSink};
+use crate::handover::sequencer::{LiidCounts, Sequencer};
+use crate::mediation::{CinAllocator, Mediator, MediatorConfig};
+use crate::metrics::{Counter, Metrics, MetricsError, MetricsServer, Stage};
+use crate::pipeline::{self, FrameSource, PipelineConfig, PipelineError};
+use guard::{CinGuard, WarrantHook};
 use crate::provision::{ProvisionConfig, ProvisionError, ProvisionServer};
-use crate::warrant::{Appliance, Profile, Store, WarrantError};
-use crate::wire::{Decoded, Decoder};
+use crate::warrant::{Store, WarrantError};
 
 /// Where packets come from.
 #[derive(Clone, Debug)]
@@ -55,6 +55,10 @@ pub struct RunOptions {
     /// Call Trace (`*57`) configuration; its records go to `SPOOL/calltrace/{cic,billing,subscriber}`
     /// and its running counts to `SPOOL/calltrace/state.json`.
     pub calltrace: Option<PathBuf>,
+    /// Threads and queue sizes of the packet pipeline.
+    pub pipeline: PipelineConfig,
+    /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this address.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 /// How a running appliance follows changes of its warrants.
@@ -100,8 +104,10 @@ pub enum RunError {
     Provision(#[from] ProvisionError),
     #[error("provisioning API runtime: {0}")]
     ApiRuntime(io::Error),
-    #[error("live capture needs a build with `--features live`")]
-    LiveUnavailable,
+    #[error("{0}")]
+    Pipeline(#[from] PipelineError),
+    #[error("metrics endpoint: {0}")]
+    Metrics(#[from] MetricsError),
 }
 
 /// What a run did. Targets never appear here.
@@ -129,38 +135,6 @@ pub struct RunSummary {
     /// Call Trace counters, when configured (no identities).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calltrace: Option<CallTraceStats>,
-}
-
-/// Passes on only records of warrants in force at the record's time (a revoked or amended
-/// warrant stops a call in progress), and reserves every CIN durably before a record
-/// carrying it is spooled.
-struct CinGuard<S> {
-    inner: S,
-    /// Identifies the appliance in HI1 notifications.
-    appliance: Appliance,
-    in_force: Arc<InForce>,
-    /// Activations and lapses by packet time.
-    timeline: Timeline,
-    withheld: u64,
-    cins: CinReservation,
-    path: PathBuf,
-    error: Option<RunError>,
-}
-
-impl<S: RecordSink> RecordSink for CinGuard<S> {
-    fn record(&mut self, r: &Record<'_>) {
-        if self.error.is_some() {
-            return;
-        }
-        if !self.in_force.get(r.warrant.liid.as_str()).is_some_and(|w| w.is_active(r.ts)) {
-            self.withheld += 1;
-            return;
-        }
-        match self.cins.cover(r.cin) {
-            Ok(()) => self.inner.record(r),
-            Err(source) => self.error = Some(RunError::Cins { path: self.path.clone(), source }),
-        }
-    }
 }
 
 /// Runs the pipeline until the capture ends or `stop` is set (then drains). Records left
@@ -202,11 +176,11 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let mediator =
         Mediator::with_config(snapshot.table, MediatorConfig::default(), CinAllocator::with_floor(cin_floor));
     let sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
-    let mut sink = CinGuard {
+    let sink = CinGuard {
         inner: sequencer,
         appliance: store.appliance,
         in_force: snapshot.in_force,
-        timeline,
+        reloads: 0,
         withheld: 0,
         cins,
         path: spool.join("cin-reserved"),
@@ -216,14 +190,23 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     // On a stop request, a pipeline blocked on a full spool gives up waiting. Meanwhile the
     // delivery metrics go to SPOOL/metrics.json every few seconds.
     let done = Arc::new(AtomicBool::new(false));
+    let metrics = Arc::new(Metrics::new());
+    // Stopped (and its port freed) whenever this function returns.
+    let _metrics_server: Option<MetricsServer> = match options.metrics {
+        Some(addr) => Some(crate::metrics::serve(addr, Arc::clone(&metrics))?),
+        None => None,
+    };
     let watcher = std::thread::spawn({
         let (stop, done, queues) = (stop.clone(), done.clone(), delivery.queues().clone());
+        let shared = Arc::clone(&metrics);
         let metrics = spool.join("metrics.json");
         let (poll, reload) = (lifecycle.poll, lifecycle.reload.clone());
         move || {
             let mut written = Instant::now();
             let mut polled = Instant::now();
+            let mut delivered = DeliveryTotals::default();
             while !done.load(Ordering::Relaxed) {
+                delivered.publish(&shared, queues.iter().flatten().map(|q| report_of(q)));
                 let forced = reload.swap(false, Ordering::Relaxed);
                 if forced || poll.is_some_and(|p| polled.elapsed() >= p) {
                     polled = Instant::now();
@@ -244,9 +227,8 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
             }
         }
     });
-    let mut reloads = 0u64;
     let calltrace_dir = spool.join("calltrace");
-    let mut tracer = match &options.calltrace {
+    let tracer = match &options.calltrace {
         Some(config) => {
             let state = calltrace::load_state(&calltrace_dir.join("state.json"))?;
             let tracker = Tracker::with_state(calltrace::Config::load(config)?, state);
@@ -255,16 +237,24 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
         None => None,
     };
-    let pipeline = pump(&options.source, mediator, &mut sink, &stop, &updates, &mut reloads, &mut tracer);
+    let source = match &options.source {
+        Source::Pcap { path, rate } => FrameSource::File { path: path.clone(), rate: *rate },
+        Source::Iface(name) => FrameSource::Live(name.clone()),
+    };
+    let hook = WarrantHook::new(updates, timeline);
+    let finished = pipeline::run(&source, mediator, tracer, sink, hook, &stop, &options.pipeline, &metrics);
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
-    let (packets_read, mediator) = match pipeline {
-        Ok(p) => p,
+    let finished = match finished {
+        Ok(f) => f,
         Err(e) => {
             delivery.finish(options.drain);
-            return Err(e);
+            return Err(e.into());
         }
     };
+    let (mut sink, tracer) = (finished.encoder, finished.observer);
+    let packets_read = finished.capture.frames;
+    let reloads = sink.reloads;
     let failure = sink.error.take().or_else(|| sink.inner.output_mut().take_error().map(RunError::Spool));
     let interrupted = stop.load(Ordering::Relaxed);
     if !interrupted {
@@ -284,7 +274,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
         None => None,
     };
-    let m = mediator.stats();
+    let m = finished.mediation;
     let liid_counts = sink.inner.counts_of_all(liids);
     Ok(RunSummary {
         packets_read,
@@ -321,65 +311,28 @@ fn start_api(
     Ok(Some((runtime, server)))
 }
 
-/// Swaps in a new warrant snapshot between two packets and tells the agencies what changed.
-fn apply(update: Update, mediator: &mut Mediator, sink: &mut Guarded) {
-    mediator.set_table(update.snapshot.table);
-    let notices = sink.timeline.reseed(&update.snapshot.in_force, update.notices);
-    sink.in_force = update.snapshot.in_force;
-    sink.notify(&notices, crate::audit::now());
+/// Delivery totals already added to the shared metrics.
+#[derive(Default)]
+struct DeliveryTotals {
+    spooled: u64,
+    confirmed: u64,
 }
 
-/// Feeds every packet of `source` through decoding and mediation into `sink` until the
-/// source ends, `stop` is set, or spooling fails.
-fn pump(
-    source: &Source,
-    mut mediator: Mediator,
-    sink: &mut Guarded,
-    stop: &AtomicBool,
-    updates: &Receiver<Update>,
-    reloads: &mut u64,
-    tracer: &mut Option<Tracer>,
-) -> Result<(u64, Mediator), RunError> {
-    let mut decoder = Decoder::new();
-    let mut packets = 0u64;
-    match source {
-        Source::Pcap { path, rate } => {
-            let mut reader = FileReader::open(path)?;
-            let started = Instant::now();
-            loop {
-                if stop.load(Ordering::Relaxed) || sink.failed() {
-                    break;
-                }
-                let frame = match reader.next_frame() {
-                    Ok(Some(f)) => f,
-                    Ok(None) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "capture error; skipping");
-                        continue;
-                    }
-                };
-                packets += 1;
-                if let Ok(update) = updates.try_recv() {
-                    *reloads += 1;
-                    apply(update, &mut mediator, sink);
-                }
-                sink.advance(frame.ts);
-                if let Decoded::Datagram(dg) = decoder.decode(&frame) {
-                    mediator.handle_observed(&dg, sink, tracer);
-                }
-                if let Some(rate) = rate.filter(|r| *r > 0) {
-                    let due = started + Duration::from_secs_f64(packets as f64 / f64::from(rate));
-                    if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                        std::thread::sleep(wait);
-                    }
-                }
-            }
+impl DeliveryTotals {
+    /// Adds what the spools took and the agencies confirmed since last time; sets the
+    /// records still waiting as the spool gauge.
+    fn publish(&mut self, metrics: &Metrics, reports: impl Iterator<Item = InterfaceReport>) {
+        let (mut spooled, mut confirmed, mut waiting) = (0, 0, 0);
+        for r in reports {
+            spooled += r.spooled;
+            confirmed += r.confirmed;
+            waiting += r.unconfirmed;
         }
-        Source::Iface(name) => {
-            packets = live(name, &mut mediator, &mut decoder, sink, stop, updates, reloads, tracer)?
-        }
+        metrics.add(Counter::RecordsSpooled, spooled.saturating_sub(self.spooled));
+        metrics.add(Counter::RecordsConfirmed, confirmed.saturating_sub(self.confirmed));
+        metrics.set_queue_depth(Stage::Delivery, waiting);
+        (self.spooled, self.confirmed) = (spooled.max(self.spooled), confirmed.max(self.confirmed));
     }
-    Ok((packets, mediator))
 }
 
 /// How often a running appliance rewrites `SPOOL/metrics.json`.
@@ -394,103 +347,6 @@ fn write_metrics(path: &std::path::Path, reports: &[InterfaceReport]) {
         tracing::warn!(path = %path.display(), error = %e, "cannot write metrics");
     }
 }
-
-type Guarded = CinGuard<Sequencer<SpoolOutput>>;
-
-impl Guarded {
-    /// Spooling or CIN reservation failed: the pipeline must stop.
-    fn failed(&self) -> bool {
-        self.error.is_some() || self.inner.output().error().is_some()
-    }
-
-    /// Tells (and audits) the warrants activated or lapsed by packet time `ts`.
-    fn advance(&mut self, ts: crate::Timestamp) {
-        let due = self.timeline.advance(ts);
-        if !due.is_empty() {
-            self.notify(&due, ts);
-        }
-    }
-
-    /// Spools an HI1 notification (activated, modified, deactivated) for each notice on
-    /// its agency's HI2 interface, stamped `now` (wall clock for reloads, packet time for
-    /// the schedule).
-    fn notify(&mut self, notices: &[Notice], now: crate::Timestamp) {
-        let mut pdu = Vec::new();
-        for n in notices {
-            let Some(index) = self.inner.agencies().iter().position(|a| a.id == n.agency) else { continue };
-            let Some(agency) = self.inner.agencies().get(index) else { continue };
-            // HI1 notifications are PS-PDUs: only `etsi` agencies' streams carry them.
-            if agency.profile != Profile::Etsi {
-                continue;
-            }
-            let appliance = &self.appliance;
-            let header = PduHeader {
-                liid: &n.liid,
-                authorization_country: &appliance.country,
-                operator_id: &appliance.operator_id,
-                network_element_id: &appliance.network_element_id,
-                cin: 0,
-                delivery_country: &agency.country,
-                sequence: 0,
-                ts: now,
-            };
-            pdu.clear();
-            etsi::encode_hi1_notification(&mut pdu, &header, n.notification);
-            self.inner.output_mut().write_pdu(index, Channel::Hi2, &pdu);
-        }
-    }
-}
-
-#[cfg(feature = "live")]
-fn live(
-    name: &str,
-    mediator: &mut Mediator,
-    decoder: &mut Decoder,
-    sink: &mut Guarded,
-    stop: &AtomicBool,
-    updates: &Receiver<Update>,
-    reloads: &mut u64,
-    tracer: &mut Option<Tracer>,
-) -> Result<u64, RunError> {
-    use crate::capture::{LiveCapture, LiveConfig};
-    let mut capture = LiveCapture::open(&LiveConfig::new(name))?;
-    let mut packets = 0u64;
-    while !stop.load(Ordering::Relaxed) && !sink.failed() {
-        match capture.next_frame() {
-            Ok(Some(frame)) => {
-                packets += 1;
-                if let Ok(update) = updates.try_recv() {
-                    *reloads += 1;
-                    apply(update, mediator, sink);
-                }
-                sink.advance(frame.ts);
-                if let Decoded::Datagram(dg) = decoder.decode(&frame) {
-                    mediator.handle_observed(&dg, sink, tracer);
-                }
-            }
-            Ok(None) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(packets)
-}
-
-#[cfg(not(feature = "live"))]
-fn live(
-    _name: &str,
-    _mediator: &mut Mediator,
-    _decoder: &mut Decoder,
-    _sink: &mut Guarded,
-    _stop: &AtomicBool,
-    _updates: &Receiver<Update>,
-    _reloads: &mut u64,
-    _tracer: &mut Option<Tracer>,
-) -> Result<u64, RunError> {
-    Err(RunError::LiveUnavailable)
-}
-
-/// The Call Trace service riding on the signalling view.
-type Tracer = CallTracer<JsonlOutput>;
 
 /// `tapline run` from the command line: SIGTERM or SIGINT stops the capture, the spools
 /// are drained (up to `options.drain`), and the run returns.

@@ -1,0 +1,147 @@
+//! The run's two ends of the warrant lifecycle in the pipeline: the packet hook on the
+//! signalling stage (swaps in reloaded warrant tables, advances the packet-time schedule)
+//! and the guard on the encoding stage (withholds records of warrants not in force,
+//! reserves CINs durably, spools HI1 notifications at their place in capture order).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crossbeam_channel::Receiver;
+
+use super::lifecycle::{InForce, Notice, Timeline, Update};
+use super::RunError;
+use crate::delivery::{CinReservation, SpoolOutput};
+use crate::handover::etsi::{self, PduHeader};
+use crate::handover::sequencer::{AgencyOutput, Channel, Sequencer};
+use crate::mediation::{Mediator, Record, RecordSink};
+use crate::pipeline::{EncodeStage, PacketHook};
+use crate::warrant::{Appliance, Profile};
+use crate::Timestamp;
+
+/// What changed about the warrants before one packet, for the encoding stage.
+#[derive(Debug, Default)]
+pub struct WarrantChange {
+    /// A reloaded snapshot: the warrants whose records may be delivered from now on.
+    in_force: Option<Arc<InForce>>,
+    /// HI1 notifications and the time each is stamped with.
+    notices: Vec<(Notice, Timestamp)>,
+}
+
+/// Runs before each packet on the signalling stage: a reloaded warrant table is swapped
+/// in (no lock per packet: one channel poll), and activations and lapses fall due by the
+/// packet's time.
+pub struct WarrantHook {
+    updates: Receiver<Update>,
+    timeline: Timeline,
+}
+
+impl WarrantHook {
+    pub fn new(updates: Receiver<Update>, timeline: Timeline) -> Self {
+        WarrantHook { updates, timeline }
+    }
+}
+
+impl PacketHook for WarrantHook {
+    type Update = WarrantChange;
+
+    fn before(&mut self, mediator: &mut Mediator, ts: Timestamp) -> Option<WarrantChange> {
+        let mut change: Option<WarrantChange> = None;
+        if let Ok(update) = self.updates.try_recv() {
+            mediator.set_table(update.snapshot.table);
+            let notices = self.timeline.reseed(&update.snapshot.in_force, update.notices);
+            let now = crate::audit::now();
+            change = Some(WarrantChange {
+                in_force: Some(update.snapshot.in_force),
+                notices: notices.into_iter().map(|n| (n, now)).collect(),
+            });
+        }
+        let due = self.timeline.advance(ts);
+        if !due.is_empty() {
+            change.get_or_insert_with(WarrantChange::default).notices.extend(due.into_iter().map(|n| (n, ts)));
+        }
+        change
+    }
+}
+
+/// Passes on only records of warrants in force at the record's time (a revoked or amended
+/// warrant stops a call in progress), and reserves every CIN durably before a record
+/// carrying it is spooled.
+pub struct CinGuard<S> {
+    pub inner: S,
+    /// Identifies the appliance in HI1 notifications.
+    pub appliance: Appliance,
+    pub in_force: Arc<InForce>,
+    /// Warrant tables swapped in.
+    pub reloads: u64,
+    pub withheld: u64,
+    pub cins: CinReservation,
+    pub path: PathBuf,
+    pub error: Option<RunError>,
+}
+
+impl<S: RecordSink> RecordSink for CinGuard<S> {
+    fn record(&mut self, r: &Record<'_>) {
+        if self.error.is_some() {
+            return;
+        }
+        if !self.in_force.get(r.warrant.liid.as_str()).is_some_and(|w| w.is_active(r.ts)) {
+            self.withheld += 1;
+            return;
+        }
+        match self.cins.cover(r.cin) {
+            Ok(()) => self.inner.record(r),
+            Err(source) => self.error = Some(RunError::Cins { path: self.path.clone(), source }),
+        }
+    }
+}
+
+pub type Guarded = CinGuard<Sequencer<SpoolOutput>>;
+
+impl EncodeStage for Guarded {
+    type Update = WarrantChange;
+
+    fn record(&mut self, record: &Record<'_>) {
+        RecordSink::record(self, record);
+    }
+
+    fn update(&mut self, change: WarrantChange) {
+        if let Some(in_force) = change.in_force {
+            self.in_force = in_force;
+            self.reloads += 1;
+        }
+        for (notice, stamp) in &change.notices {
+            self.notify(notice, *stamp);
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.error.is_some() || self.inner.output().error().is_some()
+    }
+}
+
+impl Guarded {
+    /// Spools an HI1 notification (activated, modified, deactivated) on its agency's HI2
+    /// interface, stamped `now` (wall clock for reloads, packet time for the schedule).
+    fn notify(&mut self, n: &Notice, now: Timestamp) {
+        let Some(index) = self.inner.agencies().iter().position(|a| a.id == n.agency) else { return };
+        let Some(agency) = self.inner.agencies().get(index) else { return };
+        // HI1 notifications are PS-PDUs: only `etsi` agencies' streams carry them.
+        if agency.profile != Profile::Etsi {
+            return;
+        }
+        let appliance = &self.appliance;
+        let header = PduHeader {
+            liid: &n.liid,
+            authorization_country: &appliance.country,
+            operator_id: &appliance.operator_id,
+            network_element_id: &appliance.network_element_id,
+            cin: 0,
+            delivery_country: &agency.country,
+            sequence: 0,
+            ts: now,
+        };
+        let mut pdu = Vec::new();
+        etsi::encode_hi1_notification(&mut pdu, &header, n.notification);
+        self.inner.output_mut().write_pdu(index, Channel::Hi2, &pdu);
+    }
+}
