@@ -434,3 +434,49 @@ fn call_trace_runs_on_the_delivering_appliance_too() {
     // the Title III on +13035550142 intercepted both calls meanwhile
     assert_eq!(summary.liids["PHX-2026-T3-0007"].communications, 2);
 }
+
+/// GET `path` from `addr` over plain HTTP; the whole response.
+fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")?;
+    let mut body = String::new();
+    s.read_to_string(&mut body)?;
+    Ok(body)
+}
+
+fn metric(body: &str, name: &str) -> Option<f64> {
+    body.lines().find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
+}
+
+#[test]
+fn a_running_appliance_serves_prometheus_metrics() {
+    let s = setup();
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let mut o = options(&s.warrants, &s.dir.path().join("spool"), &s.pki, Some(400));
+    o.metrics = Some(addr);
+    let stop = Arc::new(AtomicBool::new(false));
+    let running = std::thread::spawn(move || run(&o, stop).unwrap());
+    // Scrape while the capture plays (400 packets/s).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let body = loop {
+        if let Ok(body) = http_get(addr, "/metrics") {
+            if metric(&body, "tapline_packets_total ").is_some_and(|p| p > 0.0) {
+                break body;
+            }
+        }
+        assert!(Instant::now() < deadline, "no packets counted on the metrics endpoint");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+    assert!(body.contains("text/plain; version=0.0.4"));
+    for name in ["tapline_sip_messages_total ", "tapline_calls_seen_total ", "tapline_drops_total{stage=\"decode\"} "] {
+        assert!(metric(&body, name).is_some(), "{name} missing:\n{body}");
+    }
+    assert!(body.contains("tapline_stage_latency_seconds{stage=\"signalling\",quantile=\"0.99\"}"));
+    let summary = running.join().unwrap();
+    assert!(metric(&body, "tapline_packets_total ").unwrap() <= summary.packets_read as f64);
+    // The endpoint stops with the run.
+    assert!(http_get(addr, "/metrics").is_err());
+}
