@@ -3,7 +3,7 @@
 
 use std::fs::File;
 
-use memmap2::{Advice, Mmap};
+use memmap2::{Advice, Mmap, UncheckedAdvice};
 use pcap_parser::nom::{self, IResult};
 use pcap_parser::pcap::{
     parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
@@ -16,6 +16,10 @@ use super::{
     block_too_large, classify, corrupt_reason, header_reason, BlockKind, ReaderState, MAX_BLOCK_LEN,
 };
 use crate::capture::{CaptureError, Frame};
+
+/// Every this many bytes read, the pages behind the reading point are dropped from the map,
+/// so the resident size stays small (the page cache keeps them).
+pub(super) const RELEASE_STEP: usize = 32 << 20;
 
 type RecordParser = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
 
@@ -35,6 +39,8 @@ pub(super) struct MappedBlocks {
     map: Mmap,
     layout: Layout,
     offset: usize,
+    /// Bytes at the start of the map already dropped with `release_read_pages`.
+    released: usize,
 }
 
 impl MappedBlocks {
@@ -83,6 +89,7 @@ impl MappedBlocks {
             map,
             layout,
             offset: 0,
+            released: 0,
         })
     }
 
@@ -91,6 +98,7 @@ impl MappedBlocks {
         &mut self,
         state: &mut ReaderState,
     ) -> Result<Option<Frame<'_>>, CaptureError> {
+        self.release_read_pages();
         let file: &[u8] = &self.map;
         loop {
             let start = self.offset;
@@ -136,5 +144,23 @@ impl MappedBlocks {
                 BlockKind::Invalid(reason) => return Err(state.fail(start, reason)),
             }
         }
+    }
+
+    /// Drops the pages before the next block from the map once `RELEASE_STEP` bytes have
+    /// been read since the last time.
+    fn release_read_pages(&mut self) {
+        let read = self.offset.saturating_sub(self.released);
+        if read < RELEASE_STEP {
+            return;
+        }
+        // SAFETY: the map is a shared read-only file mapping: MADV_DONTNEED only removes its
+        // page table entries and a later access reads the same bytes from the page cache.
+        // No frame borrows these bytes any more (`next_frame` holds `&mut self`).
+        // The advice only trims the resident size: reading is correct if it fails.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, self.released, read)
+        };
+        self.released = self.offset;
     }
 }

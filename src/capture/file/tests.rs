@@ -468,6 +468,28 @@ fn mapped_and_buffered_readers_agree_on_the_demo_capture() {
 }
 
 #[test]
+fn frames_are_intact_across_released_pages() {
+    let records: Vec<Vec<u8>> = (0..(mapped::RELEASE_STEP / 60_000 + 200))
+        .map(|i| vec![(i % 251) as u8; 60_000])
+        .collect();
+    let listed: Vec<(u32, u32, &[u8])> = records
+        .iter()
+        .enumerate()
+        .map(|(i, data)| (i as u32, 0, data.as_slice()))
+        .collect();
+    let file = write_temp(&classic(0xA1B2_C3D4, false, 1, &listed));
+    let mut reader = FileReader::open(file.path()).expect("open");
+    assert!(matches!(reader.source, Source::Mapped(_)));
+    let mut count = 0;
+    while let Some(frame) = reader.next_frame().expect("frame") {
+        assert_eq!(frame.ts.as_nanos(), count as u64 * 1_000_000_000);
+        assert_eq!(frame.data, records[count].as_slice(), "frame {count}");
+        count += 1;
+    }
+    assert_eq!(count, records.len());
+}
+
+#[test]
 fn timestamp_conversion_handles_resolutions_and_offset() {
     assert_eq!(
         to_timestamp(1_500_000, 1_000_000, 0).as_nanos(),
