@@ -1,20 +1,23 @@
-//! Replay of classic pcap and pcapng files through pcap-parser's streaming reader.
-//! Frames borrow the reader's buffer; each call to `next_frame` consumes the previous block.
+//! Replay of classic pcap and pcapng files: memory-mapped, else through a read buffer.
+//! Frames borrow the map (or the buffer, until the next call to `next_frame`).
+//! Caveat of the map: a file truncated by another process while mapped faults (SIGBUS).
+
+mod buffered;
+mod mapped;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use pcap_parser::pcapng::Block;
-use pcap_parser::traits::{PcapNGPacketBlock, PcapReaderIterator};
-use pcap_parser::{create_reader, PcapBlockOwned, PcapError};
+use pcap_parser::{PcapBlockOwned, PcapError};
 
+use self::buffered::BufferedBlocks;
+use self::mapped::MappedBlocks;
 use super::{CaptureError, CaptureStats, Frame, LinkType};
 use crate::Timestamp;
 
-/// Initial read buffer: 1 MiB measured fastest (CRATES.md).
-const BUFFER_CAPACITY: usize = 1 << 20;
-/// A single block larger than this is treated as corruption rather than buffered.
-const MAX_BUFFER_CAPACITY: usize = 64 << 20;
+/// A single block larger than this is treated as corruption (the read buffer's limit).
+const MAX_BLOCK_LEN: usize = 64 << 20;
 const NANOS_PER_SEC: u128 = 1_000_000_000;
 
 /// Timestamp and framing facts of one capture interface.
@@ -28,197 +31,199 @@ struct Interface {
     snaplen: u32,
 }
 
-/// What the last parsed block turned out to be, without borrowing the buffer.
-enum BlockKind {
-    /// A packet at `start..end` of the buffer's data.
-    Packet {
-        start: usize,
-        end: usize,
-        ts: Timestamp,
-        link: LinkType,
-        orig_len: u32,
-    },
+/// A packet located in a parsed block.
+struct PacketBlock<'a> {
+    data: &'a [u8],
+    ts: Timestamp,
+    link: LinkType,
+    orig_len: u32,
+}
+
+/// What a parsed block turned out to be.
+enum BlockKind<'a> {
+    Packet(PacketBlock<'a>),
     /// Headers and blocks that carry no packet.
     Other,
     /// A block that cannot be used (reason for the error).
     Invalid(String),
 }
 
-/// Outcome of one `next()` call on the underlying reader.
-enum Step {
-    Block(usize, BlockKind),
-    NeedMoreData,
-    BlockTooLarge,
-    Truncated,
-    End,
-    Corrupt(String),
+/// Where the blocks come from.
+enum Source {
+    /// The whole file mapped into memory: frames borrow the map.
+    Mapped(MappedBlocks),
+    /// pcap-parser's streaming reader, for what cannot be mapped (pipes, empty files).
+    Buffered(BufferedBlocks),
 }
 
-/// Reader of a pcap or pcapng file (detected from the magic number).
-pub struct FileReader {
+/// Reading state shared by both sources: interfaces, last timestamp, counters.
+struct ReaderState {
     path: PathBuf,
-    reader: Box<dyn PcapReaderIterator + Send>,
     interfaces: Vec<Interface>,
-    /// Bytes of the block handed out by the previous `next_frame`, consumed on the next call.
-    pending_consume: usize,
-    capacity: usize,
     /// Timestamp of the last frame, used for pcapng simple packet blocks (which carry none).
     last_ts: Timestamp,
     finished: bool,
     stats: CaptureStats,
 }
 
+impl ReaderState {
+    /// Counts a packet and turns it into the frame handed out.
+    fn emit<'a>(&mut self, packet: PacketBlock<'a>) -> Frame<'a> {
+        self.last_ts = packet.ts;
+        self.stats.frames += 1;
+        self.stats.bytes += packet.data.len() as u64;
+        Frame {
+            ts: packet.ts,
+            link: packet.link,
+            data: packet.data,
+            orig_len: packet.orig_len,
+        }
+    }
+
+    /// Ends the reading at the end of the file.
+    fn end<'a>(&mut self) -> Result<Option<Frame<'a>>, CaptureError> {
+        self.finished = true;
+        Ok(None)
+    }
+
+    /// Ends the reading and builds the error naming the file and the byte offset of the block.
+    fn fail(&mut self, offset: usize, reason: String) -> CaptureError {
+        self.finished = true;
+        CaptureError::Format {
+            path: self.path.clone(),
+            offset: offset as u64,
+            reason,
+        }
+    }
+
+    /// Counts and reports a record cut short by the end of the file.
+    fn truncated(&mut self, offset: usize) -> CaptureError {
+        self.stats.truncated_records += 1;
+        self.fail(offset, "truncated record at end of file".to_string())
+    }
+}
+
+/// Reader of a pcap or pcapng file (detected from the magic number).
+pub struct FileReader {
+    source: Source,
+    state: ReaderState,
+}
+
 impl FileReader {
-    /// Opens a capture file and reads its file or section header.
+    /// Opens a capture file and reads its file or section header. A regular, non-empty file
+    /// is memory-mapped (and read up to its length at this moment); anything else (a pipe,
+    /// an empty file) or a file that cannot be mapped is read through a buffer.
     pub fn open(path: &Path) -> Result<FileReader, CaptureError> {
-        let file = File::open(path).map_err(|source| CaptureError::Io {
-            path: path.to_path_buf(),
+        let file = open_file(path)?;
+        let source = match MappedBlocks::map(&file) {
+            Some(map) => Source::Mapped(MappedBlocks::new(map).map_err(|r| header_error(path, r))?),
+            None => Source::Buffered(BufferedBlocks::new(file).map_err(|r| header_error(path, r))?),
+        };
+        Ok(FileReader::with_source(path, source))
+    }
+
+    /// Opens a capture file for reading through a buffer, never mapping it: for a file that
+    /// another process may truncate while it is read.
+    pub fn open_buffered(path: &Path) -> Result<FileReader, CaptureError> {
+        let file = open_file(path)?;
+        let source =
+            Source::Buffered(BufferedBlocks::new(file).map_err(|r| header_error(path, r))?);
+        Ok(FileReader::with_source(path, source))
+    }
+
+    fn with_source(path: &Path, source: Source) -> FileReader {
+        FileReader {
             source,
-        })?;
-        let reader = create_reader(BUFFER_CAPACITY, file).map_err(|e| CaptureError::Format {
-            path: path.to_path_buf(),
-            offset: 0,
-            reason: match e {
-                PcapError::Eof => "empty file".to_string(),
-                PcapError::Incomplete(_) | PcapError::UnexpectedEof => {
-                    "file shorter than its header".to_string()
-                }
-                PcapError::ReadError => "read error".to_string(),
-                _ => "not a pcap or pcapng file".to_string(),
+            state: ReaderState {
+                path: path.to_path_buf(),
+                interfaces: Vec::new(),
+                last_ts: Timestamp::default(),
+                finished: false,
+                stats: CaptureStats::default(),
             },
-        })?;
-        Ok(FileReader {
-            path: path.to_path_buf(),
-            reader,
-            interfaces: Vec::new(),
-            pending_consume: 0,
-            capacity: BUFFER_CAPACITY,
-            last_ts: Timestamp::default(),
-            finished: false,
-            stats: CaptureStats::default(),
-        })
+        }
     }
 
     /// The next frame, `Ok(None)` at the end of the file. After an error the reader is at
     /// its end: the following call returns `Ok(None)`.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
-        if self.pending_consume > 0 {
-            self.reader.consume(self.pending_consume);
-            self.pending_consume = 0;
-        }
-        if self.finished {
+        if self.state.finished {
             return Ok(None);
         }
-        loop {
-            let base = self.reader.data().as_ptr() as usize;
-            let step = match self.reader.next() {
-                Ok((len, block)) => Step::Block(
-                    len,
-                    classify(&block, base, &mut self.interfaces, self.last_ts),
-                ),
-                Err(PcapError::Eof) => Step::End,
-                Err(PcapError::Incomplete(_)) => Step::NeedMoreData,
-                Err(PcapError::BufferTooSmall) => Step::BlockTooLarge,
-                Err(PcapError::UnexpectedEof) => Step::Truncated,
-                Err(PcapError::ReadError) => Step::Corrupt("read error".to_string()),
-                Err(PcapError::HeaderNotRecognized) => {
-                    Step::Corrupt("unrecognised header".to_string())
-                }
-                Err(PcapError::NomError(_, kind)) => {
-                    Step::Corrupt(format!("invalid block ({kind:?})"))
-                }
-                Err(PcapError::OwnedNomError(_, kind)) => {
-                    Step::Corrupt(format!("invalid block ({kind:?})"))
-                }
-            };
-            match step {
-                Step::Block(len, BlockKind::Other) => self.reader.consume(len),
-                Step::Block(_, BlockKind::Invalid(reason)) => {
-                    return Err(self.fail(reason));
-                }
-                Step::Block(
-                    len,
-                    BlockKind::Packet {
-                        start,
-                        end,
-                        ts,
-                        link,
-                        orig_len,
-                    },
-                ) => {
-                    if self.reader.data().get(start..end).is_none() {
-                        return Err(self.fail("packet data outside its block".to_string()));
-                    }
-                    self.pending_consume = len;
-                    self.last_ts = ts;
-                    self.stats.frames += 1;
-                    self.stats.bytes += (end - start) as u64;
-                    let data = self.reader.data().get(start..end).unwrap_or_default();
-                    return Ok(Some(Frame {
-                        ts,
-                        link,
-                        data,
-                        orig_len,
-                    }));
-                }
-                Step::NeedMoreData => self.refill()?,
-                Step::BlockTooLarge => {
-                    let wanted = self.capacity.saturating_mul(2);
-                    if wanted > MAX_BUFFER_CAPACITY || !self.reader.grow(wanted) {
-                        return Err(
-                            self.fail(format!("block larger than {} bytes", MAX_BUFFER_CAPACITY))
-                        );
-                    }
-                    self.capacity = wanted;
-                    self.refill()?;
-                }
-                Step::Truncated => {
-                    self.stats.truncated_records += 1;
-                    return Err(self.fail("truncated record at end of file".to_string()));
-                }
-                Step::Corrupt(reason) => return Err(self.fail(reason)),
-                Step::End => {
-                    self.finished = true;
-                    return Ok(None);
-                }
-            }
+        match &mut self.source {
+            Source::Mapped(blocks) => blocks.next_frame(&mut self.state),
+            Source::Buffered(blocks) => blocks.next_frame(&mut self.state),
         }
     }
 
     /// Frames and bytes handed out so far.
     pub fn stats(&self) -> CaptureStats {
-        self.stats
-    }
-
-    /// Reads more of the file; an error if the buffer is full and cannot make progress.
-    fn refill(&mut self) -> Result<(), CaptureError> {
-        let before = self.reader.data().len();
-        if self.reader.refill().is_err() {
-            return Err(self.fail("read error".to_string()));
-        }
-        if self.reader.data().len() == before && !self.reader.reader_exhausted() {
-            let wanted = self.capacity.saturating_mul(2);
-            if wanted > MAX_BUFFER_CAPACITY || !self.reader.grow(wanted) {
-                return Err(self.fail("block does not fit the read buffer".to_string()));
-            }
-            self.capacity = wanted;
-        }
-        Ok(())
-    }
-
-    /// Ends the reading and builds the error naming the file and byte offset.
-    fn fail(&mut self, reason: String) -> CaptureError {
-        self.finished = true;
-        CaptureError::Format {
-            path: self.path.clone(),
-            offset: self.reader.consumed() as u64,
-            reason,
-        }
+        self.state.stats
     }
 }
 
+fn open_file(path: &Path) -> Result<File, CaptureError> {
+    File::open(path).map_err(|source| CaptureError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The error of a file whose header cannot be read.
+fn header_error(path: &Path, reason: &'static str) -> CaptureError {
+    CaptureError::Format {
+        path: path.to_path_buf(),
+        offset: 0,
+        reason: reason.to_string(),
+    }
+}
+
+/// Why the file header could not be parsed, from pcap-parser's error.
+fn header_reason<I>(error: &PcapError<I>) -> &'static str {
+    match error {
+        PcapError::Eof => "empty file",
+        PcapError::Incomplete(_) | PcapError::UnexpectedEof => "file shorter than its header",
+        PcapError::ReadError => "read error",
+        _ => "not a pcap or pcapng file",
+    }
+}
+
+/// Why a block is corrupt, from a pcap-parser error that is not about missing data.
+fn corrupt_reason<I>(error: &PcapError<I>) -> String {
+    match error {
+        PcapError::ReadError => "read error".to_string(),
+        PcapError::HeaderNotRecognized => "unrecognised header".to_string(),
+        PcapError::NomError(_, kind) | PcapError::OwnedNomError(_, kind) => {
+            format!("invalid block ({kind:?})")
+        }
+        PcapError::Eof
+        | PcapError::Incomplete(_)
+        | PcapError::UnexpectedEof
+        | PcapError::BufferTooSmall => "unexpected end of data".to_string(),
+    }
+}
+
+/// The error of a block longer than `MAX_BLOCK_LEN`.
+fn block_too_large() -> String {
+    format!("block larger than {MAX_BLOCK_LEN} bytes")
+}
+
 /// Converts `units` at `units_per_sec` (plus an offset in seconds) to nanoseconds.
+/// Microsecond and nanosecond units without an offset, the resolutions of nearly every
+/// capture, take a multiplication instead of the 128-bit division of `to_timestamp_general`.
 fn to_timestamp(units: u64, units_per_sec: u64, offset_secs: i64) -> Timestamp {
+    if offset_secs == 0 {
+        match units_per_sec {
+            1_000_000_000 => return Timestamp(units),
+            1_000_000 => return Timestamp(units.checked_mul(1_000).unwrap_or(u64::MAX)),
+            _ => {}
+        }
+    }
+    to_timestamp_general(units, units_per_sec, offset_secs)
+}
+
+/// `to_timestamp` for any resolution and offset, saturating at 0 and `u64::MAX`.
+fn to_timestamp_general(units: u64, units_per_sec: u64, offset_secs: i64) -> Timestamp {
     let per_sec = u128::from(units_per_sec.max(1));
     let units = u128::from(units);
     let nanos = (units / per_sec) * NANOS_PER_SEC + (units % per_sec) * NANOS_PER_SEC / per_sec;
@@ -228,19 +233,12 @@ fn to_timestamp(units: u64, units_per_sec: u64, offset_secs: i64) -> Timestamp {
     Timestamp(u64::try_from(shifted.max(0)).unwrap_or(u64::MAX))
 }
 
-/// Byte range of `inner` within the buffer whose data starts at address `base`.
-fn range_in(inner: &[u8], base: usize) -> (usize, usize) {
-    let start = (inner.as_ptr() as usize).wrapping_sub(base);
-    (start, start.wrapping_add(inner.len()))
-}
-
 /// Updates the interface table from header blocks and locates packet data.
-fn classify(
-    block: &PcapBlockOwned<'_>,
-    base: usize,
+fn classify<'a>(
+    block: &PcapBlockOwned<'a>,
     interfaces: &mut Vec<Interface>,
     last_ts: Timestamp,
-) -> BlockKind {
+) -> BlockKind<'a> {
     match block {
         PcapBlockOwned::LegacyHeader(header) => {
             interfaces.clear();
@@ -262,14 +260,12 @@ fn classify(
             };
             let units =
                 u64::from(record.ts_sec) * interface.units_per_sec + u64::from(record.ts_usec);
-            let (start, end) = range_in(record.data, base);
-            BlockKind::Packet {
-                start,
-                end,
+            BlockKind::Packet(PacketBlock {
+                data: record.data,
                 ts: to_timestamp(units, interface.units_per_sec, 0),
                 link: interface.link,
                 orig_len: record.origlen,
-            }
+            })
         }
         PcapBlockOwned::NG(Block::SectionHeader(_)) => {
             interfaces.clear();
@@ -295,35 +291,40 @@ fn classify(
                 return BlockKind::Invalid(format!("packet on undeclared interface {}", epb.if_id));
             };
             let units = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-            let (start, end) = range_in(epb.packet_data(), base);
-            BlockKind::Packet {
-                start,
-                end,
+            BlockKind::Packet(PacketBlock {
+                data: leading(epb.data, epb.caplen),
                 ts: to_timestamp(units, interface.units_per_sec, interface.offset_secs),
                 link: interface.link,
                 orig_len: epb.origlen,
-            }
+            })
         }
         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
             let Some(interface) = interfaces.first() else {
                 return BlockKind::Invalid("simple packet before any interface".to_string());
             };
-            let data = spb.packet_data();
+            let data = leading(spb.data, spb.origlen);
             let captured = match usize::try_from(interface.snaplen) {
                 Ok(snaplen) if snaplen > 0 => data.get(..snaplen).unwrap_or(data),
                 _ => data,
             };
-            let (start, end) = range_in(captured, base);
-            BlockKind::Packet {
-                start,
-                end,
+            BlockKind::Packet(PacketBlock {
+                data: captured,
                 ts: last_ts,
                 link: interface.link,
                 orig_len: spb.origlen,
-            }
+            })
         }
         PcapBlockOwned::NG(_) => BlockKind::Other,
     }
+}
+
+/// The first `len` bytes of a block's padded data, all of it when shorter (pcap-parser's
+/// `packet_data`, keeping the lifetime of the parsed input).
+fn leading(data: &[u8], len: u32) -> &[u8] {
+    usize::try_from(len)
+        .ok()
+        .and_then(|len| data.get(..len))
+        .unwrap_or(data)
 }
 
 #[cfg(test)]

@@ -149,6 +149,14 @@ const REQUEST_LINE_SCAN: usize = 1024;
 /// Fast, allocation-free check that a payload starts like a SIP message: a known method, SP,
 /// a `sip:`/`sips:`/`tel:` URI and ` SIP/2.0` on the first line, or `SIP/2.0 ` + 3 digits.
 pub fn looks_like_sip(payload: &[u8]) -> bool {
+    // Every method in `KNOWN` starts with an upper-case letter and `SIP/2.0` with `S` or `s`:
+    // one compare rejects RTP (first byte 0x80) and most other traffic.
+    if !payload
+        .first()
+        .is_some_and(|&b| b.is_ascii_uppercase() || b == b's')
+    {
+        return false;
+    }
     if starts_with_ignore_case(payload, b"SIP/2.0 ") {
         return payload
             .get(8..11)
@@ -245,5 +253,109 @@ mod tests {
         assert!(!looks_like_sip(b"INVITE sip:bob@example.com"));
         assert!(!looks_like_sip(b""));
         assert!(!looks_like_sip(&[0x80, 0x08, 0, 1]));
+        assert!(looks_like_sip(b"sip/2.0 486 Busy Here\r\n"));
+        assert!(!looks_like_sip(b"invite sip:x SIP/2.0\r\n"));
+        assert!(!looks_like_sip(b" INVITE sip:x SIP/2.0\r\n"));
+        assert!(!looks_like_sip(b"\r\nINVITE sip:x SIP/2.0\r\n"));
+        assert!(!looks_like_sip(b"S"));
+    }
+
+    /// The first-byte reject in `looks_like_sip` relies on this.
+    #[test]
+    fn every_known_method_starts_with_an_upper_case_letter() {
+        for (name, _) in KNOWN {
+            assert!(name.as_bytes()[0].is_ascii_uppercase(), "{name}");
+        }
+    }
+
+    /// `looks_like_sip` as it was before the first-byte reject: the reference it must equal.
+    fn looks_like_sip_reference(payload: &[u8]) -> bool {
+        if starts_with_ignore_case(payload, b"SIP/2.0 ") {
+            return payload
+                .get(8..11)
+                .is_some_and(|code| code.iter().all(u8::is_ascii_digit));
+        }
+        let Some(after_method) = KNOWN.iter().find_map(|(name, _)| {
+            let name = name.as_bytes();
+            (payload.starts_with(name) && payload.get(name.len()) == Some(&b' '))
+                .then(|| payload.get(name.len() + 1..))
+                .flatten()
+        }) else {
+            return false;
+        };
+        if ![&b"sip:"[..], b"sips:", b"tel:"]
+            .iter()
+            .any(|scheme| starts_with_ignore_case(after_method, scheme))
+        {
+            return false;
+        }
+        let window = after_method
+            .get(..REQUEST_LINE_SCAN)
+            .unwrap_or(after_method);
+        let line_end = find_byte(window, b'\n').unwrap_or(window.len());
+        let line = window.get(..line_end).unwrap_or(window);
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        line.len() >= 8
+            && line
+                .get(line.len() - 8..)
+                .is_some_and(|v| v.eq_ignore_ascii_case(b" SIP/2.0"))
+    }
+
+    /// Every UDP and TCP payload of the committed demo capture and of the external captures
+    /// (when `../shared/fixtures-external` is present) is judged as the reference judges it.
+    #[test]
+    fn real_captures_are_recognised_like_the_reference() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut paths = vec![root.join("fixtures/demo.pcap")];
+        let external = root.join("../shared/fixtures-external");
+        match std::fs::read_dir(&external) {
+            Ok(entries) => paths.extend(
+                entries
+                    .filter_map(Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "pcap")),
+            ),
+            Err(_) => eprintln!(
+                "skipping external captures: {} is absent",
+                external.display()
+            ),
+        }
+        let mut sip = 0;
+        for path in &paths {
+            let mut reader = crate::capture::FileReader::open(path).expect("capture opens");
+            let mut decoder = crate::wire::Decoder::new();
+            while let Some(frame) = reader.next_frame().expect("capture reads") {
+                if let crate::wire::Decoded::Datagram(d) = decoder.decode(&frame) {
+                    let expected = looks_like_sip_reference(d.payload);
+                    assert_eq!(looks_like_sip(d.payload), expected, "{}", path.display());
+                    sip += usize::from(expected);
+                }
+            }
+        }
+        // demo.pcap alone has 29 SIP-bearing frames.
+        assert!(sip >= 29, "{sip} SIP payloads");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn equals_the_reference_on_arbitrary_bytes(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)
+        ) {
+            proptest::prop_assert_eq!(looks_like_sip(&bytes), looks_like_sip_reference(&bytes));
+        }
+
+        #[test]
+        fn equals_the_reference_on_sip_like_bytes(
+            head in proptest::sample::select(vec![
+                &b"SIP/2.0 "[..], b"sip/2.0 ", b"INVITE ", b"ACK ", b"BYE ", b"OPTIONS ",
+                b"NOTIFY ", b"PUBLISH ", b"invite ", b"",
+            ]),
+            scheme in proptest::sample::select(vec![&b"sip:"[..], b"SIPS:", b"tel:", b"200", b""]),
+            tail in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..40),
+            version in proptest::sample::select(vec![&b" SIP/2.0\r\n"[..], b" sip/2.0\n", b""]),
+        ) {
+            let bytes = [head, scheme, &tail, version].concat();
+            proptest::prop_assert_eq!(looks_like_sip(&bytes), looks_like_sip_reference(&bytes));
+        }
     }
 }

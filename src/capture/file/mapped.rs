@@ -1,0 +1,166 @@
+//! Capture blocks parsed straight from the memory-mapped file with pcap-parser's slice
+//! parsers: frames borrow the map, no read calls, copies or buffer refills.
+
+use std::fs::File;
+
+use memmap2::{Advice, Mmap, UncheckedAdvice};
+use pcap_parser::nom::{self, IResult};
+use pcap_parser::pcap::{
+    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
+    LegacyPcapBlock, PcapHeader,
+};
+use pcap_parser::pcapng::{parse_block_be, parse_block_le, parse_sectionheaderblock, Block};
+use pcap_parser::{PcapBlockOwned, PcapError};
+
+use super::{
+    block_too_large, classify, corrupt_reason, header_reason, BlockKind, ReaderState, MAX_BLOCK_LEN,
+};
+use crate::capture::{CaptureError, Frame};
+
+/// Every this many bytes read, the pages behind the reading point are dropped from the map,
+/// so the resident size stays small (the page cache keeps them).
+pub(super) const RELEASE_STEP: usize = 32 << 20;
+
+type RecordParser = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
+
+/// The file's format, with what parsing its next block needs.
+enum Layout {
+    /// Classic pcap: the header (handed out as the first block), then records.
+    Legacy {
+        header: PcapHeader,
+        parse_record: RecordParser,
+    },
+    /// pcapng: byte order of the current section.
+    Ng { big_endian: bool },
+}
+
+/// The mapped file and the offset of its next block.
+pub(super) struct MappedBlocks {
+    map: Mmap,
+    layout: Layout,
+    offset: usize,
+    /// Bytes at the start of the map already dropped with `release_read_pages`.
+    released: usize,
+}
+
+impl MappedBlocks {
+    /// Maps a regular, non-empty file for sequential reading; `None` when it is not one or
+    /// the map fails, and the file is then read through a buffer.
+    pub(super) fn map(file: &File) -> Option<Mmap> {
+        let metadata = file.metadata().ok()?;
+        if !metadata.is_file() || metadata.len() == 0 {
+            return None;
+        }
+        // SAFETY: the map is only read. Its contents may change if another process writes
+        // the file meanwhile (frames then see the new bytes, which every parser accepts as
+        // arbitrary input); a truncation makes later reads fault, as the module doc says.
+        let map = unsafe { Mmap::map(file) }.ok()?;
+        // Read-ahead advice only: the reading is correct without it.
+        let _ = map.advise(Advice::Sequential);
+        Some(map)
+    }
+
+    /// Recognises the file header as pcap-parser's `create_reader` does: a pcapng section
+    /// header first, else a classic pcap header (the reason when it is neither).
+    pub(super) fn new(map: Mmap) -> Result<MappedBlocks, &'static str> {
+        let layout = if parse_sectionheaderblock(&map).is_ok() {
+            Layout::Ng { big_endian: false }
+        } else {
+            let header = match parse_pcap_header(&map) {
+                Ok((_, header)) => header,
+                Err(nom::Err::Incomplete(_)) => {
+                    return Err(header_reason(&PcapError::<()>::UnexpectedEof))
+                }
+                Err(_) => return Err(header_reason(&PcapError::<()>::HeaderNotRecognized)),
+            };
+            let parse_record: RecordParser = if header.is_modified_format() {
+                parse_pcap_frame_modified
+            } else if header.is_bigendian() {
+                parse_pcap_frame_be
+            } else {
+                parse_pcap_frame
+            };
+            Layout::Legacy {
+                header,
+                parse_record,
+            }
+        };
+        Ok(MappedBlocks {
+            map,
+            layout,
+            offset: 0,
+            released: 0,
+        })
+    }
+
+    /// The next frame; see `FileReader::next_frame`.
+    pub(super) fn next_frame(
+        &mut self,
+        state: &mut ReaderState,
+    ) -> Result<Option<Frame<'_>>, CaptureError> {
+        self.release_read_pages();
+        let file: &[u8] = &self.map;
+        loop {
+            let start = self.offset;
+            let rest = match file.get(start..) {
+                Some(rest) if !rest.is_empty() => rest,
+                _ => return state.end(),
+            };
+            let parsed =
+                match &self.layout {
+                    Layout::Legacy { header, .. } if start == 0 => Ok((
+                        rest.get(header.size()..).unwrap_or_default(),
+                        PcapBlockOwned::from(header.clone()),
+                    )),
+                    Layout::Legacy { parse_record, .. } => parse_record(rest)
+                        .map(|(next, record)| (next, PcapBlockOwned::from(record))),
+                    Layout::Ng { big_endian: false } => parse_block_le(rest)
+                        .map(|(next, block)| (next, PcapBlockOwned::from(block))),
+                    Layout::Ng { big_endian: true } => parse_block_be(rest)
+                        .map(|(next, block)| (next, PcapBlockOwned::from(block))),
+                };
+            let (next, block) = match parsed {
+                Ok(parsed) => parsed,
+                Err(nom::Err::Incomplete(_)) => return Err(state.truncated(start)),
+                Err(nom::Err::Error(e) | nom::Err::Failure(e)) => {
+                    return Err(state.fail(start, corrupt_reason(&e)))
+                }
+            };
+            let len = rest.len() - next.len();
+            if len > MAX_BLOCK_LEN {
+                return Err(state.fail(start, block_too_large()));
+            }
+            if let (PcapBlockOwned::NG(Block::SectionHeader(shb)), Layout::Ng { big_endian }) =
+                (&block, &mut self.layout)
+            {
+                *big_endian = shb.big_endian();
+            }
+            match classify(&block, &mut state.interfaces, state.last_ts) {
+                BlockKind::Packet(packet) => {
+                    self.offset = start + len;
+                    return Ok(Some(state.emit(packet)));
+                }
+                BlockKind::Other => self.offset = start + len,
+                BlockKind::Invalid(reason) => return Err(state.fail(start, reason)),
+            }
+        }
+    }
+
+    /// Drops the pages before the next block from the map once `RELEASE_STEP` bytes have
+    /// been read since the last time.
+    fn release_read_pages(&mut self) {
+        let read = self.offset.saturating_sub(self.released);
+        if read < RELEASE_STEP {
+            return;
+        }
+        // SAFETY: the map is a shared read-only file mapping: MADV_DONTNEED only removes its
+        // page table entries and a later access reads the same bytes from the page cache.
+        // No frame borrows these bytes any more (`next_frame` holds `&mut self`).
+        // The advice only trims the resident size: reading is correct if it fails.
+        let _ = unsafe {
+            self.map
+                .unchecked_advise_range(UncheckedAdvice::DontNeed, self.released, read)
+        };
+        self.released = self.offset;
+    }
+}
