@@ -1,77 +1,221 @@
-//! Replay benchmark: generates a synthetic capture with `tapline::gen`, puts warrants of
-//! every kind on a share of its subscribers, replays it to files and prints throughput.
+//! Replay benchmark: generates a capture of realistic VoIP with `tapline::gen` (by default
+//! over 3 GB, 2,500 calls at once, 10 % of calls under warrants of every kind), replays it
+//! to files single-threaded and on the threaded pipeline, compares with `tcpdump`, measures
+//! memory per tracked call, and delivers the same capture over mutual TLS to reference
+//! LEMFs on loopback.
 //!
-//! `cargo bench --bench replay` (sizes from `TAPLINE_BENCH_CALLS`, default 2000 calls, and
-//! `TAPLINE_BENCH_CONCURRENT`, default 500).
+//! `cargo bench --bench replay`. Sizes: `TAPLINE_BENCH_CALLS` (default 5600),
+//! `TAPLINE_BENCH_CONCURRENT` (2500), `TAPLINE_BENCH_SHARE` (10 %), `TAPLINE_BENCH_SHARDS`
+//! (1); `TAPLINE_BENCH_TLS=0` skips the TLS mode.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs;
-use std::time::Instant;
+use std::path::Path;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
-use tapline::gen::{generate, GenConfig};
-use tapline::replay::replay;
+use tapline::capture::FileReader;
+use tapline::gen::{generate, write_warrant_set, GenConfig};
+use tapline::mediation::{Mediator, Record};
+use tapline::pipeline::{LatencySummary, PipelineConfig};
+use tapline::replay::{replay_with, ReplayOptions, Summary};
+use tapline::warrant::{Store, WarrantTable};
+use tapline::wire::{Decoded, Decoder};
+
+/// Counts heap bytes in use, for memory per tracked call.
+struct Counting;
+static HEAP: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        HEAP.fetch_add(layout.size(), Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        HEAP.fetch_add(new_size, Ordering::Relaxed);
+        HEAP.fetch_sub(layout.size(), Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
-const KINDS: [&str; 4] = ["pen-register", "trap-and-trace", "pen-trap", "title-iii"];
+/// Resets the peak resident set size (Linux `clear_refs` 5) so each run reports its own.
+fn reset_peak_rss() {
+    let _ = fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_rss_mb() -> f64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .unwrap_or(0.0);
+    kb / 1024.0
+}
+
+fn us(p: Option<tapline::metrics::Percentiles>, f: fn(&tapline::metrics::Percentiles) -> u64) -> String {
+    p.map_or("-".into(), |p| format!("{:.0}", f(&p) as f64 / 1e3))
+}
+
+fn print_run(label: &str, s: &Summary, secs: f64) -> f64 {
+    let records: u64 = s.liids.values().map(|c| c.iri_records + c.cc_records).sum();
+    let pps = s.packets_read as f64 / secs;
+    println!(
+        "{label}: {} packets in {secs:.2} s = {:.2} M packets/s, {:.2} Gbit/s, {records} records = {:.0} records/s, \
+         peak RSS {:.0} MB, {} calls seen, {} intercepted",
+        s.packets_read,
+        pps / 1e6,
+        s.bytes_read as f64 * 8.0 / secs / 1e9,
+        records as f64 / secs,
+        peak_rss_mb(),
+        s.calls_seen,
+        s.calls_intercepted
+    );
+    let l: &LatencySummary = &s.latency;
+    println!(
+        "{label}: latency capture→encoded record p50 {} µs, p99 {} µs, p99.9 {} µs (signalling stage p50 {} µs, p99 {} µs)",
+        us(l.encoded, |p| p.p50),
+        us(l.encoded, |p| p.p99),
+        us(l.encoded, |p| p.p999),
+        us(l.signalling, |p| p.p50),
+        us(l.signalling, |p| p.p99),
+    );
+    pps
+}
+
+fn replay(capture: &Path, warrants: &Path, out: &Path, pipeline: PipelineConfig) -> (Summary, f64) {
+    reset_peak_rss();
+    let t = Instant::now();
+    let options = ReplayOptions { pipeline, ..ReplayOptions::default() };
+    let (summary, refused) = replay_with(capture, warrants, out, &options).expect("replay");
+    assert!(refused.is_empty(), "generated warrants refused: {refused:?}");
+    (summary, t.elapsed().as_secs_f64())
+}
+
+/// tcpdump reading the same file, filtering SIP, writing nothing: packets/s, if installed.
+fn tcpdump(capture: &Path, packets: u64) -> Option<f64> {
+    let t = Instant::now();
+    let status = Command::new("tcpdump")
+        .args(["-r"])
+        .arg(capture)
+        .args(["-w", "/dev/null", "udp port 5060"])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .ok()?;
+    status.success().then(|| packets as f64 / t.elapsed().as_secs_f64())
+}
+
+/// Heap bytes per intercepted call and per call merely seen, fed straight to the mediator.
+fn memory_per_call(dir: &Path) {
+    for (share, what) in [(100u8, "intercepted call"), (0, "call seen (not a target)")] {
+        // 3,000 calls arriving within about a second and talking ~4 s: all tracked at once.
+        let mut cfg = GenConfig::new(3_000, 20_000, 5);
+        cfg.talk = Duration::from_secs(4);
+        cfg.target_share = share;
+        let capture = dir.join(format!("memory-{share}.pcap"));
+        let warrants = dir.join(format!("memory-warrants-{share}"));
+        generate(&cfg, std::io::BufWriter::new(fs::File::create(&capture).expect("create"))).expect("generate");
+        write_warrant_set(&cfg, &warrants).expect("warrants");
+        let (store, _) = Store::load_dir(&warrants).expect("load warrants");
+        let mut mediator = Mediator::new(std::sync::Arc::new(WarrantTable::new(store.warrants)));
+        let mut reader = FileReader::open(&capture).expect("open");
+        let mut decoder = Decoder::new();
+        let base = HEAP.load(Ordering::Relaxed);
+        let (mut peak_heap, mut peak_calls) = (0usize, 0usize);
+        let mut sink = |_: &Record<'_>| {};
+        let mut n = 0u64;
+        while let Ok(Some(frame)) = reader.next_frame() {
+            if let Decoded::Datagram(dg) = decoder.decode(&frame) {
+                mediator.handle(&dg, &mut sink);
+            }
+            n += 1;
+            if n % 50_000 == 0 {
+                let heap = HEAP.load(Ordering::Relaxed).saturating_sub(base);
+                let calls = if share > 0 { mediator.active_calls() } else { mediator.stats().calls_seen as usize };
+                if heap > peak_heap {
+                    (peak_heap, peak_calls) = (heap, calls);
+                }
+            }
+        }
+        println!(
+            "memory: {:.0} bytes per {what} ({:.1} MB heap for {peak_calls} calls tracked at once)",
+            peak_heap as f64 / peak_calls.max(1) as f64,
+            peak_heap as f64 / 1e6
+        );
+    }
+}
 
 fn main() {
-    let calls = env_or("TAPLINE_BENCH_CALLS", 2_000);
-    let concurrent = env_or("TAPLINE_BENCH_CONCURRENT", 500) as u32;
-    let tmp = tempfile::tempdir().expect("tempdir");
+    let calls = env_or("TAPLINE_BENCH_CALLS", 5_600);
+    let concurrent = env_or("TAPLINE_BENCH_CONCURRENT", 2_500) as u32;
+    let shards = env_or("TAPLINE_BENCH_SHARDS", 1) as usize;
+    let tmp = tempfile::tempdir_in(std::env::var("TAPLINE_BENCH_DIR").unwrap_or_else(|_| "target".into()))
+        .expect("tempdir");
     let capture = tmp.path().join("bench.pcap");
+    let warrants = tmp.path().join("warrants");
+    let mut cfg = GenConfig::new(calls, concurrent, 7);
+    cfg.target_share = env_or("TAPLINE_BENCH_SHARE", 10) as u8;
     let t = Instant::now();
     let file = std::io::BufWriter::new(fs::File::create(&capture).expect("create capture"));
-    let stats = generate(&GenConfig::new(calls, concurrent, 7), file).expect("generate");
+    let stats = generate(&cfg, file).expect("generate");
+    let set = write_warrant_set(&cfg, &warrants).expect("warrant set");
     let size = fs::metadata(&capture).map(|m| m.len()).unwrap_or(0);
     println!(
-        "generated {} calls, {} frames, {:.1} MB in {:.2} s",
+        "generated {} calls ({} at once), {} frames, {:.2} GB in {:.1} s; {} warrants put {} calls ({} %) under orders of every kind",
         stats.calls,
+        concurrent,
         stats.frames,
-        size as f64 / 1e6,
-        t.elapsed().as_secs_f64()
+        size as f64 / 1e9,
+        t.elapsed().as_secs_f64(),
+        set.warrants,
+        set.targeted_calls,
+        cfg.target_share
     );
+    // Warm the page cache so every reader sees the same file state.
+    let _ = tcpdump(&capture, stats.frames);
 
-    // Subscribers are +1{303,720,212,415}555{0100..9999}; 1,000 targets in 303 cover ~2.5%
-    // of the parties, across all four order kinds and two agencies.
-    let wdir = tmp.path().join("warrants");
-    fs::create_dir(&wdir).expect("warrant dir");
-    fs::write(
-        wdir.join("agencies.toml"),
-        "[appliance]\noperator_id = \"BENCH\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n\
-         [[agency]]\nid = \"a\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://127.0.0.1:6100\"\nhi3 = \"tls://127.0.0.1:6101\"\n\
-         [[agency]]\nid = \"b\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://127.0.0.1:6200\"\nhi3 = \"tls://127.0.0.1:6201\"\n",
-    )
-    .expect("agencies");
-    for i in 0..1_000u32 {
-        let kind = KINDS[(i % 4) as usize];
-        let agency = if i % 2 == 0 { "a" } else { "b" };
-        fs::write(
-            wdir.join(format!("w{i}.toml")),
-            format!(
-                "liid = \"BENCH-{i}\"\nkind = \"{kind}\"\nagency = \"{agency}\"\ntargets = [\"tel:+1303555{:04}\"]\n\
-                 valid_from = 2000-01-01T00:00:00Z\nvalid_until = 2099-01-01T00:00:00Z\ncourt_order = \"b\"\nissuing_authority = \"b\"\n",
-                100 + i * 9
-            ),
-        )
-        .expect("warrant");
+    let (single, secs) = replay(&capture, &warrants, &tmp.path().join("out-single"), PipelineConfig::single_threaded());
+    print_run("replay, 1 thread ", &single, secs);
+    let pipeline = PipelineConfig { media_shards: shards, ..PipelineConfig::default() };
+    let (parallel, secs) = replay(&capture, &warrants, &tmp.path().join("out-parallel"), pipeline);
+    let pps = print_run("replay, pipeline ", &parallel, secs);
+    match tcpdump(&capture, stats.frames) {
+        Some(t) => println!(
+            "tcpdump -r FILE -w /dev/null 'udp port 5060': {:.2} M packets/s; tapline pipeline / tcpdump = {:.2}",
+            t / 1e6,
+            pps / t
+        ),
+        None => println!("tcpdump not installed: no comparison"),
     }
+    memory_per_call(tmp.path());
 
-    let out = tmp.path().join("out");
-    let t = Instant::now();
-    let (summary, _) = replay(&capture, &wdir, &out).expect("replay");
-    let secs = t.elapsed().as_secs_f64();
-    let records: u64 = summary.liids.values().map(|c| c.iri_records + c.cc_records).sum();
-    println!(
-        "replay: {} packets in {:.2} s = {:.0} packets/s, {:.2} Gbit/s, {} records ({:.0}/s), {} calls seen, {} intercepted",
-        summary.packets_read,
-        secs,
-        summary.packets_read as f64 / secs,
-        summary.bytes_read as f64 * 8.0 / secs / 1e9,
-        records,
-        records as f64 / secs,
-        summary.calls_seen,
-        summary.calls_intercepted
-    );
+    if env_or("TAPLINE_BENCH_TLS", 1) != 0 {
+        let t = Instant::now();
+        let demo = tapline::run::demo(&capture, &warrants, &tmp.path().join("tls")).expect("TLS delivery");
+        let secs = t.elapsed().as_secs_f64();
+        let confirmed: u64 = demo.run.interfaces.iter().map(|i| i.confirmed).sum();
+        let spooled: u64 = demo.run.interfaces.iter().map(|i| i.spooled).sum();
+        let received: u64 = demo.lemfs.values().map(|s| s.records).sum();
+        let worst = demo.run.interfaces.iter().filter_map(|i| i.latency_max_ms).fold(0.0, f64::max);
+        println!(
+            "TLS to {} reference LEMFs on loopback: {} packets in {secs:.2} s = {:.2} M packets/s, {spooled} records spooled, \
+             {confirmed} confirmed ({:.0} records/s), {received} received, spool→confirmed latency max {worst:.0} ms",
+            demo.lemfs.len(),
+            demo.run.packets_read,
+            demo.run.packets_read as f64 / secs / 1e6,
+            confirmed as f64 / secs
+        );
+    }
 }

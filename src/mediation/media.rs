@@ -63,8 +63,56 @@ impl MediaTable {
     }
 }
 
+/// Media ports held by tracked calls, counted per port. A packet neither of whose ports is
+/// held cannot be tapped and skips the tap lookup (most traffic, with one array read per port).
+#[derive(Debug)]
+pub struct PortFilter {
+    counts: Box<[u32]>,
+}
+
+impl Default for PortFilter {
+    fn default() -> Self {
+        PortFilter { counts: vec![0; 1 << 16].into_boxed_slice() }
+    }
+}
+
+impl PortFilter {
+    pub fn hold(&mut self, port: u16) {
+        if let Some(c) = self.counts.get_mut(usize::from(port)) {
+            *c = c.saturating_add(1);
+        }
+    }
+
+    pub fn release(&mut self, port: u16) {
+        if let Some(c) = self.counts.get_mut(usize::from(port)) {
+            *c = c.saturating_sub(1);
+        }
+    }
+
+    /// Whether a packet between these ports may belong to a tapped endpoint.
+    #[inline]
+    pub fn may_match(&self, src_port: u16, dst_port: u16) -> bool {
+        let held = |p: u16| self.counts.get(usize::from(p)).is_some_and(|c| *c > 0);
+        held(src_port) || held(dst_port)
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn port_filter_counts_holders() {
+        let mut f = PortFilter::default();
+        assert!(!f.may_match(4000, 5000));
+        f.hold(5000);
+        f.hold(5000);
+        assert!(f.may_match(4000, 5000) && f.may_match(5000, 1));
+        f.release(5000);
+        assert!(f.may_match(4000, 5000));
+        f.release(5000);
+        f.release(5000);
+        assert!(!f.may_match(4000, 5000));
+    }
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {

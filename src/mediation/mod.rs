@@ -20,7 +20,7 @@ use foldhash::fast::RandomState;
 
 pub use call::{Call, CallKind, Intercept, Phase};
 pub use cin::CinAllocator;
-pub use media::{MediaTable, Side, Tap};
+pub use media::{MediaTable, PortFilter, Side, Tap};
 pub use record::{Direction, IriEvent, IriForm, IriType, Record, RecordBody, RecordSink};
 pub use scope::{scope, Role, Scope};
 pub use shard::{CallMedia, MediaIntercept, MediaShard, ShardStats, TapControl};
@@ -138,8 +138,8 @@ pub struct Mediator {
     seen_calls: HashMap<u64, Timestamp, RandomState>,
     call_id_hasher: RandomState,
     media: MediaPath,
-    /// Media endpoints held by tracked calls: none means no packet can be tapped.
-    tapped_endpoints: usize,
+    /// Ports of the media endpoints held by tracked calls.
+    ports: PortFilter,
     cins: CinAllocator,
     tcp: HashMap<FlowKey, TcpFollower, RandomState>,
     tcp_scratch: Vec<u8>,
@@ -162,7 +162,7 @@ impl Mediator {
             seen_calls: HashMap::default(),
             call_id_hasher: RandomState::default(),
             media: MediaPath::Inline(MediaShard::new()),
-            tapped_endpoints: 0,
+            ports: PortFilter::default(),
             cins,
             tcp: HashMap::default(),
             tcp_scratch: Vec::new(),
@@ -241,8 +241,8 @@ impl Mediator {
         }
     }
 
-    /// Handles signalling; true when `dg` is a UDP packet that may be tapped media (some
-    /// call holds media endpoints), for a media shard to look up.
+    /// Handles signalling; true when `dg` is a UDP packet that may be tapped media (a call
+    /// holds an endpoint on one of its ports), for a media shard to look up.
     pub fn handle_routed(
         &mut self,
         dg: &Datagram<'_>,
@@ -258,7 +258,7 @@ impl Mediator {
                     self.on_sip(dg.payload, dg, sink, observer);
                     false
                 } else {
-                    self.tapped_endpoints > 0
+                    self.ports.may_match(dg.flow.src_port, dg.flow.dst_port)
                 }
             }
             Transport::Tcp { seq, flags, .. } => {
@@ -341,7 +341,7 @@ impl Mediator {
         if let Some(call) = self.calls.get_mut(slot).and_then(Option::take) {
             for (addr, port) in call.media {
                 self.media.control(TapControl::Remove { addr, port, call: slot });
-                self.tapped_endpoints = self.tapped_endpoints.saturating_sub(1);
+                self.ports.release(port);
             }
             if call.published != (0, 0) {
                 self.media.control(TapControl::Release { slot });

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use super::call::{Call, CallKind, Intercept};
-use super::media::{Side, Tap};
+use super::media::{PortFilter, Side, Tap};
 use super::record::{IriForm, Record, RecordBody, RecordSink};
 use super::scope::{scope, Role};
 use super::{MediaPath, Mediator, SignallingObserver, TapControl};
@@ -189,7 +189,7 @@ impl Mediator {
         let sender = call.sender(msg);
         let step = call.advance(msg, dg.ts);
         if call.wants_media() {
-            self.tapped_endpoints += install_taps(&mut self.media, call, slot, msg, sender);
+            install_taps(&mut self.media, &mut self.ports, call, slot, msg, sender);
         }
         let dtmf_info = matches!(msg.method(), Some(Method::Info)) && sip::dtmf::info_digits(msg).is_some();
         let mut minimised: Option<Vec<u8>> = None;
@@ -216,26 +216,25 @@ impl Mediator {
         if call.is_ended() {
             for (addr, port) in std::mem::take(&mut call.media) {
                 self.media.control(TapControl::Remove { addr, port, call: slot });
-                self.tapped_endpoints = self.tapped_endpoints.saturating_sub(1);
+                self.ports.release(port);
             }
         }
     }
 }
 
 /// Taps the media endpoints an SDP body of `msg` announces, for the side that sent it.
-/// Returns how many endpoints the call newly holds.
-fn install_taps(media: &mut MediaPath, call: &mut Call, slot: usize, msg: &Message<'_>, sender: Side) -> usize {
-    let Some(ct) = msg.content_type() else { return 0 };
-    let Some(sdp_bytes) = sip::sdp::find_sdp(ct, msg.body()) else { return 0 };
-    let Ok(sdp) = sip::sdp::parse(sdp_bytes) else { return 0 };
-    let mut added = 0;
+/// The call holds each new endpoint's port in `ports`.
+fn install_taps(media: &mut MediaPath, ports: &mut PortFilter, call: &mut Call, slot: usize, msg: &Message<'_>, sender: Side) {
+    let Some(ct) = msg.content_type() else { return };
+    let Some(sdp_bytes) = sip::sdp::find_sdp(ct, msg.body()) else { return };
+    let Ok(sdp) = sip::sdp::parse(sdp_bytes) else { return };
     for ep in sdp.media_endpoints() {
         for port in [ep.rtp_port, ep.rtcp_port] {
             let key: (IpAddr, u16) = (ep.addr, port);
             media.control(TapControl::Install { addr: key.0, port: key.1, tap: Tap { call: slot, side: sender } });
             if !call.media.contains(&key) {
                 call.media.push(key);
-                added += 1;
+                ports.hold(key.1);
             }
         }
         if let Some(pt) = ep.telephone_event_pt {
@@ -244,7 +243,6 @@ fn install_taps(media: &mut MediaPath, call: &mut Call, slot: usize, msg: &Messa
             }
         }
     }
-    added
 }
 
 /// Identifies a message on the wire: the same bytes between the same endpoints.

@@ -40,16 +40,32 @@ pub struct Batch {
     pub data: Vec<u8>,
     /// When the capture stage read the batch's first frame (stage latencies start here).
     pub read_at: Instant,
+    /// Where the buffers go when the last stage is done with the batch.
+    recycle: Option<Sender<Buffers>>,
+}
+
+/// A batch's allocations, reused so the capture stage does not fault in fresh pages.
+type Buffers = (Vec<FrameMeta>, Vec<u8>);
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(pool) = self.recycle.take() {
+            let _ = pool.try_send((std::mem::take(&mut self.frames), std::mem::take(&mut self.data)));
+        }
+    }
 }
 
 impl Batch {
-    fn new(first_index: u64, frames: usize) -> Batch {
-        Batch {
-            first_index,
-            frames: Vec::with_capacity(frames),
-            data: Vec::with_capacity(frames * 256),
-            read_at: Instant::now(),
-        }
+    fn new(first_index: u64, limits: &BatchLimits, pool: &(Sender<Buffers>, crossbeam_channel::Receiver<Buffers>)) -> Batch {
+        let (frames, data) = match pool.1.try_recv() {
+            Ok((mut frames, mut data)) => {
+                frames.clear();
+                data.clear();
+                (frames, data)
+            }
+            Err(_) => (Vec::with_capacity(limits.frames), Vec::with_capacity(limits.bytes + 64 * 1024)),
+        };
+        Batch { first_index, frames, data, read_at: Instant::now(), recycle: Some(pool.0.clone()) }
     }
 
     fn push(&mut self, frame: &Frame<'_>) {
@@ -119,6 +135,7 @@ pub struct BatchReader {
     index: u64,
     summary: CaptureSummary,
     ended: bool,
+    pool: (Sender<Buffers>, crossbeam_channel::Receiver<Buffers>),
 }
 
 impl BatchReader {
@@ -134,7 +151,14 @@ impl BatchReader {
             #[cfg(not(feature = "live"))]
             FrameSource::Live(_) => return Err(CaptureError::LiveUnavailable),
         };
-        Ok(BatchReader { reader, limits, index: 0, summary: CaptureSummary::default(), ended: false })
+        Ok(BatchReader {
+            reader,
+            limits,
+            index: 0,
+            summary: CaptureSummary::default(),
+            ended: false,
+            pool: crossbeam_channel::bounded(64),
+        })
     }
 
     /// Live capture: a full pipeline drops batches rather than waiting.
@@ -144,7 +168,7 @@ impl BatchReader {
 
     /// The next batch; None at the end of a file, or when `halt` is set.
     pub fn next_batch(&mut self, halt: &Halt<'_>) -> Result<Option<Batch>, CaptureError> {
-        let mut batch = Batch::new(self.index, self.limits.frames);
+        let mut batch = Batch::new(self.index, &self.limits, &self.pool);
         while !self.ended && !halt.is_set() {
             let frame = match &mut self.reader {
                 Reader::File { reader, rate, started } => {

@@ -135,6 +135,8 @@ pub enum PipelineError {
     Capture(#[from] CaptureError),
     #[error("pipeline stage `{0}` panicked")]
     Panicked(&'static str),
+    #[error("cannot start a pipeline thread: {0}")]
+    Spawn(#[from] std::io::Error),
 }
 
 /// Feeds `source` through decoding, mediation and `encoder` until it ends or `stop` is set.
@@ -166,21 +168,23 @@ where
     let (work_txs, work_rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam_channel::bounded(depth)).unzip();
     let (out_txs, out_rxs): (Vec<_>, Vec<_>) = (0..n).map(|_| crossbeam_channel::bounded(depth * 2)).unzip();
     let halt = batch::Halt { stop, failed: &failed };
+    // Named threads: `top -H` and profiles show the stages.
+    let named = |name: String| std::thread::Builder::new().name(name);
     std::thread::scope(|s| {
-        let capture = s.spawn(|| {
+        let capture = named("tl-capture".into()).spawn_scoped(s, || {
             let result = batch::capture(reader, &batch_tx, &halt, metrics);
             drop(batch_tx);
             result
-        });
-        let shards: Vec<_> = work_rxs
-            .into_iter()
-            .zip(out_txs)
-            .zip(&done)
-            .map(|((rx, tx), done)| s.spawn(move || media::run_shard(rx, tx, done, metrics)))
-            .collect();
-        let encoding = s.spawn(|| encode::run(ticket_rx, &out_rxs, encoder, &failed, metrics));
+        })?;
+        let mut shards = Vec::with_capacity(n);
+        for (i, ((rx, tx), done)) in work_rxs.into_iter().zip(out_txs).zip(&done).enumerate() {
+            shards.push(named(format!("tl-media-{i}")).spawn_scoped(s, move || media::run_shard(rx, tx, done, metrics))?);
+        }
+        let encoding =
+            named("tl-encode".into()).spawn_scoped(s, || encode::run(ticket_rx, &out_rxs, encoder, &failed, metrics))?;
         let links = signalling::ShardLinks::new(work_txs, &done);
-        let signalling = s.spawn(|| signalling::run(batch_rx, mediator, observer, hook, links, ticket_tx, metrics));
+        let signalling = named("tl-signalling".into())
+            .spawn_scoped(s, || signalling::run(batch_rx, mediator, observer, hook, links, ticket_tx, metrics))?;
         let (mediator, observer, decode) =
             signalling.join().map_err(|_| PipelineError::Panicked("signalling"))?;
         let mut mediation = mediator.stats();
