@@ -111,7 +111,8 @@ mod tests {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("warrants");
         let (store, _) = crate::warrant::Store::load_dir(&dir).unwrap();
         let table = WarrantTable::new(store.warrants);
-        Arc::clone(table.iter().next().unwrap())
+        let first = Arc::clone(table.iter().next().unwrap());
+        first
     }
 
     #[test]

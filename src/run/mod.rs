@@ -114,6 +114,9 @@ pub enum RunError {
 #[derive(Debug, serde::Serialize)]
 pub struct RunSummary {
     pub packets_read: u64,
+    /// Live capture: frames dropped because the pipeline was full, and by the kernel or NIC.
+    pub dropped_pipeline_full: u64,
+    pub dropped_kernel: u64,
     pub sip_messages: u64,
     pub calls_seen: u64,
     pub calls_intercepted: u64,
@@ -254,6 +257,8 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     };
     let (mut sink, tracer) = (finished.encoder, finished.observer);
     let packets_read = finished.capture.frames;
+    let (dropped_pipeline_full, dropped_kernel) =
+        (finished.capture.dropped_pipeline_full, finished.capture.dropped_kernel);
     let reloads = sink.reloads;
     let failure = sink.error.take().or_else(|| sink.inner.output_mut().take_error().map(RunError::Spool));
     let interrupted = stop.load(Ordering::Relaxed);
@@ -278,6 +283,8 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let liid_counts = sink.inner.counts_of_all(liids);
     Ok(RunSummary {
         packets_read,
+        dropped_pipeline_full,
+        dropped_kernel,
         sip_messages: m.sip_messages,
         calls_seen: m.calls_seen,
         calls_intercepted: m.calls_intercepted,

@@ -12,6 +12,13 @@ fn ms(v: Option<f64>) -> String {
 pub fn run_report(s: &RunSummary) -> String {
     let mut r = String::new();
     let _ = writeln!(r, "packets        {} read in {} ms", s.packets_read, s.elapsed_ms);
+    if s.dropped_pipeline_full + s.dropped_kernel > 0 {
+        let _ = writeln!(
+            r,
+            "capture loss   {} dropped (pipeline full), {} dropped by the kernel or NIC",
+            s.dropped_pipeline_full, s.dropped_kernel
+        );
+    }
     let _ = writeln!(r, "sip messages   {}", s.sip_messages);
     let _ = writeln!(r, "calls          {} seen, {} intercepted", s.calls_seen, s.calls_intercepted);
     let _ = writeln!(r, "warrants       {} loaded, {} refused", s.warrants_loaded, s.warrants_refused);
