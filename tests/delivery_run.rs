@@ -4,7 +4,7 @@
 
 mod delivery_support;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use delivery_support::*;
 use tapline::delivery::pki::DevPki;
-use tapline::delivery::{DeliveryOptions, SenderConfig, Spool, TrackerConfig};
+use tapline::delivery::Spool;
 use tapline::handover::{decode_pdu, split_stream, Payload};
 use tapline::lemf::Lemf;
 use tapline::run::{run, RunOptions, Source};
@@ -58,27 +58,7 @@ fn warrants(dir: &Path, ca: Option<&Path>, addrs: &[Vec<SocketAddr>]) -> PathBuf
 }
 
 fn options(warrants: &Path, spool: &Path, pki: &DevPki, rate: Option<u32>) -> RunOptions {
-    RunOptions {
-        warrants: warrants.to_owned(),
-        source: Source::Pcap { path: demo_pcap(), rate },
-        delivery: DeliveryOptions {
-            spool: spool.to_owned(),
-            client_cert: pki.appliance.cert.clone(),
-            client_key: pki.appliance.key.clone(),
-            spool_limit: 64 << 20,
-            sender: SenderConfig {
-                tracker: TrackerConfig { batch_records: 32, ..TrackerConfig::default() },
-                backoff_min: Duration::from_millis(50),
-                backoff_max: Duration::from_millis(400),
-                ..SenderConfig::default()
-            },
-        },
-        drain: Duration::from_secs(30),
-        ca_override: BTreeMap::new(),
-        calltrace: None,
-        pipeline: Default::default(),
-        metrics: None,
-    }
+    run_options(warrants, spool, pki, demo_pcap(), rate)
 }
 
 struct Setup {

@@ -5,7 +5,6 @@
 
 mod delivery_support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -13,31 +12,16 @@ use std::time::Duration;
 
 use delivery_support::*;
 use tapline::audit::{entries_of_liid, verify_dir, Event, InterceptionStatus};
-use tapline::delivery::{DeliveryOptions, SenderConfig, TrackerConfig};
-use tapline::gen::{CallSpec, Outcome, Scenario};
 use tapline::handover::etsi::{encode_hi1_notification, Hi1Notification};
 use tapline::handover::{decode_pdu, split_stream, Payload, PduHeader};
-use tapline::run::{run_with, LifecycleOptions, RunOptions, Source};
+use tapline::run::{run_with, LifecycleOptions};
 use tapline::Timestamp;
 
 const AGENCY: &str = "fbi-denver";
 const START: u64 = 1_793_628_000;
 
-/// Twelve rounds, 10 s apart: +13035550142, +13035550177 and +13035550199 each make one
-/// answered 3-second call per round (never two of one number at once).
 fn capture(path: &Path) {
-    let mut s = Scenario::new(7);
-    for round in 0..12u64 {
-        for (i, (caller, callee)) in
-            [("+13035550142", "+17205550101"), ("+13035550177", "+17205550102"), ("+13035550199", "+17205550103")]
-                .iter()
-                .enumerate()
-        {
-            let at = Timestamp::from_secs_micros(START + round * 10 + i as u64 * 3, 0);
-            s.call(CallSpec::new(caller, callee, Outcome::Answered { talk: Duration::from_secs(2) }, at));
-        }
-    }
-    s.write_pcap(std::io::BufWriter::new(std::fs::File::create(path).unwrap())).unwrap();
+    rounds_capture(path, 7, START);
 }
 
 fn warrant(liid: &str, target: &str) -> String {
@@ -48,15 +32,6 @@ fn warrant(liid: &str, target: &str) -> String {
     )
 }
 
-fn agencies(ca: &Path, addrs: &[std::net::SocketAddr]) -> String {
-    format!(
-        "[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n\n\
-         [[agency]]\nid = \"{AGENCY}\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://{}\"\nhi3 = \"tls://{}\"\nca = \"{}\"\n",
-        addrs[0],
-        addrs[1],
-        ca.display()
-    )
-}
 
 /// (LIID, packet time ns, is CC) of every IRI/CC PDU in the files, sorted.
 fn records(files: &[PathBuf]) -> Vec<(String, u64, bool)> {
@@ -92,7 +67,7 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let lemf_out = dir.path().join("lemf");
     let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &lemf_out));
-    let agencies_toml = agencies(&pki.ca, lemf.local_addrs());
+    let agencies_toml = one_agency_toml(&pki.ca, lemf.local_addrs());
 
     // What a run with all three warrants from the start delivers (offline replay).
     let all = dir.path().join("all");
@@ -111,25 +86,7 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
     std::fs::write(warrants.join("KEEP-1.toml"), warrant("KEEP-1", "+13035550142")).unwrap();
     std::fs::write(warrants.join("GONE-1.toml"), warrant("GONE-1", "+13035550177")).unwrap();
 
-    let options = RunOptions {
-        warrants: warrants.clone(),
-        source: Source::Pcap { path: pcap, rate: Some(2000) },
-        delivery: DeliveryOptions {
-            spool: dir.path().join("spool"),
-            client_cert: pki.appliance.cert.clone(),
-            client_key: pki.appliance.key.clone(),
-            spool_limit: 64 << 20,
-            sender: SenderConfig {
-                tracker: TrackerConfig { batch_records: 32, ..TrackerConfig::default() },
-                ..SenderConfig::default()
-            },
-        },
-        drain: Duration::from_secs(30),
-        ca_override: BTreeMap::new(),
-        calltrace: None,
-        pipeline: Default::default(),
-        metrics: None,
-    };
+    let options = run_options(&warrants, &dir.path().join("spool"), &pki, pcap, Some(2000));
     // Reload only on request, so the addition and the revocation land in one snapshot.
     let lifecycle =
         LifecycleOptions { audit: Some(dir.path().join("audit")), poll: None, reload: Arc::default(), api: None };
@@ -227,7 +184,7 @@ fn sighup_reloads_the_running_binary() {
     let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &dir.path().join("lemf")));
     let warrants = dir.path().join("warrants");
     std::fs::create_dir_all(&warrants).unwrap();
-    std::fs::write(warrants.join("agencies.toml"), agencies(&pki.ca, lemf.local_addrs())).unwrap();
+    std::fs::write(warrants.join("agencies.toml"), one_agency_toml(&pki.ca, lemf.local_addrs())).unwrap();
     std::fs::write(warrants.join("GONE-1.toml"), warrant("GONE-1", "+13035550177")).unwrap();
     let audit = dir.path().join("audit");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_tapline"))

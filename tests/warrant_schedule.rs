@@ -6,7 +6,6 @@
 
 mod delivery_support;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -16,11 +15,9 @@ use delivery_support::*;
 use serde_json::{json, Value};
 use tapline::audit::{entries_of_liid, verify_dir, Event, InterceptionRecord, InterceptionStatus};
 use tapline::delivery::pki::DevPki;
-use tapline::delivery::{DeliveryOptions, SenderConfig, TrackerConfig};
-use tapline::gen::{CallSpec, Outcome, Scenario};
 use tapline::handover::{decode_pdu, split_stream, Payload};
 use tapline::provision::{ApiClient, ProvisionConfig};
-use tapline::run::{run_with, LifecycleOptions, RunOptions, Source};
+use tapline::run::{run_with, LifecycleOptions, RunOptions};
 use tapline::Timestamp;
 
 const AGENCY: &str = "fbi-denver";
@@ -28,21 +25,8 @@ const AGENCY: &str = "fbi-denver";
 const START: u64 = 1_793_628_000;
 const SEC: u64 = 1_000_000_000;
 
-/// Twelve rounds, 10 s apart: +13035550142, +13035550177 and +13035550199 each make one
-/// answered 2-second call per round, 3 s apart.
 fn capture(path: &Path) {
-    let mut s = Scenario::new(11);
-    for round in 0..12u64 {
-        for (i, (caller, callee)) in
-            [("+13035550142", "+17205550101"), ("+13035550177", "+17205550102"), ("+13035550199", "+17205550103")]
-                .iter()
-                .enumerate()
-        {
-            let at = Timestamp::from_secs_micros(START + round * 10 + i as u64 * 3, 0);
-            s.call(CallSpec::new(caller, callee, Outcome::Answered { talk: Duration::from_secs(2) }, at));
-        }
-    }
-    s.write_pcap(std::io::BufWriter::new(std::fs::File::create(path).unwrap())).unwrap();
+    rounds_capture(path, 11, START);
 }
 
 fn rfc3339(secs: u64) -> String {
@@ -57,36 +41,8 @@ fn warrant(liid: &str, target: &str, from: &str, until: &str) -> String {
     )
 }
 
-fn agencies(ca: &Path, addrs: &[std::net::SocketAddr]) -> String {
-    format!(
-        "[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n\n\
-         [[agency]]\nid = \"{AGENCY}\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://{}\"\nhi3 = \"tls://{}\"\nca = \"{}\"\n",
-        addrs[0],
-        addrs[1],
-        ca.display()
-    )
-}
-
 fn options(dir: &Path, pki: &DevPki, warrants: PathBuf, pcap: PathBuf, rate: Option<u32>) -> RunOptions {
-    RunOptions {
-        warrants,
-        source: Source::Pcap { path: pcap, rate },
-        delivery: DeliveryOptions {
-            spool: dir.join("spool"),
-            client_cert: pki.appliance.cert.clone(),
-            client_key: pki.appliance.key.clone(),
-            spool_limit: 64 << 20,
-            sender: SenderConfig {
-                tracker: TrackerConfig { batch_records: 32, ..TrackerConfig::default() },
-                ..SenderConfig::default()
-            },
-        },
-        drain: Duration::from_secs(30),
-        ca_override: BTreeMap::new(),
-        calltrace: None,
-        pipeline: Default::default(),
-        metrics: None,
-    }
+    run_options(&warrants, &dir.join("spool"), pki, pcap, rate)
 }
 
 /// Packet times (ns) of the IRI/CC records of `liid` in the LEMF's files.
@@ -139,7 +95,7 @@ fn warrants_start_and_lapse_by_packet_time() {
     let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &lemf_out));
     let warrants = dir.path().join("warrants");
     std::fs::create_dir_all(&warrants).unwrap();
-    std::fs::write(warrants.join("agencies.toml"), agencies(&pki.ca, lemf.local_addrs())).unwrap();
+    std::fs::write(warrants.join("agencies.toml"), one_agency_toml(&pki.ca, lemf.local_addrs())).unwrap();
     let wide = ("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z");
     // Lapses between round 5 and round 6 (its target calls at START+3 s each round).
     let lapse_at = START + 55;
@@ -209,7 +165,7 @@ fn a_warrant_added_over_the_api_during_a_run_is_picked_up() {
     let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &lemf_out));
     let warrants = dir.path().join("warrants");
     std::fs::create_dir_all(&warrants).unwrap();
-    std::fs::write(warrants.join("agencies.toml"), agencies(&pki.ca, lemf.local_addrs())).unwrap();
+    std::fs::write(warrants.join("agencies.toml"), one_agency_toml(&pki.ca, lemf.local_addrs())).unwrap();
     std::fs::write(
         warrants.join("KEEP-1.toml"),
         warrant("KEEP-1", "+13035550142", "2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z"),
@@ -269,7 +225,7 @@ fn the_binary_serves_the_api_while_running() {
     let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &dir.path().join("lemf")));
     let warrants = dir.path().join("warrants");
     std::fs::create_dir_all(&warrants).unwrap();
-    std::fs::write(warrants.join("agencies.toml"), agencies(&pki.ca, lemf.local_addrs())).unwrap();
+    std::fs::write(warrants.join("agencies.toml"), one_agency_toml(&pki.ca, lemf.local_addrs())).unwrap();
     std::fs::write(
         warrants.join("KEEP-1.toml"),
         warrant("KEEP-1", "+13035550142", "2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z"),

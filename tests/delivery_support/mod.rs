@@ -151,3 +151,62 @@ pub fn pdu_count(file: &Path) -> usize {
     let bytes = std::fs::read(file).unwrap_or_default();
     tapline::handover::split_stream(&bytes).filter(|p| p.is_ok()).count()
 }
+
+/// The one agency of the lifecycle tests.
+pub const LIFECYCLE_AGENCY: &str = "fbi-denver";
+
+/// Twelve rounds, 10 s apart from `start` (Unix seconds): +13035550142, +13035550177 and
+/// +13035550199 each make one answered 2-second call per round, 3 s apart.
+pub fn rounds_capture(path: &Path, seed: u64, start: u64) {
+    use tapline::gen::{CallSpec, Outcome, Scenario};
+    let mut s = Scenario::new(seed);
+    for round in 0..12u64 {
+        for (i, (caller, callee)) in
+            [("+13035550142", "+17205550101"), ("+13035550177", "+17205550102"), ("+13035550199", "+17205550103")]
+                .iter()
+                .enumerate()
+        {
+            let at = Timestamp::from_secs_micros(start + round * 10 + i as u64 * 3, 0);
+            s.call(CallSpec::new(caller, callee, Outcome::Answered { talk: Duration::from_secs(2) }, at));
+        }
+    }
+    s.write_pcap(std::io::BufWriter::new(std::fs::File::create(path).expect("create capture"))).expect("write capture");
+}
+
+/// agencies.toml with the one `etsi` agency at `addrs` (hi2, hi3), trusting `ca`.
+pub fn one_agency_toml(ca: &Path, addrs: &[SocketAddr]) -> String {
+    format!(
+        "[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n\n\
+         [[agency]]\nid = \"{LIFECYCLE_AGENCY}\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://{}\"\nhi3 = \"tls://{}\"\nca = \"{}\"\n",
+        addrs[0],
+        addrs[1],
+        ca.display()
+    )
+}
+
+/// `tapline run` options replaying `pcap` (at `rate` packets/s) with the appliance's dev
+/// certificate, spooling to `spool`.
+pub fn run_options(warrants: &Path, spool: &Path, pki: &DevPki, pcap: PathBuf, rate: Option<u32>) -> tapline::run::RunOptions {
+    use tapline::delivery::{DeliveryOptions, SenderConfig, TrackerConfig};
+    tapline::run::RunOptions {
+        warrants: warrants.to_owned(),
+        source: tapline::run::Source::Pcap { path: pcap, rate },
+        delivery: DeliveryOptions {
+            spool: spool.to_owned(),
+            client_cert: pki.appliance.cert.clone(),
+            client_key: pki.appliance.key.clone(),
+            spool_limit: 64 << 20,
+            sender: SenderConfig {
+                tracker: TrackerConfig { batch_records: 32, ..TrackerConfig::default() },
+                backoff_min: Duration::from_millis(50),
+                backoff_max: Duration::from_millis(400),
+                ..SenderConfig::default()
+            },
+        },
+        drain: Duration::from_secs(30),
+        ca_override: std::collections::BTreeMap::new(),
+        calltrace: None,
+        pipeline: Default::default(),
+        metrics: None,
+    }
+}
