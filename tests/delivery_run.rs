@@ -257,11 +257,7 @@ fn appliance_killed_with_sigkill_delivers_everything_spooled_after_restart() {
 #[test]
 fn demo_delivers_the_bundled_capture_to_two_reference_lemfs() {
     let dir = tempfile::tempdir().unwrap();
-    let free = || {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap()
-    };
-    let addrs: Vec<Vec<SocketAddr>> = AGENCIES.iter().map(|_| vec![free(), free()]).collect();
+    let addrs: Vec<Vec<SocketAddr>> = AGENCIES.iter().map(|_| vec![reserved_port(), reserved_port()]).collect();
     let w = warrants(dir.path(), None, &addrs);
     let out = dir.path().join("out");
     let d = tapline::run::demo(&demo_pcap(), &w, &out).unwrap();
@@ -319,7 +315,7 @@ fn cli_certs_lemf_and_run_work_together() {
         .output()
         .unwrap();
     assert!(certs.status.success());
-    let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let free = reserved_port;
     let addrs: Vec<Vec<SocketAddr>> = AGENCIES.iter().map(|_| vec![free(), free()]).collect();
     let mut lemfs = Vec::new();
     for (a, ad) in AGENCIES.iter().zip(&addrs) {
@@ -433,7 +429,7 @@ fn metric(body: &str, name: &str) -> Option<f64> {
 #[test]
 fn a_running_appliance_serves_prometheus_metrics() {
     let s = setup();
-    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let addr = reserved_port();
     let mut o = options(&s.warrants, &s.dir.path().join("spool"), &s.pki, Some(400));
     o.metrics = Some(addr);
     let stop = Arc::new(AtomicBool::new(false));

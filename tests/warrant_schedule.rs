@@ -172,7 +172,7 @@ fn a_warrant_added_over_the_api_during_a_run_is_picked_up() {
     )
     .unwrap();
     // A free port for the API (bound, then released for the run to bind).
-    let api_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let api_addr = reserved_port();
     let audit = dir.path().join("audit");
     let lifecycle = LifecycleOptions {
         audit: Some(audit.clone()),
@@ -231,7 +231,7 @@ fn the_binary_serves_the_api_while_running() {
         warrant("KEEP-1", "+13035550142", "2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z"),
     )
     .unwrap();
-    let api_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let api_addr = reserved_port();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_tapline"))
         .arg("run")
         .arg("--warrants")

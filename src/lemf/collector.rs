@@ -3,7 +3,7 @@
 //! `content.pcap`; `laes` CDC records and CCC frames into the same files (`hi3.ccc` for CCC).
 //! Synchronous; survives a restart on the same directory.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -35,8 +35,36 @@ type StreamKey = (Vec<u8>, u32, Kind);
 
 #[derive(Default, Debug)]
 struct StreamState {
-    seen: HashSet<u32>,
+    seen: SeenSequences,
     max: Option<u32>,
+}
+
+/// Sequence numbers seen on one stream, in memory bounded by how far ahead of the first
+/// missing one records arrived (not by how many were received).
+#[derive(Default, Debug)]
+struct SeenSequences {
+    /// Every number below this was seen.
+    below: u64,
+    /// Numbers seen at or above `below` (out of order, or after a gap).
+    ahead: std::collections::BTreeSet<u32>,
+}
+
+impl SeenSequences {
+    /// False when `seq` was seen before.
+    fn insert(&mut self, seq: u32) -> bool {
+        if u64::from(seq) < self.below || !self.ahead.insert(seq) {
+            return false;
+        }
+        while self.ahead.first().is_some_and(|&s| u64::from(s) == self.below) {
+            self.ahead.pop_first();
+            self.below += 1;
+        }
+        true
+    }
+
+    fn len(&self) -> u64 {
+        self.below + self.ahead.len() as u64
+    }
 }
 
 /// Counts of everything received. Gaps are sequence numbers missing below the highest
@@ -150,7 +178,7 @@ impl Collector {
     fn gaps(&self) -> u64 {
         self.streams
             .values()
-            .map(|s| s.max.map_or(0, |m| u64::from(m) + 1 - s.seen.len() as u64))
+            .map(|s| s.max.map_or(0, |m| (u64::from(m) + 1).saturating_sub(s.seen.len())))
             .sum()
     }
 

@@ -167,3 +167,19 @@ fn generalized_time_to_rfc3339() {
     assert_eq!(rfc3339_of_generalized("garbage"), "garbage");
 }
 
+
+#[test]
+fn seen_sequences_stay_small_in_order_and_catch_duplicates() {
+    let mut seen = SeenSequences::default();
+    for seq in 0..10_000 {
+        assert!(seen.insert(seq));
+    }
+    assert_eq!((seen.len(), seen.ahead.len()), (10_000, 0));
+    assert!(!seen.insert(17), "an old number is a duplicate");
+    // a gap: 10_000 missing, later ones held ahead until it arrives
+    assert!(seen.insert(10_002) && seen.insert(10_001));
+    assert!(!seen.insert(10_002));
+    assert_eq!((seen.len(), seen.ahead.len()), (10_002, 2));
+    assert!(seen.insert(10_000));
+    assert_eq!((seen.len(), seen.ahead.len(), seen.below), (10_003, 0, 10_003));
+}

@@ -210,3 +210,18 @@ pub fn run_options(warrants: &Path, spool: &Path, pki: &DevPki, pcap: PathBuf, r
         metrics: None,
     }
 }
+
+/// A loopback address free now, for a server that must be started on a known port (the
+/// demo, the metrics endpoint). Taken below the kernel's ephemeral range (32768 and up), so
+/// servers other tests bind to port 0 meanwhile cannot take it; distinct on every call.
+pub fn reserved_port() -> SocketAddr {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 5_000) as u16;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 5_000;
+        if let Ok(l) = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            return l.local_addr().expect("bound address");
+        }
+    }
+}
