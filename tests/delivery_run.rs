@@ -19,68 +19,13 @@ use tapline::handover::{decode_pdu, split_stream, Payload};
 use tapline::lemf::Lemf;
 use tapline::run::{run, RunOptions, Source};
 
-const AGENCIES: [&str; 2] = ["fbi-denver", "dea-phoenix"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn demo_pcap() -> PathBuf {
-    root().join("fixtures/demo.pcap")
-}
-
-/// The bundled warrants with an agencies.toml pointing at `addrs` (hi2, hi3 per agency).
-fn warrants(dir: &Path, ca: Option<&Path>, addrs: &[Vec<SocketAddr>]) -> PathBuf {
-    let w = dir.join("warrants");
-    std::fs::create_dir_all(&w).unwrap();
-    for entry in std::fs::read_dir(root().join("warrants")).unwrap() {
-        let p = entry.unwrap().path();
-        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
-        if name.ends_with(".toml") && name != "agencies.toml" {
-            std::fs::copy(&p, w.join(&name)).unwrap();
-        }
-    }
-    let mut toml = String::from(
-        "[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n",
-    );
-    for (id, a) in AGENCIES.iter().zip(addrs) {
-        toml += &format!(
-            "\n[[agency]]\nid = \"{id}\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://{}\"\nhi3 = \"tls://{}\"\n",
-            a[0],
-            a[1],
-        );
-        if let Some(ca) = ca {
-            toml += &format!("ca = \"{}\"\n", ca.display());
-        }
-    }
-    std::fs::write(w.join("agencies.toml"), toml).unwrap();
-    w
+    crate_root().join("fixtures/demo.pcap")
 }
 
 fn options(warrants: &Path, spool: &Path, pki: &DevPki, rate: Option<u32>) -> RunOptions {
     run_options(warrants, spool, pki, demo_pcap(), rate)
-}
-
-struct Setup {
-    dir: tempfile::TempDir,
-    pki: DevPki,
-    rt: tokio::runtime::Runtime,
-    lemfs: Vec<Lemf>,
-    addrs: Vec<Vec<SocketAddr>>,
-    warrants: PathBuf,
-}
-
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = pki(&dir.path().join("pki"), &AGENCIES);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let lemfs: Vec<Lemf> = AGENCIES
-        .iter()
-        .map(|a| start_lemf(&rt, &lemf_config(&pki, a, any_port(), &dir.path().join(a))))
-        .collect();
-    let addrs: Vec<Vec<SocketAddr>> = lemfs.iter().map(|l| l.local_addrs().to_vec()).collect();
-    let warrants = warrants(dir.path(), Some(&pki.ca), &addrs);
-    Setup { dir, pki, rt, lemfs, addrs, warrants }
 }
 
 type Key = (Vec<u8>, u32, bool, u32);
@@ -258,7 +203,7 @@ fn appliance_killed_with_sigkill_delivers_everything_spooled_after_restart() {
 fn demo_delivers_the_bundled_capture_to_two_reference_lemfs() {
     let dir = tempfile::tempdir().unwrap();
     let addrs: Vec<Vec<SocketAddr>> = AGENCIES.iter().map(|_| vec![reserved_port(), reserved_port()]).collect();
-    let w = warrants(dir.path(), None, &addrs);
+    let w = bundled_warrants(dir.path(), None, &addrs);
     let out = dir.path().join("out");
     let d = tapline::run::demo(&demo_pcap(), &w, &out).unwrap();
     let report = tapline::run::demo_report(&d);
@@ -328,7 +273,7 @@ fn cli_certs_lemf_and_run_work_together() {
         c.arg("--client-ca").arg(pki_dir.join("ca.pem")).arg("--out").arg(dir.path().join(a));
         lemfs.push(c.stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap());
     }
-    let w = warrants(dir.path(), Some(&pki_dir.join("ca.pem")), &addrs);
+    let w = bundled_warrants(dir.path(), Some(&pki_dir.join("ca.pem")), &addrs);
     let pki = DevPki {
         ca: pki_dir.join("ca.pem"),
         ca_key: pki_dir.join("ca.key"),
@@ -397,7 +342,7 @@ fn call_trace_runs_on_the_delivering_appliance_too() {
     let spool = s.dir.path().join("spool");
     let mut opts = options(&s.warrants, &spool, &s.pki, None);
     opts.source = Source::Pcap { path: capture, rate: None };
-    opts.calltrace = Some(root().join("calltrace/calltrace.toml"));
+    opts.calltrace = Some(crate_root().join("calltrace/calltrace.toml"));
     let summary = run(&opts, Arc::new(AtomicBool::new(false))).unwrap();
     let stats = summary.calltrace.expect("call trace configured");
     assert_eq!(stats.traces_succeeded, 1, "{stats:?}");

@@ -5,7 +5,7 @@
 
 mod delivery_support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,10 +19,6 @@ use tapline::Timestamp;
 
 const AGENCY: &str = "fbi-denver";
 const START: u64 = 1_793_628_000;
-
-fn capture(path: &Path) {
-    rounds_capture(path, 7, START);
-}
 
 fn warrant(liid: &str, target: &str) -> String {
     format!(
@@ -60,13 +56,7 @@ fn of(records: &[(String, u64, bool)], liid: &str) -> Vec<(u64, bool)> {
 
 #[test]
 fn warrant_added_and_revoked_while_a_replay_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("calls.pcap");
-    capture(&pcap);
-    let pki = pki(&dir.path().join("pki"), &[AGENCY]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let lemf_out = dir.path().join("lemf");
-    let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &lemf_out));
+    let OneAgency { dir, pcap, pki, rt: _rt, lemf, lemf_out, .. } = OneAgency::start(7, START);
     let agencies_toml = one_agency_toml(&pki.ca, lemf.local_addrs());
 
     // What a run with all three warrants from the start delivers (offline replay).
@@ -176,30 +166,12 @@ fn hi1_notifications_pass_the_oracle() {
 /// The real binary: SIGHUP reloads (and does not end the run); `--audit` gets the trail.
 #[test]
 fn sighup_reloads_the_running_binary() {
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("calls.pcap");
-    capture(&pcap);
-    let pki = pki(&dir.path().join("pki"), &[AGENCY]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &dir.path().join("lemf")));
-    let warrants = dir.path().join("warrants");
-    std::fs::create_dir_all(&warrants).unwrap();
-    std::fs::write(warrants.join("agencies.toml"), one_agency_toml(&pki.ca, lemf.local_addrs())).unwrap();
+    let setup = OneAgency::start(7, START);
+    let OneAgency { dir, lemf, warrants, .. } = &setup;
     std::fs::write(warrants.join("GONE-1.toml"), warrant("GONE-1", "+13035550177")).unwrap();
     let audit = dir.path().join("audit");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tapline"))
-        .arg("run")
-        .arg("--warrants")
-        .arg(&warrants)
-        .arg("--pcap")
-        .arg(&pcap)
-        .args(["--rate", "2000"])
-        .arg("--spool")
-        .arg(dir.path().join("spool"))
-        .arg("--cert")
-        .arg(&pki.appliance.cert)
-        .arg("--key")
-        .arg(&pki.appliance.key)
+    let child = setup
+        .run_command(2000)
         .arg("--audit")
         .arg(&audit)
         .stdout(std::process::Stdio::piped())

@@ -8,44 +8,13 @@
 
 mod delivery_support;
 
-use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use delivery_support::*;
-use tapline::lemf::Lemf;
 use tapline::run::{run, Source};
-
-const AGENCIES: [&str; 2] = ["fbi-denver", "dea-phoenix"];
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The bundled warrants with an agencies.toml pointing at the LEMFs.
-fn warrants(dir: &Path, ca: &Path, addrs: &[Vec<std::net::SocketAddr>]) -> PathBuf {
-    let w = dir.join("warrants");
-    std::fs::create_dir_all(&w).unwrap();
-    for entry in std::fs::read_dir(root().join("warrants")).unwrap() {
-        let p = entry.unwrap().path();
-        if p.extension().is_some_and(|e| e == "toml") && !p.ends_with("agencies.toml") {
-            std::fs::copy(&p, w.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-    let mut toml = String::from("[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n");
-    for (id, a) in AGENCIES.iter().zip(addrs) {
-        toml += &format!(
-            "\n[[agency]]\nid = \"{id}\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://{}\"\nhi3 = \"tls://{}\"\nca = \"{}\"\n",
-            a[0],
-            a[1],
-            ca.display()
-        );
-    }
-    std::fs::write(w.join("agencies.toml"), toml).unwrap();
-    w
-}
 
 fn missing(what: &str) {
     assert!(std::env::var_os("CI").is_none(), "{what} (required under CI=true)");
@@ -60,16 +29,8 @@ fn live_capture_on_loopback_delivers_what_a_replay_of_the_same_packets_does() {
     if !Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.starts_with(b"0\n")) {
         return missing("live capture needs root (CAP_NET_RAW)");
     }
-    let dir = tempfile::tempdir().unwrap();
-    let pki = pki(&dir.path().join("pki"), &AGENCIES);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let lemfs: Vec<Lemf> = AGENCIES
-        .iter()
-        .map(|a| start_lemf(&rt, &lemf_config(&pki, a, any_port(), &dir.path().join(a))))
-        .collect();
-    let addrs: Vec<Vec<_>> = lemfs.iter().map(|l| l.local_addrs().to_vec()).collect();
-    let warrants = warrants(dir.path(), &pki.ca, &addrs);
-    let demo = root().join("fixtures/demo.pcap");
+    let Setup { dir, pki, rt, lemfs, warrants, .. } = setup();
+    let demo = crate_root().join("fixtures/demo.pcap");
     let (reference, _) = tapline::replay::replay(&demo, &warrants, &dir.path().join("reference")).unwrap();
 
     let mut options = run_options(&warrants, &dir.path().join("spool"), &pki, demo.clone(), None);

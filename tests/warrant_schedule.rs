@@ -25,10 +25,6 @@ const AGENCY: &str = "fbi-denver";
 const START: u64 = 1_793_628_000;
 const SEC: u64 = 1_000_000_000;
 
-fn capture(path: &Path) {
-    rounds_capture(path, 11, START);
-}
-
 fn rfc3339(secs: u64) -> String {
     Timestamp::from_nanos(secs * SEC).to_rfc3339()
 }
@@ -86,16 +82,7 @@ fn interceptions(audit: &Path, liid: &str) -> Vec<(InterceptionStatus, Intercept
 
 #[test]
 fn warrants_start_and_lapse_by_packet_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("calls.pcap");
-    capture(&pcap);
-    let pki = pki(&dir.path().join("pki"), &[AGENCY]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let lemf_out = dir.path().join("lemf");
-    let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &lemf_out));
-    let warrants = dir.path().join("warrants");
-    std::fs::create_dir_all(&warrants).unwrap();
-    std::fs::write(warrants.join("agencies.toml"), one_agency_toml(&pki.ca, lemf.local_addrs())).unwrap();
+    let OneAgency { dir, pcap, pki, rt, lemf, lemf_out, warrants } = OneAgency::start(11, START);
     let wide = ("2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z");
     // Lapses between round 5 and round 6 (its target calls at START+3 s each round).
     let lapse_at = START + 55;
@@ -156,16 +143,7 @@ fn warrants_start_and_lapse_by_packet_time() {
 
 #[test]
 fn a_warrant_added_over_the_api_during_a_run_is_picked_up() {
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("calls.pcap");
-    capture(&pcap);
-    let pki = pki(&dir.path().join("pki"), &[AGENCY]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let lemf_out = dir.path().join("lemf");
-    let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &lemf_out));
-    let warrants = dir.path().join("warrants");
-    std::fs::create_dir_all(&warrants).unwrap();
-    std::fs::write(warrants.join("agencies.toml"), one_agency_toml(&pki.ca, lemf.local_addrs())).unwrap();
+    let OneAgency { dir, pcap, pki, rt, lemf, lemf_out, warrants } = OneAgency::start(11, START);
     std::fs::write(
         warrants.join("KEEP-1.toml"),
         warrant("KEEP-1", "+13035550142", "2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z"),
@@ -217,34 +195,16 @@ fn a_warrant_added_over_the_api_during_a_run_is_picked_up() {
 /// The real binary: `run --api ADDR --api-cert --api-key --api-client-ca`.
 #[test]
 fn the_binary_serves_the_api_while_running() {
-    let dir = tempfile::tempdir().unwrap();
-    let pcap = dir.path().join("calls.pcap");
-    capture(&pcap);
-    let pki = pki(&dir.path().join("pki"), &[AGENCY]);
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let lemf = start_lemf(&rt, &lemf_config(&pki, AGENCY, any_port(), &dir.path().join("lemf")));
-    let warrants = dir.path().join("warrants");
-    std::fs::create_dir_all(&warrants).unwrap();
-    std::fs::write(warrants.join("agencies.toml"), one_agency_toml(&pki.ca, lemf.local_addrs())).unwrap();
+    let setup = OneAgency::start(11, START);
+    let OneAgency { dir, pki, rt, lemf, warrants, .. } = &setup;
     std::fs::write(
         warrants.join("KEEP-1.toml"),
         warrant("KEEP-1", "+13035550142", "2026-01-01T00:00:00Z", "2027-12-31T00:00:00Z"),
     )
     .unwrap();
     let api_addr = reserved_port();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_tapline"))
-        .arg("run")
-        .arg("--warrants")
-        .arg(&warrants)
-        .arg("--pcap")
-        .arg(&pcap)
-        .args(["--rate", "500"])
-        .arg("--spool")
-        .arg(dir.path().join("spool"))
-        .arg("--cert")
-        .arg(&pki.appliance.cert)
-        .arg("--key")
-        .arg(&pki.appliance.key)
+    let child = setup
+        .run_command(500)
         .arg("--api")
         .arg(api_addr.to_string())
         .arg("--api-cert")

@@ -225,3 +225,108 @@ pub fn reserved_port() -> SocketAddr {
         }
     }
 }
+
+/// One agency's LEMF on loopback, the twelve-round capture, and a warrant directory holding
+/// only agencies.toml: the set-up of the lifecycle tests.
+pub struct OneAgency {
+    pub dir: tempfile::TempDir,
+    pub pcap: PathBuf,
+    pub pki: DevPki,
+    pub rt: tokio::runtime::Runtime,
+    pub lemf: Lemf,
+    pub lemf_out: PathBuf,
+    pub warrants: PathBuf,
+}
+
+impl OneAgency {
+    pub fn start(seed: u64, start: u64) -> OneAgency {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let pcap = dir.path().join("calls.pcap");
+        rounds_capture(&pcap, seed, start);
+        let pki = pki(&dir.path().join("pki"), &[LIFECYCLE_AGENCY]);
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let lemf_out = dir.path().join("lemf");
+        let lemf = start_lemf(&rt, &lemf_config(&pki, LIFECYCLE_AGENCY, any_port(), &lemf_out));
+        let warrants = dir.path().join("warrants");
+        std::fs::create_dir_all(&warrants).expect("warrant dir");
+        std::fs::write(warrants.join("agencies.toml"), one_agency_toml(&pki.ca, lemf.local_addrs())).expect("agencies");
+        OneAgency { dir, pcap, pki, rt, lemf, lemf_out, warrants }
+    }
+
+    /// `tapline run` on this set-up, replaying at `rate` packets/s.
+    pub fn run_command(&self, rate: u32) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_tapline"));
+        c.arg("run")
+            .arg("--warrants")
+            .arg(&self.warrants)
+            .arg("--pcap")
+            .arg(&self.pcap)
+            .args(["--rate", &rate.to_string()])
+            .arg("--spool")
+            .arg(self.dir.path().join("spool"))
+            .arg("--cert")
+            .arg(&self.pki.appliance.cert)
+            .arg("--key")
+            .arg(&self.pki.appliance.key);
+        c
+    }
+}
+
+/// The two agencies of the bundled warrants.
+pub const AGENCIES: [&str; 2] = ["fbi-denver", "dea-phoenix"];
+
+pub fn crate_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bundled warrants with an agencies.toml pointing at `addrs` (hi2, hi3 per agency).
+pub fn bundled_warrants(dir: &Path, ca: Option<&Path>, addrs: &[Vec<SocketAddr>]) -> PathBuf {
+    let w = dir.join("warrants");
+    std::fs::create_dir_all(&w).unwrap();
+    for entry in std::fs::read_dir(crate_root().join("warrants")).unwrap() {
+        let p = entry.unwrap().path();
+        let name = p.file_name().unwrap().to_str().unwrap().to_owned();
+        if name.ends_with(".toml") && name != "agencies.toml" {
+            std::fs::copy(&p, w.join(&name)).unwrap();
+        }
+    }
+    let mut toml = String::from(
+        "[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n",
+    );
+    for (id, a) in AGENCIES.iter().zip(addrs) {
+        toml += &format!(
+            "\n[[agency]]\nid = \"{id}\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://{}\"\nhi3 = \"tls://{}\"\n",
+            a[0],
+            a[1],
+        );
+        if let Some(ca) = ca {
+            toml += &format!("ca = \"{}\"\n", ca.display());
+        }
+    }
+    std::fs::write(w.join("agencies.toml"), toml).unwrap();
+    w
+}
+
+/// Both agencies' LEMFs on loopback and the bundled warrants pointing at them.
+pub struct Setup {
+    pub dir: tempfile::TempDir,
+    pub pki: DevPki,
+    pub rt: tokio::runtime::Runtime,
+    pub lemfs: Vec<Lemf>,
+    pub addrs: Vec<Vec<SocketAddr>>,
+    pub warrants: PathBuf,
+}
+
+pub fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = pki(&dir.path().join("pki"), &AGENCIES);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let lemfs: Vec<Lemf> = AGENCIES
+        .iter()
+        .map(|a| start_lemf(&rt, &lemf_config(&pki, a, any_port(), &dir.path().join(a))))
+        .collect();
+    let addrs: Vec<Vec<SocketAddr>> = lemfs.iter().map(|l| l.local_addrs().to_vec()).collect();
+    let warrants = bundled_warrants(dir.path(), Some(&pki.ca), &addrs);
+    Setup { dir, pki, rt, lemfs, addrs, warrants }
+}
+
