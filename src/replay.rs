@@ -125,11 +125,6 @@ impl FileOutput {
         Ok(BufWriter::with_capacity(256 * 1024, f))
     }
 
-    /// Whether writing failed (the run stops; `finish` says why).
-    pub fn failed(&self) -> bool {
-        self.error.is_some()
-    }
-
     /// Flushes every file; the first I/O error of the run, if any.
     pub fn finish(mut self) -> Result<BTreeMap<String, AgencyBytes>, ReplayError> {
         for ((agency, channel), mut w) in std::mem::take(&mut self.files) {

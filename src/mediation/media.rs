@@ -99,6 +99,8 @@ impl PortFilter {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn port_filter_counts_holders() {
         let mut f = PortFilter::default();
@@ -112,8 +114,6 @@ mod tests {
         f.release(5000);
         assert!(!f.may_match(4000, 5000));
     }
-
-    use super::*;
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()

@@ -74,11 +74,6 @@ impl MediaShard {
         &self.stats
     }
 
-    /// Tapped endpoints.
-    pub fn taps(&self) -> usize {
-        self.table.len()
-    }
-
     pub fn control(&mut self, control: TapControl) {
         match control {
             TapControl::Install { addr, port, tap } => self.table.insert(addr, port, tap),

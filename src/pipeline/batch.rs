@@ -77,7 +77,7 @@ impl Batch {
         self.frames.push(FrameMeta { ts: frame.ts, link: frame.link, orig_len: frame.orig_len, start, end: self.data.len() });
     }
 
-    /// Frame `i` of the batch.
+    /// The frame `meta` places in the batch.
     pub fn frame(&self, meta: &FrameMeta) -> Frame<'_> {
         Frame { ts: meta.ts, link: meta.link, data: self.data.get(meta.start..meta.end).unwrap_or_default(), orig_len: meta.orig_len }
     }
