@@ -103,6 +103,13 @@ impl LatencyRecorder {
         self.record_nanos(u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX));
     }
 
+    /// Records the same latency `n` times (every record of a batch encoded at once).
+    pub fn record_n(&mut self, latency: Duration, n: u64) {
+        for _ in 0..n {
+            self.record(latency);
+        }
+    }
+
     /// Records one latency in nanoseconds.
     #[inline]
     pub fn record_nanos(&mut self, nanos: u64) {
@@ -167,6 +174,16 @@ mod tests {
         // Below 2048 ns the histogram is exact.
         assert_eq!(p, Percentiles { p50: 500, p99: 990, p999: 999, max: 1000, count: 1000, sum: 500_500 });
         assert!(m.latency(Stage::Media).is_none());
+    }
+
+    #[test]
+    fn one_latency_recorded_n_times() {
+        let m = Metrics::new();
+        let mut r = LatencyRecorder::new(Stage::Encode);
+        r.record_n(Duration::from_nanos(700), 3);
+        r.record_n(Duration::from_nanos(900), 0);
+        r.flush_into(&m);
+        assert_eq!(m.latency(Stage::Encode), Some(Percentiles { p50: 700, p99: 700, p999: 700, max: 700, count: 3, sum: 2_100 }));
     }
 
     #[test]

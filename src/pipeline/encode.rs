@@ -13,9 +13,9 @@ use crate::mediation::RecordSink;
 use crate::metrics::{LatencyRecorder, Metrics, Stage};
 
 /// Counts what passes through to the encoder.
-struct Counting<'a, E> {
-    encoder: &'a mut E,
-    records: u64,
+pub(super) struct Counting<'a, E> {
+    pub encoder: &'a mut E,
+    pub records: u64,
 }
 
 impl<E: EncodeStage> RecordSink for Counting<'_, E> {
@@ -48,10 +48,7 @@ pub(super) fn run<E: EncodeStage>(
         merge(&sources, ticket.updates, &mut sink);
         if sink.records > 0 {
             // Every record of the batch is encoded now: capture to encoded record.
-            let elapsed = ticket.batch.read_at.elapsed();
-            for _ in 0..sink.records {
-                latency.record(elapsed);
-            }
+            latency.record_n(ticket.batch.read_at.elapsed(), sink.records);
             latency.flush_into(metrics);
         }
         if encoder.failed() {

@@ -213,13 +213,6 @@ where
     O: SignallingObserver,
     H: PacketHook<Update = E::Update>,
 {
-    struct Direct<'a, E>(&'a mut E, u64);
-    impl<E: EncodeStage> RecordSink for Direct<'_, E> {
-        fn record(&mut self, r: &Record<'_>) {
-            self.1 += 1;
-            self.0.record(r);
-        }
-    }
     let mut decoder = Decoder::new();
     let mut signalling = LatencyRecorder::new(Stage::Signalling);
     let mut encoded = LatencyRecorder::new(Stage::Encode);
@@ -245,17 +238,15 @@ where
             }
             let frame = batch.frame(meta);
             if let Decoded::Datagram(dg) = decoder.decode(&frame) {
-                let mut sink = Direct(&mut encoder, 0);
+                let mut sink = encode::Counting { encoder: &mut encoder, records: 0 };
                 mediator.handle_observed(&dg, &mut sink, &mut observer);
-                records += sink.1;
+                records += sink.records;
             }
         }
         let elapsed = batch.read_at.elapsed();
         signalling.record(elapsed);
         signalling.flush_into(metrics);
-        for _ in 0..records {
-            encoded.record(elapsed);
-        }
+        encoded.record_n(elapsed, records);
         encoded.flush_into(metrics);
         published.publish(metrics, &batch, &mediator.stats(), decoder.stats());
     }
