@@ -82,6 +82,8 @@ pub struct MediationStats {
     pub calls_seen: u64,
     pub calls_intercepted: u64,
     pub transactions_intercepted: u64,
+    /// Media endpoints tapped from SDP (a re-announced endpoint counts again).
+    pub taps_installed: u64,
     pub media_packets_tapped: u64,
     pub iri_records: u64,
     pub cc_records: u64,

@@ -189,7 +189,7 @@ impl Mediator {
         let sender = call.sender(msg);
         let step = call.advance(msg, dg.ts);
         if call.wants_media() {
-            install_taps(&mut self.media, &mut self.ports, call, slot, msg, sender);
+            self.stats.taps_installed += install_taps(&mut self.media, &mut self.ports, call, slot, msg, sender);
         }
         let dtmf_info = matches!(msg.method(), Some(Method::Info)) && sip::dtmf::info_digits(msg).is_some();
         let mut minimised: Option<Vec<u8>> = None;
@@ -223,15 +223,17 @@ impl Mediator {
 }
 
 /// Taps the media endpoints an SDP body of `msg` announces, for the side that sent it.
-/// The call holds each new endpoint's port in `ports`.
-fn install_taps(media: &mut MediaPath, ports: &mut PortFilter, call: &mut Call, slot: usize, msg: &Message<'_>, sender: Side) {
-    let Some(ct) = msg.content_type() else { return };
-    let Some(sdp_bytes) = sip::sdp::find_sdp(ct, msg.body()) else { return };
-    let Ok(sdp) = sip::sdp::parse(sdp_bytes) else { return };
+/// The call holds each new endpoint's port in `ports`. Returns how many endpoints were tapped.
+fn install_taps(media: &mut MediaPath, ports: &mut PortFilter, call: &mut Call, slot: usize, msg: &Message<'_>, sender: Side) -> u64 {
+    let Some(ct) = msg.content_type() else { return 0 };
+    let Some(sdp_bytes) = sip::sdp::find_sdp(ct, msg.body()) else { return 0 };
+    let Ok(sdp) = sip::sdp::parse(sdp_bytes) else { return 0 };
+    let mut installed = 0;
     for ep in sdp.media_endpoints() {
         for port in [ep.rtp_port, ep.rtcp_port] {
             let key: (IpAddr, u16) = (ep.addr, port);
             media.control(TapControl::Install { addr: key.0, port: key.1, tap: Tap { call: slot, side: sender } });
+            installed += 1;
             if !call.media.contains(&key) {
                 call.media.push(key);
                 ports.hold(key.1);
@@ -243,6 +245,7 @@ fn install_taps(media: &mut MediaPath, ports: &mut PortFilter, call: &mut Call, 
             }
         }
     }
+    installed
 }
 
 /// Identifies a message on the wire: the same bytes between the same endpoints.

@@ -253,6 +253,8 @@ fn title_iii_gets_full_signalling_and_content_of_both_directions() {
     assert_eq!(dirs, vec![FromTarget, ToTarget, FromTarget, FromTarget, ToTarget]);
     // the RTP packet goes out as captured
     assert_eq!(h.cc()[0].bytes, rtp(0, 1));
+    // RTP and RTCP endpoints of the offer and of the answer
+    assert_eq!(h.m.stats().taps_installed, 4);
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::batch::Batch;
 use super::media::{shard_of, ShardWork};
 use super::records::RecordBuf;
 use super::PacketHook;
-use crate::mediation::{Mediator, SignallingObserver, TapControl};
+use crate::mediation::{Mediator, SignallingObserver};
 use crate::metrics::{Gauge, LatencyRecorder, Metrics, Stage};
 use crate::wire::{DecodeStats, Decoded, Decoder};
 
@@ -108,9 +108,6 @@ where
             let media = mediator.handle_routed(&dg, &mut ticket.records, &mut observer);
             mediator.take_controls(&mut controls);
             for c in controls.drain(..) {
-                if matches!(c, TapControl::Install { .. }) {
-                    metrics.add(crate::metrics::Counter::TapsInstalled, 1);
-                }
                 for work in works.iter_mut() {
                     work.control(c.clone());
                 }

@@ -25,6 +25,7 @@ impl Published {
             (Counter::SipMessages, now.sip_messages, before.sip_messages),
             (Counter::CallsSeen, now.calls_seen, before.calls_seen),
             (Counter::CallsIntercepted, now.calls_intercepted, before.calls_intercepted),
+            (Counter::TapsInstalled, now.taps_installed, before.taps_installed),
             (Counter::IriRecords, now.iri_records, before.iri_records),
             (Counter::CcRecords, now.cc_records, before.cc_records),
             (Counter::MediaPacketsTapped, now.media_packets_tapped, before.media_packets_tapped),
