@@ -224,7 +224,7 @@ pub fn replay_with(
         }
         None => None,
     };
-    let source = FrameSource::File { path: capture.to_owned(), rate: None };
+    let source = FrameSource::Pcap { path: capture.to_owned(), rate: None };
     let stop = AtomicBool::new(false);
     let metrics = Metrics::new();
     let done = pipeline::run(&source, mediator, tracer, sequencer, NoHook::default(), &stop, &options.pipeline, &metrics)?;

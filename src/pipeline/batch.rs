@@ -15,10 +15,10 @@ use crate::Timestamp;
 /// Where packets come from.
 #[derive(Clone, Debug)]
 pub enum FrameSource {
-    /// A pcap/pcapng file, at most `rate` packets per second when given.
-    File { path: PathBuf, rate: Option<u32> },
+    /// Replay a pcap/pcapng file, at most `rate` packets per second when given.
+    Pcap { path: PathBuf, rate: Option<u32> },
     /// Live capture from an interface (build with `--features live`).
-    Live(String),
+    Iface(String),
 }
 
 /// One frame's place in a batch.
@@ -141,15 +141,15 @@ pub struct BatchReader {
 impl BatchReader {
     pub fn open(source: &FrameSource, limits: BatchLimits) -> Result<BatchReader, CaptureError> {
         let reader = match source {
-            FrameSource::File { path, rate } => {
+            FrameSource::Pcap { path, rate } => {
                 Reader::File { reader: FileReader::open(path)?, rate: *rate, started: Instant::now() }
             }
             #[cfg(feature = "live")]
-            FrameSource::Live(name) => {
+            FrameSource::Iface(name) => {
                 Reader::Live(crate::capture::LiveCapture::open(&crate::capture::LiveConfig::new(name))?)
             }
             #[cfg(not(feature = "live"))]
-            FrameSource::Live(_) => return Err(CaptureError::LiveUnavailable),
+            FrameSource::Iface(_) => return Err(CaptureError::LiveUnavailable),
         };
         Ok(BatchReader {
             reader,

@@ -28,19 +28,13 @@ use crate::delivery::{
 use crate::handover::sequencer::{LiidCounts, Sequencer};
 use crate::mediation::{CinAllocator, Mediator, MediatorConfig};
 use crate::metrics::{Counter, Metrics, MetricsError, MetricsServer, Stage};
-use crate::pipeline::{self, FrameSource, PipelineConfig, PipelineError};
+use crate::pipeline::{self, PipelineConfig, PipelineError};
 use guard::{CinGuard, WarrantHook};
 use crate::provision::{ProvisionConfig, ProvisionError, ProvisionServer};
 use crate::warrant::{Store, WarrantError};
 
-/// Where packets come from.
-#[derive(Clone, Debug)]
-pub enum Source {
-    /// Replay a pcap/pcapng file, at most `rate` packets per second when given.
-    Pcap { path: PathBuf, rate: Option<u32> },
-    /// Live capture from an interface (build with `--features live`).
-    Iface(String),
-}
+/// Where packets come from: the pipeline's source.
+pub use crate::pipeline::FrameSource as Source;
 
 /// Settings of `tapline run`.
 #[derive(Clone, Debug)]
@@ -240,12 +234,8 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
         None => None,
     };
-    let source = match &options.source {
-        Source::Pcap { path, rate } => FrameSource::File { path: path.clone(), rate: *rate },
-        Source::Iface(name) => FrameSource::Live(name.clone()),
-    };
     let hook = WarrantHook::new(updates, timeline);
-    let finished = pipeline::run(&source, mediator, tracer, sink, hook, &stop, &options.pipeline, &metrics);
+    let finished = pipeline::run(&options.source, mediator, tracer, sink, hook, &stop, &options.pipeline, &metrics);
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     let finished = match finished {
