@@ -209,11 +209,6 @@ impl BatchReader {
         Ok((!batch.frames.is_empty()).then_some(batch))
     }
 
-    /// Keeps a capture error that ended the reading.
-    pub fn note_error(&mut self, e: &CaptureError) {
-        self.summary.errors.push(e.to_string());
-    }
-
     /// Counts a live batch the pipeline had no room for.
     pub fn dropped(&mut self, batch: &Batch) {
         self.summary.dropped_pipeline_full += batch.frames.len() as u64;

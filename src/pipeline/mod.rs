@@ -157,7 +157,7 @@ where
 {
     let reader = BatchReader::open(source, config.batch)?;
     if config.media_shards == 0 {
-        return Ok(run_inline(reader, mediator, observer, encoder, hook, stop, metrics));
+        return run_inline(reader, mediator, observer, encoder, hook, stop, metrics);
     }
     let n = config.media_shards;
     let depth = config.queue_batches.max(1);
@@ -207,7 +207,7 @@ fn run_inline<E, O, H>(
     mut hook: H,
     stop: &AtomicBool,
     metrics: &Metrics,
-) -> Finished<E, O>
+) -> Result<Finished<E, O>, PipelineError>
 where
     E: EncodeStage,
     O: SignallingObserver,
@@ -223,14 +223,8 @@ where
         if encoder.failed() {
             break;
         }
-        let batch = match reader.next_batch(&halt) {
-            Ok(Some(b)) => b,
-            Ok(None) => break,
-            Err(e) => {
-                reader_error(&mut reader, &e);
-                break;
-            }
-        };
+        // A live capture error ends the run, as it does on the threaded pipeline.
+        let Some(batch) = reader.next_batch(&halt)? else { break };
         let mut records = 0;
         for meta in &batch.frames {
             if let Some(update) = hook.before(&mut mediator, meta.ts) {
@@ -251,18 +245,12 @@ where
         published.publish(metrics, &batch, &mediator.stats(), decoder.stats());
     }
     let mediation = mediator.stats();
-    Finished {
+    Ok(Finished {
         encoder,
         observer,
         mediator,
         mediation,
         decode: decoder.stats().clone(),
         capture: reader.finish(),
-    }
-}
-
-/// A live capture error ends the run; it is kept in the summary.
-fn reader_error(reader: &mut BatchReader, e: &CaptureError) {
-    tracing::error!(error = %e, "capture failed");
-    reader.note_error(e);
+    })
 }
