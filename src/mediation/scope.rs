@@ -1,14 +1,9 @@
-//! What each order may receive: the table of HANDOVER.md as code, in one place.
-//!
-//! | | pen register | trap & trace | pen/trap | Title III |
-//! |---|---|---|---|---|
-//! | calls the target makes: CII | yes | no | yes | yes |
-//! | calls to the target: CII | no | yes | yes | yes |
-//! | non-SDP bodies, free-text headers | no | no | no | yes |
-//! | RTP/RTCP content | no | no | no | yes |
-//! | post-cut-through digits | if the order says so | no | if the order says so | yes (content) |
+//! What one warrant may receive of one communication, derived from the policy table
+//! ([`crate::warrant::OrderKind::entitlement`], see `warrant::policy`) and nothing else: the direction of
+//! the communication picks the "calls made" or "calls received" column, and the digits
+//! rule is the table's, applied to the order's own `post_cut_through_digits`.
 
-use crate::warrant::{OrderKind, Warrant};
+use crate::warrant::Warrant;
 
 /// Whether the target is the calling or the called party of a communication.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -33,25 +28,23 @@ pub struct Scope {
 /// The scope of `warrant` over a communication where its target has `role`, or `None`
 /// when the order does not cover that communication at all.
 pub fn scope(warrant: &Warrant, role: Role) -> Option<Scope> {
-    let kind = warrant.kind;
+    let policy = warrant.kind.entitlement();
     let covered = match role {
-        Role::Originating => kind.outgoing_cii(),
-        Role::Terminating => kind.incoming_cii(),
+        Role::Originating => policy.calls_made,
+        Role::Terminating => policy.calls_received,
     };
     if !covered {
         return None;
     }
-    let content = kind.content();
     Some(Scope {
-        full_signalling: content,
-        content,
+        full_signalling: policy.content,
+        content: policy.content,
         // Title III receives digits inside the content; a pen register only where the
-        // court allowed it, and only on calls the target makes (the pen-register part
-        // of the order): trap and trace never authorises digits.
-        digits_as_iri: !content
-            && role == Role::Originating
-            && warrant.post_cut_through_digits
-            && kind != OrderKind::TrapAndTrace,
+        // court allowed it, and only on calls the target makes (the pen-register part of
+        // the order): trap and trace never authorises digits.
+        digits_as_iri: policy
+            .post_cut_through_digits
+            .as_iri(warrant.post_cut_through_digits, role == Role::Originating),
     })
 }
 
@@ -59,6 +52,7 @@ pub fn scope(warrant: &Warrant, role: Role) -> Option<Scope> {
 mod tests {
     use super::*;
     use crate::mediation::tests::warrant_of_kind;
+    use crate::warrant::OrderKind;
 
     #[test]
     fn pen_register_sees_only_calls_the_target_makes() {

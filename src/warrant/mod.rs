@@ -5,6 +5,7 @@ mod error;
 mod identity;
 mod load;
 mod model;
+mod policy;
 mod table;
 mod validate;
 #[cfg(test)]
@@ -17,4 +18,5 @@ pub use model::{
     Agency, Appliance, Endpoint, EndpointError, Liid, LiidError, OrderKind, Profile, Target,
     Warrant,
 };
+pub use policy::{Entitlement, PostCutThroughDigits};
 pub use table::WarrantTable;

@@ -25,21 +25,6 @@ impl OrderKind {
         OrderKind::TitleIii,
     ];
 
-    /// Call-identifying information of calls the target makes.
-    pub fn outgoing_cii(self) -> bool {
-        !matches!(self, OrderKind::TrapAndTrace)
-    }
-
-    /// Call-identifying information of calls to the target (forwarded, unanswered, private).
-    pub fn incoming_cii(self) -> bool {
-        !matches!(self, OrderKind::PenRegister)
-    }
-
-    /// Call content: RTP/RTCP, non-SDP SIP bodies, free-text headers.
-    pub fn content(self) -> bool {
-        matches!(self, OrderKind::TitleIii)
-    }
-
     /// The name used in warrant files.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -155,14 +140,14 @@ impl Warrant {
         self.valid_from <= ts && ts < self.valid_until
     }
 
-    /// Whether post-cut-through digits may be delivered: always under Title III (as content),
-    /// never under trap and trace, otherwise only if the order says so.
+    /// Whether post-cut-through digits may be delivered (as IRI or inside the content):
+    /// the policy table's rule for the kind ([`OrderKind::entitlement`]) applied to what the
+    /// order says.
     pub fn delivers_post_cut_through_digits(&self) -> bool {
-        match self.kind {
-            OrderKind::TitleIii => true,
-            OrderKind::TrapAndTrace => false,
-            OrderKind::PenRegister | OrderKind::PenTrap => self.post_cut_through_digits,
-        }
+        self.kind
+            .entitlement()
+            .post_cut_through_digits
+            .delivered(self.post_cut_through_digits)
     }
 }
 

@@ -9,6 +9,7 @@ use toml::value::{Datetime, Offset};
 
 use super::error::WarrantError;
 use super::model::{Agency, Appliance, Endpoint, Liid, OrderKind, Profile, Target, Warrant};
+use super::policy::PostCutThroughDigits;
 use crate::Timestamp;
 
 /// Longest free-text value (court order number, authority, names).
@@ -342,10 +343,13 @@ pub(super) fn parse_warrant(
     let provisioned_by = raw
         .provisioned_by
         .map(|s| report.text("provisioned_by", &s));
-    if raw.post_cut_through_digits && kind == Some(OrderKind::TrapAndTrace) {
+    // The policy table says which kinds can never receive digits; a file asking for them
+    // is refused (a Title III order receives them with the content, so the key is moot).
+    let never_digits = |k: OrderKind| k.entitlement().post_cut_through_digits == PostCutThroughDigits::Never;
+    if let Some(kind) = kind.filter(|&k| raw.post_cut_through_digits && never_digits(k)) {
         report.error(
             "post_cut_through_digits",
-            "a trap-and-trace order never receives post-cut-through digits",
+            format!("a {kind} order never receives post-cut-through digits"),
         );
     }
     let (Some(liid), Some(kind), Some(valid_from), Some(valid_until)) =

@@ -81,7 +81,7 @@ impl LaesEncoder {
         let buf = &mut self.buf;
         match r.body {
             RecordBody::Iri { event, bytes, .. } => {
-                let plans = events::plan_iri(state, r.cin, event, bytes, r.warrant.kind.content());
+                let plans = events::plan_iri(state, r.cin, event, bytes, r.warrant.kind.entitlement().content);
                 for plan in &plans {
                     let call_id = CallId { sequence: &state.sequence, system: element };
                     let m = plan.message(call_id, state, r.cin);
