@@ -198,7 +198,8 @@ pub fn replay_with(
     let warrants_loaded = store.warrants.len();
     let liids: Vec<(String, String)> =
         store.warrants.iter().map(|w| (w.liid.as_str().to_owned(), w.agency.clone())).collect();
-    let table = Arc::new(WarrantTable::new(store.warrants));
+    let numbering = store.appliance.numbering.clone();
+    let table = Arc::new(WarrantTable::with_numbering(store.warrants, numbering.clone()));
     let agency_ids: Vec<String> = store.agencies.iter().map(|a| a.id.clone()).collect();
     // Streams of an earlier run in the same directory must not pass for this run's.
     for id in &agency_ids {
@@ -215,7 +216,7 @@ pub fn replay_with(
     let mediator = Mediator::with_config(table, options.mediator, CinAllocator::new());
     let tracer = match &options.calltrace {
         Some(path) => {
-            let config = calltrace::Config::load(path)?;
+            let config = calltrace::Config::load(path, &numbering)?;
             let state = match &options.calltrace_state {
                 Some(p) => calltrace::load_state(p)?,
                 None => calltrace::TraceState::default(),

@@ -110,7 +110,7 @@ fn assert_pen_register_on_callee_gets_nothing(r: &Run) {
 
 #[test]
 fn sip_call_rtp_g711() {
-    let Some(r) = run("SIP_CALL_RTP_G711.pcap", "sip:5514540002@200.57.7.195", "sip:francisco@bestel.com") else { return };
+    let Some(r) = run("SIP_CALL_RTP_G711.pcap", "sip:5514540002@200.57.7.195;user=phone", "sip:francisco@bestel.com") else { return };
     assert_eq!(r.summary.packets_read, 4269);
     assert!(iri(&r, "CALLER-PT") >= 3, "INVITE, 100, 180 of the second call: {:?}", r.summary.liids);
     assert!(cc(&r, "CALLEE-T3") > 1000, "both directions of G.711: {:?}", r.summary.liids);
@@ -173,7 +173,7 @@ fn sip_ipv6_udp() {
 
 #[test]
 fn sip_ipv4_tcp() {
-    let Some(r) = run("sip_ipv4_tcp.pcap", "sip:101@10.33.6.100", "sip:201@10.33.6.101") else { return };
+    let Some(r) = run("sip_ipv4_tcp.pcap", "sip:101@10.33.6.100", "sip:201@10.33.6.101;user=phone") else { return };
     assert_eq!(iri(&r, "CALLER-PT"), 7, "INVITE/100/180/200/ACK/BYE/200: {:?}", r.summary.liids);
     assert!(cc(&r, "CALLEE-T3") >= 60, "{:?}", r.summary.liids);
     assert_pen_register_on_callee_gets_nothing(&r);

@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use tapline::warrant::{check_paths, from_uri, OrderKind, Store, WarrantError, WarrantTable};
+use tapline::warrant::{check_paths, OrderKind, Store, WarrantError, WarrantTable};
 use tapline::Timestamp;
 
 const AGENCIES: &str = r#"
@@ -286,8 +286,8 @@ fn shipped_store_loads_cleanly() {
     );
 
     // Both demo warrants match the demo caller, each for its own agency.
-    let table = WarrantTable::new(store.warrants);
-    let caller = from_uri("\"Caller\" <sip:+13035550142@192.0.2.10;user=phone>;tag=a").unwrap();
+    let table = WarrantTable::with_numbering(store.warrants, store.appliance.numbering.clone());
+    let caller = table.identity("\"Caller\" <sip:+13035550142@192.0.2.10;user=phone>;tag=a").unwrap();
     let demo_time = Timestamp::from_nanos(1_793_491_200 * 1_000_000_000); // 2026-11-01
     let matched: Vec<_> = table
         .matching(&caller, demo_time)
@@ -300,6 +300,6 @@ fn shipped_store_loads_cleanly() {
             ("PHX-2026-T3-0007", OrderKind::TitleIii, "dea-phoenix"),
         ]
     );
-    let other = from_uri("sip:3035550143@192.0.2.10").unwrap();
+    let other = table.identity("sip:3035550143@192.0.2.10").unwrap();
     assert_eq!(table.matching(&other, demo_time).count(), 0);
 }

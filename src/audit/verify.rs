@@ -170,7 +170,7 @@ mod tests {
             liid: Liid::new("DEN-1").unwrap(),
             kind: OrderKind::PenRegister,
             agency: "fbi-denver".into(),
-            targets: vec![Target::parse("tel:+13035550142").unwrap()],
+            targets: vec![Target::parse("tel:+13035550142", &Default::default()).unwrap()],
             valid_from: Timestamp::from_nanos(100 * SEC),
             valid_until: Timestamp::from_nanos(200 * SEC),
             court_order: "1:26-mj-00042".into(),

@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::directory::Directory;
 use super::CallTraceError;
-use crate::warrant::Identity;
+use crate::warrant::{Identity, Numbering};
 
 /// The most a trace may cost: $10.00.
 pub const MAX_CHARGE_CENTS: u32 = 1_000;
@@ -71,19 +71,23 @@ pub struct Config {
     pub areas: Vec<Area>,
     /// Charge of a subscriber in no area.
     pub default_charge_cents: u32,
+    /// The carrier's number domains (`[appliance] number_domains` of `agencies.toml`): how
+    /// party URIs key to identities, as for warrant targets.
+    pub numbering: Numbering,
 }
 
 impl Config {
     /// Reads a TOML configuration; a relative `directory` path is relative to the file.
-    pub fn load(path: &Path) -> Result<Config, CallTraceError> {
+    /// Identities (directory entries, parties) key under `numbering`, the warrant store's.
+    pub fn load(path: &Path, numbering: &Numbering) -> Result<Config, CallTraceError> {
         let text = fs::read_to_string(path)
             .map_err(|source| CallTraceError::Io { path: path.to_owned(), source })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_toml(&text, path, base)
+        Self::from_toml(&text, path, base, numbering)
     }
 
     /// Parses configuration text; `path` only names the file in errors.
-    pub fn from_toml(text: &str, path: &Path, base: &Path) -> Result<Config, CallTraceError> {
+    pub fn from_toml(text: &str, path: &Path, base: &Path, numbering: &Numbering) -> Result<Config, CallTraceError> {
         let file: ConfigFile = toml::from_str(text)
             .map_err(|e| CallTraceError::Toml { path: path.to_owned(), why: e.message().to_owned() })?;
         let invalid = |key: &str, why: &str| CallTraceError::Invalid {
@@ -122,7 +126,7 @@ impl Config {
             areas.push(Area { name: a.name, prefixes, charge_cents: a.charge_cents });
         }
         let directory = match file.directory {
-            Some(d) => Directory::load(&base.join(d))?,
+            Some(d) => Directory::load(&base.join(d), numbering)?,
             None => Directory::default(),
         };
         Ok(Config {
@@ -133,6 +137,7 @@ impl Config {
             retention_ns: file.retention_hours.saturating_mul(HOUR_NS),
             areas,
             default_charge_cents: file.default_charge_cents,
+            numbering: numbering.clone(),
         })
     }
 

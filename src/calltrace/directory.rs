@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::CallTraceError;
-use crate::warrant::{parse_target, Identity};
+use crate::warrant::{parse_target, Identity, Numbering};
 
 /// One listed subscriber.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,14 +41,14 @@ pub struct Directory {
 impl Directory {
     /// Reads a TOML directory: `[[subscriber]]` tables with `number`, `name`, `address`.
     /// `number` is a telephone number or a `tel:`/`sip:` URI, normalised like warrant targets.
-    pub fn load(path: &Path) -> Result<Directory, CallTraceError> {
+    pub fn load(path: &Path, numbering: &Numbering) -> Result<Directory, CallTraceError> {
         let text = fs::read_to_string(path)
             .map_err(|source| CallTraceError::Io { path: path.to_owned(), source })?;
-        Self::from_toml(&text, path)
+        Self::from_toml(&text, path, numbering)
     }
 
     /// Parses directory text; `path` only names the file in errors.
-    pub fn from_toml(text: &str, path: &Path) -> Result<Directory, CallTraceError> {
+    pub fn from_toml(text: &str, path: &Path, numbering: &Numbering) -> Result<Directory, CallTraceError> {
         let file: DirectoryFile = toml::from_str(text)
             .map_err(|e| CallTraceError::Toml { path: path.to_owned(), why: e.message().to_owned() })?;
         let mut entries = HashMap::with_capacity(file.subscriber.len());
@@ -58,7 +58,7 @@ impl Directory {
                 key: format!("subscriber[{i}].number"),
                 why: why.to_owned(),
             };
-            let id = parse_target(&e.number).map_err(|_| invalid("not a telephone number or SIP URI"))?;
+            let id = parse_target(&e.number, numbering).map_err(|_| invalid("not a telephone number or SIP URI"))?;
             let listing = Listing { name: e.name, address: e.address };
             if entries.insert(identity_key(&id), listing).is_some() {
                 return Err(invalid("listed twice"));

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use super::*;
 use crate::sip;
+use crate::warrant::Numbering;
 use crate::Timestamp;
 
 const CONFIG: &str = r#"
@@ -28,8 +29,8 @@ address = "1 Main St, Denver CO"
 "#;
 
 fn config() -> Config {
-    let mut c = Config::from_toml(CONFIG, Path::new("test.toml"), Path::new(".")).unwrap();
-    c.directory = Directory::from_toml(DIRECTORY, Path::new("dir.toml")).unwrap();
+    let mut c = Config::from_toml(CONFIG, Path::new("test.toml"), Path::new("."), &Numbering::default()).unwrap();
+    c.directory = Directory::from_toml(DIRECTORY, Path::new("dir.toml"), &Numbering::default()).unwrap();
     c
 }
 
@@ -244,18 +245,18 @@ fn outcome_json_has_no_caller_identity() {
 #[test]
 fn config_validation_names_key() {
     let bad = CONFIG.replace("charge_cents = 700", "charge_cents = 1001");
-    let err = Config::from_toml(&bad, Path::new("ct.toml"), Path::new(".")).unwrap_err();
+    let err = Config::from_toml(&bad, Path::new("ct.toml"), Path::new("."), &Numbering::default()).unwrap_err();
     assert!(err.to_string().contains("area[1]"), "{err}");
-    let err = Config::from_toml("default_charge_cents = 1", Path::new("ct.toml"), Path::new("."));
+    let err = Config::from_toml("default_charge_cents = 1", Path::new("ct.toml"), Path::new("."), &Numbering::default());
     assert!(err.is_err());
     let bad_prefix = CONFIG.replace("\"+1303555\"", "\"303-555\"");
-    let err = Config::from_toml(&bad_prefix, Path::new("ct.toml"), Path::new(".")).unwrap_err();
+    let err = Config::from_toml(&bad_prefix, Path::new("ct.toml"), Path::new("."), &Numbering::default()).unwrap_err();
     assert!(err.to_string().contains("number_prefixes"));
     let c = config();
-    let sip_user = crate::warrant::from_uri("sip:alice@carrier.example").unwrap();
+    let sip_user = crate::warrant::from_uri("sip:alice@carrier.example", &Numbering::default()).unwrap();
     assert!(c.is_subscriber(&sip_user));
     assert_eq!(c.charge_for(&sip_user), (None, 500));
-    assert!(!c.is_subscriber(&crate::warrant::from_uri("sip:+17205550101@carrier.example").unwrap()));
+    assert!(!c.is_subscriber(&crate::warrant::from_uri("sip:+17205550101@carrier.example", &Numbering::default()).unwrap()));
 }
 
 #[test]

@@ -11,7 +11,7 @@ use super::record::{
     ChargeRecord, FailureReason, SubscriberOutcome, TraceEvent, TraceRecord, TraceResult, TracedCall,
 };
 use crate::sip::{self, Message, Method, StartLine};
-use crate::warrant::{from_uri, Identity};
+use crate::warrant::{from_uri, Identity, Numbering};
 use crate::Timestamp;
 
 const SWEEP_EVERY_NS: u64 = 60_000_000_000;
@@ -192,7 +192,7 @@ impl Tracker {
             .chain(msg.diversion().map(|d| d.uri))
             .chain(msg.history_info().map(|h| h.uri));
         for uri in named {
-            if let Some(id) = from_uri(uri) {
+            if let Some(id) = from_uri(uri, &self.config.numbering) {
                 if self.config.is_subscriber(&id) && !callees.contains(&id) {
                     callees.push(id);
                 }
@@ -201,7 +201,7 @@ impl Tracker {
         if callees.is_empty() {
             return;
         }
-        let caller = caller_identity(msg);
+        let caller = caller_identity(msg, &self.config.numbering);
         let forwarded = msg.diversion().next().is_some() || msg.history_info().next().is_some();
         let mut keys = Vec::with_capacity(callees.len());
         for callee in &callees {
@@ -238,7 +238,7 @@ impl Tracker {
     }
 
     fn on_trace_request(&mut self, msg: &Message<'_>, call_id: &str, ts: Timestamp) -> Option<TraceEvent> {
-        let subscriber = caller_identity(msg).filter(|id| self.config.is_subscriber(id));
+        let subscriber = caller_identity(msg, &self.config.numbering).filter(|id| self.config.is_subscriber(id));
         let Some(subscriber) = subscriber else {
             self.stats.requests_from_non_subscribers += 1;
             return None;
@@ -342,10 +342,10 @@ impl Tracker {
 
 /// The caller: the network-asserted identity when present, else From; `None` when
 /// anonymous or unusable. A "private" caller (`Privacy: id`) keeps its asserted identity.
-fn caller_identity(msg: &Message<'_>) -> Option<Identity> {
+fn caller_identity(msg: &Message<'_>, numbering: &Numbering) -> Option<Identity> {
     msg.p_asserted_identities()
-        .find_map(|n| from_uri(n.uri))
-        .or_else(|| msg.from().and_then(|f| from_uri(f.uri)))
+        .find_map(|n| from_uri(n.uri, numbering))
+        .or_else(|| msg.from().and_then(|f| from_uri(f.uri, numbering)))
 }
 
 /// True when a Request-URI dials the Call Trace code (`*57`, also `%2A57`).

@@ -56,6 +56,7 @@ pub struct Sequencer<O> {
 impl<O: AgencyOutput> Sequencer<O> {
     pub fn new(appliance: Appliance, agencies: Vec<Agency>, output: O) -> Self {
         let agency_index = agencies.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
+        let laes = LaesEncoder::with_numbering(appliance.numbering.clone());
         Sequencer {
             appliance,
             agencies,
@@ -64,7 +65,7 @@ impl<O: AgencyOutput> Sequencer<O> {
             counts: BTreeMap::new(),
             unroutable: 0,
             buf: Vec::with_capacity(2048),
-            laes: LaesEncoder::new(),
+            laes,
             output,
         }
     }

@@ -11,7 +11,7 @@ use super::record::{IriForm, Record, RecordBody, RecordSink};
 use super::scope::{scope, Role};
 use super::{MediaPath, Mediator, SignallingObserver, TapControl};
 use crate::sip::{self, Message, Method};
-use crate::warrant::{from_uri, Identity};
+use crate::warrant::Identity;
 use crate::warrant::Warrant;
 use crate::wire::Datagram;
 use crate::Timestamp;
@@ -113,9 +113,9 @@ impl Mediator {
         };
         // The caller is the network-asserted identity when present, else From; so a
         // "private" caller is still identified, and an anonymous one yields nothing.
-        let caller = match msg.p_asserted_identities().find_map(|n| from_uri(n.uri)) {
+        let caller = match msg.p_asserted_identities().find_map(|n| self.table.identity(n.uri)) {
             Some(id) => Some(id),
-            None => msg.from().and_then(|f| from_uri(f.uri)),
+            None => msg.from().and_then(|f| self.table.identity(f.uri)),
         };
         consider(caller, Role::Originating, &mut found);
         if matches!(msg.method(), Some(Method::Register)) {
@@ -123,15 +123,15 @@ impl Mediator {
             return found;
         }
         if let Some(sip::StartLine::Request { uri, .. }) = Some(msg.start()) {
-            consider(from_uri(uri), Role::Terminating, &mut found);
+            consider(self.table.identity(uri), Role::Terminating, &mut found);
         }
-        consider(msg.to().and_then(|t| from_uri(t.uri)), Role::Terminating, &mut found);
+        consider(msg.to().and_then(|t| self.table.identity(t.uri)), Role::Terminating, &mut found);
         // A call forwarded from the target is a call to the target.
         for d in msg.diversion() {
-            consider(from_uri(d.uri), Role::Terminating, &mut found);
+            consider(self.table.identity(d.uri), Role::Terminating, &mut found);
         }
         for h in msg.history_info() {
-            consider(from_uri(h.uri), Role::Terminating, &mut found);
+            consider(self.table.identity(h.uri), Role::Terminating, &mut found);
         }
         found
     }

@@ -23,7 +23,7 @@ fn warrant(liid: &str, kind: OrderKind, target: &str, digits: bool, from: u64, u
         liid: Liid::new(liid).expect("valid liid"),
         kind,
         agency: "agency-a".into(),
-        targets: vec![Target { identity: parse_target(&raw).expect("valid target"), raw }],
+        targets: vec![Target { identity: parse_target(&raw, &Default::default()).expect("valid target"), raw }],
         valid_from: Timestamp::from_secs_micros(from, 0),
         valid_until: Timestamp::from_secs_micros(until, 0),
         court_order: "1:26-mj-1".into(),

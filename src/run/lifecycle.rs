@@ -10,7 +10,7 @@ use std::time::SystemTime;
 use crate::audit::{self, AuditLog, Event, InterceptionRecord, InterceptionStatus, ProvisioningAct};
 use super::schedule::Schedule;
 use crate::handover::etsi::Hi1Notification;
-use crate::warrant::{Store, Warrant, WarrantError, WarrantTable};
+use crate::warrant::{Numbering, Store, Warrant, WarrantError, WarrantTable};
 use crate::Timestamp;
 
 /// Who acts when a change is picked up from the warrant directory.
@@ -28,8 +28,9 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
-    pub fn new(warrants: impl IntoIterator<Item = Warrant>) -> Snapshot {
-        let table = WarrantTable::new(warrants);
+    /// The snapshot of `warrants`, whose targets were parsed under `numbering`.
+    pub fn new(warrants: impl IntoIterator<Item = Warrant>, numbering: Numbering) -> Snapshot {
+        let table = WarrantTable::with_numbering(warrants, numbering);
         let in_force = table.iter().map(|w| (w.liid.as_str().to_owned(), Arc::clone(w))).collect();
         Snapshot { table: Arc::new(table), in_force: Arc::new(in_force) }
     }
@@ -60,6 +61,8 @@ pub struct Lifecycle {
     audit: Option<Arc<Mutex<AuditLog>>>,
     /// Loaded warrants the audit log already records as in force with the same order.
     on_record: HashSet<String>,
+    /// The number domains the run was started with; like the agencies, fixed until restart.
+    numbering: Numbering,
 }
 
 impl Lifecycle {
@@ -84,6 +87,7 @@ impl Lifecycle {
             current: store.warrants.iter().map(|w| (w.liid.as_str().to_owned(), w.clone())).collect(),
             audit,
             on_record: HashSet::new(),
+            numbering: store.appliance.numbering.clone(),
         };
         let loaded: Vec<Warrant> = lc.current.values().cloned().collect();
         for w in &loaded {
@@ -104,7 +108,7 @@ impl Lifecycle {
 
     /// The snapshot of what is in force now.
     pub fn snapshot(&self) -> Snapshot {
-        Snapshot::new(self.current.values().cloned())
+        Snapshot::new(self.current.values().cloned(), self.numbering.clone())
     }
 
     /// Reloads when a file of the directory changed (or always with `force`, on SIGHUP).
@@ -126,6 +130,17 @@ impl Lifecycle {
                 return None;
             }
         };
+        if store.appliance.numbering != self.numbering {
+            // Targets kept from files refused now were keyed under the running numbering, and
+            // the handover encoders use it too: a change applies as a whole, on restart.
+            let e = WarrantError::new(
+                &self.dir.join(crate::warrant::AGENCIES_FILE),
+                Some("appliance.number_domains"),
+                "changed: restart to apply (no warrant changed)",
+            );
+            self.refused(&e, "agencies file changed number_domains: no warrant changed");
+            return None;
+        }
         let mut refused_files: HashSet<PathBuf> = HashSet::new();
         for e in &errors {
             self.refused(e, "refused: the warrant in force (if any) is kept");

@@ -168,7 +168,8 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let mut warrants = Lifecycle::new(&options.warrants, &store, audit);
     // Dropped (the server stopped) whenever this function returns.
     let _api = start_api(options, lifecycle)?;
-    let snapshot = Snapshot::new(store.warrants);
+    let numbering = store.appliance.numbering.clone();
+    let snapshot = Snapshot::new(store.warrants, numbering.clone());
     let timeline = warrants.timeline(&snapshot.in_force);
     let mediator =
         Mediator::with_config(snapshot.table, MediatorConfig::default(), CinAllocator::with_floor(cin_floor));
@@ -228,7 +229,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let tracer = match &options.calltrace {
         Some(config) => {
             let state = calltrace::load_state(&calltrace_dir.join("state.json"))?;
-            let tracker = Tracker::with_state(calltrace::Config::load(config)?, state);
+            let tracker = Tracker::with_state(calltrace::Config::load(config, &numbering)?, state);
             let output = JsonlOutput::create(&calltrace_dir)?;
             Some(CallTracer::new(tracker, output))
         }

@@ -144,7 +144,7 @@ mod tests {
             liid: Liid::new(liid).unwrap(),
             kind: OrderKind::PenRegister,
             agency: "fbi-denver".into(),
-            targets: vec![Target::parse("tel:+13035550142").unwrap()],
+            targets: vec![Target::parse("tel:+13035550142", &Default::default()).unwrap()],
             valid_from: Timestamp::from_nanos(from),
             valid_until: Timestamp::from_nanos(until),
             court_order: "1:26-mj-1".into(),

@@ -1,5 +1,18 @@
 //! Identity normalisation: the one matching key for warrant targets and SIP parties seen on
 //! the wire, so `tel:+13035550142` and `sip:303-555-0142@carrier.net;user=phone` are equal.
+//!
+//! The rule (documented for operators in `warrants/README.md`): the user part of a `sip:` or
+//! `sips:` URI is a telephone number only when
+//! - it is a global number (`+…`), or
+//! - the URI says so with `;user=phone`, or
+//! - the host is one of the carrier's own number domains ([`Numbering`], configured as
+//!   `[appliance] number_domains` in `agencies.toml`);
+//!
+//! a `tel:` URI and a bare number (in a warrant file) are always numbers. Otherwise the whole
+//! `user@host` is the identity, so `sip:2001@tenant-a.example` and `sip:2001@tenant-b.example`
+//! (extensions of two tenants of a hosted PBX) are different subscribers. [`from_uri`] and
+//! [`parse_target`] are the only entry points; warrant loading, mediation matching, Call
+//! Trace and the handover records all go through them.
 
 use std::fmt;
 
@@ -48,19 +61,52 @@ pub enum IdentityError {
     Anonymous,
 }
 
+/// The carrier's own number domains: SIP hosts under which a digit user part is a telephone
+/// number of the carrier's numbering plan (`sip:3035550142@carrier.net` is `tel:+13035550142`).
+/// Hosts are compared case-insensitively, without port. The default has none.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Numbering {
+    /// Lowercase host names (IPv6 literals with brackets).
+    number_domains: Vec<String>,
+}
+
+impl Numbering {
+    /// The numbering with these number domains (any case; a trailing `.` is ignored).
+    pub fn new<S: AsRef<str>>(number_domains: impl IntoIterator<Item = S>) -> Numbering {
+        let mut domains: Vec<String> = Vec::new();
+        for d in number_domains {
+            let d = d.as_ref().trim().trim_end_matches('.').to_ascii_lowercase();
+            if !d.is_empty() && !domains.contains(&d) {
+                domains.push(d);
+            }
+        }
+        Numbering { number_domains: domains }
+    }
+
+    /// True when `host` (lowercase, as in [`Identity::Sip`]) is one of the number domains.
+    pub fn is_number_domain(&self, host: &str) -> bool {
+        let host = host.strip_suffix('.').unwrap_or(host);
+        self.number_domains.iter().any(|d| d == host)
+    }
+
+    pub fn number_domains(&self) -> &[String] {
+        &self.number_domains
+    }
+}
+
 /// Most digits a `+` (E.164) number may have.
 const E164_MAX_DIGITS: usize = 15;
 /// Most digits any other number may have.
 const LOCAL_MAX_DIGITS: usize = 32;
 
 /// Parses a warrant target: a `tel:`, `sip:` or `sips:` URI, or a bare telephone number.
-pub fn parse_target(s: &str) -> Result<Identity, IdentityError> {
+pub fn parse_target(s: &str, numbering: &Numbering) -> Result<Identity, IdentityError> {
     let s = s.trim();
     if s.is_empty() {
         return Err(IdentityError::Empty);
     }
     if has_known_scheme(s) || s.starts_with('<') {
-        return parse_uri(s);
+        return parse_uri(s, numbering);
     }
     if s.contains(['@', ':']) {
         return Err(IdentityError::UnknownForm);
@@ -73,14 +119,14 @@ pub fn parse_target(s: &str) -> Result<Identity, IdentityError> {
 /// Normalises a party URI seen on the wire (From/To/P-Asserted-Identity/Request-URI): may be
 /// wrapped in `<>` with a display name, carry parameters and %-escapes. `None` when it names
 /// nobody: no user part, anonymous, or not a tel/sip/sips URI.
-pub fn from_uri(uri: &str) -> Option<Identity> {
-    parse_uri(uri.trim()).ok()
+pub fn from_uri(uri: &str, numbering: &Numbering) -> Option<Identity> {
+    parse_uri(uri.trim(), numbering).ok()
 }
 
 /// True for the RFC 3323 anonymous identity (`sip:anonymous@anonymous.invalid`, any case of
 /// `anonymous` as user, or the `anonymous.invalid` host).
 pub fn is_anonymous(uri: &str) -> bool {
-    parse_uri(uri.trim()) == Err(IdentityError::Anonymous)
+    parse_uri(uri.trim(), &Numbering::default()) == Err(IdentityError::Anonymous)
 }
 
 fn has_known_scheme(s: &str) -> bool {
@@ -90,7 +136,7 @@ fn has_known_scheme(s: &str) -> bool {
     })
 }
 
-fn parse_uri(s: &str) -> Result<Identity, IdentityError> {
+fn parse_uri(s: &str, numbering: &Numbering) -> Result<Identity, IdentityError> {
     let addr = match s.rfind('<') {
         Some(open) => {
             let inner = s.get(open + 1..).unwrap_or("");
@@ -106,7 +152,7 @@ fn parse_uri(s: &str) -> Result<Identity, IdentityError> {
     if scheme.eq_ignore_ascii_case("tel") {
         parse_tel(rest)
     } else if scheme.eq_ignore_ascii_case("sip") || scheme.eq_ignore_ascii_case("sips") {
-        parse_sip(rest)
+        parse_sip(rest, numbering)
     } else {
         Err(IdentityError::UnknownForm)
     }
@@ -122,7 +168,7 @@ fn parse_tel(rest: &str) -> Result<Identity, IdentityError> {
 }
 
 /// `sip:`/`sips:` body: `user[:password]@host[:port][;params][?headers]`.
-fn parse_sip(rest: &str) -> Result<Identity, IdentityError> {
+fn parse_sip(rest: &str, numbering: &Numbering) -> Result<Identity, IdentityError> {
     let rest = rest.split('?').next().unwrap_or("");
     // Parameters and host never contain '@'; the user part may contain ';'.
     let (userinfo, hostpart) = rest.rsplit_once('@').ok_or(IdentityError::NoUser)?;
@@ -130,30 +176,46 @@ fn parse_sip(rest: &str) -> Result<Identity, IdentityError> {
     if user_raw.is_empty() {
         return Err(IdentityError::NoUser);
     }
-    let hostport = hostpart.split(';').next().unwrap_or("");
+    let mut fields = hostpart.split(';');
+    let hostport = fields.next().unwrap_or("");
+    let user_phone = fields.any(|p| {
+        p.split_once('=').is_some_and(|(k, v)| {
+            k.trim().eq_ignore_ascii_case("user") && v.trim().eq_ignore_ascii_case("phone")
+        })
+    });
     let host = if hostport.starts_with('[') {
         match hostport.find(']') {
-            Some(close) => hostport.get(..=close).unwrap_or(""),
+            Some(close) => hostport.get(..=close).unwrap_or("").to_ascii_lowercase(),
             None => return Err(IdentityError::NoHost),
         }
+    } else if hostport.matches(':').count() > 1 {
+        // An IPv6 literal written without brackets (seen in the wild): the whole of it is
+        // the host, bracketed like a well-formed one.
+        format!("[{}]", hostport.to_ascii_lowercase())
     } else {
-        hostport.split(':').next().unwrap_or("")
+        hostport.split(':').next().unwrap_or("").to_ascii_lowercase()
     };
-    if host.is_empty() {
+    if host.is_empty() || host == "[]" {
         return Err(IdentityError::NoHost);
     }
-    let host = host.to_ascii_lowercase();
     let user = percent_decode(user_raw)?;
     // A telephone-subscriber user part may carry its own ';' parameters (npdi, rn, isub…).
     let number_part = user.split(';').next().unwrap_or("");
     if number_part.eq_ignore_ascii_case("anonymous") || host == "anonymous.invalid" {
         return Err(IdentityError::Anonymous);
     }
-    // `;user=phone` or a user made only of digits, '+' and separators: a telephone number.
-    match normalise_number(number_part) {
-        Some(digits) => Ok(Identity::Tel(digits)),
-        None => Ok(Identity::Sip { user, host }),
+    if user_is_number(number_part, &host, user_phone, numbering) {
+        if let Some(digits) = normalise_number(number_part) {
+            return Ok(Identity::Tel(digits));
+        }
     }
+    Ok(Identity::Sip { user, host })
+}
+
+/// THE rule: whether the user part of a SIP URI names a telephone number (then normalised
+/// to digits) rather than a user of that host (then `user@host` is the identity).
+fn user_is_number(user: &str, host: &str, user_phone: bool, numbering: &Numbering) -> bool {
+    user.starts_with('+') || user_phone || numbering.is_number_domain(host)
 }
 
 fn is_separator(c: char) -> bool {
@@ -223,6 +285,23 @@ mod tests {
         Identity::Tel(d.to_owned())
     }
 
+    fn none() -> Numbering {
+        Numbering::default()
+    }
+
+    /// The carrier of the tests: `carrier.net` and `x.example` are its number domains.
+    fn carrier() -> Numbering {
+        Numbering::new(["Carrier.NET", "x.example."])
+    }
+
+    fn parse_target(s: &str) -> Result<Identity, IdentityError> {
+        super::parse_target(s, &carrier())
+    }
+
+    fn from_uri(s: &str) -> Option<Identity> {
+        super::from_uri(s, &carrier())
+    }
+
     fn sip(user: &str, host: &str) -> Identity {
         Identity::Sip {
             user: user.to_owned(),
@@ -273,7 +352,60 @@ mod tests {
         // A '+' number is E.164: never given a NANP prefix.
         assert_eq!(parse_target("+3035550142"), Ok(tel("3035550142")));
         assert_eq!(parse_target("5550142"), Ok(tel("5550142")));
-        assert_eq!(from_uri("sip:2001@pbx.example"), Some(tel("2001")));
+        // NANP handling also applies to digits under a number domain or with user=phone.
+        assert_eq!(from_uri("sip:2125550100@carrier.net"), Some(tel("12125550100")));
+        assert_eq!(super::from_uri("sip:2125550100@pbx.example;user=phone", &none()), Some(tel("12125550100")));
+    }
+
+    #[test]
+    fn tenants_of_a_hosted_pbx_are_different_subscribers() {
+        // The bug of issue 11: a digit user part was taken for a number and the host dropped.
+        let a = from_uri("sip:2001@tenant-a.example");
+        let b = from_uri("sip:2001@tenant-b.example");
+        assert_eq!(a, Some(sip("2001", "tenant-a.example")));
+        assert_eq!(b, Some(sip("2001", "tenant-b.example")));
+        assert_ne!(a, b);
+        assert_ne!(a, Some(tel("2001")));
+        assert_eq!(parse_target("sip:2001@Tenant-A.example:5060"), Ok(sip("2001", "tenant-a.example")));
+        // A 10-digit extension of a tenant is not a NANP number either.
+        assert_eq!(from_uri("sip:3035550142@tenant-a.example"), Some(sip("3035550142", "tenant-a.example")));
+    }
+
+    #[test]
+    fn a_user_part_is_a_number_only_by_the_rule() {
+        let n = none();
+        // global number
+        assert_eq!(super::from_uri("sip:+13035550142@any.example", &n), Some(tel("13035550142")));
+        // ;user=phone (any case, among other parameters)
+        assert_eq!(super::from_uri("<sip:3035550142@any.example;transport=tcp;USER=Phone>", &n), Some(tel("13035550142")));
+        // tel: URI and bare number
+        assert_eq!(super::from_uri("tel:2001;phone-context=tenant-a.example", &n), Some(tel("2001")));
+        assert_eq!(super::parse_target("2001", &n), Ok(tel("2001")));
+        // a number domain of the carrier
+        assert_eq!(super::from_uri("sip:2001@carrier.net", &n), Some(sip("2001", "carrier.net")));
+        assert_eq!(super::from_uri("sip:2001@CARRIER.net:5060", &carrier()), Some(tel("2001")));
+        // user=phone as a header of the URI (after '?') or in the user part is not the parameter
+        assert_eq!(super::from_uri("sip:2001@h.example?user=phone", &n), Some(sip("2001", "h.example")));
+        // a parameter only looking like it
+        assert_eq!(super::from_uri("sip:2001@h.example;xuser=phone", &n), Some(sip("2001", "h.example")));
+    }
+
+    #[test]
+    fn number_domains_normalise() {
+        let n = Numbering::new(["A.example", "a.example", " b.example. ", ""]);
+        assert_eq!(n.number_domains(), ["a.example", "b.example"]);
+        assert!(n.is_number_domain("b.example") && n.is_number_domain("a.example."));
+        assert!(!n.is_number_domain("c.example"));
+        assert!(Numbering::default().number_domains().is_empty());
+    }
+
+    #[test]
+    fn bracketless_ipv6_hosts_keep_the_whole_address() {
+        assert_eq!(
+            from_uri("sip:9876@fe80:0:0:0:21a:a0ff:fe07:32e0"),
+            Some(sip("9876", "[fe80:0:0:0:21a:a0ff:fe07:32e0]"))
+        );
+        assert_ne!(from_uri("sip:9876@fe80:0:0:0:21a:a0ff:fe07:32e0"), from_uri("sip:9876@fe80:0:0:0:21a:a0ff:fe07:32e1"));
     }
 
     #[test]
@@ -375,6 +507,7 @@ mod tests {
         fn arbitrary_strings_never_panic(s in "\\PC*") {
             let _ = parse_target(&s);
             let _ = from_uri(&s);
+            let _ = super::from_uri(&s, &none());
         }
 
         #[test]

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::error::WarrantError;
+use super::identity::Numbering;
 use super::model::{Agency, Appliance, Warrant};
 use super::validate::{parse_agencies, parse_warrant, LiidOwners};
 
@@ -37,7 +38,7 @@ impl Store {
         let mut warrants = Vec::with_capacity(files.len());
         let mut errors = Vec::new();
         for file in files {
-            match load_warrant(&file, Some(&agencies), &mut owners) {
+            match load_warrant(&file, Some(&agencies), &appliance.numbering, &mut owners) {
                 Ok(w) => warrants.push(w),
                 Err(e) => errors.extend(e),
             }
@@ -100,16 +101,16 @@ pub fn check_paths(paths: &[PathBuf]) -> Vec<WarrantError> {
         }
     }
     for (dir, files) in groups {
-        let agencies = match load_agencies(&dir.join(AGENCIES_FILE)) {
-            Ok((_, agencies)) => Some(agencies),
+        let (agencies, numbering) = match load_agencies(&dir.join(AGENCIES_FILE)) {
+            Ok((appliance, agencies)) => (Some(agencies), appliance.numbering),
             Err(e) => {
                 errors.extend(e);
-                None
+                (None, Numbering::default())
             }
         };
         let mut owners = LiidOwners::new();
         for file in files {
-            if let Err(e) = load_warrant(&file, agencies.as_deref(), &mut owners) {
+            if let Err(e) = load_warrant(&file, agencies.as_deref(), &numbering, &mut owners) {
                 errors.extend(e);
             }
         }
@@ -129,10 +130,11 @@ fn load_agencies(file: &Path) -> Result<(Appliance, Vec<Agency>), Vec<WarrantErr
 fn load_warrant(
     file: &Path,
     agencies: Option<&[Agency]>,
+    numbering: &Numbering,
     owners: &mut LiidOwners,
 ) -> Result<Warrant, Vec<WarrantError>> {
     let text = read(file).map_err(|e| vec![e])?;
-    parse_warrant(file, &text, agencies, owners)
+    parse_warrant(file, &text, agencies, numbering, owners)
 }
 
 /// The warrant files of `dir`: every `*.toml` except agencies.toml and hidden files, sorted

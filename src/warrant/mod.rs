@@ -12,7 +12,7 @@ mod validate;
 mod validate_tests;
 
 pub use error::WarrantError;
-pub use identity::{from_uri, is_anonymous, parse_target, Identity, IdentityError};
+pub use identity::{from_uri, is_anonymous, parse_target, Identity, IdentityError, Numbering};
 pub use load::{check_paths, Store, AGENCIES_FILE};
 pub use model::{
     Agency, Appliance, Endpoint, EndpointError, Liid, LiidError, OrderKind, Profile, Target,

@@ -5,7 +5,7 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
-use super::identity::{parse_target, Identity, IdentityError};
+use super::identity::{parse_target, Identity, IdentityError, Numbering};
 use crate::Timestamp;
 
 /// The kind of court order (see HANDOVER.md "What each order may receive").
@@ -98,10 +98,11 @@ pub struct Target {
 }
 
 impl Target {
-    pub fn parse(raw: &str) -> Result<Target, IdentityError> {
+    /// A target as written in a warrant, keyed under the carrier's `numbering`.
+    pub fn parse(raw: &str, numbering: &Numbering) -> Result<Target, IdentityError> {
         Ok(Target {
             raw: raw.trim().to_owned(),
-            identity: parse_target(raw)?,
+            identity: parse_target(raw, numbering)?,
         })
     }
 }
@@ -230,7 +231,7 @@ impl Endpoint {
     }
 }
 
-fn is_dns_name(host: &str) -> bool {
+pub(super) fn is_dns_name(host: &str) -> bool {
     !host.is_empty()
         && host.len() <= 253
         && host.split('.').all(|label| {
@@ -277,6 +278,8 @@ pub struct Appliance {
     pub network_element_id: String,
     /// ISO 3166-1 alpha-2.
     pub country: String,
+    /// The carrier's own number domains (`number_domains`): how SIP URIs key to identities.
+    pub numbering: Numbering,
 }
 
 #[cfg(test)]
@@ -326,7 +329,7 @@ mod tests {
             liid: Liid::new("L1").unwrap(),
             kind,
             agency: "a".into(),
-            targets: vec![Target::parse("tel:+13035550142").unwrap()],
+            targets: vec![Target::parse("tel:+13035550142", &Numbering::default()).unwrap()],
             valid_from: Timestamp::from_nanos(from),
             valid_until: Timestamp::from_nanos(until),
             court_order: "c".into(),

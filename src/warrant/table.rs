@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use super::identity::Identity;
+use super::identity::{from_uri, Identity, Numbering};
 use super::model::Warrant;
 use crate::Timestamp;
 
@@ -14,10 +14,20 @@ use crate::Timestamp;
 pub struct WarrantTable {
     by_target: HashMap<Identity, Vec<Arc<Warrant>>>,
     warrants: Vec<Arc<Warrant>>,
+    /// How wire URIs key to identities; the same the targets were parsed with.
+    numbering: Numbering,
 }
 
 impl WarrantTable {
+    /// A table under no number domains: only `+…`, `;user=phone` and `tel:` are numbers.
+    /// The appliance builds its tables with [`Self::with_numbering`] from `agencies.toml`.
     pub fn new(warrants: impl IntoIterator<Item = Warrant>) -> Self {
+        Self::with_numbering(warrants, Numbering::default())
+    }
+
+    /// A table whose targets were parsed under `numbering` (the store's
+    /// `appliance.numbering`), keying wire URIs the same way.
+    pub fn with_numbering(warrants: impl IntoIterator<Item = Warrant>, numbering: Numbering) -> Self {
         let warrants: Vec<Arc<Warrant>> = warrants.into_iter().map(Arc::new).collect();
         let mut by_target: HashMap<Identity, Vec<Arc<Warrant>>> = HashMap::new();
         for warrant in &warrants {
@@ -32,7 +42,19 @@ impl WarrantTable {
         WarrantTable {
             by_target,
             warrants,
+            numbering,
         }
+    }
+
+    /// The carrier's numbering the table is keyed under.
+    pub fn numbering(&self) -> &Numbering {
+        &self.numbering
+    }
+
+    /// The identity of a party URI seen on the wire, keyed as the targets are
+    /// ([`from_uri`] under [`Self::numbering`]).
+    pub fn identity(&self, uri: &str) -> Option<Identity> {
+        from_uri(uri, &self.numbering)
     }
 
     /// Warrants naming `id` as a target that are active at `ts` (packet time).
@@ -74,7 +96,7 @@ impl fmt::Debug for WarrantTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::warrant::identity::from_uri;
+    use crate::warrant::identity::Numbering;
     use crate::warrant::model::{Liid, OrderKind, Target};
     use std::path::PathBuf;
 
@@ -85,7 +107,7 @@ mod tests {
             liid: Liid::new(liid).unwrap(),
             kind,
             agency: "fbi-denver".into(),
-            targets: targets.iter().map(|t| Target::parse(t).unwrap()).collect(),
+            targets: targets.iter().map(|t| Target::parse(t, &Numbering::default()).unwrap()).collect(),
             valid_from: Timestamp::from_nanos(from * SEC),
             valid_until: Timestamp::from_nanos(until * SEC),
             court_order: "1:26-mj-00042".into(),
@@ -98,7 +120,7 @@ mod tests {
     }
 
     fn liids(table: &WarrantTable, uri: &str, secs: u64) -> Vec<String> {
-        let id = from_uri(uri).unwrap();
+        let id = table.identity(uri).unwrap();
         table
             .matching(&id, Timestamp::from_nanos(secs * SEC))
             .map(|w| w.liid.to_string())
@@ -151,7 +173,7 @@ mod tests {
     #[test]
     fn warrants_share_one_allocation() {
         let t = table();
-        let id = from_uri("tel:+13035550142").unwrap();
+        let id = t.identity("tel:+13035550142").unwrap();
         let via_match = t
             .matching(&id, Timestamp::from_nanos(150 * SEC))
             .next()

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use toml::value::{Datetime, Offset};
 
 use super::error::WarrantError;
-use super::model::{Agency, Appliance, Endpoint, Liid, OrderKind, Profile, Target, Warrant};
+use super::identity::Numbering;
+use super::model::{is_dns_name, Agency, Appliance, Endpoint, Liid, OrderKind, Profile, Target, Warrant};
 use super::policy::PostCutThroughDigits;
 use crate::Timestamp;
 
@@ -62,6 +63,10 @@ struct RawAppliance {
     operator_id: String,
     network_element_id: String,
     country: String,
+    /// The carrier's own number domains (see `identity`): SIP hosts whose digit users are
+    /// telephone numbers.
+    #[serde(default)]
+    number_domains: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -188,10 +193,29 @@ pub(super) fn parse_agencies(
         MAX_APPLIANCE_ID,
     );
     report.country("appliance.country", &a.country);
+    for (i, domain) in a.number_domains.iter().enumerate() {
+        let host = domain.trim().trim_end_matches('.');
+        let literal = host.parse::<std::net::Ipv4Addr>().is_ok()
+            || host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .is_some_and(|h| h.parse::<std::net::Ipv6Addr>().is_ok());
+        if !literal && !is_dns_name(host) {
+            report.error(
+                "appliance.number_domains",
+                format!(
+                    "entry {}: `{}` is not a host name, an IPv4 address or a bracketed IPv6 address",
+                    i + 1,
+                    domain.escape_debug()
+                ),
+            );
+        }
+    }
     let appliance = Appliance {
         operator_id: a.operator_id.clone(),
         network_element_id: a.network_element_id.clone(),
         country: a.country.clone(),
+        numbering: Numbering::new(&a.number_domains),
     };
     if raw.agency.is_empty() {
         report.error("agency", "at least one [[agency]] table is required");
@@ -276,6 +300,7 @@ pub(super) fn parse_warrant(
     file: &Path,
     text: &str,
     agencies: Option<&[Agency]>,
+    numbering: &Numbering,
     owners: &mut LiidOwners,
 ) -> Result<Warrant, Vec<WarrantError>> {
     let raw: RawWarrant = toml::from_str(text)
@@ -329,7 +354,7 @@ pub(super) fn parse_warrant(
             );
         }
     }
-    let targets = parse_targets(&mut report, &raw.targets);
+    let targets = parse_targets(&mut report, &raw.targets, numbering);
     let valid_from = report.timestamp("valid_from", &raw.valid_from);
     let valid_until = report.timestamp("valid_until", &raw.valid_until);
     if let (Some(from), Some(until)) = (valid_from, valid_until) {
@@ -374,7 +399,7 @@ pub(super) fn parse_warrant(
 }
 
 /// Targets by entry; errors name the entry number, never the value.
-fn parse_targets(report: &mut Report<'_>, raw: &[String]) -> Vec<Target> {
+fn parse_targets(report: &mut Report<'_>, raw: &[String], numbering: &Numbering) -> Vec<Target> {
     if raw.is_empty() {
         report.error("targets", "at least one target is required");
     }
@@ -382,7 +407,7 @@ fn parse_targets(report: &mut Report<'_>, raw: &[String]) -> Vec<Target> {
     let mut entries: Vec<usize> = Vec::with_capacity(raw.len());
     for (i, text) in raw.iter().enumerate() {
         let n = i + 1;
-        match Target::parse(text) {
+        match Target::parse(text, numbering) {
             Ok(target) => {
                 let same = targets.iter().position(|t| t.identity == target.identity);
                 match same.and_then(|j| entries.get(j)) {

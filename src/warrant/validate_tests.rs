@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use super::error::WarrantError;
+use super::identity::Numbering;
 use super::model::{Agency, OrderKind, Profile};
 use super::validate::{parse_agencies, parse_warrant, LiidOwners};
 use crate::Timestamp;
@@ -53,6 +54,7 @@ fn warrant_errors(text: &str) -> Vec<WarrantError> {
         Path::new("w/a.toml"),
         text,
         Some(&agencies),
+        &Numbering::default(),
         &mut LiidOwners::new(),
     ) {
         Ok(_) => Vec::new(),
@@ -103,6 +105,7 @@ fn valid_warrant_loads_every_field() {
         Path::new("w/a.toml"),
         &text,
         Some(&agencies),
+        &Numbering::default(),
         &mut LiidOwners::new(),
     )
     .expect("valid warrant");
@@ -133,6 +136,7 @@ fn offsets_convert_to_utc() {
         Path::new("w/a.toml"),
         &text,
         Some(&agencies),
+        &Numbering::default(),
         &mut LiidOwners::new(),
     )
     .expect("valid warrant");
@@ -164,8 +168,8 @@ fn liid_length_and_characters() {
 fn duplicate_liid_names_the_first_file() {
     let agencies = agencies();
     let mut owners = LiidOwners::new();
-    assert!(parse_warrant(Path::new("w/a.toml"), WARRANT, Some(&agencies), &mut owners).is_ok());
-    let errors = parse_warrant(Path::new("w/b.toml"), WARRANT, Some(&agencies), &mut owners)
+    assert!(parse_warrant(Path::new("w/a.toml"), WARRANT, Some(&agencies), &Numbering::default(), &mut owners).is_ok());
+    let errors = parse_warrant(Path::new("w/b.toml"), WARRANT, Some(&agencies), &Numbering::default(), &mut owners)
         .expect_err("second use of the LIID");
     assert_one(
         &errors,
@@ -184,6 +188,7 @@ fn unknown_agency() {
         Path::new("w/a.toml"),
         &with("agency", "agency = \"cia\""),
         None,
+        &Numbering::default(),
         &mut LiidOwners::new(),
     );
     assert!(skipped.is_ok());
@@ -473,7 +478,7 @@ mod properties {
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC*") {
             let _ = parse_agencies(Path::new("agencies.toml"), &text);
-            let _ = parse_warrant(Path::new("a.toml"), &text, None, &mut LiidOwners::new());
+            let _ = parse_warrant(Path::new("a.toml"), &text, None, &Numbering::default(), &mut LiidOwners::new());
         }
 
         /// Damaging a valid file anywhere gives errors that always name the file.
@@ -486,7 +491,7 @@ mod properties {
                 let errors = if name.ends_with("agencies.toml") {
                     parse_agencies(Path::new(name), &text).err()
                 } else {
-                    parse_warrant(Path::new(name), &text, Some(&agencies()), &mut LiidOwners::new()).err()
+                    parse_warrant(Path::new(name), &text, Some(&agencies()), &Numbering::default(), &mut LiidOwners::new()).err()
                 };
                 for e in errors.unwrap_or_default() {
                     prop_assert_eq!(&e.file, Path::new(name));
@@ -495,4 +500,33 @@ mod properties {
             }
         }
     }
+}
+
+#[test]
+fn number_domains_load_and_key_targets() {
+    let text = AGENCIES.replacen(
+        "country = \"US\"\n",
+        "country = \"US\"\nnumber_domains = [\"Carrier.NET\", \"192.0.2.1\", \"[2001:db8::1]\"]\n",
+        1,
+    );
+    let (appliance, agencies) = parse_agencies(Path::new("w/agencies.toml"), &text).unwrap();
+    assert_eq!(appliance.numbering.number_domains(), ["carrier.net", "192.0.2.1", "[2001:db8::1]"]);
+    assert_eq!(
+        parse_agencies(Path::new("w/agencies.toml"), AGENCIES).unwrap().0.numbering,
+        Numbering::default(),
+        "no number domains unless configured"
+    );
+    // Under the carrier's numbering a digit user at a number domain is that number, so
+    // naming it twice is refused; a tenant's extension is a SIP user of its own host.
+    let twice = with("targets", "targets = [\"tel:+13035550142\", \"sip:3035550142@carrier.net\"]");
+    let errors = parse_warrant(Path::new("w/a.toml"), &twice, Some(&agencies), &appliance.numbering, &mut LiidOwners::new())
+        .unwrap_err();
+    assert_one(&errors, "w/a.toml", "targets", "entry 2 names the same identity as entry 1");
+    let tenants = with("targets", "targets = [\"sip:2001@tenant-a.example\", \"sip:2001@tenant-b.example\", \"2001\"]");
+    let w = parse_warrant(Path::new("w/a.toml"), &tenants, Some(&agencies), &appliance.numbering, &mut LiidOwners::new())
+        .expect("three different identities");
+    assert_eq!(w.targets.len(), 3);
+    let bad = AGENCIES.replacen("country = \"US\"\n", "country = \"US\"\nnumber_domains = [\"carrier.net\", \"not a host\"]\n", 1);
+    let errors = parse_agencies(Path::new("w/agencies.toml"), &bad).unwrap_err();
+    assert_one(&errors, "w/agencies.toml", "appliance.number_domains", "entry 2: `not a host` is not a host name");
 }

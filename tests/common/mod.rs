@@ -1,5 +1,6 @@
 //! Helpers shared by integration tests (`mod common;`); each test crate uses a subset.
 #![allow(dead_code)]
 
+pub mod handbuilt;
 pub mod oracle;
 pub mod warrants;

@@ -20,7 +20,7 @@ pub fn pki(dir: &Path, agencies: &[&str]) -> DevPki {
 }
 
 pub fn appliance() -> Appliance {
-    Appliance { operator_id: "EXAMPLE-TEL".into(), network_element_id: "MED-01".into(), country: "US".into() }
+    Appliance { operator_id: "EXAMPLE-TEL".into(), network_element_id: "MED-01".into(), country: "US".into(), numbering: Default::default() }
 }
 
 pub fn endpoint(a: SocketAddr) -> Endpoint {

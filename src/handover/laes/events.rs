@@ -6,7 +6,7 @@ use super::{ccc_pair, CallState};
 use crate::mediation::IriEvent;
 use crate::rtp::{RtpPacket, TelephoneEvent};
 use crate::sip::{self, Message as Sip, StartLine};
-use crate::warrant::{from_uri, Identity};
+use crate::warrant::{from_uri, Identity, Numbering};
 use crate::wire::{ipv4, ipv6, udp};
 
 /// A CDC message to emit, with the values it needs beyond the communication's state.
@@ -71,7 +71,15 @@ pub(super) fn call_sequence(cin: u32, sip_call_id: &str) -> String {
 
 /// The CDC messages of one IRI record; updates the communication's state. `content`: the
 /// warrant is a Title III order (ccopen/ccclose are sent for it).
-pub(super) fn plan_iri(state: &mut CallState, cin: u32, event: IriEvent, bytes: &[u8], content: bool) -> Vec<Plan> {
+/// `numbering` keys party URIs as warrant targets are keyed (the appliance's number domains).
+pub(super) fn plan_iri(
+    state: &mut CallState,
+    cin: u32,
+    event: IriEvent,
+    bytes: &[u8],
+    content: bool,
+    numbering: &Numbering,
+) -> Vec<Plan> {
     if event == IriEvent::DialedDigits {
         if state.sequence.is_empty() {
             state.sequence = call_sequence(cin, "");
@@ -96,18 +104,18 @@ pub(super) fn plan_iri(state: &mut CallState, cin: u32, event: IriEvent, bytes: 
         IriEvent::Origination => {
             state.target_originates = true;
             let input = request_user(&msg).unwrap_or_else(|| "?".to_owned());
-            plans.push(Plan::Origination { calling: calling(&msg), called: called(&msg), input });
+            plans.push(Plan::Origination { calling: calling(&msg, numbering), called: called(&msg, numbering), input });
         }
         IriEvent::TerminationAttempt => plans.push(Plan::TerminationAttempt {
-            calling: calling(&msg),
-            called: called(&msg),
-            redirected_from: redirected_from(&msg),
+            calling: calling(&msg, numbering),
+            called: called(&msg, numbering),
+            redirected_from: redirected_from(&msg, numbering),
         }),
         IriEvent::Answer => {
             let answering = msg
                 .p_asserted_identities()
-                .find_map(|n| party(n.uri))
-                .or_else(|| msg.to().and_then(|t| party(t.uri)));
+                .find_map(|n| party(n.uri, numbering))
+                .or_else(|| msg.to().and_then(|t| party(t.uri, numbering)));
             plans.push(Plan::Answer { answering });
             if content && !state.opened && !state.released && has_sdp(&msg) {
                 state.opened = true;
@@ -117,9 +125,9 @@ pub(super) fn plan_iri(state: &mut CallState, cin: u32, event: IriEvent, bytes: 
         IriEvent::Redirection => {
             let to = msg
                 .contact()
-                .and_then(|c| party(c.uri))
-                .or_else(|| msg.history_info().last().and_then(|h| party(h.uri)));
-            let from = msg.to().and_then(|t| party(t.uri));
+                .and_then(|c| party(c.uri, numbering))
+                .or_else(|| msg.history_info().last().and_then(|h| party(h.uri, numbering)));
+            let from = msg.to().and_then(|t| party(t.uri, numbering));
             plans.push(Plan::Redirection { to, from });
         }
         IriEvent::Release => {
@@ -163,8 +171,8 @@ fn remember_sdp(state: &mut CallState, msg: &Sip<'_>) {
 
 /// A PartyId from a URI: `dn` for an E.164 number, `genericDigits` for other numbers,
 /// `genericAddress` (`user@host`) for SIP addresses; `None` for anonymous or unusable URIs.
-pub(super) fn party(uri: &str) -> Option<Party> {
-    match from_uri(uri)? {
+pub(super) fn party(uri: &str, numbering: &Numbering) -> Option<Party> {
+    match from_uri(uri, numbering)? {
         Identity::Tel(d) if d.len() <= 15 => Some(Party::Dn(d)),
         Identity::Tel(d) => Some(Party::Digits(d)),
         Identity::Sip { user, host } => Some(Party::Address(format!("{user}@{host}"))),
@@ -172,17 +180,17 @@ pub(super) fn party(uri: &str) -> Option<Party> {
 }
 
 /// The caller: P-Asserted-Identity, else From.
-fn calling(msg: &Sip<'_>) -> Option<Party> {
+fn calling(msg: &Sip<'_>, numbering: &Numbering) -> Option<Party> {
     msg.p_asserted_identities()
-        .find_map(|n| party(n.uri))
-        .or_else(|| msg.from().and_then(|f| party(f.uri)))
+        .find_map(|n| party(n.uri, numbering))
+        .or_else(|| msg.from().and_then(|f| party(f.uri, numbering)))
 }
 
 /// The called party: the Request-URI, else To.
-fn called(msg: &Sip<'_>) -> Option<Party> {
+fn called(msg: &Sip<'_>, numbering: &Numbering) -> Option<Party> {
     msg.request_uri()
-        .and_then(party)
-        .or_else(|| msg.to().and_then(|t| party(t.uri)))
+        .and_then(|u| party(u, numbering))
+        .or_else(|| msg.to().and_then(|t| party(t.uri, numbering)))
 }
 
 /// The dialled string: the Request-URI's user part (or the whole URI when it has none).
@@ -193,8 +201,8 @@ fn request_user(msg: &Sip<'_>) -> Option<String> {
 }
 
 /// Forwarding history of an INVITE: Diversion (most recent first), else History-Info.
-fn redirected_from(msg: &Sip<'_>) -> Option<RedirectedFrom> {
-    let diversions: Vec<Option<Party>> = msg.diversion().map(|d| party(d.uri)).collect();
+fn redirected_from(msg: &Sip<'_>, numbering: &Numbering) -> Option<RedirectedFrom> {
+    let diversions: Vec<Option<Party>> = msg.diversion().map(|d| party(d.uri, numbering)).collect();
     if !diversions.is_empty() {
         return Some(RedirectedFrom {
             last_redirecting: diversions.first().cloned().flatten(),
@@ -202,7 +210,7 @@ fn redirected_from(msg: &Sip<'_>) -> Option<RedirectedFrom> {
             redirections: u8::try_from(diversions.len()).unwrap_or(100).min(100),
         });
     }
-    let history: Vec<Option<Party>> = msg.history_info().map(|h| party(h.uri)).collect();
+    let history: Vec<Option<Party>> = msg.history_info().map(|h| party(h.uri, numbering)).collect();
     if history.len() < 2 {
         return None;
     }
@@ -263,16 +271,16 @@ mod tests {
     #[test]
     fn each_event_is_reported_once() {
         let mut st = CallState::default();
-        let first = plan_iri(&mut st, 3, IriEvent::DialedDigits, &EVENT, false);
+        let first = plan_iri(&mut st, 3, IriEvent::DialedDigits, &EVENT, false, &Numbering::default());
         assert!(matches!(first.as_slice(), [Plan::Digits(d)] if d == "5"));
-        assert!(plan_iri(&mut st, 3, IriEvent::DialedDigits, &EVENT, false).is_empty());
+        assert!(plan_iri(&mut st, 3, IriEvent::DialedDigits, &EVENT, false, &Numbering::default()).is_empty());
     }
 
     #[test]
     fn parties_from_uris() {
-        assert_eq!(party("<tel:+13035550142>"), Some(Party::Dn("13035550142".into())));
-        assert_eq!(party("sip:alice@Example.com"), Some(Party::Address("alice@example.com".into())));
-        assert_eq!(party("sip:anonymous@anonymous.invalid"), None);
+        assert_eq!(party("<tel:+13035550142>", &Numbering::default()), Some(Party::Dn("13035550142".into())));
+        assert_eq!(party("sip:alice@Example.com", &Numbering::default()), Some(Party::Address("alice@example.com".into())));
+        assert_eq!(party("sip:anonymous@anonymous.invalid", &Numbering::default()), None);
     }
 
     #[test]
@@ -285,9 +293,9 @@ mod tests {
     fn release_closes_content_once() {
         let bye = b"BYE sip:b@h SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nFrom: <sip:a@h>;tag=1\r\nTo: <sip:b@h>;tag=2\r\nCall-ID: c1\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n";
         let mut st = CallState { opened: true, ..CallState::default() };
-        let plans = plan_iri(&mut st, 1, IriEvent::Release, bye, true);
+        let plans = plan_iri(&mut st, 1, IriEvent::Release, bye, true, &Numbering::default());
         assert!(matches!(plans.as_slice(), [Plan::Release, Plan::CcClose]));
-        assert!(plan_iri(&mut st, 1, IriEvent::Release, bye, true).is_empty());
+        assert!(plan_iri(&mut st, 1, IriEvent::Release, bye, true, &Numbering::default()).is_empty());
         assert_eq!(st.sequence, call_sequence(1, "c1"));
     }
 }

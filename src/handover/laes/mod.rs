@@ -14,6 +14,7 @@ pub use decode::{decode_cdc, decode_laes_jsonl, CdcRecord, LaesStreamError};
 
 use super::sequencer::Channel;
 use crate::mediation::{Direction, Record, RecordBody};
+use crate::warrant::Numbering;
 
 /// The CCCID of one direction of a communication: `CIN << 1`, plus 1 for content to the
 /// target. Unique per case while CINs stay below 2^31 (they rise from 1 per LIID); the CDC
@@ -52,6 +53,8 @@ struct CallState {
 pub struct LaesEncoder {
     calls: HashMap<String, HashMap<u32, CallState>>,
     buf: Vec<u8>,
+    /// How party URIs key to identities in records (the appliance's number domains).
+    numbering: Numbering,
 }
 
 /// What one mediation record produced on the `laes` profile: CDC records (HI2), CCC frames (HI3).
@@ -64,6 +67,11 @@ pub struct Emitted {
 impl LaesEncoder {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An encoder reporting parties under the carrier's `numbering` (`agencies.toml`).
+    pub fn with_numbering(numbering: Numbering) -> Self {
+        LaesEncoder { numbering, ..Self::default() }
     }
 
     /// Encodes one mediation record; every whole CDC record or CCC frame goes to `emit`.
@@ -81,7 +89,7 @@ impl LaesEncoder {
         let buf = &mut self.buf;
         match r.body {
             RecordBody::Iri { event, bytes, .. } => {
-                let plans = events::plan_iri(state, r.cin, event, bytes, r.warrant.kind.entitlement().content);
+                let plans = events::plan_iri(state, r.cin, event, bytes, r.warrant.kind.entitlement().content, &self.numbering);
                 for plan in &plans {
                     let call_id = CallId { sequence: &state.sequence, system: element };
                     let m = plan.message(call_id, state, r.cin);
