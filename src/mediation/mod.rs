@@ -92,6 +92,10 @@ pub struct MediationStats {
     pub tcp_streams_followed: u64,
     pub tcp_bytes_skipped: u64,
     pub sip_framing_errors: u64,
+    /// Times a followed SIP-over-TCP stream found a message boundary again after skipping
+    /// bytes (capture joined mid-message, garbage, a gap), and the bytes so skipped.
+    pub sip_stream_resyncs: u64,
+    pub sip_stream_bytes_skipped: u64,
 }
 
 impl MediationStats {
@@ -281,7 +285,7 @@ impl Mediator {
         let follower = match self.tcp.get_mut(&dg.flow) {
             Some(f) => f,
             None => {
-                if dg.payload.is_empty() || !crate::sip::looks_like_sip(dg.payload) {
+                if dg.payload.is_empty() || !crate::sip::stream::may_carry_sip(dg.payload) {
                     return;
                 }
                 self.stats.tcp_streams_followed += 1;
@@ -296,6 +300,10 @@ impl Mediator {
         self.tcp_scratch.clear();
         let outcome = follower.stream.push(seq, flags, dg.payload, &mut self.tcp_scratch);
         self.stats.tcp_bytes_skipped += outcome.skipped_gap as u64;
+        let before = (follower.framer.resyncs(), follower.framer.skipped_bytes());
+        if outcome.skipped_gap > 0 {
+            follower.framer.resync();
+        }
         follower.framer.push(&self.tcp_scratch);
         let mut messages = Vec::new();
         while let Some(next) = follower.framer.next_message() {
@@ -304,6 +312,8 @@ impl Mediator {
                 Err(_) => self.stats.sip_framing_errors += 1,
             }
         }
+        self.stats.sip_stream_resyncs += follower.framer.resyncs() - before.0;
+        self.stats.sip_stream_bytes_skipped += follower.framer.skipped_bytes() - before.1;
         if follower.stream.is_closed() {
             self.tcp.remove(&dg.flow);
         }

@@ -1,5 +1,16 @@
 //! SIP over a TCP byte stream (RFC 3261 18.3): frames messages by the end of the header
 //! block plus Content-Length, skips RFC 5626 CRLF keep-alives and resynchronises on garbage.
+//!
+//! A framer starts **unsynchronised**: a capture may join a connection that is already up,
+//! so the first bytes may be the middle of a message. Until it finds a message boundary it
+//! discards bytes up to the next SIP start line — a request line or `SIP/2.0 NNN` status
+//! line at the beginning of a line, followed by a complete header block of header lines only
+//! (no other start line) that has `Call-ID` and `CSeq`. The very first bytes of a stream may
+//! be the tail of a line, so they only count when they begin with a known method or a status
+//! line (then the identifiers are not required). Each such recovery is counted
+//! ([`Framer::resyncs`]) with the bytes it skipped ([`Framer::skipped_bytes`]). After a
+//! rejected header block, an overflow or a TCP gap ([`Framer::resync`]) it is
+//! unsynchronised again.
 
 use thiserror::Error;
 
@@ -35,6 +46,19 @@ pub struct Framer {
     limit: usize,
     skipped_bytes: u64,
     keepalives: u64,
+    sync: Sync,
+    /// Bytes were skipped since the last frame: the next frame is a resynchronisation.
+    skipped_since_frame: bool,
+    resyncs: u64,
+}
+
+/// Where the framer stands in the byte stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Sync {
+    /// The next byte starts a message (or keep-alive, or garbage before one).
+    InSync,
+    /// Somewhere unknown; `line_start`: the next byte is known to begin a line.
+    Lost { line_start: bool },
 }
 
 impl Default for Framer {
@@ -66,6 +90,9 @@ impl Framer {
             limit,
             skipped_bytes: 0,
             keepalives: 0,
+            sync: Sync::Lost { line_start: false },
+            skipped_since_frame: false,
+            resyncs: 0,
         }
     }
 
@@ -85,16 +112,26 @@ impl Framer {
             match self.step() {
                 Step::Skip { len, keepalive } => {
                     self.start += len;
-                    if keepalive {
-                        self.keepalives += 1;
-                    } else {
-                        self.skipped_bytes += len as u64;
+                    match (&mut self.sync, keepalive) {
+                        (Sync::InSync, true) => self.keepalives += 1,
+                        // Line breaks while lost are skipped bytes (a blank line inside a
+                        // message), and say nothing about where a line starts.
+                        (Sync::Lost { .. }, true) | (Sync::InSync, false) => {
+                            self.skipped_bytes += len as u64;
+                            self.skipped_since_frame = true;
+                        }
+                        (Sync::Lost { line_start }, false) => {
+                            // A skipped line ends at a line break.
+                            *line_start = true;
+                            self.skipped_bytes += len as u64;
+                            self.skipped_since_frame = true;
+                        }
                     }
                 }
                 Step::NeedMore => return None,
                 Step::Overflow { buffered } => {
                     self.skipped_bytes += buffered as u64;
-                    self.reset();
+                    self.resync();
                     return Some(Err(FramingError::Overflow {
                         buffered,
                         limit: self.limit,
@@ -103,9 +140,17 @@ impl Framer {
                 Step::Reject { len, error } => {
                     self.start += len;
                     self.skipped_bytes += len as u64;
+                    self.skipped_since_frame = true;
+                    // Where the unframeable body ends is unknown.
+                    self.sync = Sync::Lost { line_start: true };
                     return Some(Err(error));
                 }
                 Step::Frame { len } => {
+                    if self.skipped_since_frame {
+                        self.resyncs += 1;
+                        self.skipped_since_frame = false;
+                    }
+                    self.sync = Sync::InSync;
                     let from = self.start;
                     self.start += len;
                     return self.buf.get(from..from + len).map(Ok);
@@ -141,15 +186,28 @@ impl Framer {
         let Some(lf) = find_byte(data, b'\n') else {
             return overflow_or_wait();
         };
-        if !plausible_start_line(data.get(..lf).unwrap_or(&[])) {
-            return Step::Skip {
-                len: lf + 1,
-                keepalive: false,
-            };
+        let skip_line = Step::Skip {
+            len: lf + 1,
+            keepalive: false,
+        };
+        let line = data.get(..lf).unwrap_or(&[]);
+        let start_ok = match self.sync {
+            Sync::InSync | Sync::Lost { line_start: true } => plausible_start_line(line),
+            // Maybe the tail of a line: only a known method or a status line begins here.
+            Sync::Lost { line_start: false } => super::looks_like_sip(line) && plausible_start_line(line),
+        };
+        if !start_ok {
+            return skip_line;
         }
         let Some((header_end, body_start)) = find_blank_line(data) else {
             return overflow_or_wait();
         };
+        if let Sync::Lost { line_start } = self.sync {
+            // After skipped bytes the candidate must also carry a dialog's identifiers.
+            if !resync_header_block(data.get(lf + 1..header_end).unwrap_or(&[]), line_start) {
+                return skip_line;
+            }
+        }
         let content_length = match content_length(data.get(..header_end).unwrap_or(&[])) {
             Ok(n) => n.unwrap_or(0),
             Err(error) => {
@@ -176,10 +234,28 @@ impl Framer {
         }
     }
 
-    /// Drops everything buffered (e.g. after a TCP sequence gap).
+    /// Drops everything buffered; the framer stays where it is in the stream.
     pub fn reset(&mut self) {
         self.buf.clear();
         self.start = 0;
+    }
+
+    /// Drops everything buffered and resynchronises on the next start line: for bytes that
+    /// do not follow what was pushed before (a TCP sequence gap given up).
+    pub fn resync(&mut self) {
+        if self.buffered() > 0 {
+            self.skipped_since_frame = true;
+            self.skipped_bytes += self.buffered() as u64;
+        }
+        self.reset();
+        self.sync = Sync::Lost { line_start: false };
+        self.skipped_since_frame = true;
+    }
+
+    /// Times the framer found a message boundary again after skipping bytes (joined
+    /// mid-stream, garbage, a rejected header block, a gap).
+    pub fn resyncs(&self) -> u64 {
+        self.resyncs
     }
 
     /// Bytes buffered and not yet framed.
@@ -221,6 +297,52 @@ fn plausible_start_line(line: &[u8]) -> bool {
         && line
             .get(line.len() - 8..)
             .is_some_and(|v| v.eq_ignore_ascii_case(b" SIP/2.0"))
+}
+
+/// Whether the header lines after a candidate start line make it a real message when the
+/// framer is resynchronising: every line is a header (`name:` or a folded continuation), none
+/// is another start line, and (with `need_ids`) `Call-ID` (`i`) and `CSeq` are present.
+fn resync_header_block(headers: &[u8], need_ids: bool) -> bool {
+    let (mut call_id, mut cseq) = (false, false);
+    for line in headers.split(|&b| b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            continue;
+        }
+        if plausible_start_line(line) {
+            return false;
+        }
+        if line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            continue;
+        }
+        let Some(colon) = find_byte(line, b':') else { return false };
+        let name = line.get(..colon).unwrap_or(&[]).trim_ascii();
+        if name.is_empty() || !name.iter().all(|b| b.is_ascii_alphanumeric() || b"-.!%*_+`'~".contains(b)) {
+            return false;
+        }
+        call_id |= name.eq_ignore_ascii_case(b"call-id") || name.eq_ignore_ascii_case(b"i");
+        cseq |= name.eq_ignore_ascii_case(b"cseq");
+    }
+    !need_ids || (call_id && cseq)
+}
+
+/// True when a segment of a flow not yet followed may carry SIP: it starts with a SIP start
+/// line, or holds `SIP/2.0` anywhere (a start line or Via header further on: a capture that
+/// joined the connection mid-message). One pass over the bytes, no allocation.
+pub fn may_carry_sip(payload: &[u8]) -> bool {
+    if super::looks_like_sip(payload) {
+        return true;
+    }
+    const NEEDLE: &[u8] = b"SIP/2.0";
+    let mut from = 0;
+    while let Some(rest) = payload.get(from..) {
+        let Some(i) = find_byte(rest, b'S') else { return false };
+        if rest.get(i..i + NEEDLE.len()) == Some(NEEDLE) {
+            return true;
+        }
+        from += i + 1;
+    }
+    false
 }
 
 /// Content-Length (or `l`) from a header block; `Ok(None)` when absent.
@@ -350,6 +472,64 @@ Call-ID: tcp-1@10.33.6.100\r\nCSeq: 1 INVITE\r\nl: 0\r\n\r\n";
         assert!(plausible_start_line(b"FOO sip:x SIP/2.0"));
         assert!(!plausible_start_line(b"HTTP/1.1 200 OK"));
         assert!(!plausible_start_line(b"Via: SIP/2.0/TCP x"));
+    }
+
+    #[test]
+    fn joined_mid_message_resyncs_on_the_next_start_line() {
+        let all = [INVITE, TRYING, INVITE].concat();
+        // Every cut inside the first INVITE: the framer skips to TRYING and frames both after.
+        for cut in 1..INVITE.len() {
+            let mut f = Framer::new();
+            f.push(&all[cut..]);
+            let got = frames(&mut f);
+            assert_eq!(got, vec![Ok(TRYING.to_vec()), Ok(INVITE.to_vec())], "cut at {cut}");
+            assert_eq!(f.resyncs(), 1, "cut at {cut}");
+            assert_eq!(f.skipped_bytes(), (INVITE.len() - cut) as u64, "cut at {cut}");
+        }
+        // Joined exactly at a message: nothing skipped, no resync.
+        let mut f = Framer::new();
+        f.push(&all);
+        assert_eq!(frames(&mut f).len(), 3);
+        assert_eq!((f.resyncs(), f.skipped_bytes()), (0, 0));
+    }
+
+    #[test]
+    fn a_start_line_inside_a_body_is_not_a_boundary() {
+        // A sipfrag body (NOTIFY after REFER) holds a status line without Call-ID/CSeq.
+        let notify = b"NOTIFY sip:a@b SIP/2.0\r\nCall-ID: n\r\nCSeq: 2 NOTIFY\r\n\
+Content-Type: message/sipfrag\r\nContent-Length: 22\r\n\r\nSIP/2.0 200 OK\r\nX: y\r\n";
+        let all = [&notify[..], TRYING].concat();
+        let body_at = notify.len() - 22;
+        let mut f = Framer::new();
+        f.push(&all[body_at - 3..]);
+        assert_eq!(frames(&mut f), vec![Ok(TRYING.to_vec())]);
+        // The tail of a request line ("VITE sip:...") is not taken for a message either.
+        let mut g = Framer::new();
+        g.push(&[&INVITE[2..], TRYING].concat());
+        assert_eq!(frames(&mut g), vec![Ok(TRYING.to_vec())]);
+    }
+
+    #[test]
+    fn resync_after_a_gap_drops_the_partial_message() {
+        let mut f = Framer::new();
+        f.push(&INVITE[..40]);
+        assert!(frames(&mut f).is_empty());
+        f.resync();
+        f.push(&INVITE[60..]);
+        f.push(TRYING);
+        assert_eq!(frames(&mut f), vec![Ok(TRYING.to_vec())]);
+        assert_eq!(f.resyncs(), 1);
+        assert_eq!(f.skipped_bytes(), 40 + (INVITE.len() - 60) as u64);
+    }
+
+    #[test]
+    fn which_segments_may_start_following_a_flow() {
+        assert!(may_carry_sip(TRYING));
+        assert!(may_carry_sip(&INVITE[30..]), "a Via header");
+        assert!(may_carry_sip(b"xx\r\nSIP/2.0 180 Ringing\r\n"));
+        assert!(!may_carry_sip(b"v=0\r\ns=-\r\n"));
+        assert!(!may_carry_sip(b"GET / HTTP/1.1\r\nHost: SIP/2\r\n"));
+        assert!(!may_carry_sip(b""));
     }
 
     proptest::proptest! {
