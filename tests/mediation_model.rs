@@ -18,6 +18,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use proptest::prelude::*;
@@ -29,7 +30,13 @@ use tapline::Timestamp;
 
 mod common;
 
-const CASES: u32 = 96;
+const CASES: u32 = 256;
+
+/// What the cases exercised, over all of them: endpoints taken again by another call after
+/// one gave them up, content packets that had to be delivered, records checked.
+static REUSED: AtomicUsize = AtomicUsize::new(0);
+static COVERED_PACKETS: AtomicUsize = AtomicUsize::new(0);
+static RECORDS: AtomicUsize = AtomicUsize::new(0);
 const SEED: [u8; 32] = *b"tapline-issue-11-mediation-model";
 const T0_NS: u64 = 1_793_628_000 * 1_000_000_000;
 /// Party 0 is the target.
@@ -370,6 +377,9 @@ impl World {
         if let Some(e) = self.bound.get(&(c, s)) {
             return *e;
         }
+        if !self.pool.is_empty() {
+            REUSED.fetch_add(1, Ordering::Relaxed);
+        }
         let e = self.pool.pop().unwrap_or_else(|| {
             self.fresh += 2;
             ("10.50.0.1".parse().unwrap(), 20000 + self.fresh * 2)
@@ -550,8 +560,8 @@ fn check(table: &Arc<WarrantTable>, plans: &[Plan], order: &[u8]) -> Result<(), 
             for ev in &calls.events[c] {
                 let Ev::Sip { head, mark: Some(mark), .. } = ev else { continue };
                 let first = head.lines().next().unwrap_or_default();
-                let cseq = header(head, "CSeq").unwrap_or_default();
-                let found = recs.iter().any(|(_, t)| t.lines().next() == Some(first) && header(t, "CSeq") == Some(cseq));
+                let (cseq, via) = (header(head, "CSeq"), header(head, "Via"));
+                let found = recs.iter().any(|(_, t)| t.lines().next() == Some(first) && header(t, "CSeq") == cseq && header(t, "Via") == via);
                 if !found {
                     return Err(format!("{liid}: {mark:?} of call {c} ({first}) not delivered; {p:?}"));
                 }
@@ -559,13 +569,29 @@ fn check(table: &Arc<WarrantTable>, plans: &[Plan], order: &[u8]) -> Result<(), 
             if recs.first().map(|r| r.0) != Some(IriType::Begin) {
                 return Err(format!("{liid}: call {c} does not start with IRI-Begin"));
             }
-            if recs.last().map(|r| r.0) != Some(IriType::End) {
-                return Err(format!("{liid}: call {c} does not end with IRI-End: {:?} {p:?}", recs.last().map(|r| (r.0, r.1.lines().next().map(str::to_owned)))));
+            // IRI-Continue until the release, IRI-End from the release on (a failed branch,
+            // a fork cancelled by the proxy, a re-INVITE are not the end).
+            let release = calls.events[c].iter().find_map(|e| match e {
+                Ev::Sip { head, mark: Some(Mark::Release), .. } => Some((head.lines().next().unwrap_or_default(), header(head, "CSeq"), header(head, "Via"))),
+                _ => None,
+            });
+            let at = release
+                .and_then(|(first, cseq, via)| {
+                    recs.iter().position(|(_, t)| t.lines().next() == Some(first) && header(t, "CSeq") == cseq && header(t, "Via") == via)
+                })
+                .ok_or_else(|| format!("{liid}: call {c} has no release record"))?;
+            for (i, (t, text)) in recs.iter().enumerate() {
+                let want_end = i >= at;
+                if (*t == IriType::End) != want_end || (i > 0 && *t == IriType::Begin) {
+                    return Err(format!("{liid}: call {c} record {i} ({}) is {t:?}; the release is record {at}; {p:?}", text.lines().next().unwrap_or_default()));
+                }
             }
         }
     }
+    RECORDS.fetch_add(w.got.len(), Ordering::Relaxed);
     for (id, &(c, _, covered)) in w.packets.iter().enumerate() {
         let want = usize::from(covered && covering(&plans[c])[2].1);
+        COVERED_PACKETS.fetch_add(want, Ordering::Relaxed);
         let got = cc_seen.get(&("T3".to_string(), id as u32)).copied().unwrap_or(0);
         if got != want {
             return Err(format!("T3: packet {id} of call {c} delivered {got} times, want {want}; {:?}", plans[c]));
@@ -588,4 +614,9 @@ fn mediation_matches_the_reference_model_on_random_interleavings() {
     if let Err(e) = result {
         panic!("{e}");
     }
+    let (reused, covered, records) =
+        (REUSED.load(Ordering::Relaxed), COVERED_PACKETS.load(Ordering::Relaxed), RECORDS.load(Ordering::Relaxed));
+    eprintln!("{CASES} cases: {records} records, {covered} content packets due, {reused} endpoints reused");
+    // The generator must keep exercising what it is for.
+    assert!(reused > CASES as usize && covered > 10 * CASES as usize && records > 1000, "{reused} {covered} {records}");
 }

@@ -109,15 +109,17 @@ impl Branches {
         self.all_failed()
     }
 
-    /// A CANCEL of the initial INVITE on `branch`. Returns true when no branch is left that
-    /// may still answer (the call is ending).
+    /// A CANCEL of the initial INVITE on `branch`. Returns true when the call is ending: the
+    /// first (most upstream) branch seen is cancelled — the caller gives up —, or no branch
+    /// is left that may still answer. A proxy cancelling one of its forks is neither.
     pub fn cancel(&mut self, branch: Option<&str>) -> bool {
+        let upstream = self.legs.len() == 1 || self.legs.first().is_some_and(|(b, _)| b.as_deref() == branch);
         if let Some(leg) = self.leg_mut(branch) {
             if *leg == Leg::Pending {
                 *leg = Leg::Failed;
             }
         }
-        self.all_failed()
+        upstream || self.all_failed()
     }
 
     /// A BYE in the dialog of callee tag `tag`. Returns true when no confirmed dialog is
@@ -203,6 +205,16 @@ mod tests {
         let mut b = Branches::default();
         b.invite(Some("x"));
         assert!(b.cancel(Some("x")));
+    }
+
+    #[test]
+    fn a_proxy_cancelling_a_fork_does_not_end_the_call_the_caller_cancelling_does() {
+        let mut b = Branches::default();
+        b.invite(Some("u"));
+        b.invite(Some("d1"));
+        b.invite(Some("d2"));
+        assert!(!b.cancel(Some("d1")));
+        assert!(b.cancel(Some("u")));
     }
 
     #[test]
