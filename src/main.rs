@@ -31,6 +31,8 @@ enum Command {
         /// Media shard threads; 0 runs every stage on one thread (the reference output).
         #[arg(long, default_value_t = 1)]
         media_shards: usize,
+        #[command(flatten)]
+        timers: CallTimerArgs,
     },
     /// Print a handover stream as JSON lines: BER PS-PDUs (hi2.ber, hi3.ber), or `laes`
     /// CDC records (hi2.ber) or CCC frames (hi3.ccc).
@@ -149,7 +151,33 @@ struct RunArgs {
     #[arg(long, default_value_t = 1)]
     media_shards: usize,
     #[command(flatten)]
+    timers: CallTimerArgs,
+    #[command(flatten)]
     api: RunApiArgs,
+}
+
+/// Call timers of mediation, in seconds of packet time.
+#[derive(clap::Args)]
+struct CallTimerArgs {
+    /// An answered call with no signalling or media for this long is dropped [default: 86400].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    idle_timeout_confirmed: Option<u64>,
+    /// A call not answered yet with no signalling or media for this long is dropped [default: 900].
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=31_536_000))]
+    idle_timeout_unanswered: Option<u64>,
+}
+
+impl CallTimerArgs {
+    fn config(&self) -> tapline::mediation::MediatorConfig {
+        let mut c = tapline::mediation::MediatorConfig::default();
+        if let Some(s) = self.idle_timeout_confirmed {
+            c.idle_timeout_ns = s * 1_000_000_000;
+        }
+        if let Some(s) = self.idle_timeout_unanswered {
+            c.unanswered_timeout_ns = s * 1_000_000_000;
+        }
+        c
+    }
 }
 
 /// The provisioning API served inside `tapline run` (as `warrant serve` does on its own),
@@ -264,9 +292,10 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards } => {
+        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, timers } => {
             let pipeline = tapline::pipeline::PipelineConfig { media_shards, ..Default::default() };
-            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, ..Default::default() };
+            let mediator = timers.config();
+            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, mediator };
             run_replay(&capture, &warrants, &out, &options)
         }
         Command::Decode { file, profile } => run_decode(&file, profile.as_deref()),
@@ -366,6 +395,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         calltrace: a.calltrace,
         pipeline: tapline::pipeline::PipelineConfig { media_shards: a.media_shards, ..Default::default() },
         metrics: a.metrics,
+        mediator: a.timers.config(),
     };
     let summary = tapline::run::run_until_signal_with(&options, &lifecycle)?;
     print!("{}", tapline::run::run_report(&summary));

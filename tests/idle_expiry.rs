@@ -1,5 +1,5 @@
 //! Memory stays bounded on a capture whose calls never end: intercepted calls idle for the
-//! idle timeout (1 h of packet time) are dropped, so the calls tracked at once are bounded
+//! idle timeout (here 1 h of packet time) are dropped, so the calls tracked at once are bounded
 //! by the arrival rate × the timeout, not by the length of the capture.
 
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tapline::capture::FileReader;
 use tapline::gen::{CallSpec, Outcome, Scenario, DEMO_START};
-use tapline::mediation::{Mediator, Record};
+use tapline::mediation::{CinAllocator, Mediator, MediatorConfig, Record};
 use tapline::warrant::{Store, WarrantTable};
 use tapline::wire::{Decoded, Decoder};
 use tapline::Timestamp;
@@ -25,7 +25,9 @@ fn calls_that_never_end_expire_and_tracking_stays_bounded() {
     s.write_pcap(std::fs::File::create(&capture).unwrap()).unwrap();
     let warrants = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("warrants");
     let (store, _) = Store::load_dir(&warrants).unwrap();
-    let mut mediator = Mediator::new(Arc::new(WarrantTable::new(store.warrants)));
+    // Answered calls idle for an hour are dropped (the default for answered calls is longer).
+    let config = MediatorConfig { idle_timeout_ns: 3600 * 1_000_000_000, ..MediatorConfig::default() };
+    let mut mediator = Mediator::with_config(Arc::new(WarrantTable::new(store.warrants)), config, CinAllocator::new());
     let mut reader = FileReader::open(&capture).unwrap();
     let mut decoder = Decoder::new();
     let (mut most, mut records) = (0usize, 0u64);

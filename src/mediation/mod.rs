@@ -5,20 +5,23 @@
 //! every warrant exactly what its order allows (see [`scope`]). It owns no socket, thread
 //! or clock.
 
+mod bindings;
 mod call;
 mod cin;
+mod dialog;
 mod media;
 mod record;
 mod scope;
 mod shard;
 mod signalling;
+mod streams;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
 
-pub use call::{Call, CallKind, Intercept, Phase};
+pub use call::{Call, CallKind, Intercept, Phase, SessionTimer};
 pub use cin::CinAllocator;
 pub use media::{MediaTable, PortFilter, Side, Tap};
 pub use record::{Direction, IriEvent, IriForm, IriType, Record, RecordBody, RecordSink};
@@ -57,8 +60,13 @@ const SECOND: u64 = 1_000_000_000;
 pub struct MediatorConfig {
     /// How long an ended call is kept to absorb retransmissions (RFC 3261 timer J/H: 32 s).
     pub ended_linger_ns: u64,
-    /// A call with no signalling or media for this long is dropped (never-ending calls).
+    /// An answered (confirmed) call with no signalling or media for this long is dropped.
+    /// Long: an established dialog lives until BYE (a silent hold may last hours); a call
+    /// that negotiated a session timer (RFC 4028) expires by that timer instead, earlier.
     pub idle_timeout_ns: u64,
+    /// A call not answered yet (ringing, early media) with no signalling or media for this
+    /// long is dropped (INVITE transactions end within minutes, RFC 3261 timer C).
+    pub unanswered_timeout_ns: u64,
     /// A followed SIP-over-TCP connection idle this long is dropped.
     pub tcp_idle_timeout_ns: u64,
 }
@@ -67,8 +75,19 @@ impl Default for MediatorConfig {
     fn default() -> Self {
         MediatorConfig {
             ended_linger_ns: 32 * SECOND,
-            idle_timeout_ns: 3600 * SECOND,
+            idle_timeout_ns: 24 * 3600 * SECOND,
+            unanswered_timeout_ns: 15 * 60 * SECOND,
             tcp_idle_timeout_ns: 3600 * SECOND,
+        }
+    }
+}
+
+impl MediatorConfig {
+    /// How long a call in `phase` may stay idle.
+    fn idle_limit(&self, phase: Phase) -> u64 {
+        match phase {
+            Phase::Answered => self.idle_timeout_ns,
+            Phase::Setup | Phase::Ending | Phase::Ended { .. } => self.unanswered_timeout_ns,
         }
     }
 }
@@ -88,7 +107,14 @@ pub struct MediationStats {
     pub iri_records: u64,
     pub cc_records: u64,
     pub records_suppressed_inactive_warrant: u64,
+    /// Calls dropped for inactivity (answered or not) before they ended.
     pub calls_expired_idle: u64,
+    /// Of those, calls never answered (idle for the unanswered timeout).
+    pub calls_expired_unanswered: u64,
+    /// Answered calls whose negotiated session timer (RFC 4028) ran out unrefreshed.
+    pub calls_expired_session_timer: u64,
+    /// Target registrations (REGISTER bindings) that expired unrefreshed.
+    pub bindings_expired: u64,
     pub tcp_streams_followed: u64,
     pub tcp_bytes_skipped: u64,
     pub sip_framing_errors: u64,
@@ -147,6 +173,8 @@ pub struct Mediator {
     /// Ports of the media endpoints held by tracked calls.
     ports: PortFilter,
     cins: CinAllocator,
+    /// Targets' REGISTER bindings (contact → AOR).
+    bindings: bindings::Bindings,
     tcp: HashMap<FlowKey, TcpFollower, RandomState>,
     tcp_scratch: Vec<u8>,
     last_sweep: Timestamp,
@@ -170,6 +198,7 @@ impl Mediator {
             media: MediaPath::Inline(MediaShard::new()),
             ports: PortFilter::default(),
             cins,
+            bindings: bindings::Bindings::default(),
             tcp: HashMap::default(),
             tcp_scratch: Vec::new(),
             last_sweep: Timestamp::default(),
@@ -215,7 +244,7 @@ impl Mediator {
         matches!(self.media, MediaPath::Sharded { .. })
             && ts.saturating_sub(self.last_sweep) >= SECOND
             && self.calls.iter().flatten().any(|c| {
-                c.ended_at.is_none() && ts.saturating_sub(c.last_seen) >= self.config.idle_timeout_ns
+                !c.is_ended() && ts.saturating_sub(c.last_seen) >= self.config.idle_limit(c.phase)
             })
     }
 
@@ -322,36 +351,45 @@ impl Mediator {
         }
     }
 
-    /// Drops ended calls after their linger time, idle calls, idle TCP followers.
+    /// Drops ended calls after their linger time, idle calls, calls whose session timer
+    /// ran out, expired bindings and idle TCP followers.
     fn sweep(&mut self, now: Timestamp) {
         self.last_sweep = now;
         let cfg = self.config;
         for slot in 0..self.calls.len() {
-            let expire = match &self.calls[slot] {
-                Some(c) => match c.ended_at {
-                    Some(end) => now.saturating_sub(end) >= cfg.ended_linger_ns,
-                    None => now.saturating_sub(c.last_activity()) >= cfg.idle_timeout_ns,
-                },
+            let Some(c) = self.calls[slot].as_ref() else { continue };
+            let expire = match c.ended_at() {
+                Some(end) => now.saturating_sub(end) >= cfg.ended_linger_ns,
+                None if c.phase == Phase::Answered
+                    && c.session_timer.is_some_and(|t| now.saturating_sub(t.refreshed) >= t.interval_ns) =>
+                {
+                    self.stats.calls_expired_session_timer += 1;
+                    true
+                }
+                None if now.saturating_sub(c.last_activity()) >= cfg.idle_limit(c.phase) => {
+                    self.stats.calls_expired_idle += 1;
+                    if c.phase != Phase::Answered {
+                        self.stats.calls_expired_unanswered += 1;
+                    }
+                    true
+                }
                 None => false,
             };
             if expire {
-                if let Some(c) = self.calls[slot].as_ref() {
-                    if c.ended_at.is_none() {
-                        self.stats.calls_expired_idle += 1;
-                    }
-                }
                 self.remove_call(slot);
             }
         }
-        let idle = cfg.idle_timeout_ns;
-        self.seen_calls.retain(|_, last| now.saturating_sub(*last) < idle);
+        // Call-IDs seen are only needed to count a forked or retried INVITE once.
+        let seen_for = cfg.unanswered_timeout_ns;
+        self.seen_calls.retain(|_, last| now.saturating_sub(*last) < seen_for);
+        self.stats.bindings_expired += self.bindings.expire(now) as u64;
         let tcp_idle = cfg.tcp_idle_timeout_ns;
         self.tcp.retain(|_, f| now.saturating_sub(f.last_seen) < tcp_idle);
     }
 
     fn remove_call(&mut self, slot: usize) {
         if let Some(call) = self.calls.get_mut(slot).and_then(Option::take) {
-            for (addr, port) in call.media {
+            for (addr, port) in call.streams.endpoints() {
                 self.media.control(TapControl::Remove { addr, port, call: slot });
                 self.ports.release(port);
             }

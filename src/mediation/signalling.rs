@@ -38,6 +38,11 @@ impl Mediator {
         };
         self.stats.sip_messages += 1;
         observer.on_sip(&msg, dg);
+        if msg.status().is_some_and(|s| (200..300).contains(&s))
+            && matches!(msg.cseq(), Some((_, Method::Register)))
+        {
+            self.on_register_ok(&msg, dg.ts);
+        }
         let method = msg.method();
         let creates = msg.is_request()
             && msg.to().and_then(|t| t.tag).is_none()
@@ -87,6 +92,18 @@ impl Mediator {
         self.media.control(TapControl::Call { slot, media: Arc::new(call.media_view()) });
     }
 
+    /// A registrar's 2xx to a REGISTER: the bindings of a target AOR are replaced by the
+    /// contacts it lists. Other AORs leave nothing behind.
+    fn on_register_ok(&mut self, msg: &Message<'_>, ts: Timestamp) {
+        if self.table.is_empty() && self.bindings.is_empty() {
+            return;
+        }
+        let Some(aor) = super::bindings::register_aor(msg, self.table.numbering()) else { return };
+        if self.table.matching(&aor, ts).next().is_some() || self.bindings.has_aor(&aor) {
+            self.bindings.handle_register_ok(&aor, msg, ts);
+        }
+    }
+
     fn note_call_seen(&mut self, call_id: &str, ts: Timestamp) {
         let mut h = self.call_id_hasher.build_hasher();
         call_id.hash(&mut h);
@@ -124,6 +141,8 @@ impl Mediator {
         }
         if let Some(sip::StartLine::Request { uri, .. }) = Some(msg.start()) {
             consider(self.table.identity(uri), Role::Terminating, &mut found);
+            // The Request-URI may be a contact the target registered (RFC 3261 §10).
+            consider(self.bindings.lookup(uri, ts).cloned(), Role::Terminating, &mut found);
         }
         consider(msg.to().and_then(|t| self.table.identity(t.uri)), Role::Terminating, &mut found);
         // A call forwarded from the target is a call to the target.
@@ -188,7 +207,11 @@ impl Mediator {
         }
         let sender = call.sender(msg);
         let step = call.advance(msg, dg.ts);
-        if call.wants_media() {
+        for (addr, port) in call.take_dropped() {
+            self.media.control(TapControl::Remove { addr, port, call: slot });
+            self.ports.release(port);
+        }
+        if call.wants_media() && !call.is_ended() {
             self.stats.taps_installed += install_taps(&mut self.media, &mut self.ports, call, slot, msg, sender);
         }
         let dtmf_info = matches!(msg.method(), Some(Method::Info)) && sip::dtmf::info_digits(msg).is_some();
@@ -214,7 +237,7 @@ impl Mediator {
             self.stats.iri_records += 1;
         }
         if call.is_ended() {
-            for (addr, port) in std::mem::take(&mut call.media) {
+            for (addr, port) in call.streams.clear() {
                 self.media.control(TapControl::Remove { addr, port, call: slot });
                 self.ports.release(port);
             }
@@ -222,21 +245,23 @@ impl Mediator {
     }
 }
 
-/// Taps the media endpoints an SDP body of `msg` announces, for the side that sent it.
-/// The call holds each new endpoint's port in `ports`. Returns how many endpoints were tapped.
+/// Taps the media endpoints an SDP body of `msg` announces, for the side that sent it: they
+/// replace that party's earlier endpoints, and those no longer announced (moved, or port 0)
+/// are untapped at once. The call holds each tapped endpoint's port in `ports`. Returns how
+/// many endpoints were tapped.
 fn install_taps(media: &mut MediaPath, ports: &mut PortFilter, call: &mut Call, slot: usize, msg: &Message<'_>, sender: Side) -> u64 {
     let Some(ct) = msg.content_type() else { return 0 };
     let Some(sdp_bytes) = sip::sdp::find_sdp(ct, msg.body()) else { return 0 };
     let Ok(sdp) = sip::sdp::parse(sdp_bytes) else { return 0 };
-    let mut installed = 0;
+    let mut announced: Vec<(IpAddr, u16)> = Vec::new();
     for ep in sdp.media_endpoints() {
-        for port in [ep.rtp_port, ep.rtcp_port] {
-            let key: (IpAddr, u16) = (ep.addr, port);
-            media.control(TapControl::Install { addr: key.0, port: key.1, tap: Tap { call: slot, side: sender } });
-            installed += 1;
-            if !call.media.contains(&key) {
-                call.media.push(key);
-                ports.hold(key.1);
+        // An RFC 2543 hold (`c=0.0.0.0`) names no endpoint.
+        if ep.addr.is_unspecified() {
+            continue;
+        }
+        for key in [(ep.addr, ep.rtp_port), (ep.rtcp_addr, ep.rtcp_port)] {
+            if !announced.contains(&key) {
+                announced.push(key);
             }
         }
         if let Some(pt) = ep.telephone_event_pt {
@@ -245,7 +270,19 @@ fn install_taps(media: &mut MediaPath, ports: &mut PortFilter, call: &mut Call, 
             }
         }
     }
-    installed
+    let owner = call.owner(msg, sender);
+    let (added, removed) = call.streams.set(owner, announced.clone());
+    for (addr, port) in removed {
+        media.control(TapControl::Remove { addr, port, call: slot });
+        ports.release(port);
+    }
+    for (_, port) in added {
+        ports.hold(port);
+    }
+    for &(addr, port) in &announced {
+        media.control(TapControl::Install { addr, port, tap: Tap { call: slot, side: sender } });
+    }
+    announced.len() as u64
 }
 
 /// Identifies a message on the wire: the same bytes between the same endpoints.

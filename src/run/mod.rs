@@ -53,6 +53,8 @@ pub struct RunOptions {
     pub pipeline: PipelineConfig,
     /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this address.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Call timers (idle expiry of answered and unanswered calls, linger after the end).
+    pub mediator: MediatorConfig,
 }
 
 /// How a running appliance follows changes of its warrants.
@@ -172,7 +174,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let snapshot = Snapshot::new(store.warrants, numbering.clone());
     let timeline = warrants.timeline(&snapshot.in_force);
     let mediator =
-        Mediator::with_config(snapshot.table, MediatorConfig::default(), CinAllocator::with_floor(cin_floor));
+        Mediator::with_config(snapshot.table, options.mediator, CinAllocator::with_floor(cin_floor));
     let sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
     let sink = CinGuard {
         inner: sequencer,
