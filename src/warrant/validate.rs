@@ -254,7 +254,13 @@ pub(super) fn parse_agencies(
             None => None,
         };
         let server_name = ra.server_name.clone().unwrap_or_else(|| ra.id.clone());
-        if rustls_pki_types::DnsName::try_from(server_name.as_str()).is_err() {
+        let id_valid = !ra.id.is_empty()
+            && ra.id.len() <= MAX_AGENCY_ID
+            && ra.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        // An invalid id is reported once, on `id`.
+        if (ra.server_name.is_some() || id_valid)
+            && rustls_pki_types::DnsName::try_from(server_name.as_str()).is_err()
+        {
             let why = match ra.server_name {
                 Some(_) => "must be a DNS name".to_owned(),
                 None => format!("the agency id `{}` is not a DNS name: set `server_name`", ra.id.escape_debug()),
