@@ -1,5 +1,10 @@
 //! `tapline certs`: a development PKI (one CA, the appliance's client certificate, one
 //! server certificate per agency) for demos and tests. Never for production warrants.
+//!
+//! Every `*.key` is written mode 0600 (delivery, the LEMF and the provisioning API refuse a
+//! key group or others can read). Each agency's server certificate names the agency id as
+//! a DNS subject alternative name besides the hosts, so it satisfies the default
+//! `server_name` of that agency in agencies.toml and no other agency's.
 
 use std::fs;
 use std::io;
@@ -69,6 +74,26 @@ fn write(path: PathBuf, text: &str) -> Result<PathBuf, PkiError> {
     Ok(path)
 }
 
+/// Writes a private key readable by its owner only (also when the file existed).
+fn write_key(path: PathBuf, text: &str) -> Result<PathBuf, PkiError> {
+    use std::io::Write;
+    let io = |source| PkiError::Io { path: path.clone(), source };
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        if path.exists() {
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).map_err(io)?;
+        }
+    }
+    let mut f = options.open(&path).map_err(io)?;
+    f.write_all(text.as_bytes()).map_err(io)?;
+    f.sync_all().map_err(io)?;
+    Ok(path)
+}
+
 /// Writes `ca.pem`/`ca.key`, `appliance.pem`/`.key` and `AGENCY.pem`/`.key` for each of
 /// `agencies` into `out` (created). Server certificates name `hosts` (DNS names or IP
 /// addresses) as subject alternative names.
@@ -82,13 +107,15 @@ pub fn create_dev_pki(out: &Path, agencies: &[String], hosts: &[String]) -> Resu
     let ca_key_pem = ca_key.serialize_pem();
     let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
     let ca_path = write(out.join("ca.pem"), &ca.pem())?;
-    let ca_key_path = write(out.join("ca.key"), &ca_key_pem)?;
+    let ca_key_path = write_key(out.join("ca.key"), &ca_key_pem)?;
 
     let leaf = |name: &str, sans: Vec<String>, usage: ExtendedKeyUsagePurpose| leaf_with_role(out, &ca, name, None, sans, usage);
     let appliance = leaf("appliance", vec!["appliance.tapline.invalid".into()], ExtendedKeyUsagePurpose::ClientAuth)?;
     let mut servers = Vec::new();
     for agency in agencies {
-        servers.push((agency.clone(), leaf(agency, hosts.to_vec(), ExtendedKeyUsagePurpose::ServerAuth)?));
+        let mut names = vec![agency.clone()];
+        names.extend(hosts.iter().filter(|h| *h != agency).cloned());
+        servers.push((agency.clone(), leaf(agency, names, ExtendedKeyUsagePurpose::ServerAuth)?));
     }
     leaf(PROVISION_API, hosts.to_vec(), ExtendedKeyUsagePurpose::ServerAuth)?;
     let client = ExtendedKeyUsagePurpose::ClientAuth;
@@ -127,7 +154,7 @@ fn leaf_with_role(
     let cert = params.signed_by(&key, ca)?;
     Ok(CertFiles {
         cert: write(out.join(format!("{name}.pem")), &cert.pem())?,
-        key: write(out.join(format!("{name}.key")), &key.serialize_pem())?,
+        key: write_key(out.join(format!("{name}.key")), &key.serialize_pem())?,
     })
 }
 
@@ -149,5 +176,30 @@ mod tests {
         assert!(tls::client_config(&pki.ca, &pki.appliance.cert, &pki.appliance.key).is_ok());
         assert!(tls::server_config(&server.cert, &server.key, &pki.ca).is_ok());
         assert_eq!(tls::load_certs(&pki.ca).unwrap().len(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn every_key_is_written_owner_only_and_an_exposed_key_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pki = create_dev_pki(dir.path(), &["agency-a".into()], &loopback_hosts()).unwrap();
+        let mut keys = 0;
+        for entry in fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "key") {
+                keys += 1;
+                let mode = fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", path.display());
+            }
+        }
+        assert_eq!(keys, 6, "ca, appliance, agency-a, provision-api, provisioner, viewer");
+        fs::set_permissions(&pki.appliance.key, fs::Permissions::from_mode(0o640)).unwrap();
+        let e = tls::client_config(&pki.ca, &pki.appliance.cert, &pki.appliance.key).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("appliance.key") && text.contains("readable by group or others"), "{text}");
+        // Issuing again over exposed files tightens them.
+        create_dev_pki(dir.path(), &["agency-a".into()], &loopback_hosts()).unwrap();
+        assert!(tls::client_config(&pki.ca, &pki.appliance.cert, &pki.appliance.key).is_ok());
     }
 }

@@ -28,6 +28,8 @@ pub struct QueueMetrics {
     pub latency_us_sum: AtomicU64,
     pub latency_us_max: AtomicU64,
     pub latency_samples: AtomicU64,
+    /// What the agency's side did wrong (refused responses, malformed PDUs, wrong identity).
+    pub peer: super::sender::PeerMetrics,
 }
 
 /// Every this many records, one is timed from spooling to confirmation.

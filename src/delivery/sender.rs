@@ -1,7 +1,15 @@
 //! The async sender of one agency interface: connects over mutual TLS with capped back-off,
 //! sends the spool from the confirmed position, probes with keep-alives, and confirms.
+//!
+//! Nothing the agency sends can confirm a record it did not receive: a keep-alive-response
+//! must echo its keep-alive's PSHeader (LIID, network identifiers, sequence number from a
+//! random start, microsecond timestamp) and arrive after the keep-alive was written (see
+//! [`super::tracker`]); the agency's server must present that agency's certificate
+//! ([`super::tls::AgencyIdentity`]); and what it sends is read into a buffer of at most
+//! [`MAX_RESPONSE_PDU`] octets. Any violation drops the connection with an `ALARM` log line
+//! and a [`PeerMetrics`] count, confirms nothing, and the records stay spooled.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -14,8 +22,9 @@ use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
 use super::queue::Queue;
-use super::tracker::{Backoff, Tracker, TrackerConfig};
-use crate::handover::{decode_pdu, encode_keepalive, split_stream, Payload, PduHeader};
+use super::tls;
+use super::tracker::{Backoff, Echo, Tracker, TrackerConfig};
+use crate::handover::{decode_pdu, encode_keepalive, split_stream, DecodeError, Header, Payload, PduHeader};
 use crate::warrant::Endpoint;
 use crate::Timestamp;
 
@@ -36,6 +45,22 @@ pub struct KeepaliveIdentity {
     pub operator_id: String,
     pub network_element_id: String,
     pub delivery_country: String,
+}
+
+/// The largest PDU accepted from an agency. A keep-alive-response is under 120 octets (a
+/// 25-octet LIID, 16-octet identifiers); an agency sends nothing else the appliance reads.
+pub const MAX_RESPONSE_PDU: usize = 512;
+
+/// Counts of what the agency's side did wrong (each also logged as an `ALARM`).
+#[derive(Debug, Default)]
+pub struct PeerMetrics {
+    /// Keep-alive-responses that did not answer an outstanding keep-alive (forged, early,
+    /// out of order, wrong LIID/identifiers/timestamp): each dropped the connection.
+    pub refused_responses: AtomicU64,
+    /// PDUs from the agency over [`MAX_RESPONSE_PDU`] or undecodable: each dropped the connection.
+    pub malformed_pdus: AtomicU64,
+    /// TLS handshakes refused because the server's certificate is not the agency's.
+    pub identity_refused: AtomicU64,
 }
 
 /// Connection settings of a sender.
@@ -76,6 +101,8 @@ enum ConnError {
     Connect(std::io::Error),
     #[error("TLS handshake refused or failed: {0}")]
     Handshake(std::io::Error),
+    #[error("ALARM server refused: {0}; records stay spooled")]
+    Identity(std::io::Error),
     #[error("timed out {0}")]
     Timeout(&'static str),
     #[error("server name `{0}` is not valid")]
@@ -84,8 +111,12 @@ enum ConnError {
     Write(std::io::Error),
     #[error("connection: {0}")]
     Closed(String),
-    #[error("keep-alive: {0}")]
+    #[error("ALARM keep-alive-response refused, nothing confirmed: {0}")]
     Protocol(#[from] super::tracker::TrackerError),
+    #[error("ALARM keep-alive-response refused, nothing confirmed: {0}")]
+    Forged(&'static str),
+    #[error("ALARM {0}; connection dropped")]
+    Malformed(String),
     #[error("no keep-alive-response in time")]
     Dead,
     #[error("{0}")]
@@ -108,12 +139,25 @@ pub async fn run_sender(sender: Sender, mut phase: watch::Receiver<Phase>) {
                 tracing::info!(agency = %q.agency, channel = ?q.channel, "connected");
                 match serve(&sender, stream, &mut phase).await {
                     Ok(()) => break,
+                    Err(e @ (ConnError::Protocol(_) | ConnError::Forged(_))) => {
+                        q.metrics.peer.refused_responses.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(agency = %q.agency, channel = ?q.channel, error = %e, "connection dropped");
+                    }
+                    Err(e @ ConnError::Malformed(_)) => {
+                        q.metrics.peer.malformed_pdus.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(agency = %q.agency, channel = ?q.channel, error = %e, "connection dropped");
+                    }
                     Err(e) => tracing::warn!(agency = %q.agency, channel = ?q.channel, error = %e, "connection lost"),
                 }
             }
             Err(e) => {
                 q.metrics.connect_failures.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(agency = %q.agency, channel = ?q.channel, error = %e, "cannot deliver");
+                if let ConnError::Identity(_) = e {
+                    q.metrics.peer.identity_refused.fetch_add(1, Ordering::Relaxed);
+                    tracing::error!(agency = %q.agency, channel = ?q.channel, error = %e, "cannot deliver");
+                } else {
+                    tracing::warn!(agency = %q.agency, channel = ?q.channel, error = %e, "cannot deliver");
+                }
             }
         }
         let delay = backoff.next_delay();
@@ -144,47 +188,91 @@ async fn connect(s: &Sender) -> Result<TlsStream<TcpStream>, ConnError> {
     tokio::time::timeout(limit, TlsConnector::from(s.tls.clone()).connect(name, tcp))
         .await
         .map_err(|_| ConnError::Timeout("in the TLS handshake"))?
-        .map_err(ConnError::Handshake)
+        .map_err(|e| if tls::identity_mismatch(&e).is_some() { ConnError::Identity(e) } else { ConnError::Handshake(e) })
 }
 
-/// Reads keep-alive-responses and hands their sequence numbers over; ends at EOF or error.
-async fn read_responses(mut rd: ReadHalf<TlsStream<TcpStream>>, tx: mpsc::UnboundedSender<Result<u32, String>>) {
-    let mut buf = Vec::new();
-    let mut block = vec![0u8; 16 * 1024];
+/// What the reader hands over: a keep-alive-response's header and when it was read.
+type Response = Result<(Header, Instant), ConnError>;
+
+/// Reads keep-alive-responses and hands them over with their arrival time; ends at EOF or
+/// error. Holds at most [`MAX_RESPONSE_PDU`] octets of an unfinished PDU.
+async fn read_responses(mut rd: ReadHalf<TlsStream<TcpStream>>, tx: mpsc::UnboundedSender<Response>) {
+    let mut buf = Vec::with_capacity(2 * MAX_RESPONSE_PDU);
+    let mut block = vec![0u8; MAX_RESPONSE_PDU];
     loop {
         let n = match rd.read(&mut block).await {
             Ok(0) => {
-                let _ = tx.send(Err("closed by the agency".into()));
+                let _ = tx.send(Err(ConnError::Closed("closed by the agency".into())));
                 return;
             }
             Ok(n) => n,
             Err(e) => {
-                let _ = tx.send(Err(e.to_string()));
+                let _ = tx.send(Err(ConnError::Closed(e.to_string())));
                 return;
             }
         };
+        let arrived = Instant::now();
         buf.extend_from_slice(block.get(..n).unwrap_or_default());
         let mut used = 0;
         for pdu in split_stream(&buf) {
-            let Ok(pdu) = pdu else { break };
+            let pdu = match pdu {
+                Ok(pdu) if pdu.len() > MAX_RESPONSE_PDU => Err(too_large(pdu.len())),
+                Ok(pdu) => Ok(pdu),
+                Err(DecodeError::Truncated { need, .. }) if need > MAX_RESPONSE_PDU => Err(too_large(need)),
+                Err(DecodeError::Truncated { .. }) => break,
+                Err(e) => Err(ConnError::Malformed(format!("undecodable PDU from the agency: {e}"))),
+            };
+            let pdu = match pdu {
+                Ok(pdu) => pdu,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
             used += pdu.len();
             match decode_pdu(pdu) {
                 Ok(p) if p.payload == Payload::KeepAliveResponse => {
-                    let _ = tx.send(Ok(p.header.sequence));
+                    let _ = tx.send(Ok((p.header, arrived)));
                 }
                 Ok(_) => tracing::debug!("ignoring a PDU from the agency that is not a keep-alive-response"),
                 Err(e) => {
-                    let _ = tx.send(Err(format!("undecodable PDU from the agency: {e}")));
+                    let _ = tx.send(Err(ConnError::Malformed(format!("undecodable PDU from the agency: {e}"))));
                     return;
                 }
             }
         }
         buf.drain(..used);
+        if buf.len() > MAX_RESPONSE_PDU {
+            let _ = tx.send(Err(too_large(buf.len())));
+            return;
+        }
     }
 }
 
-fn keepalive(identity: &KeepaliveIdentity, sequence: u32) -> Vec<u8> {
+fn too_large(len: usize) -> ConnError {
+    ConnError::Malformed(format!("PDU of {len} octets from the agency (at most {MAX_RESPONSE_PDU} accepted)"))
+}
+
+/// The echo a response claims, if its PSHeader repeats this connection's identity.
+fn echo_of(identity: &KeepaliveIdentity, h: &Header) -> Result<Echo, ConnError> {
+    if h.liid != identity.liid.as_bytes() {
+        return Err(ConnError::Forged("LIID differs from the keep-alive's"));
+    }
+    if h.operator_id != identity.operator_id.as_bytes()
+        || h.network_element_id.as_deref() != Some(identity.network_element_id.as_bytes())
+    {
+        return Err(ConnError::Forged("network identifiers differ from the keep-alive's"));
+    }
+    match (h.seconds, h.micros) {
+        (Some(seconds), Some(micros)) => Ok(Echo { sequence: h.sequence, seconds, micros }),
+        _ => Err(ConnError::Forged("no microSecondTimeStamp")),
+    }
+}
+
+/// A keep-alive PDU and its timestamp.
+fn keepalive(identity: &KeepaliveIdentity, sequence: u32) -> (Vec<u8>, Timestamp) {
     let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let ts = Timestamp::from_nanos(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX));
     let header = PduHeader {
         liid: &identity.liid,
         authorization_country: &identity.authorization_country,
@@ -193,11 +281,11 @@ fn keepalive(identity: &KeepaliveIdentity, sequence: u32) -> Vec<u8> {
         cin: 0,
         delivery_country: &identity.delivery_country,
         sequence,
-        ts: Timestamp::from_nanos(u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)),
+        ts,
     };
-    let mut out = Vec::with_capacity(64);
+    let mut out = Vec::with_capacity(128);
     encode_keepalive(&mut out, &header);
-    out
+    (out, ts)
 }
 
 async fn serve(s: &Sender, stream: TlsStream<TcpStream>, phase: &mut watch::Receiver<Phase>) -> Result<(), ConnError> {
@@ -205,10 +293,11 @@ async fn serve(s: &Sender, stream: TlsStream<TcpStream>, phase: &mut watch::Rece
     let (rd, mut wr) = tokio::io::split(stream);
     let (tx, mut rx) = mpsc::unbounded_channel();
     let reader = tokio::spawn(read_responses(rd, tx));
-    let mut tracker = Tracker::new(s.config.tracker, q.confirmed(), Instant::now());
+    let mut tracker = Tracker::with_first_sequence(s.config.tracker, q.confirmed(), Instant::now(), tls::random_u32());
     let mut tick = tokio::time::interval(Duration::from_millis(50));
     let write_limit = s.config.tracker.response_timeout;
-    let result = loop {
+    // Every way out of the exchange (`?` included) goes through the clean-up below.
+    let result = async { loop {
         let mut drained = true;
         while tracker.may_send() {
             let chunk = q.read(tracker.send_from(), s.config.chunk_bytes)?;
@@ -227,8 +316,9 @@ async fn serve(s: &Sender, stream: TlsStream<TcpStream>, phase: &mut watch::Rece
         }
         let now = Instant::now();
         if let Some(sequence) = tracker.probe_due(now, drained) {
-            write(&mut wr, &keepalive(&s.identity, sequence), write_limit).await?;
-            tracker.probe_sent(now);
+            let (pdu, ts) = keepalive(&s.identity, sequence);
+            tracker.probe_sent(Instant::now(), ts.secs(), ts.subsec_micros());
+            write(&mut wr, &pdu, write_limit).await?;
         }
         tokio::time::timeout(write_limit, wr.flush())
             .await
@@ -246,22 +336,35 @@ async fn serve(s: &Sender, stream: TlsStream<TcpStream>, phase: &mut watch::Rece
         }
         tokio::select! {
             response = rx.recv() => match response {
-                Some(Ok(sequence)) => {
-                    let c = tracker.on_response(sequence, Instant::now())?;
-                    q.confirm(c.upto.pos, c.records, c.bytes)?;
+                Some(Ok((header, arrived))) => {
+                    let answered = echo_of(&s.identity, &header)
+                        .and_then(|echo| tracker.on_response(echo, arrived).map_err(ConnError::Protocol));
+                    let c = match answered {
+                        Ok(c) => c,
+                        Err(e) => break Err(e),
+                    };
+                    if let Err(e) = q.confirm(c.upto.pos, c.records, c.bytes) {
+                        break Err(e.into());
+                    }
                     let us = u64::try_from(c.round_trip.as_micros()).unwrap_or(u64::MAX);
                     q.metrics.round_trip_us_sum.fetch_add(us, Ordering::Relaxed);
                     q.metrics.round_trip_us_max.fetch_max(us, Ordering::Relaxed);
                     q.metrics.confirms.fetch_add(1, Ordering::Relaxed);
                 }
-                Some(Err(e)) => break Err(ConnError::Closed(e)),
+                Some(Err(e)) => break Err(e),
                 None => break Err(ConnError::Closed("reader ended".into())),
             },
             _ = q.data.notified() => {}
             _ = tick.tick() => {}
             _ = phase.changed() => {}
         }
-    };
+    } }
+    .await;
+    if matches!(result, Err(ConnError::Protocol(_) | ConnError::Forged(_) | ConnError::Malformed(_))) {
+        // A hostile or broken peer: nothing it still sends counts; cut the connection.
+        reader.abort();
+        return result;
+    }
     // Close cleanly and drain what the agency still sends, so that no RST discards data.
     let _ = tokio::time::timeout(Duration::from_secs(1), wr.shutdown()).await;
     if tokio::time::timeout(Duration::from_secs(2), async {

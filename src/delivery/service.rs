@@ -54,6 +54,12 @@ pub struct InterfaceReport {
     pub spool_full_alarms: u64,
     pub connects: u64,
     pub connect_failures: u64,
+    /// Keep-alive-responses refused (forged, early, not echoing the keep-alive).
+    pub refused_responses: u64,
+    /// Connections dropped for an oversized or undecodable PDU from the agency.
+    pub malformed_pdus: u64,
+    /// Handshakes refused: the server's certificate is not this agency's.
+    pub identity_refused: u64,
     /// Spool → confirmed latency of sampled records, milliseconds.
     pub latency_avg_ms: Option<f64>,
     pub latency_max_ms: Option<f64>,
@@ -82,6 +88,9 @@ pub fn report_of(q: &Queue) -> InterfaceReport {
         spool_full_alarms: m.spool_full.load(Ordering::Relaxed),
         connects: m.connects.load(Ordering::Relaxed),
         connect_failures: m.connect_failures.load(Ordering::Relaxed),
+        refused_responses: m.peer.refused_responses.load(Ordering::Relaxed),
+        malformed_pdus: m.peer.malformed_pdus.load(Ordering::Relaxed),
+        identity_refused: m.peer.identity_refused.load(Ordering::Relaxed),
         latency_avg_ms: ms(m.latency_us_sum.load(Ordering::Relaxed), samples),
         latency_max_ms: (samples > 0).then(|| m.latency_us_max.load(Ordering::Relaxed) as f64 / 1000.0),
         round_trip_avg_ms: ms(m.round_trip_us_sum.load(Ordering::Relaxed), m.confirms.load(Ordering::Relaxed)),
@@ -116,7 +125,12 @@ impl Delivery {
         let mut tasks = Vec::new();
         for agency in agencies {
             let ca = agency.ca.as_ref().ok_or_else(|| DeliveryError::NoCa { agency: agency.id.clone() })?;
-            let tls = tls::client_config(ca, &options.client_cert, &options.client_key)
+            let identity = tls::AgencyIdentity {
+                agency: agency.id.clone(),
+                server_name: agency.server_name.clone(),
+                pins: agency.pin_sha256.clone(),
+            };
+            let tls = tls::agency_client_config(ca, &options.client_cert, &options.client_key, &identity)
                 .map_err(|source| DeliveryError::Tls { agency: agency.id.clone(), source })?;
             let liid = liids
                 .iter()

@@ -1,5 +1,13 @@
 //! Sans-IO delivery bookkeeping of one connection: what was sent, which keep-alives are
 //! outstanding, what a keep-alive-response confirms, when to probe, and reconnect back-off.
+//!
+//! A keep-aliveResponse (TS 102 232-1 TRIPayload `[4]`) is a NULL: only its PSHeader can tie
+//! it to the keep-alive it answers. A response confirms only when it echoes that keep-alive's
+//! [`Echo`] (sequence number, which starts at a random value per connection, and the
+//! microsecond timestamp) and arrived after the keep-alive was handed to the connection.
+//! Anything else is a [`TrackerError`]: the caller drops the connection and nothing is
+//! confirmed. Call order: `may_send`/`send_from`/`sent` per chunk, `probe_due` then
+//! `probe_sent` per keep-alive, `on_response` per response, `timed_out` on every tick.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -41,13 +49,27 @@ impl Default for TrackerConfig {
     }
 }
 
-/// A keep-alive-response that does not match the oldest outstanding keep-alive.
+/// What a keep-alive-response must echo of its keep-alive's PSHeader (besides the LIID and
+/// network identifiers, which are the same on every keep-alive of a connection).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Echo {
+    pub sequence: u32,
+    /// microSecondTimeStamp seconds and microSeconds.
+    pub seconds: u64,
+    pub micros: u32,
+}
+
+/// A keep-alive-response that does not answer the oldest outstanding keep-alive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum TrackerError {
     #[error("keep-alive-response {got} without an outstanding keep-alive")]
     Unsolicited { got: u32 },
     #[error("keep-alive-response {got}, expected {expected}")]
     OutOfOrder { got: u32, expected: u32 },
+    #[error("keep-alive-response {sequence} does not echo its keep-alive's timestamp")]
+    WrongTimestamp { sequence: u32 },
+    #[error("keep-alive-response {sequence} arrived before its keep-alive was written")]
+    Early { sequence: u32 },
 }
 
 /// What a keep-alive-response confirmed.
@@ -64,7 +86,7 @@ pub struct Confirmed {
 
 #[derive(Debug)]
 struct Probe {
-    sequence: u32,
+    echo: Echo,
     mark: Mark,
     sent_at: Instant,
 }
@@ -83,8 +105,14 @@ pub struct Tracker {
 }
 
 impl Tracker {
-    /// A fresh connection: sending resumes at `confirmed`.
+    /// A fresh connection: sending resumes at `confirmed`; keep-alives are numbered from 0.
     pub fn new(config: TrackerConfig, confirmed: Position, now: Instant) -> Tracker {
+        Tracker::with_first_sequence(config, confirmed, now, 0)
+    }
+
+    /// As [`Tracker::new`], numbering keep-alives from `first` (a random value per
+    /// connection, so that a peer cannot answer a keep-alive it did not read).
+    pub fn with_first_sequence(config: TrackerConfig, confirmed: Position, now: Instant, first: u32) -> Tracker {
         let mark = Mark { pos: confirmed, records: 0, bytes: 0 };
         Tracker {
             config,
@@ -92,7 +120,7 @@ impl Tracker {
             sent: mark,
             probed: mark,
             outstanding: VecDeque::new(),
-            next_sequence: 0,
+            next_sequence: first,
             last_probe: now,
         }
     }
@@ -130,21 +158,32 @@ impl Tracker {
         due.then_some(self.next_sequence)
     }
 
-    /// The keep-alive returned by [`Tracker::probe_due`] was written.
-    pub fn probe_sent(&mut self, now: Instant) {
-        self.outstanding.push_back(Probe { sequence: self.next_sequence, mark: self.sent, sent_at: now });
+    /// The keep-alive returned by [`Tracker::probe_due`], stamped `seconds`/`micros`, is
+    /// being written; `now` is taken before the write starts.
+    pub fn probe_sent(&mut self, now: Instant, seconds: u64, micros: u32) {
+        let echo = Echo { sequence: self.next_sequence, seconds, micros };
+        self.outstanding.push_back(Probe { echo, mark: self.sent, sent_at: now });
         self.next_sequence = self.next_sequence.wrapping_add(1);
         self.probed = self.sent;
         self.last_probe = now;
     }
 
-    /// A keep-alive-response with `sequence` arrived.
-    pub fn on_response(&mut self, sequence: u32, now: Instant) -> Result<Confirmed, TrackerError> {
+    /// A keep-alive-response echoing `got` was read at `arrived`. Confirms only when it
+    /// answers the oldest outstanding keep-alive; an error confirms nothing (drop the
+    /// connection).
+    pub fn on_response(&mut self, got: Echo, arrived: Instant) -> Result<Confirmed, TrackerError> {
+        let sequence = got.sequence;
         let Some(front) = self.outstanding.front() else {
             return Err(TrackerError::Unsolicited { got: sequence });
         };
-        if front.sequence != sequence {
-            return Err(TrackerError::OutOfOrder { got: sequence, expected: front.sequence });
+        if front.echo.sequence != sequence {
+            return Err(TrackerError::OutOfOrder { got: sequence, expected: front.echo.sequence });
+        }
+        if front.echo != got {
+            return Err(TrackerError::WrongTimestamp { sequence });
+        }
+        if arrived < front.sent_at {
+            return Err(TrackerError::Early { sequence });
         }
         let probe = self.outstanding.pop_front().ok_or(TrackerError::Unsolicited { got: sequence })?;
         let before = self.confirmed;
@@ -153,7 +192,7 @@ impl Tracker {
             upto: probe.mark,
             records: probe.mark.records - before.records,
             bytes: probe.mark.bytes - before.bytes,
-            round_trip: now.duration_since(probe.sent_at),
+            round_trip: arrived.duration_since(probe.sent_at),
         })
     }
 
@@ -204,6 +243,10 @@ mod tests {
         Position { segment: 0, offset }
     }
 
+    fn echo(sequence: u32) -> Echo {
+        Echo { sequence, seconds: 7, micros: 0 }
+    }
+
     fn config() -> TrackerConfig {
         TrackerConfig { batch_records: 3, window_bytes: 1000, ..TrackerConfig::default() }
     }
@@ -215,15 +258,15 @@ mod tests {
         t.sent(pos(100), 2, 100);
         assert_eq!(t.probe_due(t0, false), None);
         assert_eq!(t.probe_due(t0, true), Some(0));
-        t.probe_sent(t0);
+        t.probe_sent(t0, 7, 0);
         t.sent(pos(150), 1, 50);
-        let c = t.on_response(0, t0 + Duration::from_millis(3)).unwrap();
+        let c = t.on_response(echo(0), t0 + Duration::from_millis(3)).unwrap();
         assert_eq!((c.upto.pos, c.records, c.bytes), (pos(100), 2, 100));
         assert_eq!(c.round_trip, Duration::from_millis(3));
         assert!(!t.settled());
         assert_eq!(t.probe_due(t0, true), Some(1));
-        t.probe_sent(t0);
-        let c = t.on_response(1, t0).unwrap();
+        t.probe_sent(t0, 7, 0);
+        let c = t.on_response(echo(1), t0).unwrap();
         assert_eq!((c.upto.pos, c.records), (pos(150), 1));
         assert!(t.settled());
     }
@@ -234,7 +277,7 @@ mod tests {
         let mut t = Tracker::new(config(), pos(0), t0);
         t.sent(pos(30), 3, 30);
         assert_eq!(t.probe_due(t0, false), Some(0));
-        t.probe_sent(t0);
+        t.probe_sent(t0, 7, 0);
         t.sent(pos(1030), 1, 1000);
         assert!(!t.may_send());
         assert_eq!(t.probe_due(t0, false), Some(1));
@@ -247,7 +290,7 @@ mod tests {
         assert_eq!(t.probe_due(t0 + Duration::from_secs(1), true), None);
         let later = t0 + Duration::from_secs(10);
         assert_eq!(t.probe_due(later, true), Some(0));
-        t.probe_sent(later);
+        t.probe_sent(later, 7, 0);
         assert!(!t.timed_out(later + Duration::from_secs(14)));
         assert!(t.timed_out(later + Duration::from_secs(15)));
     }
@@ -256,10 +299,27 @@ mod tests {
     fn wrong_response_sequence_is_an_error() {
         let t0 = Instant::now();
         let mut t = Tracker::new(config(), pos(0), t0);
-        assert_eq!(t.on_response(0, t0), Err(TrackerError::Unsolicited { got: 0 }));
+        assert_eq!(t.on_response(echo(0), t0), Err(TrackerError::Unsolicited { got: 0 }));
         t.sent(pos(10), 1, 10);
-        t.probe_sent(t0);
-        assert_eq!(t.on_response(5, t0), Err(TrackerError::OutOfOrder { got: 5, expected: 0 }));
+        t.probe_sent(t0, 7, 0);
+        assert_eq!(t.on_response(echo(5), t0), Err(TrackerError::OutOfOrder { got: 5, expected: 0 }));
+    }
+
+    #[test]
+    fn a_response_must_echo_the_timestamp_and_come_after_its_keepalive() {
+        let t0 = Instant::now();
+        let later = t0 + Duration::from_millis(5);
+        let mut t = Tracker::with_first_sequence(config(), pos(0), later, 0xfffe_ffff);
+        t.sent(pos(10), 1, 10);
+        assert_eq!(t.probe_due(later, true), Some(0xfffe_ffff));
+        t.probe_sent(later, 1_700_000_000, 250);
+        let forged = Echo { sequence: 0xfffe_ffff, seconds: 1_700_000_000, micros: 251 };
+        assert_eq!(t.on_response(forged, later), Err(TrackerError::WrongTimestamp { sequence: 0xfffe_ffff }));
+        let genuine = Echo { micros: 250, ..forged };
+        assert_eq!(t.on_response(genuine, t0), Err(TrackerError::Early { sequence: 0xfffe_ffff }));
+        assert_eq!(t.confirmed(), Mark { pos: pos(0), records: 0, bytes: 0 }, "nothing confirmed");
+        let c = t.on_response(genuine, later).unwrap();
+        assert_eq!((c.upto.pos, c.records), (pos(10), 1));
     }
 
     #[test]
@@ -267,9 +327,9 @@ mod tests {
         let t0 = Instant::now();
         let mut t = Tracker::new(config(), pos(0), t0);
         t.sent(pos(100), 2, 100);
-        t.probe_sent(t0);
+        t.probe_sent(t0, 7, 0);
         t.sent(pos(200), 2, 100);
-        t.on_response(0, t0).unwrap();
+        t.on_response(echo(0), t0).unwrap();
         let again = Tracker::new(config(), t.confirmed().pos, t0);
         assert_eq!(again.send_from(), pos(100));
     }

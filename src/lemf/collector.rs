@@ -82,6 +82,9 @@ pub struct LemfStats {
     pub hi1_notifications: u64,
     /// TLS handshakes refused (set by the server, not the collector).
     pub refused_clients: u64,
+    /// Connections closed for an oversized record or an unsplittable stream (set by the
+    /// server, not the collector).
+    pub malformed_connections: u64,
     /// Distinct records per LIID.
     pub per_liid: std::collections::BTreeMap<String, u64>,
 }

@@ -1,6 +1,11 @@
 //! The reference LEMF (`tapline lemf`): the agency side of the handover. Accepts only
 //! clients certified by its client CA, answers keep-alives, and collects every record of
 //! either profile (a connection whose first octet is not a BER SEQUENCE carries CCC frames).
+//!
+//! A connection holds at most one unfinished record of [`MAX_RECORD_LEN`] octets: a record
+//! announcing more, or a stream that cannot be split into records, closes the connection
+//! and is counted (`malformed_connections`). A whole record that does not decode is counted
+//! as `undecodable` and the stream goes on (it stays in step).
 
 mod collector;
 pub mod pcap;
@@ -21,8 +26,22 @@ use tokio_rustls::TlsAcceptor;
 pub use collector::{Collector, CollectorError, Kind, LemfStats, Received};
 
 use crate::delivery::tls::{self, TlsError};
-use crate::handover::laes::split_ccc_stream;
-use crate::handover::{decode_pdu, encode_keepalive_response, split_stream, Header, PduHeader};
+use crate::handover::laes::{split_ccc_stream, CccError};
+use crate::handover::{decode_pdu, encode_keepalive_response, split_stream, DecodeError, Header, PduHeader};
+
+/// The largest record (PS-PDU, CDC record or CCC frame) the LEMF accepts: 1 MiB. The
+/// appliance's largest records carry one SIP message (at most 256 KiB, the TCP reassembly
+/// limit) or one IP datagram (at most 64 KiB), plus a header of a few hundred octets.
+pub const MAX_RECORD_LEN: usize = 1 << 20;
+
+/// Why a connection's byte stream was refused.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum StreamRefused {
+    #[error("record of {0} octets announced (at most {MAX_RECORD_LEN} accepted)")]
+    Oversized(usize),
+    #[error("stream cannot be split into records: {0}")]
+    Malformed(String),
+}
 
 /// `tapline lemf` settings.
 #[derive(Clone, Debug)]
@@ -51,6 +70,7 @@ pub enum LemfError {
 struct Shared {
     collector: Mutex<Collector>,
     refused: AtomicU64,
+    malformed: AtomicU64,
 }
 
 impl Shared {
@@ -71,7 +91,7 @@ impl Lemf {
     /// Binds every listen address and starts accepting (on the current tokio runtime).
     pub async fn start(config: &LemfConfig) -> Result<Lemf, LemfError> {
         let acceptor = TlsAcceptor::from(tls::server_config(&config.cert, &config.key, &config.client_ca)?);
-        let shared = Arc::new(Shared { collector: Mutex::new(Collector::open(&config.out)?), refused: AtomicU64::new(0) });
+        let shared = Arc::new(Shared { collector: Mutex::new(Collector::open(&config.out)?), refused: AtomicU64::new(0), malformed: AtomicU64::new(0) });
         let (stop, stopped) = watch::channel(false);
         let (mut addrs, mut listeners) = (Vec::new(), Vec::new());
         for &addr in &config.listen {
@@ -90,6 +110,7 @@ impl Lemf {
     pub fn stats(&self) -> LemfStats {
         let mut s = self.shared.lock().stats();
         s.refused_clients = self.shared.refused.load(Ordering::Relaxed);
+        s.malformed_connections = self.shared.malformed.load(Ordering::Relaxed);
         s
     }
 
@@ -158,7 +179,18 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, sha
         let mut responses = Vec::new();
         {
             let mut collector = shared.lock();
-            while let Some((record, is_ccc)) = buf.get(used..).and_then(|rest| next_record(rest, ccc)) {
+            loop {
+                let (record, is_ccc) = match next_record(buf.get(used..).unwrap_or_default(), ccc) {
+                    Ok(Some(r)) => r,
+                    Ok(None) => break,
+                    Err(e) => {
+                        drop(collector);
+                        shared.malformed.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(%peer, error = %e, "ALARM closing the connection");
+                        let _ = shared.lock().flush();
+                        return;
+                    }
+                };
                 used += record.len();
                 let received = if is_ccc { collector.receive_ccc(record) } else { collector.receive(record) };
                 match received {
@@ -189,17 +221,32 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, sha
 
 /// The whole record at the start of `buf` and whether it is a CCC frame; `None` until it
 /// has fully arrived. On a CCC connection a keep-alive PS-PDU may come between frames.
-fn next_record(buf: &[u8], ccc: bool) -> Option<(&[u8], bool)> {
-    let ber = || split_stream(buf).next().and_then(Result::ok);
-    if !ccc {
-        return ber().map(|r| (r, false));
-    }
-    if buf.first() == Some(&0x30) {
-        if let Some(r) = ber().filter(|r| decode_pdu(r).is_ok()) {
-            return Some((r, false));
+/// Refuses a record over [`MAX_RECORD_LEN`] as soon as its length is known, and a stream
+/// that cannot be split.
+fn next_record(buf: &[u8], ccc: bool) -> Result<Option<(&[u8], bool)>, StreamRefused> {
+    let mut refused = None;
+    if !ccc || buf.first() == Some(&0x30) {
+        match split_stream(buf).next() {
+            None => return Ok(None),
+            Some(Ok(r)) if r.len() > MAX_RECORD_LEN => refused = Some(StreamRefused::Oversized(r.len())),
+            Some(Ok(r)) if !ccc || decode_pdu(r).is_ok() => return Ok(Some((r, false))),
+            Some(Ok(_)) => {}
+            Some(Err(DecodeError::Truncated { need, .. })) if need > MAX_RECORD_LEN => {
+                refused = Some(StreamRefused::Oversized(need))
+            }
+            Some(Err(DecodeError::Truncated { .. })) => return Ok(None),
+            Some(Err(e)) => refused = Some(StreamRefused::Malformed(e.to_string())),
+        }
+        if !ccc {
+            return Err(refused.unwrap_or_else(|| StreamRefused::Malformed("no record".into())));
         }
     }
-    split_ccc_stream(buf).next().and_then(Result::ok).map(|f| (f, true))
+    match split_ccc_stream(buf).next() {
+        None => Ok(None),
+        Some(Ok(f)) => Ok(Some((f, true))),
+        Some(Err(CccError::Truncated { need, .. })) if need <= MAX_RECORD_LEN => Ok(None),
+        Some(Err(e)) => Err(refused.unwrap_or(StreamRefused::Malformed(e.to_string()))),
+    }
 }
 
 /// A keep-alive-response echoing the keep-alive's header (same sequence number).
@@ -279,11 +326,27 @@ mod tests {
             ts: Timestamp::default(),
         };
         encode_keepalive(&mut stream, &header);
-        let (first, is_ccc) = next_record(&stream, true).unwrap();
+        let (first, is_ccc) = next_record(&stream, true).unwrap().unwrap();
         assert_eq!((first.len(), is_ccc), (frame_len, true));
         let rest = &stream[frame_len..];
-        let (second, is_ccc) = next_record(rest, true).unwrap();
+        let (second, is_ccc) = next_record(rest, true).unwrap().unwrap();
         assert_eq!((second.len(), is_ccc), (rest.len(), false));
-        assert_eq!(next_record(&stream[..frame_len - 1], true), None, "a torn frame waits for more");
+        assert_eq!(next_record(&stream[..frame_len - 1], true), Ok(None), "a torn frame waits for more");
+    }
+
+    #[test]
+    fn an_oversized_or_unsplittable_record_is_refused_before_it_arrives() {
+        // SEQUENCE announcing 16 MiB: refused from its first 5 octets.
+        let head = [0x30, 0x83, 0x00, 0x00, 0x00];
+        assert_eq!(next_record(&[0x30, 0x83, 0x01, 0x00, 0x00], false), Ok(None));
+        let mut big = head.to_vec();
+        big[2] = 0xff;
+        assert_eq!(next_record(&big, false), Err(StreamRefused::Oversized(5 + 0xff_0000)));
+        assert!(matches!(next_record(&[0x30, 0x80, 0, 0], false), Err(StreamRefused::Malformed(_))));
+        // A CCC connection refuses a frame that carries no IP datagram.
+        let mut frame = vec![0u8; 24];
+        frame[0] = 0x02;
+        frame[20] = 0x10;
+        assert!(matches!(next_record(&frame, true), Err(StreamRefused::Malformed(_))));
     }
 }

@@ -76,6 +76,8 @@ pub struct CinGuard<S> {
     pub withheld: u64,
     pub cins: CinReservation,
     pub path: PathBuf,
+    /// HI1 notifications spooled, remembered across restarts (None: not remembered).
+    pub hi1: Option<super::Hi1Ledger>,
     pub error: Option<RunError>,
 }
 
@@ -143,5 +145,11 @@ impl Guarded {
         let mut pdu = Vec::new();
         etsi::encode_hi1_notification(&mut pdu, &header, n.notification);
         self.inner.output_mut().write_pdu(index, Channel::Hi2, &pdu);
+        if let Some(ledger) = self.hi1.as_mut() {
+            let warrant = self.in_force.get(n.liid.as_str()).map(|w| &**w);
+            if let Err(source) = ledger.note(n.notification, &n.liid, warrant) {
+                self.error = Some(RunError::Hi1Ledger { path: ledger.path().to_owned(), source });
+            }
+        }
     }
 }

@@ -103,7 +103,12 @@ impl Lifecycle {
 
     /// The packet-time schedule of `in_force` (the startup snapshot), auditing to the same log.
     pub fn timeline(&self, in_force: &InForce) -> Timeline {
-        Timeline { schedule: Schedule::new(in_force), audit: self.audit.clone(), on_record: self.on_record.clone() }
+        Timeline {
+            schedule: Schedule::new(in_force),
+            audit: self.audit.clone(),
+            on_record: self.on_record.clone(),
+            told_active: HashMap::new(),
+        }
     }
 
     /// The snapshot of what is in force now.
@@ -232,15 +237,25 @@ pub struct Timeline {
     audit: Option<Arc<Mutex<AuditLog>>>,
     /// LIIDs whose activation the audit log already holds from an earlier run.
     on_record: HashSet<String>,
+    /// LIID → order digest of warrants an earlier run told their agency were activated
+    /// (from the [`super::Hi1Ledger`]): their activation is not sent again.
+    told_active: HashMap<String, String>,
 }
 
 impl Timeline {
+    /// Leaves out the activation of each warrant `told` (LIID → order digest) says its
+    /// agency already knows active under the same order.
+    pub fn already_told(mut self, told: HashMap<String, String>) -> Timeline {
+        self.told_active = told;
+        self
+    }
+
     /// The notices packet time `now` brings (warrants reaching `valid_from` or `valid_until`),
     /// each audited with its packet-time start and end. Cheap when nothing is due.
     pub fn advance(&mut self, now: Timestamp) -> Vec<Notice> {
         let due = self.schedule.advance(now);
         due.iter()
-            .map(|t| {
+            .filter_map(|t| {
                 let known = t.notification == Hi1Notification::Activated && self.on_record.remove(t.warrant.liid.as_str());
                 if !known {
                     let status = match t.notification {
@@ -250,7 +265,12 @@ impl Timeline {
                     };
                     append(self.audit.as_ref(), Event::Interception { status, record: t.record() });
                 }
-                t.notice()
+                let told = t.notification == Hi1Notification::Activated
+                    && self
+                        .told_active
+                        .remove(t.warrant.liid.as_str())
+                        .is_some_and(|order| order == super::hi1_ledger::order_digest(&t.warrant));
+                (!told).then(|| t.notice())
             })
             .collect()
     }

@@ -6,6 +6,8 @@ mod lifecycle;
 mod report;
 mod schedule;
 mod guard;
+mod hi1_ledger;
+pub use hi1_ledger::Hi1Ledger;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -90,6 +92,8 @@ pub enum RunError {
     Spool(#[from] SpoolError),
     #[error("CIN reservation in {path}: {source}")]
     Cins { path: PathBuf, source: io::Error },
+    #[error("HI1 notification ledger {path}: {source}")]
+    Hi1Ledger { path: PathBuf, source: io::Error },
     #[error("audit trail: {0}")]
     Audit(#[from] AuditError),
     #[error("call trace: {0}")]
@@ -172,7 +176,9 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let _api = start_api(options, lifecycle)?;
     let numbering = store.appliance.numbering.clone();
     let snapshot = Snapshot::new(store.warrants, numbering.clone());
-    let timeline = warrants.timeline(&snapshot.in_force);
+    let hi1_path = spool.join("hi1-notified");
+    let hi1 = Hi1Ledger::open(&hi1_path).map_err(|source| RunError::Hi1Ledger { path: hi1_path, source })?;
+    let timeline = warrants.timeline(&snapshot.in_force).already_told(hi1.told_active());
     let mediator =
         Mediator::with_config(snapshot.table, options.mediator, CinAllocator::with_floor(cin_floor));
     let sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
@@ -184,6 +190,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         withheld: 0,
         cins,
         path: spool.join("cin-reserved"),
+        hi1: Some(hi1),
         error: None,
     };
     let (updates_tx, updates) = crossbeam_channel::unbounded::<Update>();

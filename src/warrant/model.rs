@@ -269,6 +269,11 @@ pub struct Agency {
     /// CA certificate(s) that sign the agency's TLS server certificate; relative paths are
     /// resolved against the directory of `agencies.toml` at load time.
     pub ca: Option<PathBuf>,
+    /// A DNS name the agency's server certificate must also be valid for (besides the
+    /// endpoint's host), binding the endpoints to this agency: by default the agency id.
+    pub server_name: String,
+    /// SHA-256 fingerprints of the agency's server certificate; empty when not pinned.
+    pub pin_sha256: Vec<[u8; 32]>,
 }
 
 /// The appliance's identifiers, written into every record it sends.

@@ -78,6 +78,8 @@ struct RawAgency {
     hi2: String,
     hi3: String,
     ca: Option<String>,
+    server_name: Option<String>,
+    pin_sha256: Option<Vec<String>>,
 }
 
 /// Collects the errors of one file.
@@ -276,6 +278,30 @@ pub(super) fn parse_agencies(
             Some(path) => Some(base.join(path)),
             None => None,
         };
+        let server_name = ra.server_name.clone().unwrap_or_else(|| ra.id.clone());
+        let id_valid = !ra.id.is_empty()
+            && ra.id.len() <= MAX_AGENCY_ID
+            && ra.id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        // An invalid id is reported once, on `id`.
+        if (ra.server_name.is_some() || id_valid)
+            && rustls_pki_types::DnsName::try_from(server_name.as_str()).is_err()
+        {
+            let why = match ra.server_name {
+                Some(_) => "must be a DNS name".to_owned(),
+                None => format!("the agency id `{}` is not a DNS name: set `server_name`", ra.id.escape_debug()),
+            };
+            report.error(&key("server_name"), why);
+        }
+        let mut pin_sha256 = Vec::new();
+        for (j, pin) in ra.pin_sha256.iter().flatten().enumerate() {
+            match parse_sha256(pin) {
+                Some(p) => pin_sha256.push(p),
+                None => report.error(
+                    &format!("agency[{n}].pin_sha256[{}]", j + 1),
+                    "must be a SHA-256 fingerprint: 64 hex digits (colons allowed)",
+                ),
+            }
+        }
         if let (Some(profile), Some(hi2), Some(hi3)) = (profile, hi2, hi3) {
             agencies.push(Agency {
                 id: ra.id.clone(),
@@ -284,10 +310,25 @@ pub(super) fn parse_agencies(
                 hi2,
                 hi3,
                 ca,
+                server_name,
+                pin_sha256,
             });
         }
     }
     report.finish((appliance, agencies))
+}
+
+/// A SHA-256 fingerprint written as 64 hex digits, optionally `:`-separated.
+fn parse_sha256(text: &str) -> Option<[u8; 32]> {
+    let hex: Vec<u8> = text.bytes().filter(|&b| b != b':').collect();
+    if hex.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (o, pair) in out.iter_mut().zip(hex.chunks(2)) {
+        *o = u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// LIIDs already taken in a store, with the file that took each.

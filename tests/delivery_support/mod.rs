@@ -35,6 +35,8 @@ pub fn agency(id: &str, addrs: &[SocketAddr], ca: &Path) -> Agency {
         hi2: endpoint(addrs[0]),
         hi3: endpoint(addrs[1]),
         ca: Some(ca.to_owned()),
+        server_name: id.into(),
+        pin_sha256: Vec::new(),
     }
 }
 
