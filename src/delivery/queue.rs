@@ -142,11 +142,12 @@ impl Queue {
         }
         if let Some(since) = disk_full {
             self.metrics.disk_full_now.store(false, Ordering::Relaxed);
-            tracing::warn!(
+            // At the alarm's level, so the default log shows the episode's end too.
+            tracing::error!(
                 agency = %self.agency,
                 channel = ?self.channel,
                 held_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
-                "spool disk has space again: pipeline resumes"
+                "ALARM cleared: spool disk has space again, pipeline resumes"
             );
         }
         inner.appended += 1;
