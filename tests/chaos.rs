@@ -105,7 +105,13 @@ fn faults_at_random_times_lose_and_misdeliver_nothing() {
     for l in &mut w.lemfs {
         l.stop();
     }
-    assert!(w.pending().is_empty(), "the spool is fully confirmed");
+    let tail = |n: usize| {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    };
+    let pending = w.pending();
+    assert!(pending.is_empty(), "the spool is fully confirmed; {} records left:\n{}", pending.len(), tail(60));
     let received: BTreeSet<Key> = w.received().into_values().flatten().collect();
     let lost: Vec<_> = left_in_spool.difference(&received).collect();
     assert!(lost.is_empty(), "{} records a killed appliance had spooled never arrived: {:?}", lost.len(), lost.first());

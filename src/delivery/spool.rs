@@ -454,9 +454,16 @@ impl Spool {
         }
     }
 
-    /// A position at the end of a segment that has a successor means the successor's start.
+    /// A position at the end of a segment that has a successor means the successor's start;
+    /// one in a segment already deleted (wholly confirmed, e.g. closed while idle) means the
+    /// first segment's start.
     fn normalise(&self, p: Position) -> Position {
         let mut p = p;
+        if let Some(&(first, _)) = self.segments.front() {
+            if p.segment < first {
+                p = Position { segment: first, offset: 0 };
+            }
+        }
         for (i, &(n, len)) in self.segments.iter().enumerate() {
             if n == p.segment && p.offset >= len {
                 if let Some(&(next, _)) = self.segments.get(i + 1) {

@@ -269,3 +269,21 @@ proptest::proptest! {
         prop_assert_eq!(readable(&s), m.records[m.confirmed..].concat());
     }
 }
+
+#[test]
+fn a_reader_at_the_end_of_a_segment_closed_while_idle_goes_on_in_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = SpoolOptions { segment_bytes: 4 * pdu(0).len() as u64, headroom: false, ..SpoolOptions::default() };
+    let mut s = Spool::open_with(dir.path(), options).unwrap();
+    s.append(&pdu(0)).unwrap();
+    s.sync().unwrap();
+    let c = s.read(Position::default(), 1 << 16).unwrap();
+    s.confirm(c.end, c.records, c.bytes.len() as u64).unwrap();
+    // Everything is confirmed and the tail is a quarter full: the next append closes and
+    // deletes it, while a sender still stands at its end.
+    s.append(&pdu(1)).unwrap();
+    assert!(!segment_path(dir.path(), 0).exists());
+    s.sync().unwrap();
+    let next = s.read(c.end, 1 << 16).unwrap();
+    assert_eq!((next.records, next.bytes), (1, pdu(1)));
+}
