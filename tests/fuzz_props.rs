@@ -12,6 +12,11 @@ use tapline::Timestamp;
 
 const CASES: u32 = 256;
 
+/// `PROPTEST_CASES` for a long run (operators), else the fixed CI count.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(CASES)
+}
+
 /// A valid sample with up to 8 random edits (overwrite, insert, cut).
 fn mutated(sample: Vec<u8>) -> impl Strategy<Value = Vec<u8>> {
     let edits = proptest::collection::vec((any::<u8>(), any::<usize>(), any::<u8>()), 0..8);
@@ -113,7 +118,7 @@ fn cert_der() -> Vec<u8> {
 const AGENCIES: &str = "[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n\n[[agency]]\nid = \"fbi-denver\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://127.0.0.1:6100\"\nhi3 = \"tls://127.0.0.1:6101\"\n";
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: CASES, failure_persistence: None, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
 
     /// pcap and pcapng files: every frame read is within the file; errors end the read.
     #[test]
