@@ -1,5 +1,11 @@
 //! The hand-off between the synchronous pipeline and the async senders: one shared spool per
 //! (agency, interface) and `SpoolOutput`, the sequencer's output that spools every PDU.
+//!
+//! The pipeline appends; it never waits for the disk to flush. The sender reads, and a read
+//! first makes everything appended so far durable with one `fdatasync` run outside the lock
+//! (group commit, see `spool.rs`). A full spool (size limit) or a full file system (down to
+//! its headroom) holds the pipeline with an alarm until there is room again: replay waits,
+//! and live capture drops and counts at the capture edge while the pipeline is held.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -7,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
-use super::spool::{Chunk, Framing, Position, Spool, SpoolError};
+use super::spool::{Chunk, Framing, Position, Spool, SpoolError, SpoolOptions};
 use crate::handover::sequencer::{AgencyOutput, Channel};
 
 /// Counters of one queue, readable at any time (the metrics of `tapline run`).
@@ -18,6 +24,12 @@ pub struct QueueMetrics {
     pub confirmed_bytes: AtomicU64,
     /// Times the spool reached its size limit (each time the pipeline had to wait).
     pub spool_full: AtomicU64,
+    /// Times the file system reached the spool's headroom (each time the pipeline waited).
+    pub disk_full: AtomicU64,
+    /// The pipeline is waiting for disk space right now.
+    pub disk_full_now: AtomicBool,
+    /// Group commits: `fdatasync` calls that made appended records durable.
+    pub syncs: AtomicU64,
     pub connects: AtomicU64,
     pub connect_failures: AtomicU64,
     /// Keep-alive round trips (sent → response), microseconds.
@@ -31,6 +43,9 @@ pub struct QueueMetrics {
     /// What the agency's side did wrong (refused responses, malformed PDUs, wrong identity).
     pub peer: super::sender::PeerMetrics,
 }
+
+/// How often a pipeline held by a full disk looks for free space again.
+const DISK_FULL_RETRY: Duration = Duration::from_millis(200);
 
 /// Every this many records, one is timed from spooling to confirmation.
 const LATENCY_SAMPLE_EVERY: u64 = 16;
@@ -71,7 +86,12 @@ impl Queue {
         limit: u64,
         framing: Framing,
     ) -> Result<Queue, SpoolError> {
-        let spool = Spool::open_framed(dir, limit, framing)?;
+        Self::open_with(agency, channel, dir, SpoolOptions { limit, framing, ..SpoolOptions::default() })
+    }
+
+    /// As [`Queue::open`], with the spool kept as `options` say.
+    pub fn open_with(agency: &str, channel: Channel, dir: &Path, options: SpoolOptions) -> Result<Queue, SpoolError> {
+        let spool = Spool::open_with(dir, options)?;
         Ok(Queue {
             agency: agency.to_owned(),
             channel,
@@ -87,32 +107,51 @@ impl Queue {
         self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Appends one PDU, waiting while the spool is full (back-pressure; the first wait of
-    /// an episode is logged and counted as an alarm). Never drops the record.
+    /// Appends one PDU, waiting while the spool is full or its file system is down to its
+    /// headroom (back-pressure; the first wait of an episode is logged and counted as an
+    /// alarm). Never drops the record; gives up only when the run stops.
     pub fn append(&self, pdu: &[u8]) -> Result<(), SpoolError> {
         let mut inner = self.lock();
-        if !inner.spool.has_room(pdu.len()) {
-            self.metrics.spool_full.fetch_add(1, Ordering::Relaxed);
+        let mut disk_full: Option<Instant> = None;
+        loop {
+            if !inner.spool.has_room(pdu.len()) {
+                inner = self.wait_for_room(inner, pdu.len())?;
+            }
+            match inner.spool.append(pdu) {
+                Ok(()) => break,
+                Err(e) if e.is_disk_full() => {
+                    if disk_full.is_none() {
+                        disk_full = Some(Instant::now());
+                        self.metrics.disk_full.fetch_add(1, Ordering::Relaxed);
+                        self.metrics.disk_full_now.store(true, Ordering::Relaxed);
+                        tracing::error!(
+                            agency = %self.agency,
+                            channel = ?self.channel,
+                            error = %e,
+                            "ALARM spool disk full: pipeline holds until space returns"
+                        );
+                    }
+                    if self.stopping.load(Ordering::Relaxed) {
+                        self.metrics.disk_full_now.store(false, Ordering::Relaxed);
+                        return Err(SpoolError::Stopped { path: inner.spool.dir().to_owned() });
+                    }
+                    let (guard, _) =
+                        self.room.wait_timeout(inner, DISK_FULL_RETRY).unwrap_or_else(|poisoned| poisoned.into_inner());
+                    inner = guard;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        if let Some(since) = disk_full {
+            self.metrics.disk_full_now.store(false, Ordering::Relaxed);
+            // At the alarm's level, so the default log shows the episode's end too.
             tracing::error!(
                 agency = %self.agency,
                 channel = ?self.channel,
-                unconfirmed = inner.spool.unconfirmed_bytes(),
-                limit = inner.spool.limit(),
-                "ALARM spool full: pipeline waits for deliveries"
+                held_ms = u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "ALARM cleared: spool disk has space again, pipeline resumes"
             );
-            while !inner.spool.has_room(pdu.len()) {
-                if self.stopping.load(Ordering::Relaxed) {
-                    return Err(SpoolError::Stopped { path: inner.spool.dir().to_owned() });
-                }
-                let (guard, _) = self
-                    .room
-                    .wait_timeout(inner, Duration::from_millis(500))
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                inner = guard;
-            }
-            tracing::info!(agency = %self.agency, channel = ?self.channel, "spool has room again");
         }
-        inner.spool.append(pdu)?;
         inner.appended += 1;
         if inner.appended % LATENCY_SAMPLE_EVERY == 1 {
             let end = inner.spool.end();
@@ -124,14 +163,53 @@ impl Queue {
         Ok(())
     }
 
+    /// Waits until `len` bytes fit under the size limit (an alarm per episode).
+    fn wait_for_room<'a>(&'a self, mut inner: MutexGuard<'a, Inner>, len: usize) -> Result<MutexGuard<'a, Inner>, SpoolError> {
+        self.metrics.spool_full.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(
+            agency = %self.agency,
+            channel = ?self.channel,
+            unconfirmed = inner.spool.unconfirmed_bytes(),
+            limit = inner.spool.limit(),
+            "ALARM spool full: pipeline waits for deliveries"
+        );
+        while !inner.spool.has_room(len) {
+            if self.stopping.load(Ordering::Relaxed) {
+                return Err(SpoolError::Stopped { path: inner.spool.dir().to_owned() });
+            }
+            let (guard, _) = self
+                .room
+                .wait_timeout(inner, Duration::from_millis(500))
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            inner = guard;
+        }
+        tracing::info!(agency = %self.agency, channel = ?self.channel, "spool has room again");
+        Ok(inner)
+    }
+
     /// Makes a pipeline waiting for room give up (the run is stopping).
     pub fn stop_waiting(&self) {
         self.stopping.store(true, Ordering::Relaxed);
         self.room.notify_all();
     }
 
+    /// Whole records from `from` on (see [`Spool::read`]), after making everything
+    /// appended so far durable: a group commit, one `fdatasync` outside the lock covering
+    /// every record appended since the last one, while the pipeline goes on appending.
     pub fn read(&self, from: Position, max: usize) -> Result<Chunk, SpoolError> {
+        self.make_durable()?;
         self.lock().spool.read(from, max)
+    }
+
+    /// Syncs everything appended so far (nothing to do when it is already on disk).
+    pub fn make_durable(&self) -> Result<(), SpoolError> {
+        let pending = self.lock().spool.sync_pending();
+        if let Some((file, upto)) = pending {
+            file.sync_data().map_err(|source| SpoolError::Io { path: self.lock().spool.dir().to_owned(), source })?;
+            self.lock().spool.mark_synced(upto);
+            self.metrics.syncs.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     pub fn confirmed(&self) -> Position {

@@ -52,6 +52,9 @@ pub struct InterfaceReport {
     /// Records still in the spool (sent again by the next run).
     pub unconfirmed: u64,
     pub spool_full_alarms: u64,
+    /// Times the spool's file system reached its headroom, and whether it is held now.
+    pub disk_full_alarms: u64,
+    pub disk_full: bool,
     pub connects: u64,
     pub connect_failures: u64,
     /// Keep-alive-responses refused (forged, early, not echoing the keep-alive).
@@ -86,6 +89,8 @@ pub fn report_of(q: &Queue) -> InterfaceReport {
         confirmed: m.confirmed_records.load(Ordering::Relaxed),
         unconfirmed: q.unconfirmed_records(),
         spool_full_alarms: m.spool_full.load(Ordering::Relaxed),
+        disk_full_alarms: m.disk_full.load(Ordering::Relaxed),
+        disk_full: m.disk_full_now.load(Ordering::Relaxed),
         connects: m.connects.load(Ordering::Relaxed),
         connect_failures: m.connect_failures.load(Ordering::Relaxed),
         refused_responses: m.peer.refused_responses.load(Ordering::Relaxed),

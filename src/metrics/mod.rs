@@ -67,10 +67,11 @@ pub enum Counter {
     CcRecords,
     RecordsSpooled,
     RecordsConfirmed,
+    SpoolDiskFull,
 }
 
 impl Counter {
-    pub const COUNT: usize = 12;
+    pub const COUNT: usize = 13;
     pub const ALL: [Counter; Counter::COUNT] = [
         Counter::Packets,
         Counter::Bytes,
@@ -84,6 +85,7 @@ impl Counter {
         Counter::CcRecords,
         Counter::RecordsSpooled,
         Counter::RecordsConfirmed,
+        Counter::SpoolDiskFull,
     ];
 
     /// The JSON key; the Prometheus name is `tapline_<name>_total`.
@@ -101,6 +103,7 @@ impl Counter {
             Counter::CcRecords => "cc_records",
             Counter::RecordsSpooled => "records_spooled",
             Counter::RecordsConfirmed => "records_confirmed",
+            Counter::SpoolDiskFull => "spool_disk_full",
         }
     }
 
@@ -119,6 +122,7 @@ impl Counter {
             Counter::CcRecords => "CC records encoded.",
             Counter::RecordsSpooled => "Records written to an agency spool.",
             Counter::RecordsConfirmed => "Records whose delivery an agency confirmed.",
+            Counter::SpoolDiskFull => "Times a spool's file system reached its headroom and the pipeline was held (alarm).",
         }
     }
 }

@@ -323,18 +323,22 @@ fn start_api(
 struct DeliveryTotals {
     spooled: u64,
     confirmed: u64,
+    disk_full: u64,
 }
 
 impl DeliveryTotals {
     /// Adds what the spools took and the agencies confirmed since last time; sets the
     /// records still waiting as the spool gauge.
     fn publish(&mut self, metrics: &Metrics, reports: impl Iterator<Item = InterfaceReport>) {
-        let (mut spooled, mut confirmed, mut waiting) = (0, 0, 0);
+        let (mut spooled, mut confirmed, mut waiting, mut disk_full) = (0, 0, 0, 0);
         for r in reports {
             spooled += r.spooled;
             confirmed += r.confirmed;
             waiting += r.unconfirmed;
+            disk_full += r.disk_full_alarms;
         }
+        metrics.add(Counter::SpoolDiskFull, disk_full.saturating_sub(self.disk_full));
+        self.disk_full = disk_full.max(self.disk_full);
         metrics.add(Counter::RecordsSpooled, spooled.saturating_sub(self.spooled));
         metrics.add(Counter::RecordsConfirmed, confirmed.saturating_sub(self.confirmed));
         metrics.set_queue_depth(Stage::Delivery, waiting);

@@ -41,7 +41,7 @@ pub fn run_report(s: &RunSummary) -> String {
     for i in &s.interfaces {
         let _ = writeln!(
             r,
-            "  {:<14} {}  spooled {:>6}  confirmed {:>6}  left in spool {:>6}  latency avg {} max {}{}",
+            "  {:<14} {}  spooled {:>6}  confirmed {:>6}  left in spool {:>6}  latency avg {} max {}{}{}",
             i.agency,
             i.interface,
             i.spooled,
@@ -49,7 +49,8 @@ pub fn run_report(s: &RunSummary) -> String {
             i.unconfirmed,
             ms(i.latency_avg_ms),
             ms(i.latency_max_ms),
-            if i.spool_full_alarms > 0 { format!("  SPOOL FULL x{}", i.spool_full_alarms) } else { String::new() }
+            if i.spool_full_alarms > 0 { format!("  SPOOL FULL x{}", i.spool_full_alarms) } else { String::new() },
+            if i.disk_full_alarms > 0 { format!("  DISK FULL x{}", i.disk_full_alarms) } else { String::new() }
         );
     }
     if s.interrupted {
