@@ -111,6 +111,10 @@ pub struct RunSummary {
     /// Live capture: frames dropped because the pipeline was full, and by the kernel or NIC.
     pub dropped_pipeline_full: u64,
     pub dropped_kernel: u64,
+    /// Capture file errors (a truncated or malformed record); the run read on past them.
+    pub capture_errors: Vec<String>,
+    /// Frames skipped as not IP (other link types, EtherTypes or address families).
+    pub skipped_non_ip: u64,
     pub sip_messages: u64,
     pub calls_seen: u64,
     pub calls_intercepted: u64,
@@ -161,6 +165,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         store.warrants.iter().map(|w| (w.liid.as_str().to_owned(), w.agency.clone())).collect();
     let delivery = Delivery::start(&store.appliance, &store.agencies, &liids, &options.delivery)?;
     let warrants_loaded = store.warrants.len();
+    tracing::info!(loaded = warrants_loaded, refused = refused.len(), dir = %options.warrants.display(), "warrants loaded");
     let audit = match &lifecycle.audit {
         Some(dir) => Some(Arc::new(Mutex::new(AuditLog::open(dir)?))),
         None => None,
@@ -270,11 +275,14 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         None => None,
     };
     let m = finished.mediation;
+    let (capture_errors, skipped_non_ip) = (finished.capture.errors, finished.decode.skipped_non_ip);
     let liid_counts = sink.inner.counts_of_all(liids);
     Ok(RunSummary {
         packets_read,
         dropped_pipeline_full,
         dropped_kernel,
+        capture_errors,
+        skipped_non_ip,
         sip_messages: m.sip_messages,
         calls_seen: m.calls_seen,
         calls_intercepted: m.calls_intercepted,
