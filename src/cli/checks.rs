@@ -119,3 +119,14 @@ pub fn undelivered(interfaces: &[tapline::delivery::InterfaceReport], spool: &Pa
         })
         .collect()
 }
+
+/// `pcap` or `pcapng` when the bytes start like a capture file (either byte order).
+pub fn capture_format(bytes: &[u8]) -> Option<&'static str> {
+    match bytes.get(..4)? {
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0xc3, 0xd4] | [0x4d, 0x3c, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d] => {
+            Some("pcap")
+        }
+        [0x0a, 0x0d, 0x0d, 0x0a] => Some("pcapng"),
+        _ => None,
+    }
+}

@@ -19,6 +19,8 @@ pub struct QueueMetrics {
     /// Times the spool reached its size limit (each time the pipeline had to wait).
     pub spool_full: AtomicU64,
     pub connects: AtomicU64,
+    /// A connection to the agency is up.
+    pub connected: std::sync::atomic::AtomicBool,
     pub connect_failures: AtomicU64,
     /// Keep-alive round trips (sent → response), microseconds.
     pub round_trip_us_sum: AtomicU64,

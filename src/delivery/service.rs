@@ -54,6 +54,8 @@ pub struct InterfaceReport {
     pub spool_full_alarms: u64,
     pub connects: u64,
     pub connect_failures: u64,
+    /// Connected to the agency when the report was made.
+    pub connected: bool,
     /// Spool → confirmed latency of sampled records, milliseconds.
     pub latency_avg_ms: Option<f64>,
     pub latency_max_ms: Option<f64>,
@@ -82,6 +84,7 @@ pub fn report_of(q: &Queue) -> InterfaceReport {
         spool_full_alarms: m.spool_full.load(Ordering::Relaxed),
         connects: m.connects.load(Ordering::Relaxed),
         connect_failures: m.connect_failures.load(Ordering::Relaxed),
+        connected: m.connected.load(Ordering::Relaxed),
         latency_avg_ms: ms(m.latency_us_sum.load(Ordering::Relaxed), samples),
         latency_max_ms: (samples > 0).then(|| m.latency_us_max.load(Ordering::Relaxed) as f64 / 1000.0),
         round_trip_avg_ms: ms(m.round_trip_us_sum.load(Ordering::Relaxed), m.confirms.load(Ordering::Relaxed)),

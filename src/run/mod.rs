@@ -6,6 +6,7 @@ mod lifecycle;
 mod report;
 mod schedule;
 mod guard;
+mod states;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -178,6 +179,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let mediator =
         Mediator::with_config(snapshot.table, MediatorConfig::default(), CinAllocator::with_floor(cin_floor));
     let sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
+    let in_force = Arc::clone(&snapshot.in_force);
     let sink = CinGuard {
         inner: sequencer,
         appliance: store.appliance,
@@ -193,6 +195,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     // delivery metrics go to SPOOL/metrics.json every few seconds.
     let done = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::new());
+    let states = states::WarrantStates::new(Arc::clone(&metrics), in_force);
     // Stopped (and its port freed) whenever this function returns.
     let _metrics_server: Option<MetricsServer> = match options.metrics {
         Some(addr) => Some(crate::metrics::serve(addr, Arc::clone(&metrics))?),
@@ -239,8 +242,10 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
         None => None,
     };
-    let hook = WarrantHook::new(updates, timeline);
+    let hook = WarrantHook::new(updates, timeline).with_states(states);
+    metrics.set_running(true);
     let finished = pipeline::run(&options.source, mediator, tracer, sink, hook, &stop, &options.pipeline, &metrics);
+    metrics.set_running(false);
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     let finished = match finished {
@@ -328,11 +333,24 @@ impl DeliveryTotals {
     /// records still waiting as the spool gauge.
     fn publish(&mut self, metrics: &Metrics, reports: impl Iterator<Item = InterfaceReport>) {
         let (mut spooled, mut confirmed, mut waiting) = (0, 0, 0);
+        let mut samples = Vec::new();
         for r in reports {
             spooled += r.spooled;
             confirmed += r.confirmed;
             waiting += r.unconfirmed;
+            samples.push(crate::metrics::InterfaceSample {
+                agency: r.agency,
+                interface: r.interface,
+                spooled: r.spooled,
+                confirmed: r.confirmed,
+                unconfirmed: r.unconfirmed,
+                connected: r.connected,
+                connects: r.connects,
+                connect_failures: r.connect_failures,
+                spool_full: r.spool_full_alarms,
+            });
         }
+        metrics.set_interfaces(samples);
         metrics.add(Counter::RecordsSpooled, spooled.saturating_sub(self.spooled));
         metrics.add(Counter::RecordsConfirmed, confirmed.saturating_sub(self.confirmed));
         metrics.set_queue_depth(Stage::Delivery, waiting);
