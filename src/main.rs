@@ -5,9 +5,16 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli;
+use cli::checks;
+
 #[derive(Parser)]
 #[command(name = "tapline", version, about = "Lawful-intercept mediation: SIP/RTP to ETSI TS 102 232 handover")]
 struct Cli {
+    /// Log line format on stderr: `text` (coloured only on a terminal) or `json` (one object
+    /// per line, for journald or a log shipper). The level is INFO unless RUST_LOG says otherwise.
+    #[arg(long, global = true, value_enum, default_value_t = cli::logging::LogFormat::Text, env = "TAPLINE_LOG_FORMAT")]
+    log_format: cli::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -286,11 +293,8 @@ struct ApiArgs {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
-        .with_writer(std::io::stderr)
-        .init();
     let cli = Cli::parse();
+    cli::logging::init(cli.log_format);
     let result = match cli.command {
         Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, timers } => {
             let pipeline = tapline::pipeline::PipelineConfig { media_shards, ..Default::default() };
@@ -350,18 +354,24 @@ fn run_replay(
     out: &Path,
     options: &tapline::replay::ReplayOptions,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    checks::capture_path(capture)?;
     let (summary, refused) = tapline::replay::replay_with(capture, warrants, out, options)?;
     for e in &refused {
         eprintln!("refused warrant: {e}");
     }
     print!("{}", tapline::report::replay_report(&summary, out));
-    Ok(ExitCode::SUCCESS)
+    let problems =
+        checks::capture_problems(capture, &summary.capture_errors, summary.decode.skipped_non_ip, summary.packets_read);
+    Ok(checks::exit_for(&problems))
 }
 
 fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     use tapline::run::{RunOptions, Source};
     let source = match (a.pcap, a.iface) {
-        (Some(path), _) => Source::Pcap { path, rate: a.rate },
+        (Some(path), _) => {
+            checks::capture_path(&path)?;
+            Source::Pcap { path, rate: a.rate }
+        }
         (None, Some(name)) => Source::Iface(name),
         (None, None) => return Err("give --pcap FILE or --iface NAME".into()),
     };
@@ -397,9 +407,19 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         metrics: a.metrics,
         mediator: a.timers.config(),
     };
+    let pcap = match &options.source {
+        Source::Pcap { path, .. } => Some(path.clone()),
+        _ => None,
+    };
+    let spool = options.delivery.spool.clone();
     let summary = tapline::run::run_until_signal_with(&options, &lifecycle)?;
     print!("{}", tapline::run::run_report(&summary));
-    Ok(ExitCode::SUCCESS)
+    let mut problems = match &pcap {
+        Some(path) => checks::capture_problems(path, &summary.capture_errors, summary.skipped_non_ip, summary.packets_read),
+        None => summary.capture_errors.iter().map(|e| format!("capture incomplete: {e}")).collect(),
+    };
+    problems.extend(checks::undelivered(&summary.interfaces, &spool));
+    Ok(checks::exit_for(&problems))
 }
 
 fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>) -> Result<ExitCode, Box<dyn std::error::Error>> {

@@ -77,7 +77,7 @@ fn get_metrics_serves_live_counters() {
         "tapline_cc_records_total 12",
         "tapline_drops_total{stage=\"capture\"} 3",
         "tapline_active_calls 4",
-        "tapline_stage_latency_seconds{stage=\"decode\",quantile=\"0.5\"} 0.00000075",
+        "tapline_stage_latency_seconds_bucket{stage=\"decode\",le=\"0.000001\"} 1",
         "tapline_stage_latency_seconds_count{stage=\"decode\"} 1",
     ] {
         assert!(lines.contains(&expected), "missing {expected}\n{body}");

@@ -31,6 +31,8 @@ pub struct QueueMetrics {
     /// Group commits: `fdatasync` calls that made appended records durable.
     pub syncs: AtomicU64,
     pub connects: AtomicU64,
+    /// A connection to the agency is up.
+    pub connected: std::sync::atomic::AtomicBool,
     pub connect_failures: AtomicU64,
     /// Keep-alive round trips (sent → response), microseconds.
     pub round_trip_us_sum: AtomicU64,

@@ -137,8 +137,14 @@ pub async fn run_sender(sender: Sender, mut phase: watch::Receiver<Phase>) {
                 backoff.reset();
                 q.metrics.connects.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(agency = %q.agency, channel = ?q.channel, "connected");
-                match serve(&sender, stream, &mut phase).await {
-                    Ok(()) => break,
+                q.metrics.connected.store(true, Ordering::Relaxed);
+                let served = serve(&sender, stream, &mut phase).await;
+                q.metrics.connected.store(false, Ordering::Relaxed);
+                match served {
+                    Ok(()) => {
+                        tracing::info!(agency = %q.agency, channel = ?q.channel, "disconnected");
+                        break;
+                    }
                     Err(e @ (ConnError::Protocol(_) | ConnError::Forged(_))) => {
                         q.metrics.peer.refused_responses.fetch_add(1, Ordering::Relaxed);
                         tracing::error!(agency = %q.agency, channel = ?q.channel, error = %e, "connection dropped");

@@ -63,6 +63,8 @@ pub struct InterfaceReport {
     pub malformed_pdus: u64,
     /// Handshakes refused: the server's certificate is not this agency's.
     pub identity_refused: u64,
+    /// Connected to the agency when the report was made.
+    pub connected: bool,
     /// Spool → confirmed latency of sampled records, milliseconds.
     pub latency_avg_ms: Option<f64>,
     pub latency_max_ms: Option<f64>,
@@ -96,6 +98,7 @@ pub fn report_of(q: &Queue) -> InterfaceReport {
         refused_responses: m.peer.refused_responses.load(Ordering::Relaxed),
         malformed_pdus: m.peer.malformed_pdus.load(Ordering::Relaxed),
         identity_refused: m.peer.identity_refused.load(Ordering::Relaxed),
+        connected: m.connected.load(Ordering::Relaxed),
         latency_avg_ms: ms(m.latency_us_sum.load(Ordering::Relaxed), samples),
         latency_max_ms: (samples > 0).then(|| m.latency_us_max.load(Ordering::Relaxed) as f64 / 1000.0),
         round_trip_avg_ms: ms(m.round_trip_us_sum.load(Ordering::Relaxed), m.confirms.load(Ordering::Relaxed)),

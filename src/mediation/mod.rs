@@ -252,6 +252,11 @@ impl Mediator {
         &self.cins
     }
 
+    /// Every call (dialog) currently tracked, intercepted or not.
+    pub fn tracked_calls(&self) -> usize {
+        self.seen_calls.len()
+    }
+
     /// Calls currently tracked with at least one intercept.
     pub fn active_calls(&self) -> usize {
         self.by_call_id.len()

@@ -56,6 +56,16 @@ impl StageLatency {
         StageLatency { histogram: new_histogram(), sum_ns: 0 }
     }
 
+    /// Samples at most `le_ns` (to the histogram's precision), and all samples.
+    pub(super) fn at_most(&self, le_ns: u64) -> (u64, u64) {
+        let h = &self.histogram;
+        if h.is_empty() {
+            return (0, 0);
+        }
+        let below = h.count_between(0, le_ns.min(h.max()));
+        (below.min(h.len()), h.len())
+    }
+
     pub(super) fn percentiles(&self) -> Option<Percentiles> {
         let h = &self.histogram;
         if h.is_empty() {

@@ -1,16 +1,20 @@
 //! Operational metrics shared by the pipeline threads: typed relaxed-atomic counters and gauges,
-//! per-stage latency histograms, rendered for Prometheus and as JSON. Labels are stages only:
-//! never a target identity, never a per-LIID series; nothing locks on the per-packet path.
+//! per-stage latency histograms, rendered for Prometheus and as JSON; beside them the state
+//! of each agency interface, the warrants by lifecycle state and the build. Labels are
+//! stages, agency ids, interfaces and states only: never a target identity, never a
+//! per-LIID series; nothing locks on the per-packet path.
 
 mod json;
 mod latency;
 mod prometheus;
 mod server;
+mod state;
 
 pub use json::snapshot_json;
 pub use latency::{LatencyRecorder, Percentiles};
-pub use prometheus::render_prometheus;
+pub use prometheus::{render_prometheus, FAMILIES as PROMETHEUS_FAMILIES, LATENCY_BUCKETS_NS};
 pub use server::{serve, MetricsError, MetricsServer};
+pub use state::{BuildInfo, InterfaceSample, Readiness, WarrantState, BUILD};
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
@@ -130,19 +134,23 @@ impl Counter {
 /// A level that goes up and down; each has one owner that sets it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Gauge {
+    /// Every SIP call tracked, intercepted or not.
     ActiveCalls,
+    /// Tracked calls with at least one intercept.
+    InterceptedCalls,
     /// Bytes held in all agency spools, not yet confirmed.
     SpoolBytes,
 }
 
 impl Gauge {
-    pub const COUNT: usize = 2;
-    pub const ALL: [Gauge; Gauge::COUNT] = [Gauge::ActiveCalls, Gauge::SpoolBytes];
+    pub const COUNT: usize = 3;
+    pub const ALL: [Gauge; Gauge::COUNT] = [Gauge::ActiveCalls, Gauge::InterceptedCalls, Gauge::SpoolBytes];
 
     /// The JSON key; the Prometheus name is `tapline_<name>`.
     pub fn name(self) -> &'static str {
         match self {
             Gauge::ActiveCalls => "active_calls",
+            Gauge::InterceptedCalls => "intercepted_calls",
             Gauge::SpoolBytes => "spool_bytes",
         }
     }
@@ -150,7 +158,8 @@ impl Gauge {
     /// The `# HELP` text.
     pub fn help(self) -> &'static str {
         match self {
-            Gauge::ActiveCalls => "SIP calls currently tracked.",
+            Gauge::ActiveCalls => "SIP calls currently tracked, intercepted or not.",
+            Gauge::InterceptedCalls => "Calls currently tracked that matched an active warrant.",
             Gauge::SpoolBytes => "Bytes spooled for agencies and not yet confirmed.",
         }
     }
@@ -169,6 +178,7 @@ pub struct Metrics {
     gauges: [Cell; Gauge::COUNT],
     queue_depths: [Cell; Stage::COUNT],
     latency: [Mutex<StageLatency>; Stage::COUNT],
+    states: state::States,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -196,6 +206,7 @@ impl Metrics {
             gauges: Default::default(),
             queue_depths: Default::default(),
             latency: std::array::from_fn(|_| Mutex::new(StageLatency::new())),
+            states: state::States::default(),
         }
     }
 
@@ -241,6 +252,53 @@ impl Metrics {
     /// Latency percentiles of `stage` over the whole run; `None` before anything was flushed.
     pub fn latency(&self, stage: Stage) -> Option<Percentiles> {
         self.stage_latency(stage).percentiles()
+    }
+
+    /// How many of `stage`'s samples took at most `le_ns` nanoseconds (a histogram bucket),
+    /// and all its samples.
+    pub fn latency_at_most(&self, stage: Stage, le_ns: u64) -> (u64, u64) {
+        self.stage_latency(stage).at_most(le_ns)
+    }
+
+    /// Replaces the agency interfaces' delivery state (the run publishes it every 50 ms).
+    pub fn set_interfaces(&self, samples: Vec<InterfaceSample>) {
+        self.states.set_interfaces(samples);
+    }
+
+    pub fn interfaces(&self) -> Vec<InterfaceSample> {
+        self.states.interfaces()
+    }
+
+    /// Sets the number of warrants in each state, indexed as [`WarrantState::ALL`].
+    pub fn set_warrant_states(&self, counts: [u64; 4]) {
+        self.states.set_warrants(counts);
+    }
+
+    pub fn warrants(&self, state: WarrantState) -> u64 {
+        self.states.warrants(state)
+    }
+
+    /// Marks the pipeline as running (true once started, false when it ends).
+    pub fn set_running(&self, running: bool) {
+        self.states.running.store(running, Ordering::Relaxed);
+    }
+
+    /// Ready: the pipeline runs and every agency interface is connected.
+    pub fn readiness(&self) -> Readiness {
+        if !self.states.running.load(Ordering::Relaxed) {
+            return Readiness::NotRunning;
+        }
+        let down: Vec<String> = self
+            .interfaces()
+            .iter()
+            .filter(|i| !i.connected)
+            .map(|i| format!("{}/{}", i.agency, i.interface))
+            .collect();
+        if down.is_empty() {
+            Readiness::Ready
+        } else {
+            Readiness::NotConnected(down)
+        }
     }
 
     /// The shared histogram of `stage`, locked. A poisoned lock still holds valid counts.

@@ -1,18 +1,72 @@
 //! The Prometheus text exposition format (0.0.4) of the metrics: counters, drops and queue
-//! depths by stage, and stage latency as summaries in seconds.
+//! depths by stage, stage latency as histograms in seconds (buckets add up across
+//! appliances), delivery per agency interface, warrants by state, and the build.
 
 use std::fmt::Write as _;
 
-use super::{Counter, Gauge, Metrics, Stage};
+use super::{Counter, Gauge, Metrics, Stage, WarrantState, BUILD};
 
 /// The `Content-Type` of the rendering.
 pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 const LATENCY: &str = "tapline_stage_latency_seconds";
 
+/// Upper bounds of the latency histogram's buckets, nanoseconds (1 µs .. 10 s).
+pub const LATENCY_BUCKETS_NS: [u64; 15] = [
+    1_000,
+    5_000,
+    10_000,
+    50_000,
+    100_000,
+    500_000,
+    1_000_000,
+    5_000_000,
+    10_000_000,
+    50_000_000,
+    100_000_000,
+    500_000_000,
+    1_000_000_000,
+    5_000_000_000,
+    10_000_000_000,
+];
+
+/// Every metric family name this renders (for dashboards and their test).
+pub const FAMILIES: &[&str] = &[
+    "tapline_build_info",
+    "tapline_packets_total",
+    "tapline_bytes_total",
+    "tapline_malformed_packets_total",
+    "tapline_sip_messages_total",
+    "tapline_calls_seen_total",
+    "tapline_calls_intercepted_total",
+    "tapline_taps_installed_total",
+    "tapline_media_packets_tapped_total",
+    "tapline_iri_records_total",
+    "tapline_cc_records_total",
+    "tapline_records_spooled_total",
+    "tapline_records_confirmed_total",
+    "tapline_drops_total",
+    "tapline_active_calls",
+    "tapline_intercepted_calls",
+    "tapline_spool_bytes",
+    "tapline_queue_depth",
+    "tapline_stage_latency_seconds",
+    "tapline_warrants",
+    "tapline_interface_records_spooled_total",
+    "tapline_interface_records_confirmed_total",
+    "tapline_interface_records_unconfirmed",
+    "tapline_interface_connected",
+    "tapline_interface_connects_total",
+    "tapline_interface_connect_failures_total",
+    "tapline_interface_spool_full_total",
+];
+
 /// The whole exposition. Label values are stage names only: no target, no LIID.
 pub fn render_prometheus(metrics: &Metrics) -> String {
-    let mut out = String::with_capacity(4096);
+    let mut out = String::with_capacity(8192);
+    family(&mut out, "tapline_build_info", "The running build: version, git commit, enabled features (value 1).", "gauge");
+    let build = [("version", BUILD.version), ("commit", BUILD.commit), ("features", BUILD.features)];
+    sample(&mut out, "tapline_build_info", &build, 1u64);
     for counter in Counter::ALL {
         let name = format!("tapline_{}_total", counter.name());
         family(&mut out, &name, counter.help(), "counter");
@@ -35,19 +89,60 @@ pub fn render_prometheus(metrics: &Metrics) -> String {
         sample(&mut out, "tapline_queue_depth", &[("stage", stage.name())], metrics.queue_depth(stage));
     }
 
-    family(&mut out, LATENCY, "Processing time of a packet or record in a stage.", "summary");
+    family(&mut out, LATENCY, "Processing time of a packet or record in a stage.", "histogram");
     for stage in Stage::ALL {
-        let p = metrics.latency(stage);
-        let quantiles = [("0.5", p.map(|p| p.p50)), ("0.99", p.map(|p| p.p99)), ("0.999", p.map(|p| p.p999))];
-        for (quantile, ns) in quantiles {
-            let labels = [("stage", stage.name()), ("quantile", quantile)];
-            sample(&mut out, LATENCY, &labels, ns.map_or(f64::NAN, seconds));
+        let mut total = 0;
+        for le in LATENCY_BUCKETS_NS {
+            let (below, all) = metrics.latency_at_most(stage, le);
+            total = all;
+            let bound = format!("{}", seconds(le));
+            sample(&mut out, &format!("{LATENCY}_bucket"), &[("stage", stage.name()), ("le", &bound)], below);
         }
+        sample(&mut out, &format!("{LATENCY}_bucket"), &[("stage", stage.name()), ("le", "+Inf")], total);
+        let p = metrics.latency(stage);
         let labels = [("stage", stage.name())];
         sample(&mut out, &format!("{LATENCY}_sum"), &labels, seconds(p.map_or(0, |p| p.sum)));
         sample(&mut out, &format!("{LATENCY}_count"), &labels, p.map_or(0, |p| p.count));
     }
+
+    family(&mut out, "tapline_warrants", "Warrants by lifecycle state at the current packet time.", "gauge");
+    for state in WarrantState::ALL {
+        sample(&mut out, "tapline_warrants", &[("state", state.name())], metrics.warrants(state));
+    }
+
+    interfaces(&mut out, metrics);
     out
+}
+
+/// Delivery per agency interface (labels: agency id and `hi2`/`hi3`; never a LIID).
+fn interfaces(out: &mut String, metrics: &Metrics) {
+    let all = metrics.interfaces();
+    type Field = fn(&super::InterfaceSample) -> u64;
+    let families: [(&str, &str, &str, Field); 7] = [
+        ("tapline_interface_records_spooled_total", "Records spooled for the interface.", "counter", |i| i.spooled),
+        ("tapline_interface_records_confirmed_total", "Records the agency confirmed.", "counter", |i| i.confirmed),
+        ("tapline_interface_records_unconfirmed", "Records in the spool not yet confirmed.", "gauge", |i| i.unconfirmed),
+        ("tapline_interface_connected", "1 while connected to the agency, else 0.", "gauge", |i| u64::from(i.connected)),
+        ("tapline_interface_connects_total", "Connections established to the agency.", "counter", |i| i.connects),
+        (
+            "tapline_interface_connect_failures_total",
+            "Connection attempts to the agency that failed.",
+            "counter",
+            |i| i.connect_failures,
+        ),
+        (
+            "tapline_interface_spool_full_total",
+            "Times the interface's spool reached its size limit.",
+            "counter",
+            |i| i.spool_full,
+        ),
+    ];
+    for (name, help, kind, field) in families {
+        family(out, name, help, kind);
+        for i in &all {
+            sample(out, name, &[("agency", &i.agency), ("interface", i.interface)], field(i));
+        }
+    }
 }
 
 fn seconds(ns: u64) -> f64 {
@@ -180,34 +275,80 @@ mod tests {
     }
 
     #[test]
-    fn latency_is_a_summary_in_seconds() {
+    fn latency_is_a_cumulative_histogram_in_seconds() {
         let m = Metrics::new();
         let mut r = LatencyRecorder::new(Stage::Signalling);
-        for ns in 1..=1000 {
-            r.record_nanos(ns);
+        for us in 1..=1000u64 {
+            r.record_nanos(us * 1000);
         }
         r.flush_into(&m);
         let text = render_prometheus(&m);
         let l = lines(&text);
-        let summary = [
-            "# HELP tapline_stage_latency_seconds Processing time of a packet or record in a stage.",
-            "# TYPE tapline_stage_latency_seconds summary",
-        ];
-        let at = l.iter().position(|x| *x == summary[0]).expect("latency HELP line");
-        assert_eq!(l[at + 1], summary[1]);
+        let at = l
+            .iter()
+            .position(|x| *x == "# HELP tapline_stage_latency_seconds Processing time of a packet or record in a stage.")
+            .expect("latency HELP line");
+        assert_eq!(l[at + 1], "# TYPE tapline_stage_latency_seconds histogram");
         for expected in [
-            "tapline_stage_latency_seconds{stage=\"signalling\",quantile=\"0.5\"} 0.0000005",
-            "tapline_stage_latency_seconds{stage=\"signalling\",quantile=\"0.99\"} 0.00000099",
-            "tapline_stage_latency_seconds{stage=\"signalling\",quantile=\"0.999\"} 0.000000999",
-            "tapline_stage_latency_seconds_sum{stage=\"signalling\"} 0.0005005",
+            "tapline_stage_latency_seconds_bucket{stage=\"signalling\",le=\"0.000001\"} 1",
+            "tapline_stage_latency_seconds_bucket{stage=\"signalling\",le=\"0.00001\"} 10",
+            "tapline_stage_latency_seconds_bucket{stage=\"signalling\",le=\"0.0001\"} 100",
+            "tapline_stage_latency_seconds_bucket{stage=\"signalling\",le=\"0.001\"} 1000",
+            "tapline_stage_latency_seconds_bucket{stage=\"signalling\",le=\"10\"} 1000",
+            "tapline_stage_latency_seconds_bucket{stage=\"signalling\",le=\"+Inf\"} 1000",
+            "tapline_stage_latency_seconds_sum{stage=\"signalling\"} 0.5005",
             "tapline_stage_latency_seconds_count{stage=\"signalling\"} 1000",
             // A stage without samples still has its series.
-            "tapline_stage_latency_seconds{stage=\"decode\",quantile=\"0.5\"} NaN",
-            "tapline_stage_latency_seconds_sum{stage=\"decode\"} 0",
+            "tapline_stage_latency_seconds_bucket{stage=\"decode\",le=\"+Inf\"} 0",
             "tapline_stage_latency_seconds_count{stage=\"decode\"} 0",
         ] {
             assert!(l.contains(&expected), "missing {expected}\n{text}");
         }
+        // Buckets never decrease.
+        let buckets: Vec<f64> = parse(&text)
+            .into_iter()
+            .filter(|(s, _)| s.starts_with("tapline_stage_latency_seconds_bucket{stage=\"signalling\""))
+            .map(|(_, v)| v)
+            .collect();
+        assert_eq!(buckets.len(), LATENCY_BUCKETS_NS.len() + 1);
+        assert!(buckets.windows(2).all(|w| w[0] <= w[1]), "{buckets:?}");
+    }
+
+    #[test]
+    fn interfaces_warrants_and_build_are_labelled() {
+        let m = Metrics::new();
+        m.set_interfaces(vec![super::super::InterfaceSample {
+            agency: "fbi-denver".into(),
+            interface: "hi2",
+            spooled: 10,
+            confirmed: 7,
+            unconfirmed: 3,
+            connected: true,
+            connects: 1,
+            connect_failures: 2,
+            spool_full: 0,
+        }]);
+        m.set_warrant_states([1, 2, 3, 4]);
+        let text = render_prometheus(&m);
+        let l = lines(&text);
+        for expected in [
+            "tapline_interface_records_spooled_total{agency=\"fbi-denver\",interface=\"hi2\"} 10",
+            "tapline_interface_records_confirmed_total{agency=\"fbi-denver\",interface=\"hi2\"} 7",
+            "tapline_interface_records_unconfirmed{agency=\"fbi-denver\",interface=\"hi2\"} 3",
+            "tapline_interface_connected{agency=\"fbi-denver\",interface=\"hi2\"} 1",
+            "tapline_interface_connect_failures_total{agency=\"fbi-denver\",interface=\"hi2\"} 2",
+            "tapline_interface_spool_full_total{agency=\"fbi-denver\",interface=\"hi2\"} 0",
+            "tapline_warrants{state=\"pending\"} 1",
+            "tapline_warrants{state=\"active\"} 2",
+            "tapline_warrants{state=\"expired\"} 3",
+            "tapline_warrants{state=\"revoked\"} 4",
+        ] {
+            assert!(l.contains(&expected), "missing {expected}\n{text}");
+        }
+        assert!(l.iter().any(|x| x.starts_with("tapline_build_info{version=\"") && x.ends_with("} 1")), "{text}");
+        // Every family rendered is listed for the dashboards, and every listed one rendered.
+        let typed: Vec<&str> = l.iter().filter_map(|x| x.strip_prefix("# TYPE ")).map(|x| x.split(' ').next().unwrap()).collect();
+        assert_eq!(typed, FAMILIES);
     }
 
     #[test]
@@ -218,7 +359,9 @@ mod tests {
         r.record_nanos(42);
         r.flush_into(&m);
         let samples = parse(&render_prometheus(&m));
-        let expected = Counter::COUNT + Stage::COUNT + Gauge::COUNT + Stage::COUNT + Stage::COUNT * 5;
+        let expected = 1 + Counter::COUNT + Stage::COUNT + Gauge::COUNT + Stage::COUNT
+            + Stage::COUNT * (LATENCY_BUCKETS_NS.len() + 3)
+            + 4;
         assert_eq!(samples.len(), expected);
         let bytes = samples.iter().find(|(s, _)| s == "tapline_bytes_total").unwrap();
         assert_eq!(bytes.1, u64::MAX as f64);

@@ -1,5 +1,7 @@
-//! The `GET /metrics` endpoint: plain HTTP (hyper on a current-thread tokio runtime) on a
-//! thread of its own. No TLS and no authentication: bind it to loopback or a management network.
+//! The `GET /metrics` endpoint, with `GET /healthz` (200 while the process serves) and
+//! `GET /ready` (200 when the pipeline runs and every agency interface is connected, else
+//! 503 saying why): plain HTTP (hyper on a current-thread tokio runtime) on a thread of its
+//! own. No TLS and no authentication: bind it to loopback or a management network.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -16,7 +18,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::oneshot;
 
 use super::prometheus::CONTENT_TYPE;
-use super::{render_prometheus, Metrics};
+use super::{render_prometheus, Metrics, Readiness};
 
 /// A client has this long to send its request head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -122,14 +124,25 @@ async fn connection(tcp: tokio::net::TcpStream, metrics: Arc<Metrics>) {
 }
 
 fn respond(req: &Request<Incoming>, metrics: &Metrics) -> Response<Full<Bytes>> {
+    const PLAIN: &str = "text/plain; charset=utf-8";
     match (req.method(), req.uri().path()) {
         (&Method::GET, "/metrics") => text(StatusCode::OK, CONTENT_TYPE, render_prometheus(metrics)),
-        (_, "/metrics") => {
+        (&Method::GET, "/healthz") => text(StatusCode::OK, PLAIN, "ok\n".into()),
+        (&Method::GET, "/ready") => match metrics.readiness() {
+            Readiness::Ready => text(StatusCode::OK, PLAIN, "ready\n".into()),
+            Readiness::NotRunning => text(StatusCode::SERVICE_UNAVAILABLE, PLAIN, "not ready: pipeline not running\n".into()),
+            Readiness::NotConnected(down) => text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                PLAIN,
+                format!("not ready: not connected to {}\n", down.join(", ")),
+            ),
+        },
+        (_, "/metrics" | "/healthz" | "/ready") => {
             let mut r = text(StatusCode::METHOD_NOT_ALLOWED, "text/plain; charset=utf-8", "method not allowed\n".into());
             r.headers_mut().insert(header::ALLOW, header::HeaderValue::from_static("GET"));
             r
         }
-        _ => text(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found; try /metrics\n".into()),
+        _ => text(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found; try /metrics, /healthz or /ready\n".into()),
     }
 }
 

@@ -243,6 +243,7 @@ where
         encoded.record_n(elapsed, records);
         encoded.flush_into(metrics);
         published.publish(metrics, &batch, &mediator.stats(), decoder.stats());
+        stats::publish_calls(metrics, &mediator);
     }
     let mediation = mediator.stats();
     Ok(Finished {

@@ -12,7 +12,7 @@ use super::media::{shard_of, ShardWork};
 use super::records::RecordBuf;
 use super::PacketHook;
 use crate::mediation::{Mediator, SignallingObserver};
-use crate::metrics::{Gauge, LatencyRecorder, Metrics, Stage};
+use crate::metrics::{LatencyRecorder, Metrics, Stage};
 use crate::wire::{DecodeStats, Decoded, Decoder};
 
 /// What the encoder needs to put one batch's records back in capture order.
@@ -122,7 +122,7 @@ where
         latency.record(batch.read_at.elapsed());
         latency.flush_into(metrics);
         published.publish(metrics, &batch, &mediator.stats(), decoder.stats());
-        metrics.set_gauge(Gauge::ActiveCalls, mediator.active_calls() as u64);
+        super::stats::publish_calls(metrics, &mediator);
         if let Some(tx) = links.txs.first() {
             metrics.set_queue_depth(Stage::Media, tx.len() as u64);
         }

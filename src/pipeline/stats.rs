@@ -36,6 +36,12 @@ impl Published {
     }
 }
 
+/// Sets the call gauges: every call tracked, and those intercepted.
+pub(super) fn publish_calls(metrics: &Metrics, mediator: &crate::mediation::Mediator) {
+    metrics.set_gauge(crate::metrics::Gauge::ActiveCalls, mediator.tracked_calls() as u64);
+    metrics.set_gauge(crate::metrics::Gauge::InterceptedCalls, mediator.active_calls() as u64);
+}
+
 /// Adds what a media shard did since `published`.
 pub(super) fn publish_shard(metrics: &Metrics, published: &mut ShardStats, now: &ShardStats) {
     metrics.add(Counter::MediaPacketsTapped, now.media_packets_tapped.saturating_sub(published.media_packets_tapped));

@@ -33,11 +33,18 @@ pub struct WarrantChange {
 pub struct WarrantHook {
     updates: Receiver<Update>,
     timeline: Timeline,
+    states: Option<super::states::WarrantStates>,
 }
 
 impl WarrantHook {
     pub fn new(updates: Receiver<Update>, timeline: Timeline) -> Self {
-        WarrantHook { updates, timeline }
+        WarrantHook { updates, timeline, states: None }
+    }
+
+    /// Also keeps the warrants-by-state gauge up to date.
+    pub fn with_states(mut self, states: super::states::WarrantStates) -> Self {
+        self.states = Some(states);
+        self
     }
 }
 
@@ -48,12 +55,18 @@ impl PacketHook for WarrantHook {
         let mut change: Option<WarrantChange> = None;
         if let Ok(update) = self.updates.try_recv() {
             mediator.set_table(update.snapshot.table);
+            if let Some(states) = &mut self.states {
+                states.replace(Arc::clone(&update.snapshot.in_force));
+            }
             let notices = self.timeline.reseed(&update.snapshot.in_force, update.notices);
             let now = crate::audit::now();
             change = Some(WarrantChange {
                 in_force: Some(update.snapshot.in_force),
                 notices: notices.into_iter().map(|n| (n, now)).collect(),
             });
+        }
+        if let Some(states) = &mut self.states {
+            states.at(ts);
         }
         let due = self.timeline.advance(ts);
         if !due.is_empty() {

@@ -8,6 +8,7 @@ mod schedule;
 mod guard;
 mod hi1_ledger;
 pub use hi1_ledger::Hi1Ledger;
+mod states;
 
 use std::collections::BTreeMap;
 use std::io;
@@ -117,6 +118,10 @@ pub struct RunSummary {
     /// Live capture: frames dropped because the pipeline was full, and by the kernel or NIC.
     pub dropped_pipeline_full: u64,
     pub dropped_kernel: u64,
+    /// Capture file errors (a truncated or malformed record); the run read on past them.
+    pub capture_errors: Vec<String>,
+    /// Frames skipped as not IP (other link types, EtherTypes or address families).
+    pub skipped_non_ip: u64,
     pub sip_messages: u64,
     pub calls_seen: u64,
     pub calls_intercepted: u64,
@@ -167,6 +172,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         store.warrants.iter().map(|w| (w.liid.as_str().to_owned(), w.agency.clone())).collect();
     let delivery = Delivery::start(&store.appliance, &store.agencies, &liids, &options.delivery)?;
     let warrants_loaded = store.warrants.len();
+    tracing::info!(loaded = warrants_loaded, refused = refused.len(), dir = %options.warrants.display(), "warrants loaded");
     let audit = match &lifecycle.audit {
         Some(dir) => Some(Arc::new(Mutex::new(AuditLog::open(dir)?))),
         None => None,
@@ -182,6 +188,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let mediator =
         Mediator::with_config(snapshot.table, options.mediator, CinAllocator::with_floor(cin_floor));
     let sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
+    let in_force = Arc::clone(&snapshot.in_force);
     let sink = CinGuard {
         inner: sequencer,
         appliance: store.appliance,
@@ -198,6 +205,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     // delivery metrics go to SPOOL/metrics.json every few seconds.
     let done = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::new());
+    let states = states::WarrantStates::new(Arc::clone(&metrics), in_force);
     // Stopped (and its port freed) whenever this function returns.
     let _metrics_server: Option<MetricsServer> = match options.metrics {
         Some(addr) => Some(crate::metrics::serve(addr, Arc::clone(&metrics))?),
@@ -244,8 +252,10 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
         None => None,
     };
-    let hook = WarrantHook::new(updates, timeline);
+    let hook = WarrantHook::new(updates, timeline).with_states(states);
+    metrics.set_running(true);
     let finished = pipeline::run(&options.source, mediator, tracer, sink, hook, &stop, &options.pipeline, &metrics);
+    metrics.set_running(false);
     done.store(true, Ordering::Relaxed);
     let _ = watcher.join();
     let finished = match finished {
@@ -280,11 +290,14 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         None => None,
     };
     let m = finished.mediation;
+    let (capture_errors, skipped_non_ip) = (finished.capture.errors, finished.decode.skipped_non_ip);
     let liid_counts = sink.inner.counts_of_all(liids);
     Ok(RunSummary {
         packets_read,
         dropped_pipeline_full,
         dropped_kernel,
+        capture_errors,
+        skipped_non_ip,
         sip_messages: m.sip_messages,
         calls_seen: m.calls_seen,
         calls_intercepted: m.calls_intercepted,
@@ -331,12 +344,25 @@ impl DeliveryTotals {
     /// records still waiting as the spool gauge.
     fn publish(&mut self, metrics: &Metrics, reports: impl Iterator<Item = InterfaceReport>) {
         let (mut spooled, mut confirmed, mut waiting, mut disk_full) = (0, 0, 0, 0);
+        let mut samples = Vec::new();
         for r in reports {
             spooled += r.spooled;
             confirmed += r.confirmed;
             waiting += r.unconfirmed;
             disk_full += r.disk_full_alarms;
+            samples.push(crate::metrics::InterfaceSample {
+                agency: r.agency,
+                interface: r.interface,
+                spooled: r.spooled,
+                confirmed: r.confirmed,
+                unconfirmed: r.unconfirmed,
+                connected: r.connected,
+                connects: r.connects,
+                connect_failures: r.connect_failures,
+                spool_full: r.spool_full_alarms,
+            });
         }
+        metrics.set_interfaces(samples);
         metrics.add(Counter::SpoolDiskFull, disk_full.saturating_sub(self.disk_full));
         self.disk_full = disk_full.max(self.disk_full);
         metrics.add(Counter::RecordsSpooled, spooled.saturating_sub(self.spooled));
