@@ -115,6 +115,9 @@ enum Command {
         /// Percent of calls with a warrant target as a party (exact, rounded down).
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u8).range(0..=100))]
         target_share: u8,
+        /// Deliver the frames inside a mirror tunnel: gre, gre-ethernet, erspan2, erspan3, vxlan.
+        #[arg(long)]
+        tunnel: Option<tapline::gen::MirrorTunnel>,
     },
 }
 
@@ -323,9 +326,10 @@ fn main() -> ExitCode {
         }
         Command::Certs { out, agencies, hosts } => run_certs(&out, agencies, hosts),
         Command::Demo { out } => run_demo(&out),
-        Command::Gen { calls, concurrent, out, seed, warrants, target_share } => {
+        Command::Gen { calls, concurrent, out, seed, warrants, target_share, tunnel } => {
             let mut cfg = tapline::gen::GenConfig::new(calls, concurrent, seed);
             cfg.target_share = target_share;
+            cfg.tunnel = tunnel;
             run_gen(&cfg, &out, warrants.as_deref())
         }
     };

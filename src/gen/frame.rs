@@ -129,6 +129,11 @@ impl FrameBuilder {
         frames
     }
 
+    /// Appends a whole Ethernet/IP frame carrying `body` as IP protocol `proto` (GRE, say).
+    pub fn ip_protocol_frame(&mut self, buf: &mut Vec<u8>, src: IpAddr, dst: IpAddr, proto: u8, body: &[u8]) {
+        self.ip_frame(buf, src, dst, None, proto, body, 0);
+    }
+
     fn take_ip_id(&mut self) -> u16 {
         let id = self.next_ip_id;
         self.next_ip_id = self.next_ip_id.wrapping_add(1);

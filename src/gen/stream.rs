@@ -12,6 +12,7 @@ use super::rng::Rng;
 use super::scenario::ScenarioStats;
 use super::source::{write_counted, Merger};
 use super::targets::{TargetPlan, TargetedCall, AREA_CODES, SUBSCRIBER_LINES};
+use super::tunnel::{Encapsulator, MirrorTunnel};
 use crate::Timestamp;
 
 /// Settings of [`generate`].
@@ -27,6 +28,8 @@ pub struct GenConfig {
     pub resolution: Resolution,
     /// Percent of calls with a warrant target as a party (see [`super::write_warrant_set`]).
     pub target_share: u8,
+    /// Deliver every frame inside this mirror tunnel (None: the frames as sent).
+    pub tunnel: Option<MirrorTunnel>,
 }
 
 impl GenConfig {
@@ -40,6 +43,7 @@ impl GenConfig {
             start: Timestamp::from_secs_micros(1_793_610_000, 0),
             resolution: Resolution::Micro,
             target_share: 10,
+            tunnel: None,
         }
     }
 }
@@ -60,6 +64,8 @@ pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
     let mut merger = Merger::new();
     let mut next_call = 0u64;
     let mut next_start = cfg.start;
+    let mut encapsulator = cfg.tunnel.map(Encapsulator::new);
+    let mut wrapped = Vec::new();
     loop {
         while next_call < cfg.calls && merger.peek_ts().is_none_or(|ts| next_start <= ts) {
             let mut rng = Rng::derive(cfg.seed, next_call);
@@ -71,7 +77,14 @@ pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
                 Timestamp::from_nanos(next_start.as_nanos().saturating_add(gap_us * 1_000));
         }
         match merger.pop() {
-            Some(frame) => write_counted(&mut pcap, &frame, &mut stats)?,
+            Some(mut frame) => {
+                if let Some(encapsulator) = &mut encapsulator {
+                    wrapped.clear();
+                    encapsulator.wrap(frame.ts, &frame.bytes, &mut wrapped)?;
+                    std::mem::swap(&mut frame.bytes, &mut wrapped);
+                }
+                write_counted(&mut pcap, &frame, &mut stats)?
+            }
             None if next_call >= cfg.calls => break,
             None => {}
         }

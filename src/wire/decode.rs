@@ -1,12 +1,15 @@
 //! Per-packet decoding of a captured frame down to its UDP or TCP payload: link layer,
-//! VLAN tags, PPPoE, IPv4/IPv6 (with fragment reassembly), transport header.
+//! VLAN tags, PPPoE, IPv4/IPv6 (with fragment reassembly), mirror tunnels (GRE, ERSPAN,
+//! VXLAN: unwrapped and decoded again, each nesting level with its own reassembly),
+//! transport header.
 
 use std::net::IpAddr;
 
 use super::ethernet::{self, ethertype};
 use super::fragment::{FragmentKey, FragmentPiece, Insertion, Reassembler};
 use super::null::{self, IpVersion};
-use super::{ipv4, ipv6, pppoe, sll, tcp, udp, vlan};
+use super::tunnel::{self, Decapsulated, Payload, TunnelStats};
+use super::{gre, ipv4, ipv6, pppoe, sll, tcp, udp, vlan};
 use super::{FlowKey, MalformedReason, SkipReason, TcpFlags};
 use crate::capture::{Frame, LinkType};
 use crate::Timestamp;
@@ -66,12 +69,18 @@ pub struct DecodeStats {
     pub fragment_overlaps_dropped: u64,
     /// Datagrams dropped because the pending byte or datagram limit was reached.
     pub fragment_limit_drops: u64,
+    /// Tunnel packets of a kind not unwrapped (GRE version 1 / PPTP, ERSPAN frame types
+    /// other than Ethernet and IP).
+    pub skipped_tunnel: u64,
+    /// Mirror tunnel packets unwrapped, per kind.
+    pub tunnels: TunnelStats,
 }
 
-/// Decodes frames; owns IP fragment reassembly state.
+/// Decodes frames; owns IP fragment reassembly state, one reassembler per tunnel level
+/// (the outer packet and each unwrapped one), so a fragmented tunnel can carry fragments.
 #[derive(Debug, Default)]
 pub struct Decoder {
-    fragments: Reassembler,
+    fragments: [Reassembler; tunnel::MAX_DEPTH + 1],
     stats: DecodeStats,
 }
 
@@ -103,7 +112,9 @@ impl Decoder {
     pub fn decode<'a>(&'a mut self, frame: &Frame<'a>) -> Decoded<'a> {
         let stats = &mut self.stats;
         stats.frames += 1;
-        stats.fragment_timeouts += self.fragments.expire(frame.ts);
+        for level in &mut self.fragments {
+            stats.fragment_timeouts += level.expire(frame.ts);
+        }
         let decoded = decode_frame(&mut self.fragments, stats, frame);
         match decoded {
             Decoded::Datagram(_) => stats.datagrams += 1,
@@ -115,6 +126,9 @@ impl Decoder {
                 | SkipReason::NonIpFamily(_),
             ) => stats.skipped_non_ip += 1,
             Decoded::Skipped(SkipReason::OtherTransport(_)) => stats.skipped_other_transport += 1,
+            Decoded::Skipped(SkipReason::UnsupportedGreVersion(_) | SkipReason::UnsupportedErspanFrameType(_)) => {
+                stats.skipped_tunnel += 1
+            }
             Decoded::Skipped(SkipReason::FragmentPending | SkipReason::FragmentDropped) => {}
         }
         decoded
@@ -126,22 +140,60 @@ impl Decoder {
 }
 
 fn decode_frame<'a>(
-    fragments: &'a mut Reassembler,
+    fragments: &'a mut [Reassembler],
     stats: &mut DecodeStats,
     frame: &Frame<'a>,
 ) -> Decoded<'a> {
-    let network = match network_layer(frame.link, frame.data) {
-        Ok(network) => network,
-        Err(decoded) => return decoded,
-    };
-    let ip = match network.version {
-        IpVersion::V4 => decode_ipv4(fragments, stats, frame.ts, network),
-        IpVersion::V6 => decode_ipv6(fragments, stats, frame.ts, network),
-    };
-    match ip {
-        Ok(ip) => decode_transport(ip),
+    match network_layer(frame.link, frame.data) {
+        Ok(network) => decode_network(fragments, stats, frame.ts, network),
         Err(decoded) => decoded,
     }
+}
+
+/// Decodes an IP packet; a tunnel packet is unwrapped and its content decoded with the
+/// next level's reassembler (none left: nested too deep).
+fn decode_network<'a>(
+    fragments: &'a mut [Reassembler],
+    stats: &mut DecodeStats,
+    ts: Timestamp,
+    network: NetworkLayer<'a>,
+) -> Decoded<'a> {
+    let Some((here, deeper)) = fragments.split_first_mut() else {
+        return Decoded::Malformed(MalformedReason::TunnelTooDeep);
+    };
+    let ip = match network.version {
+        IpVersion::V4 => decode_ipv4(here, stats, ts, network),
+        IpVersion::V6 => decode_ipv6(here, stats, ts, network),
+    };
+    let ip = match ip {
+        Ok(ip) => ip,
+        Err(decoded) => return decoded,
+    };
+    let unwrapped = match ip.proto {
+        gre::IP_PROTOCOL => tunnel::gre(ip.transport),
+        PROTO_UDP => match tunnel::vxlan(ip.transport) {
+            Some(unwrapped) => unwrapped,
+            None => return decode_transport(ip),
+        },
+        _ => return decode_transport(ip),
+    };
+    let inner = match unwrapped.and_then(inner_network) {
+        Ok(inner) => inner,
+        Err(decoded) => return decoded,
+    };
+    stats.tunnels.count(inner.0);
+    decode_network(deeper, stats, ts, inner.1)
+}
+
+/// The network layer inside a tunnel; the VLAN is the inner frame's tag, else the one the
+/// ERSPAN header reports for the mirrored frame.
+fn inner_network(unwrapped: Decapsulated<'_>) -> Result<(tunnel::TunnelKind, NetworkLayer<'_>), Decoded<'static>> {
+    let mut network = match unwrapped.payload {
+        Payload::Ethernet(bytes) => network_layer(LinkType::Ethernet, bytes)?,
+        Payload::Ip(version, bytes) => NetworkLayer { version, bytes, vlan: None },
+    };
+    network.vlan = network.vlan.or(unwrapped.source_vlan);
+    Ok((unwrapped.kind, network))
 }
 
 /// Strips the link layer and VLAN tags.
@@ -160,11 +212,7 @@ fn network_layer(link: LinkType, data: &[u8]) -> Result<NetworkLayer<'_>, Decode
             vlan::strip_tags(frame.protocol(), frame.payload())
         }
         LinkType::RawIp => {
-            let version = match data.first().map(|b| b >> 4) {
-                Some(4) => IpVersion::V4,
-                Some(6) => IpVersion::V6,
-                _ => return Err(Decoded::Malformed(MalformedReason::BadIpVersion)),
-            };
+            let version = tunnel::ip_version(data)?;
             return Ok(NetworkLayer {
                 version,
                 bytes: data,
@@ -239,7 +287,7 @@ fn decode_ipv4<'a>(
     let proto = packet.protocol();
     let src = IpAddr::V4(packet.src_addr());
     let dst = IpAddr::V4(packet.dst_addr());
-    if proto != PROTO_UDP && proto != PROTO_TCP {
+    if !is_decoded_protocol(proto) {
         return Err(Decoded::Skipped(SkipReason::OtherTransport(proto)));
     }
     if !packet.is_fragment() {
@@ -296,7 +344,7 @@ fn decode_ipv6<'a>(
     let payload = packet.payload();
     let upper = ipv6::walk_extensions(packet.next_header(), payload).map_err(Decoded::Malformed)?;
     let proto = upper.protocol;
-    if proto != PROTO_UDP && proto != PROTO_TCP {
+    if !is_decoded_protocol(proto) {
         return Err(Decoded::Skipped(SkipReason::OtherTransport(proto)));
     }
     let after_headers = payload.get(upper.offset..).unwrap_or_default();
@@ -344,6 +392,11 @@ fn decode_ipv6<'a>(
         ip_packet: whole,
         vlan: network.vlan,
     })
+}
+
+/// UDP, TCP and GRE are decoded; other IP protocols are skipped.
+fn is_decoded_protocol(proto: u8) -> bool {
+    matches!(proto, PROTO_UDP | PROTO_TCP | gre::IP_PROTOCOL)
 }
 
 /// Feeds a fragment; `Ok` once its datagram is complete in the reassembly buffer.
@@ -417,3 +470,5 @@ fn decode_transport(ip: IpContext<'_>) -> Decoded<'_> {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tunnel_tests;

@@ -165,7 +165,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Packet<T> {
 }
 
 /// RFC 1071 ones'-complement checksum; 0 over a header whose checksum field is correct.
-fn internet_checksum(bytes: &[u8]) -> u16 {
+pub(super) fn internet_checksum(bytes: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     let mut chunks = bytes.chunks_exact(2);
     for pair in &mut chunks {

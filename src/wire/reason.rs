@@ -17,6 +17,10 @@ pub enum SkipReason {
     FragmentPending,
     #[error("IP fragment dropped (overlap conflict or reassembly limit)")]
     FragmentDropped,
+    #[error("GRE version {0} is not unwrapped")]
+    UnsupportedGreVersion(u8),
+    #[error("ERSPAN frame type {0} is neither Ethernet nor IP")]
+    UnsupportedErspanFrameType(u8),
 }
 
 /// A frame whose headers contradict themselves or the captured length.
@@ -62,4 +66,18 @@ pub enum MalformedReason {
     TruncatedTcp,
     #[error("TCP data offset invalid")]
     BadTcpDataOffset,
+    #[error("GRE header truncated")]
+    TruncatedGre,
+    #[error("GRE reserved bits set or version invalid")]
+    BadGreHeader,
+    #[error("ERSPAN header truncated")]
+    TruncatedErspan,
+    #[error("ERSPAN version does not match the GRE protocol type")]
+    BadErspanVersion,
+    #[error("VXLAN header truncated")]
+    TruncatedVxlan,
+    #[error("VXLAN header without the VNI flag")]
+    BadVxlanHeader,
+    #[error("mirror tunnels nested too deep")]
+    TunnelTooDeep,
 }

@@ -6,13 +6,13 @@ use proptest::prelude::*;
 
 use super::*;
 
-const MAC_HEADER: [u8; 12] = [
+pub(super) const MAC_HEADER: [u8; 12] = [
     0x00, 0x0c, 0x29, 0x1d, 0x6e, 0x5a, 0x00, 0x50, 0x56, 0xc0, 0x00, 0x08,
 ];
-const SRC4: [u8; 4] = [10, 0, 2, 20];
-const DST4: [u8; 4] = [10, 0, 2, 15];
+pub(super) const SRC4: [u8; 4] = [10, 0, 2, 20];
+pub(super) const DST4: [u8; 4] = [10, 0, 2, 15];
 
-fn frame(link: LinkType, data: &[u8], ts: u64) -> Frame<'_> {
+pub(super) fn frame(link: LinkType, data: &[u8], ts: u64) -> Frame<'_> {
     Frame {
         ts: Timestamp(ts),
         link,
@@ -21,7 +21,7 @@ fn frame(link: LinkType, data: &[u8], ts: u64) -> Frame<'_> {
     }
 }
 
-fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
+pub(super) fn udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     out.extend_from_slice(&src_port.to_be_bytes());
     out.extend_from_slice(&dst_port.to_be_bytes());
@@ -41,7 +41,7 @@ fn tcp(seq: u32, flags: u8, payload: &[u8]) -> Vec<u8> {
 }
 
 /// IPv4 header + `body`; `frag` is the flags/fragment-offset field.
-fn ipv4(proto: u8, ident: u16, frag: u16, body: &[u8]) -> Vec<u8> {
+pub(super) fn ipv4(proto: u8, ident: u16, frag: u16, body: &[u8]) -> Vec<u8> {
     let mut out = vec![0x45, 0];
     out.extend_from_slice(&((body.len() + 20) as u16).to_be_bytes());
     out.extend_from_slice(&ident.to_be_bytes());
@@ -54,7 +54,7 @@ fn ipv4(proto: u8, ident: u16, frag: u16, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn ipv6(next: u8, body: &[u8]) -> Vec<u8> {
+pub(super) fn ipv6(next: u8, body: &[u8]) -> Vec<u8> {
     let mut out = vec![0x60, 0, 0, 0];
     out.extend_from_slice(&(body.len() as u16).to_be_bytes());
     out.extend_from_slice(&[next, 64]);
@@ -64,14 +64,14 @@ fn ipv6(next: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn ethernet(ethertype: u16, body: &[u8]) -> Vec<u8> {
+pub(super) fn ethernet(ethertype: u16, body: &[u8]) -> Vec<u8> {
     let mut out = MAC_HEADER.to_vec();
     out.extend_from_slice(&ethertype.to_be_bytes());
     out.extend_from_slice(body);
     out
 }
 
-fn expect_datagram<'a>(decoded: Decoded<'a>) -> Datagram<'a> {
+pub(super) fn expect_datagram<'a>(decoded: Decoded<'a>) -> Datagram<'a> {
     match decoded {
         Decoded::Datagram(datagram) => datagram,
         other => panic!("expected a datagram, got {other:?}"),
