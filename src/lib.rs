@@ -11,6 +11,7 @@ pub mod mediation;
 pub mod metrics;
 pub mod pipeline;
 pub mod provision;
+pub mod records;
 pub mod rtp;
 pub mod sip;
 pub mod time;

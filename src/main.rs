@@ -31,6 +31,9 @@ enum Command {
         /// Media shard threads; 0 runs every stage on one thread (the reference output).
         #[arg(long, default_value_t = 1)]
         media_shards: usize,
+        /// Call detail records of every call into this database: a SQLite file or postgres://….
+        #[arg(long, value_name = "PATH|postgres://…")]
+        records_db: Option<String>,
     },
     /// Print a handover stream as JSON lines: BER PS-PDUs (hi2.ber, hi3.ber), or `laes`
     /// CDC records (hi2.ber) or CCC frames (hi3.ccc).
@@ -139,6 +142,10 @@ struct RunArgs {
     /// Run Call Trace (*57) with this configuration; records go to SPOOL/calltrace/.
     #[arg(long)]
     calltrace: Option<PathBuf>,
+    /// Call detail records of every call into this database: a SQLite file (e.g.
+    /// SPOOL/records/records.sqlite) or postgres://… (see README, "Law Enforcement Support desk").
+    #[arg(long, value_name = "PATH|postgres://…")]
+    records_db: Option<String>,
     /// Audit trail directory (default SPOOL/audit).
     #[arg(long)]
     audit: Option<PathBuf>,
@@ -264,9 +271,9 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards } => {
+        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, records_db } => {
             let pipeline = tapline::pipeline::PipelineConfig { media_shards, ..Default::default() };
-            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, ..Default::default() };
+            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, records_db, ..Default::default() };
             run_replay(&capture, &warrants, &out, &options)
         }
         Command::Decode { file, profile } => run_decode(&file, profile.as_deref()),
@@ -366,6 +373,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         calltrace: a.calltrace,
         pipeline: tapline::pipeline::PipelineConfig { media_shards: a.media_shards, ..Default::default() },
         metrics: a.metrics,
+        records_db: a.records_db,
     };
     let summary = tapline::run::run_until_signal_with(&options, &lifecycle)?;
     print!("{}", tapline::run::run_report(&summary));

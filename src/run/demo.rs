@@ -102,6 +102,7 @@ pub fn demo(capture: &Path, warrants: &Path, out: &Path) -> Result<DemoSummary, 
         calltrace: None,
         pipeline: Default::default(),
         metrics: None,
+        records_db: None,
     };
     let result = run(&options, Arc::new(AtomicBool::new(false)));
     let mut received = BTreeMap::new();

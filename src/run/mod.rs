@@ -53,6 +53,10 @@ pub struct RunOptions {
     pub pipeline: PipelineConfig,
     /// Serve Prometheus metrics (`GET /metrics`, plain HTTP) on this address.
     pub metrics: Option<std::net::SocketAddr>,
+    /// Call detail records of every call to this database (a SQLite file, e.g.
+    /// `SPOOL/records/records.sqlite`, or `postgres://…`); Call Trace then reads its
+    /// directory from it (see `records`).
+    pub records_db: Option<String>,
 }
 
 /// How a running appliance follows changes of its warrants.
@@ -102,6 +106,8 @@ pub enum RunError {
     Pipeline(#[from] PipelineError),
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] MetricsError),
+    #[error("records: {0}")]
+    Records(#[from] crate::records::DbError),
 }
 
 /// What a run did. Targets never appear here.
@@ -132,6 +138,9 @@ pub struct RunSummary {
     /// Call Trace counters, when configured (no identities).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calltrace: Option<CallTraceStats>,
+    /// Call detail records written, when a records database is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<crate::records::WriterStats>,
 }
 
 /// Runs the pipeline until the capture ends or `stop` is set (then drains). Records left
@@ -225,15 +234,24 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
     });
     let calltrace_dir = spool.join("calltrace");
+    let writer = match &options.records_db {
+        Some(spec) => Some(crate::records::Writer::start(spec)?),
+        None => None,
+    };
     let tracer = match &options.calltrace {
         Some(config) => {
             let state = calltrace::load_state(&calltrace_dir.join("state.json"))?;
-            let tracker = Tracker::with_state(calltrace::Config::load(config)?, state);
-            let output = JsonlOutput::create(&calltrace_dir)?;
+            let mut config = calltrace::Config::load(config)?;
+            if let Some(spec) = &options.records_db {
+                config.directory = crate::records::Db::open(spec)?.directory()?;
+            }
+            let tracker = Tracker::with_state(config, state);
+            let output = crate::records::TraceTee::new(writer.as_ref(), JsonlOutput::create(&calltrace_dir)?);
             Some(CallTracer::new(tracker, output))
         }
         None => None,
     };
+    let tracer = crate::records::DeskObserver { records: writer.as_ref().map(|w| w.observer()), tracer };
     let hook = WarrantHook::new(updates, timeline);
     let finished = pipeline::run(&options.source, mediator, tracer, sink, hook, &stop, &options.pipeline, &metrics);
     done.store(true, Ordering::Relaxed);
@@ -260,6 +278,10 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     if let Some(e) = failure {
         return Err(e);
     }
+    let crate::records::DeskObserver { records, tracer } = tracer;
+    if let Some(r) = records {
+        r.finish();
+    }
     let calltrace = match tracer {
         Some(t) => {
             let (tracker, stats) =
@@ -267,6 +289,10 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
             calltrace::save_state(&calltrace_dir.join("state.json"), &tracker.state())?;
             Some(stats)
         }
+        None => None,
+    };
+    let records = match writer {
+        Some(w) => Some(w.finish()?),
         None => None,
     };
     let m = finished.mediation;
@@ -288,6 +314,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         warrant_reloads: reloads,
         records_withheld: sink.withheld,
         calltrace,
+        records,
     })
 }
 

@@ -208,6 +208,7 @@ pub fn run_options(warrants: &Path, spool: &Path, pki: &DevPki, pcap: PathBuf, r
         calltrace: None,
         pipeline: Default::default(),
         metrics: None,
+        records_db: None,
     }
 }
 
