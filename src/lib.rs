@@ -4,6 +4,7 @@ pub mod audit;
 pub mod calltrace;
 pub mod capture;
 pub mod delivery;
+pub mod desk;
 pub mod gen;
 pub mod handover;
 pub mod lemf;

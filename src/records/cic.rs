@@ -259,3 +259,14 @@ fn trace_of(r: &[Value]) -> Option<TraceCase> {
         threshold_reached: i(15)? != 0,
     })
 }
+
+impl Db {
+    /// Traces made by `number` or of calls from it, in [from_ns, to_ns), oldest first.
+    pub fn traces_involving(&mut self, number: &str, from_ns: i64, to_ns: i64) -> Result<Vec<TraceCase>, DbError> {
+        let rows = self.query(
+            &format!("SELECT {TRACE_COLUMNS} FROM traces WHERE (subscriber = $1 OR caller = $1) AND time_ns >= $2 AND time_ns < $3 ORDER BY time_ns, trace_id"),
+            &[number.into(), from_ns.into(), to_ns.into()],
+        )?;
+        Ok(rows.iter().filter_map(|r| trace_of(r)).collect())
+    }
+}
