@@ -5,6 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cli_desk;
+
 #[derive(Parser)]
 #[command(name = "tapline", version, about = "Lawful-intercept mediation: SIP/RTP to ETSI TS 102 232 handover")]
 struct Cli {
@@ -47,6 +49,16 @@ enum Command {
     Warrant {
         #[command(subcommand)]
         command: WarrantCommand,
+    },
+    /// Legal demands at the Law Enforcement Support desk (enter, validate, decide, produce, deliver).
+    Demand {
+        #[command(subcommand)]
+        command: cli_desk::DemandCommand,
+    },
+    /// The desk's records database: directory import, purge, CPNI password, Call Identification Center.
+    Desk {
+        #[command(subcommand)]
+        command: cli_desk::DeskCommand,
     },
     /// The CALEA audit trail.
     Audit {
@@ -285,6 +297,8 @@ fn main() -> ExitCode {
         Command::Warrant { command } => run_warrant_client(command),
         Command::Audit { command: AuditCommand::Verify { dir } } => run_audit_verify(&dir),
         Command::Audit { command: AuditCommand::Show { liid, dir } } => run_audit_show(&dir, &liid),
+        Command::Demand { command } => cli_desk::run_demand(command),
+        Command::Desk { command } => cli_desk::run_desk(command),
         Command::Run(args) => run_delivery(args),
         Command::Lemf { listen, cert, key, client_ca, out } => {
             let config = tapline::lemf::LemfConfig { listen, cert, key, client_ca, out };
