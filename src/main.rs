@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod cli;
 use cli::checks;
+mod cli_desk;
 
 #[derive(Parser)]
 #[command(name = "tapline", version, about = "Lawful-intercept mediation: SIP/RTP to ETSI TS 102 232 handover")]
@@ -40,6 +41,9 @@ enum Command {
         media_shards: usize,
         #[command(flatten)]
         timers: CallTimerArgs,
+        /// Call detail records of every call into this database: a SQLite file or postgres://….
+        #[arg(long, value_name = "PATH|postgres://…")]
+        records_db: Option<String>,
     },
     /// Print a handover stream as JSON lines: BER PS-PDUs (hi2.ber, hi3.ber), or `laes`
     /// CDC records (hi2.ber) or CCC frames (hi3.ccc).
@@ -53,6 +57,16 @@ enum Command {
     Warrant {
         #[command(subcommand)]
         command: WarrantCommand,
+    },
+    /// Legal demands at the Law Enforcement Support desk (enter, validate, decide, produce, deliver).
+    Demand {
+        #[command(subcommand)]
+        command: cli_desk::DemandCommand,
+    },
+    /// The desk's records database: directory import, purge, CPNI password, Call Identification Center.
+    Desk {
+        #[command(subcommand)]
+        command: cli_desk::DeskCommand,
     },
     /// The CALEA audit trail.
     Audit {
@@ -151,6 +165,10 @@ struct RunArgs {
     /// Run Call Trace (*57) with this configuration; records go to SPOOL/calltrace/.
     #[arg(long)]
     calltrace: Option<PathBuf>,
+    /// Call detail records of every call into this database: a SQLite file (e.g.
+    /// SPOOL/records/records.sqlite) or postgres://… (see README, "Law Enforcement Support desk").
+    #[arg(long, value_name = "PATH|postgres://…")]
+    records_db: Option<String>,
     /// Audit trail directory (default SPOOL/audit).
     #[arg(long)]
     audit: Option<PathBuf>,
@@ -299,10 +317,10 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     cli::logging::init(cli.log_format);
     let result = match cli.command {
-        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, timers } => {
+        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, timers, records_db } => {
             let pipeline = tapline::pipeline::PipelineConfig { media_shards, ..Default::default() };
             let mediator = timers.config();
-            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, mediator };
+            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, mediator, records_db };
             run_replay(&capture, &warrants, &out, &options)
         }
         Command::Decode { file, profile } => run_decode(&file, profile.as_deref()),
@@ -314,6 +332,8 @@ fn main() -> ExitCode {
         Command::Warrant { command } => run_warrant_client(command),
         Command::Audit { command: AuditCommand::Verify { dir } } => run_audit_verify(&dir),
         Command::Audit { command: AuditCommand::Show { liid, dir } } => run_audit_show(&dir, &liid),
+        Command::Demand { command } => cli_desk::run_demand(command),
+        Command::Desk { command } => cli_desk::run_desk(command),
         Command::Run(args) => run_delivery(args),
         Command::Lemf { listen, cert, key, client_ca, out } => {
             let config = tapline::lemf::LemfConfig { listen, cert, key, client_ca, out };
@@ -410,6 +430,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         pipeline: tapline::pipeline::PipelineConfig { media_shards: a.media_shards, ..Default::default() },
         metrics: a.metrics,
         mediator: a.timers.config(),
+        records_db: a.records_db,
     };
     let pcap = match &options.source {
         Source::Pcap { path, .. } => Some(path.clone()),

@@ -32,6 +32,8 @@ pub enum ReplayError {
     CallTrace(#[from] CallTraceError),
     #[error("{0}")]
     Pipeline(#[from] PipelineError),
+    #[error("records: {0}")]
+    Records(#[from] crate::records::DbError),
 }
 
 /// Optional services of a replay.
@@ -47,6 +49,9 @@ pub struct ReplayOptions {
     pub pipeline: PipelineConfig,
     /// Call timers (idle expiry, linger after the end).
     pub mediator: MediatorConfig,
+    /// Call detail records of every call to this database (a SQLite file, or
+    /// `postgres://…`); Call Trace then reads its directory from it (see `records`).
+    pub records_db: Option<String>,
 }
 
 /// Bytes written per agency.
@@ -84,6 +89,9 @@ pub struct Summary {
     pub calltrace: Option<CallTraceStats>,
     /// Wall-clock time from reading a packet's batch to its records being encoded.
     pub latency: LatencySummary,
+    /// Call detail records written, when a records database is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<crate::records::WriterStats>,
 }
 
 /// Writes each agency's PDUs to `OUT/AGENCY/hi2.ber` and `hi3.ber` (`hi3.ccc` for a `laes`
@@ -214,25 +222,38 @@ pub fn replay_with(
     let output = FileOutput::new(out, agency_ids, profiles);
     let sequencer = Sequencer::new(store.appliance, store.agencies, output);
     let mediator = Mediator::with_config(table, options.mediator, CinAllocator::new());
+    let writer = match &options.records_db {
+        Some(spec) => Some(crate::records::Writer::start(spec)?),
+        None => None,
+    };
     let tracer = match &options.calltrace {
         Some(path) => {
-            let config = calltrace::Config::load(path, &numbering)?;
+            let mut config = calltrace::Config::load(path, &numbering)?;
+            if let Some(spec) = &options.records_db {
+                config.directory = crate::records::Db::open(spec)?.directory()?;
+            }
             let state = match &options.calltrace_state {
                 Some(p) => calltrace::load_state(p)?,
                 None => calltrace::TraceState::default(),
             };
-            Some(CallTracer::new(Tracker::with_state(config, state), JsonlOutput::create(out)?))
+            let output = crate::records::TraceTee::new(writer.as_ref(), JsonlOutput::create(out)?);
+            Some(CallTracer::new(Tracker::with_state(config, state), output))
         }
         None => None,
     };
+    let observer = crate::records::DeskObserver { records: writer.as_ref().map(|w| w.observer()), tracer };
     let source = FrameSource::Pcap { path: capture.to_owned(), rate: None };
     let stop = AtomicBool::new(false);
     let metrics = Metrics::new();
-    let done = pipeline::run(&source, mediator, tracer, sequencer, NoHook::default(), &stop, &options.pipeline, &metrics)?;
+    let done = pipeline::run(&source, mediator, observer, sequencer, NoHook::default(), &stop, &options.pipeline, &metrics)?;
     let sequencer = done.encoder;
     let liid_counts = sequencer.counts_of_all(liids);
     let agencies = sequencer.into_output().finish()?;
-    let calltrace = match done.observer {
+    let crate::records::DeskObserver { records, tracer } = done.observer;
+    if let Some(r) = records {
+        r.finish();
+    }
+    let calltrace = match tracer {
         Some(t) => {
             let (tracker, stats) = t.finish().map_err(|source| ReplayError::Io { path: out.to_owned(), source })?;
             if let Some(p) = &options.calltrace_state {
@@ -240,6 +261,10 @@ pub fn replay_with(
             }
             Some(stats)
         }
+        None => None,
+    };
+    let records = match writer {
+        Some(w) => Some(w.finish()?),
         None => None,
     };
     let (m, capture_stats, decode) = (done.mediation, done.capture, done.decode);
@@ -262,6 +287,7 @@ pub fn replay_with(
         mediation: m,
         calltrace,
         latency: LatencySummary::of(&metrics),
+        records,
     };
     let path = out.join("summary.json");
     let json = serde_json::to_vec_pretty(&summary).map_err(|e| ReplayError::Io {

@@ -88,3 +88,11 @@ pub fn identity_key(id: &Identity) -> String {
         Identity::Sip { user, host } => format!("sip:{user}@{host}"),
     }
 }
+
+impl Directory {
+    /// A directory of listings already keyed by [`identity_key`] (the records database's
+    /// subscriber table, `records::Db::directory`).
+    pub fn from_entries(entries: impl IntoIterator<Item = (String, Listing)>) -> Directory {
+        Directory { entries: entries.into_iter().collect() }
+    }
+}

@@ -6,7 +6,7 @@ mod config;
 mod directory;
 mod output;
 mod record;
-mod tracker;
+pub(crate) mod tracker;
 #[cfg(test)]
 mod tests;
 

@@ -342,14 +342,14 @@ impl Tracker {
 
 /// The caller: the network-asserted identity when present, else From; `None` when
 /// anonymous or unusable. A "private" caller (`Privacy: id`) keeps its asserted identity.
-fn caller_identity(msg: &Message<'_>, numbering: &Numbering) -> Option<Identity> {
+pub(crate) fn caller_identity(msg: &Message<'_>, numbering: &Numbering) -> Option<Identity> {
     msg.p_asserted_identities()
         .find_map(|n| from_uri(n.uri, numbering))
         .or_else(|| msg.from().and_then(|f| from_uri(f.uri, numbering)))
 }
 
 /// True when a Request-URI dials the Call Trace code (`*57`, also `%2A57`).
-fn is_trace_code(ruri: &str) -> bool {
+pub(crate) fn is_trace_code(ruri: &str) -> bool {
     let Ok(uri) = sip::parse_uri(ruri) else { return false };
     let Some(user) = uri.user else { return false };
     let user = user.split(';').next().unwrap_or(user);

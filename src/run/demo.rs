@@ -103,6 +103,7 @@ pub fn demo(capture: &Path, warrants: &Path, out: &Path) -> Result<DemoSummary, 
         pipeline: Default::default(),
         metrics: None,
         mediator: Default::default(),
+        records_db: None,
     };
     let result = run(&options, Arc::new(AtomicBool::new(false)));
     let mut received = BTreeMap::new();

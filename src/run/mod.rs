@@ -58,6 +58,10 @@ pub struct RunOptions {
     pub metrics: Option<std::net::SocketAddr>,
     /// Call timers (idle expiry of answered and unanswered calls, linger after the end).
     pub mediator: MediatorConfig,
+    /// Call detail records of every call to this database (a SQLite file, e.g.
+    /// `SPOOL/records/records.sqlite`, or `postgres://…`); Call Trace then reads its
+    /// directory from it (see `records`).
+    pub records_db: Option<String>,
 }
 
 /// How a running appliance follows changes of its warrants.
@@ -109,6 +113,8 @@ pub enum RunError {
     Pipeline(#[from] PipelineError),
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] MetricsError),
+    #[error("records: {0}")]
+    Records(#[from] crate::records::DbError),
 }
 
 /// What a run did. Targets never appear here.
@@ -143,6 +149,9 @@ pub struct RunSummary {
     /// Call Trace counters, when configured (no identities).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calltrace: Option<CallTraceStats>,
+    /// Call detail records written, when a records database is configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub records: Option<crate::records::WriterStats>,
 }
 
 /// Runs the pipeline until the capture ends or `stop` is set (then drains). Records left
@@ -243,15 +252,24 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
     });
     let calltrace_dir = spool.join("calltrace");
+    let writer = match &options.records_db {
+        Some(spec) => Some(crate::records::Writer::start(spec)?),
+        None => None,
+    };
     let tracer = match &options.calltrace {
         Some(config) => {
             let state = calltrace::load_state(&calltrace_dir.join("state.json"))?;
-            let tracker = Tracker::with_state(calltrace::Config::load(config, &numbering)?, state);
-            let output = JsonlOutput::create(&calltrace_dir)?;
+            let mut config = calltrace::Config::load(config, &numbering)?;
+            if let Some(spec) = &options.records_db {
+                config.directory = crate::records::Db::open(spec)?.directory()?;
+            }
+            let tracker = Tracker::with_state(config, state);
+            let output = crate::records::TraceTee::new(writer.as_ref(), JsonlOutput::create(&calltrace_dir)?);
             Some(CallTracer::new(tracker, output))
         }
         None => None,
     };
+    let tracer = crate::records::DeskObserver { records: writer.as_ref().map(|w| w.observer()), tracer };
     let hook = WarrantHook::new(updates, timeline).with_states(states);
     metrics.set_running(true);
     let finished = pipeline::run(&options.source, mediator, tracer, sink, hook, &stop, &options.pipeline, &metrics);
@@ -280,6 +298,10 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     if let Some(e) = failure {
         return Err(e);
     }
+    let crate::records::DeskObserver { records, tracer } = tracer;
+    if let Some(r) = records {
+        r.finish();
+    }
     let calltrace = match tracer {
         Some(t) => {
             let (tracker, stats) =
@@ -287,6 +309,10 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
             calltrace::save_state(&calltrace_dir.join("state.json"), &tracker.state())?;
             Some(stats)
         }
+        None => None,
+    };
+    let records = match writer {
+        Some(w) => Some(w.finish()?),
         None => None,
     };
     let m = finished.mediation;
@@ -311,6 +337,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         warrant_reloads: reloads,
         records_withheld: sink.withheld,
         calltrace,
+        records,
     })
 }
 

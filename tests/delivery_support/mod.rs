@@ -211,6 +211,7 @@ pub fn run_options(warrants: &Path, spool: &Path, pki: &DevPki, pcap: PathBuf, r
         pipeline: Default::default(),
         metrics: None,
         mediator: Default::default(),
+        records_db: None,
     }
 }
 

@@ -1,0 +1,187 @@
+//! `tapline demand …` and `tapline desk …`: the Law Enforcement Support desk's command
+//! line over the records database and the audit trail (see README, "Law Enforcement
+//! Support desk").
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+
+use tapline::desk::{cpni, DemandDoc, Desk, DeskConfig, Release};
+use tapline::records::{self, Db};
+
+type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
+
+/// Where the desk keeps its state.
+#[derive(Args, Clone)]
+pub struct Store {
+    /// Records database: a SQLite file or postgres://….
+    #[arg(long, value_name = "PATH|postgres://…")]
+    db: String,
+    /// Audit trail directory.
+    #[arg(long)]
+    audit: PathBuf,
+    /// Who acts (recorded in the audit trail).
+    #[arg(long = "as", value_name = "NAME", default_value = "analyst")]
+    who: String,
+    /// The carrier's legal entity demands must be addressed to.
+    #[arg(long, default_value = "Carrier Example Inc.")]
+    carrier: String,
+}
+
+impl Store {
+    fn desk(&self) -> Result<Desk> {
+        let config = DeskConfig { carrier: self.carrier.clone(), ..DeskConfig::default() };
+        Ok(Desk::open(Db::open(&self.db)?, &self.audit, config)?)
+    }
+}
+
+#[derive(Subcommand)]
+pub enum DemandCommand {
+    /// Enter a demand from a TOML or JSON file; prints its id.
+    Enter { file: PathBuf, #[command(flatten)] store: Store },
+    /// Validate: validated, rejected or returned for clarification (with the reason).
+    Validate { id: String, #[command(flatten)] store: Store },
+    /// Decide what is released (the instrument table; an emergency disclosure needs --grant).
+    Decide {
+        id: String,
+        /// Emergency disclosures: the analyst's grant, a JSON `Release`.
+        #[arg(long)]
+        grant: Option<PathBuf>,
+        #[command(flatten)]
+        store: Store,
+    },
+    /// Build the response package (directory and zip) under OUT.
+    Produce { id: String, #[arg(long)] out: PathBuf, #[command(flatten)] store: Store },
+    /// Record delivery.
+    Deliver { id: String, #[arg(long)] to: String, #[command(flatten)] store: Store },
+    /// Rebuild a produced package from the audit trail and check its manifest hash.
+    Reproduce { id: String, #[arg(long)] out: PathBuf, #[command(flatten)] store: Store },
+    /// Print a demand (JSON).
+    Show { id: String, #[command(flatten)] store: Store },
+    /// List demands: id, state, instrument.
+    List { #[command(flatten)] store: Store },
+}
+
+#[derive(Subcommand)]
+pub enum DeskCommand {
+    /// Import the subscriber directory (CSV with a header row, or TOML `[[subscriber]]`).
+    ImportDirectory { file: PathBuf, #[arg(long)] db: String },
+    /// The daily purge: calls past retention (except under a hold), traces past theirs.
+    Purge {
+        #[arg(long)]
+        db: String,
+        #[arg(long, default_value_t = records::DEFAULT_RETENTION_DAYS)]
+        retention_days: i64,
+        #[arg(long, default_value_t = records::cic::DEFAULT_TRACE_RETENTION_BUSINESS_DAYS)]
+        trace_business_days: i64,
+    },
+    /// Set a customer's CPNI password (read from the TAPLINE_CPNI_PASSWORD environment variable).
+    SetPassword { number: String, #[arg(long)] db: String },
+    /// Block or unblock Call Trace on a subscriber line.
+    BlockTrace { number: String, #[arg(long)] unblock: bool, #[arg(long)] db: String },
+    /// The Call Identification Center's cases of a subscriber (JSON).
+    Cases { number: String, #[arg(long)] db: String },
+    /// An analyst releases a case below the three-trace threshold (threatening calls).
+    Override { case: String, #[arg(long)] reason: String, #[arg(long = "as")] who: String, #[arg(long)] db: String },
+    /// A case was handed to law enforcement: its traces are deleted.
+    HandOff { case: String, #[arg(long)] db: String },
+}
+
+fn number_key(n: &str) -> Result<String> {
+    let id = tapline::warrant::parse_target(n).map_err(|e| format!("number: {e}"))?;
+    Ok(tapline::calltrace::identity_key(&id))
+}
+
+fn now() -> i64 {
+    i64::try_from(tapline::audit::now().as_nanos()).unwrap_or(i64::MAX)
+}
+
+fn read_doc(path: &Path) -> Result<DemandDoc> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if path.extension().is_some_and(|e| e == "json") {
+        Ok(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?)
+    } else {
+        Ok(toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))?)
+    }
+}
+
+pub fn run_demand(cmd: DemandCommand) -> Result<ExitCode> {
+    let print = |r: &tapline::desk::DemandRecord| {
+        let reason = r.refusal.as_ref().map(|x| format!(" ({x})")).unwrap_or_default();
+        println!("{} {}{reason}", r.id, r.state.as_str());
+    };
+    match cmd {
+        DemandCommand::Enter { file, store } => print(&store.desk()?.enter(read_doc(&file)?, &store.who)?),
+        DemandCommand::Validate { id, store } => {
+            let r = store.desk()?.validate(&id, &store.who)?;
+            print(&r);
+            if r.refusal.is_some() {
+                return Ok(ExitCode::from(3));
+            }
+        }
+        DemandCommand::Decide { id, grant, store } => {
+            let grant: Option<Release> = match grant {
+                Some(p) => Some(serde_json::from_str(&std::fs::read_to_string(&p).map_err(|e| format!("{}: {e}", p.display()))?)?),
+                None => None,
+            };
+            print(&store.desk()?.decide(&id, &store.who, grant)?);
+        }
+        DemandCommand::Produce { id, out, store } => {
+            let r = store.desk()?.produce(&id, &store.who, &out)?;
+            print(&r);
+            if let Some(p) = &r.produced {
+                println!("{} {} manifest sha256 {}", p.dir.display(), p.zip.display(), p.manifest_sha256);
+            }
+        }
+        DemandCommand::Deliver { id, to, store } => print(&store.desk()?.deliver(&id, &store.who, &to)?),
+        DemandCommand::Reproduce { id, out, store } => {
+            let p = store.desk()?.reproduce(&id, &out)?;
+            println!("{} reproduced, manifest sha256 {}", p.dir.display(), p.manifest_sha256);
+        }
+        DemandCommand::Show { id, store } => println!("{}", serde_json::to_string_pretty(&store.desk()?.get(&id)?)?),
+        DemandCommand::List { store } => {
+            for r in store.desk()?.list()? {
+                println!("{} {} {:?}", r.id, r.state.as_str(), r.doc.instrument);
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_desk(cmd: DeskCommand) -> Result<ExitCode> {
+    match cmd {
+        DeskCommand::ImportDirectory { file, db } => {
+            let mut db = Db::open(&db)?;
+            let n = if file.extension().is_some_and(|e| e == "csv") { records::import_csv(&mut db, &file)? } else { records::import_toml(&mut db, &file)? };
+            println!("{n} subscribers imported");
+        }
+        DeskCommand::Purge { db, retention_days, trace_business_days } => {
+            let mut db = Db::open(&db)?;
+            let mut report = db.purge(now(), retention_days)?;
+            report.traces_deleted = db.purge_traces(now(), trace_business_days)?;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+        DeskCommand::SetPassword { number, db } => {
+            let password = std::env::var("TAPLINE_CPNI_PASSWORD").map_err(|_| "set TAPLINE_CPNI_PASSWORD to the new password")?;
+            cpni::set_password(&mut Db::open(&db)?, &number_key(&number)?, &password, now())?;
+            println!("password set; the customer is notified at the address of record");
+        }
+        DeskCommand::BlockTrace { number, unblock, db } => {
+            Db::open(&db)?.set_trace_block(&number_key(&number)?, !unblock, now())?;
+        }
+        DeskCommand::Cases { number, db } => {
+            let mut db = Db::open(&db)?;
+            let n = number_key(&number)?;
+            let cases = db.cases_of(&n)?;
+            let traces = db.traces_of(&n)?;
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "cases": cases, "traces": traces }))?);
+        }
+        DeskCommand::Override { case, reason, who, db } => Db::open(&db)?.override_case(&case, &who, &reason)?,
+        DeskCommand::HandOff { case, db } => {
+            let n = Db::open(&db)?.hand_off(&case, now())?;
+            println!("{n} traces deleted");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the call detail recorder and the records database (SQLite).
