@@ -114,7 +114,7 @@ struct RunArgs {
     #[arg(long)]
     warrants: PathBuf,
     /// Replay this capture file.
-    #[arg(long, required_unless_present = "iface", conflicts_with = "iface")]
+    #[arg(long, required_unless_present_any = ["iface", "x2x3_listen"], conflicts_with = "iface")]
     pcap: Option<PathBuf>,
     /// Capture live from this interface (build with --features live).
     #[arg(long)]
@@ -150,6 +150,26 @@ struct RunArgs {
     media_shards: usize,
     #[command(flatten)]
     api: RunApiArgs,
+    #[command(flatten)]
+    x2x3: RunX2x3Args,
+}
+
+/// X2/X3 ingest (ETSI TS 103 221-2) inside `tapline run`: PDUs from points of interception
+/// and network elements replace the capture.
+#[derive(clap::Args)]
+struct RunX2x3Args {
+    /// Accept X2/X3 over mutual TLS on HOST:PORT (repeatable) instead of --pcap/--iface.
+    #[arg(long = "x2x3-listen", value_name = "HOST:PORT", conflicts_with_all = ["pcap", "iface"],
+          requires_all = ["x2x3_cert", "x2x3_key", "x2x3_client_ca"])]
+    x2x3_listen: Vec<std::net::SocketAddr>,
+    /// The listener's server certificate and key (PEM).
+    #[arg(long, requires = "x2x3_listen")]
+    x2x3_cert: Option<PathBuf>,
+    #[arg(long, requires = "x2x3_listen")]
+    x2x3_key: Option<PathBuf>,
+    /// CA of the points of interception's client certificates.
+    #[arg(long, requires = "x2x3_listen")]
+    x2x3_client_ca: Option<PathBuf>,
 }
 
 /// The provisioning API served inside `tapline run` (as `warrant serve` does on its own),
@@ -331,10 +351,19 @@ fn run_replay(
 
 fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     use tapline::run::{RunOptions, Source};
-    let source = match (a.pcap, a.iface) {
-        (Some(path), _) => Source::Pcap { path, rate: a.rate },
-        (None, Some(name)) => Source::Iface(name),
-        (None, None) => return Err("give --pcap FILE or --iface NAME".into()),
+    let mut x2x3 = None;
+    let source = match (a.pcap, a.iface, a.x2x3) {
+        (Some(path), _, _) => Source::Pcap { path, rate: a.rate },
+        (None, Some(name), _) => Source::Iface(name),
+        (None, None, RunX2x3Args { x2x3_listen, x2x3_cert: Some(cert), x2x3_key: Some(key), x2x3_client_ca: Some(ca) })
+            if !x2x3_listen.is_empty() =>
+        {
+            let config = tapline::x2x3::ListenerConfig::new(x2x3_listen, cert, key, ca);
+            let (listener, frames) = tapline::x2x3::Listener::start(&config)?;
+            x2x3 = Some(listener);
+            Source::Channel(frames)
+        }
+        _ => return Err("give --pcap FILE, --iface NAME or --x2x3-listen HOST:PORT".into()),
     };
     let audit = a.audit.unwrap_or_else(|| a.spool.join("audit"));
     let api = match a.api {
@@ -368,6 +397,10 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         metrics: a.metrics,
     };
     let summary = tapline::run::run_until_signal_with(&options, &lifecycle)?;
+    if let Some(listener) = x2x3 {
+        let counters = listener.stop();
+        println!("x2x3 ingest: {}", serde_json::to_string(&counters).unwrap_or_default());
+    }
     print!("{}", tapline::run::run_report(&summary));
     Ok(ExitCode::SUCCESS)
 }
