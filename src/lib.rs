@@ -18,6 +18,8 @@ pub mod sip;
 pub mod time;
 pub mod warrant;
 pub mod wire;
+pub mod x1;
+pub mod x2x3;
 
 pub use time::Timestamp;
 pub mod replay;

@@ -110,6 +110,28 @@ enum Command {
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
     },
+    /// A point of interception (skeleton, ETSI TS 103 221-1): serves X1 over HTTPS with
+    /// mutual TLS, holding tasks and destinations in memory. X2/X3 delivery of its tasks is
+    /// not built yet.
+    Poi {
+        /// Address of the X1 endpoint.
+        #[arg(long = "x1-listen", value_name = "HOST:PORT")]
+        x1_listen: std::net::SocketAddr,
+        /// The endpoint's server certificate and key (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long)]
+        key: PathBuf,
+        /// CA of the ADMF's client certificate.
+        #[arg(long)]
+        client_ca: PathBuf,
+        /// This network element's identifier (neIdentifier).
+        #[arg(long, default_value = "poi-1")]
+        ne_id: String,
+        /// The only ADMF allowed to task it: the common name of its client certificate.
+        #[arg(long)]
+        admf_id: String,
+    },
     /// Write a deterministic synthetic VoIP capture (SIP over UDP/TCP, IPv4/IPv6, VLAN,
     /// G.711 RTP both ways, RTCP, RFC 4733 digits, unanswered and forwarded calls) and,
     /// with --warrants, the warrant set that targets a share of its calls.
@@ -140,7 +162,7 @@ struct RunArgs {
     #[arg(long)]
     warrants: PathBuf,
     /// Replay this capture file.
-    #[arg(long, required_unless_present = "iface", conflicts_with = "iface")]
+    #[arg(long, required_unless_present_any = ["iface", "x2x3_listen"], conflicts_with = "iface")]
     pcap: Option<PathBuf>,
     /// Capture live from this interface (build with --features live).
     #[arg(long)]
@@ -182,6 +204,26 @@ struct RunArgs {
     timers: CallTimerArgs,
     #[command(flatten)]
     api: RunApiArgs,
+    #[command(flatten)]
+    x2x3: RunX2x3Args,
+}
+
+/// X2/X3 ingest (ETSI TS 103 221-2) inside `tapline run`: PDUs from points of interception
+/// and network elements replace the capture.
+#[derive(clap::Args)]
+struct RunX2x3Args {
+    /// Accept X2/X3 over mutual TLS on HOST:PORT (repeatable) instead of --pcap/--iface.
+    #[arg(long = "x2x3-listen", value_name = "HOST:PORT", conflicts_with_all = ["pcap", "iface"],
+          requires_all = ["x2x3_cert", "x2x3_key", "x2x3_client_ca"])]
+    x2x3_listen: Vec<std::net::SocketAddr>,
+    /// The listener's server certificate and key (PEM).
+    #[arg(long, requires = "x2x3_listen")]
+    x2x3_cert: Option<PathBuf>,
+    #[arg(long, requires = "x2x3_listen")]
+    x2x3_key: Option<PathBuf>,
+    /// CA of the points of interception's client certificates.
+    #[arg(long, requires = "x2x3_listen")]
+    x2x3_client_ca: Option<PathBuf>,
 }
 
 /// Call timers of mediation, in seconds of packet time.
@@ -344,6 +386,10 @@ fn main() -> ExitCode {
                 })
                 .map_err(Into::into)
         }
+        Command::Poi { x1_listen, cert, key, client_ca, ne_id, admf_id } => {
+            let ne = tapline::x1::NeConfig { ne_identifier: ne_id, admf_identifier: admf_id };
+            run_poi(&tapline::x1::server::X1ServerConfig { listen: x1_listen, cert, key, client_ca, ne })
+        }
         Command::Certs { out, agencies, hosts } => run_certs(&out, agencies, hosts),
         Command::Demo { out } => run_demo(&out),
         Command::Gen { calls, concurrent, out, seed, warrants, target_share, tunnel } => {
@@ -391,13 +437,22 @@ fn run_replay(
 
 fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     use tapline::run::{RunOptions, Source};
-    let source = match (a.pcap, a.iface) {
-        (Some(path), _) => {
+    let mut x2x3 = None;
+    let source = match (a.pcap, a.iface, a.x2x3) {
+        (Some(path), _, _) => {
             checks::capture_path(&path)?;
             Source::Pcap { path, rate: a.rate }
         }
-        (None, Some(name)) => Source::Iface(name),
-        (None, None) => return Err("give --pcap FILE or --iface NAME".into()),
+        (None, Some(name), _) => Source::Iface(name),
+        (None, None, RunX2x3Args { x2x3_listen, x2x3_cert: Some(cert), x2x3_key: Some(key), x2x3_client_ca: Some(ca) })
+            if !x2x3_listen.is_empty() =>
+        {
+            let config = tapline::x2x3::ListenerConfig::new(x2x3_listen, cert, key, ca);
+            let (listener, frames) = tapline::x2x3::Listener::start(&config)?;
+            x2x3 = Some(listener);
+            Source::Channel(frames)
+        }
+        _ => return Err("give --pcap FILE, --iface NAME or --x2x3-listen HOST:PORT".into()),
     };
     let audit = a.audit.unwrap_or_else(|| a.spool.join("audit"));
     let api = match a.api {
@@ -438,6 +493,10 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     let spool = options.delivery.spool.clone();
     let summary = tapline::run::run_until_signal_with(&options, &lifecycle)?;
+    if let Some(listener) = x2x3 {
+        let counters = listener.stop();
+        println!("x2x3 ingest: {}", serde_json::to_string(&counters).unwrap_or_default());
+    }
     print!("{}", tapline::run::run_report(&summary));
     let mut problems = match &pcap {
         Some(path) => checks::capture_problems(path, &summary.capture_errors, summary.skipped_non_ip, summary.packets_read),
@@ -445,6 +504,34 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     };
     problems.extend(checks::undelivered(&summary.interfaces, &spool));
     Ok(checks::exit_for(&problems))
+}
+
+/// `tapline poi`: the X1 endpoint until SIGINT/SIGTERM; task changes are logged by XID
+/// (never their targets).
+fn run_poi(config: &tapline::x1::server::X1ServerConfig) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
+    runtime.block_on(async {
+        let (tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
+        let server = tapline::x1::server::start(config, tx).await?;
+        eprintln!("X1 endpoint on https://{}", server.addr);
+        loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Some(tapline::x1::Change::TaskActivated(t)) => tracing::info!(xid = %t.xid, "task activated"),
+                    Some(tapline::x1::Change::TaskModified(t)) => tracing::info!(xid = %t.xid, "task modified"),
+                    Some(tapline::x1::Change::TaskDeactivated(x)) => tracing::info!(xid = %x, "task deactivated"),
+                    Some(tapline::x1::Change::DestinationCreated(d)) => tracing::info!(did = %d.did, "destination created"),
+                    Some(tapline::x1::Change::DestinationModified(d)) => tracing::info!(did = %d.did, "destination modified"),
+                    Some(tapline::x1::Change::DestinationRemoved(d)) => tracing::info!(did = %d, "destination removed"),
+                    None => break,
+                },
+                _ = tapline::lemf::wait_for_signal() => break,
+            }
+        }
+        server.stop();
+        Ok::<_, Box<dyn std::error::Error>>(())
+    })?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>) -> Result<ExitCode, Box<dyn std::error::Error>> {

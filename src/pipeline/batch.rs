@@ -19,6 +19,18 @@ pub enum FrameSource {
     Pcap { path: PathBuf, rate: Option<u32> },
     /// Live capture from an interface (build with `--features live`).
     Iface(String),
+    /// Frames pushed by another component (X2/X3 ingest), read until every sender is gone;
+    /// on a stop request the frames already queued are still read. Never dropped: a full
+    /// pipeline makes the pushers wait.
+    Channel(crossbeam_channel::Receiver<PushedFrame>),
+}
+
+/// A frame handed to a [`FrameSource::Channel`], owning its bytes.
+#[derive(Clone, Debug)]
+pub struct PushedFrame {
+    pub ts: Timestamp,
+    pub link: LinkType,
+    pub data: Vec<u8>,
 }
 
 /// One frame's place in a batch.
@@ -126,6 +138,14 @@ enum Reader {
     File { reader: FileReader, rate: Option<u32>, started: Instant },
     #[cfg(feature = "live")]
     Live(crate::capture::LiveCapture),
+    Channel {
+        rx: crossbeam_channel::Receiver<PushedFrame>,
+        current: Option<PushedFrame>,
+        /// After a stop request: frames still to read (those queued when it came).
+        drain_left: Option<usize>,
+        frames: u64,
+        bytes: u64,
+    },
 }
 
 /// Reads a source batch by batch.
@@ -150,6 +170,7 @@ impl BatchReader {
             }
             #[cfg(not(feature = "live"))]
             FrameSource::Iface(_) => return Err(CaptureError::LiveUnavailable),
+            FrameSource::Channel(rx) => Reader::Channel { rx: rx.clone(), current: None, drain_left: None, frames: 0, bytes: 0 },
         };
         Ok(BatchReader {
             reader,
@@ -163,13 +184,13 @@ impl BatchReader {
 
     /// Live capture: a full pipeline drops batches rather than waiting.
     pub fn is_live(&self) -> bool {
-        !matches!(self.reader, Reader::File { .. })
+        !matches!(self.reader, Reader::File { .. } | Reader::Channel { .. })
     }
 
     /// The next batch; None at the end of a file, or when `halt` is set.
     pub fn next_batch(&mut self, halt: &Halt<'_>) -> Result<Option<Batch>, CaptureError> {
         let mut batch = Batch::new(self.index, &self.limits, &self.pool);
-        while !self.ended && !halt.is_set() {
+        while !self.ended && !self.halted(halt) {
             let frame = match &mut self.reader {
                 Reader::File { reader, rate, started } => {
                     let frame = match reader.next_frame() {
@@ -194,6 +215,24 @@ impl BatchReader {
                 }
                 #[cfg(feature = "live")]
                 Reader::Live(capture) => capture.next_frame()?,
+                Reader::Channel { rx, current, frames, bytes, .. } => {
+                    let wait = if batch.frames.is_empty() { self.limits.linger } else { Duration::ZERO };
+                    *current = None;
+                    match rx.recv_timeout(wait) {
+                        Ok(f) => {
+                            *frames += 1;
+                            *bytes += f.data.len() as u64;
+                            *current = Some(f);
+                        }
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) if batch.frames.is_empty() => {}
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                            self.ended = true;
+                            break;
+                        }
+                    }
+                    current.as_ref().map(|f| Frame { ts: f.ts, link: f.link, data: &f.data, orig_len: f.data.len() as u32 })
+                }
             };
             if let Some(frame) = frame {
                 self.summary.first.get_or_insert(frame.ts);
@@ -209,6 +248,28 @@ impl BatchReader {
         Ok((!batch.frames.is_empty()).then_some(batch))
     }
 
+    /// Whether reading stops here: on failure at once; on a stop request at once, except
+    /// that a pushed source first reads the frames queued when the request came.
+    fn halted(&mut self, halt: &Halt<'_>) -> bool {
+        if halt.failed.load(Ordering::Relaxed) {
+            return true;
+        }
+        if !halt.stop.load(Ordering::Relaxed) {
+            return false;
+        }
+        match &mut self.reader {
+            Reader::Channel { rx, drain_left, .. } => {
+                let left = drain_left.get_or_insert(rx.len());
+                if *left == 0 {
+                    return true;
+                }
+                *left -= 1;
+                false
+            }
+            _ => true,
+        }
+    }
+
     /// Counts a live batch the pipeline had no room for.
     pub fn dropped(&mut self, batch: &Batch) {
         self.summary.dropped_pipeline_full += batch.frames.len() as u64;
@@ -221,6 +282,10 @@ impl BatchReader {
                 let stats = reader.stats();
                 self.summary.frames = stats.frames;
                 self.summary.bytes = stats.bytes;
+            }
+            Reader::Channel { frames, bytes, .. } => {
+                self.summary.frames = *frames;
+                self.summary.bytes = *bytes;
             }
             #[cfg(feature = "live")]
             Reader::Live(capture) => {

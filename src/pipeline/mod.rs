@@ -13,7 +13,7 @@ mod stats;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::Duration;
 
-pub use batch::{Batch, BatchLimits, BatchReader, CaptureSummary, FrameSource, Halt};
+pub use batch::{Batch, BatchLimits, BatchReader, CaptureSummary, FrameSource, Halt, PushedFrame};
 pub use records::RecordBuf;
 
 use crate::capture::CaptureError;

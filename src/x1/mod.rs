@@ -1,0 +1,15 @@
+//! ETSI TS 103 221-1 X1: the tasking messages between an ADMF and a network element
+//! (point of interception) — typed messages ([`message`]), a reader that refuses DTDs and
+//! external entities ([`parse`]), a schema-valid writer ([`write`]), the network element's
+//! task table as a sans-IO core ([`ne`]) and its HTTPS endpoint ([`server`]).
+
+pub mod message;
+pub mod ne;
+pub mod parse;
+pub mod server;
+pub mod write;
+
+pub use message::*;
+pub use ne::{Change, NeConfig, NetworkElement};
+pub use parse::{parse_request, parse_response, X1Error};
+pub use write::{write_request, write_response};

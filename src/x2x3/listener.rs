@@ -1,0 +1,315 @@
+//! The mediation function's X2/X3 listener (tokio shell around [`Link`]): accepts points of
+//! interception and third-party network elements over TLS 1.3 with mutual authentication,
+//! answers their keepalives, and pushes every X2/X3 PDU, turned into a frame by
+//! [`Ingest`], into the pipeline's [`FrameSource::Channel`](crate::pipeline::FrameSource).
+//! A full pipeline makes the connections wait (TCP back-pressure), never drops.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+
+use super::ingest::Ingest;
+use super::link::{Event, Link, LinkConfig, Role};
+use super::pdu::{PduRepr, PduType};
+use crate::delivery::tls::{self, TlsError};
+use crate::pipeline::PushedFrame;
+use crate::Timestamp;
+
+/// Settings of the X2/X3 listener (`tapline run --x2x3-listen`).
+#[derive(Clone, Debug)]
+pub struct ListenerConfig {
+    pub listen: Vec<SocketAddr>,
+    /// The mediation function's server certificate and key (PEM).
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Only POIs and network elements whose certificate chains to this CA are accepted.
+    pub client_ca: PathBuf,
+    pub link: LinkConfig,
+    /// Frames queued towards the pipeline before connections wait.
+    pub queue: usize,
+}
+
+impl ListenerConfig {
+    pub fn new(listen: Vec<SocketAddr>, cert: PathBuf, key: PathBuf, client_ca: PathBuf) -> Self {
+        ListenerConfig { listen, cert, key, client_ca, link: LinkConfig::default(), queue: 4096 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ListenerError {
+    #[error("X2/X3 TLS: {0}")]
+    Tls(#[from] TlsError),
+    #[error("X2/X3 listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("X2/X3 runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// Counters of the listener (no identities).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct IngestCounters {
+    pub connections: u64,
+    /// Clients refused in the TLS handshake (no or an untrusted certificate).
+    pub refused_clients: u64,
+    pub x2_pdus: u64,
+    pub x3_pdus: u64,
+    pub keepalives: u64,
+    /// Frames handed to the pipeline.
+    pub frames: u64,
+    /// PDUs framed correctly but malformed (bad attribute), skipped.
+    pub malformed_pdus: u64,
+    /// PDUs not ingested (unsupported format, RTP without addresses, ...), skipped.
+    pub not_ingested: u64,
+    /// Connections dropped for a garbled or oversized stream.
+    pub refused_streams: u64,
+    /// Connections dropped as silent for longer than the idle limit.
+    pub idle_drops: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    connections: AtomicU64,
+    refused_clients: AtomicU64,
+    x2_pdus: AtomicU64,
+    x3_pdus: AtomicU64,
+    keepalives: AtomicU64,
+    frames: AtomicU64,
+    malformed_pdus: AtomicU64,
+    not_ingested: AtomicU64,
+    refused_streams: AtomicU64,
+    idle_drops: AtomicU64,
+}
+
+fn bump(c: &AtomicU64) {
+    c.fetch_add(1, Ordering::Relaxed);
+}
+
+impl Counters {
+    fn snapshot(&self) -> IngestCounters {
+        let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        IngestCounters {
+            connections: g(&self.connections),
+            refused_clients: g(&self.refused_clients),
+            x2_pdus: g(&self.x2_pdus),
+            x3_pdus: g(&self.x3_pdus),
+            keepalives: g(&self.keepalives),
+            frames: g(&self.frames),
+            malformed_pdus: g(&self.malformed_pdus),
+            not_ingested: g(&self.not_ingested),
+            refused_streams: g(&self.refused_streams),
+            idle_drops: g(&self.idle_drops),
+        }
+    }
+}
+
+/// A running listener on its own runtime. Dropping (or [`stop`](Self::stop)) closes every
+/// connection; the frame channel then ends once the pipeline has read what was queued.
+pub struct Listener {
+    runtime: Option<tokio::runtime::Runtime>,
+    addrs: Vec<SocketAddr>,
+    counters: Arc<Counters>,
+    stop: watch::Sender<bool>,
+}
+
+impl Listener {
+    /// Binds every address and starts accepting; the receiver is the pipeline's source.
+    pub fn start(config: &ListenerConfig) -> Result<(Listener, Receiver<PushedFrame>), ListenerError> {
+        let acceptor = TlsAcceptor::from(tls::server_config(&config.cert, &config.key, &config.client_ca)?);
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("x2x3-listen")
+            .enable_all()
+            .build()
+            .map_err(ListenerError::Runtime)?;
+        let (tx, rx) = crossbeam_channel::bounded(config.queue.max(1));
+        let counters = Arc::new(Counters::default());
+        let (stop, stopped) = watch::channel(false);
+        let mut addrs = Vec::new();
+        for &addr in &config.listen {
+            let listener = runtime
+                .block_on(TcpListener::bind(addr))
+                .map_err(|source| ListenerError::Bind { addr, source })?;
+            addrs.push(listener.local_addr().map_err(|source| ListenerError::Bind { addr, source })?);
+            let shared = Shared { acceptor: acceptor.clone(), tx: tx.clone(), counters: counters.clone(), link: config.link };
+            runtime.spawn(accept_loop(listener, shared, stopped.clone()));
+        }
+        tracing::info!(addrs = ?addrs, "X2/X3 listener started");
+        Ok((Listener { runtime: Some(runtime), addrs, counters, stop }, rx))
+    }
+
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.addrs
+    }
+
+    pub fn counters(&self) -> IngestCounters {
+        self.counters.snapshot()
+    }
+
+    /// Closes the listeners and every connection; returns the final counts.
+    pub fn stop(mut self) -> IngestCounters {
+        self.shutdown();
+        self.counters()
+    }
+
+    fn shutdown(&mut self) {
+        let _ = self.stop.send(true);
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_secs(2));
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+#[derive(Clone)]
+struct Shared {
+    acceptor: TlsAcceptor,
+    tx: Sender<PushedFrame>,
+    counters: Arc<Counters>,
+    link: LinkConfig,
+}
+
+async fn accept_loop(listener: TcpListener, shared: Shared, mut stopped: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((tcp, peer)) => {
+                    connections.spawn(connection(tcp, peer, shared.clone(), stopped.clone()));
+                }
+                Err(e) => tracing::warn!(error = %e, "X2/X3 accept failed"),
+            },
+            _ = stopped.changed() => break,
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    connections.shutdown().await;
+}
+
+fn now_ts() -> Timestamp {
+    let ns = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    Timestamp::from_nanos(u64::try_from(ns).unwrap_or(u64::MAX))
+}
+
+async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Shared, mut stopped: watch::Receiver<bool>) {
+    let _ = tcp.set_nodelay(true);
+    let counters = &shared.counters;
+    let stream = match tokio::time::timeout(Duration::from_secs(10), shared.acceptor.accept(tcp)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            bump(&counters.refused_clients);
+            tracing::warn!(%peer, error = %e, "X2/X3 client refused in the TLS handshake");
+            return;
+        }
+        Err(_) => {
+            bump(&counters.refused_clients);
+            tracing::warn!(%peer, "X2/X3 TLS handshake timed out");
+            return;
+        }
+    };
+    bump(&counters.connections);
+    tracing::info!(%peer, "X2/X3 peer connected");
+    let (mut rd, mut wr) = tokio::io::split(stream);
+    let mut link = Link::new(Role::Receiver, shared.link, Instant::now());
+    let mut ingest = Ingest::new();
+    let mut block = vec![0u8; 64 * 1024];
+    let mut seen_keepalives = 0;
+    loop {
+        let deadline = link.poll_timeout().map(tokio::time::Instant::from_std);
+        tokio::select! {
+            read = rd.read(&mut block) => match read {
+                Ok(0) | Err(_) => link.handle_close(Instant::now()),
+                Ok(n) => link.handle_input(Instant::now(), block.get(..n).unwrap_or_default()),
+            },
+            _ = async { if let Some(d) = deadline { tokio::time::sleep_until(d).await } }, if deadline.is_some() => {
+                link.handle_timeout(Instant::now());
+            }
+            _ = stopped.changed() => link.handle_close(Instant::now()),
+        }
+        let out = link.poll_transmit();
+        // Flushed: TLS may hold the records back otherwise, and an ack must not wait.
+        if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
+            link.handle_close(Instant::now());
+        }
+        let keepalives = link.stats().keepalives_received;
+        counters.keepalives.fetch_add(keepalives - seen_keepalives, Ordering::Relaxed);
+        seen_keepalives = keepalives;
+        while let Some(event) = link.poll_event() {
+            match event {
+                Event::Data(bytes) => {
+                    if !forward(&bytes, &mut ingest, &shared).await {
+                        return;
+                    }
+                }
+                Event::Refused(e) => {
+                    bump(&counters.malformed_pdus);
+                    tracing::warn!(%peer, error = %e, "malformed X2/X3 PDU skipped");
+                }
+                Event::Closed(reason) => {
+                    match reason {
+                        super::link::CloseReason::Framing(_) => bump(&counters.refused_streams),
+                        super::link::CloseReason::Idle => bump(&counters.idle_drops),
+                        _ => {}
+                    }
+                    tracing::info!(%peer, %reason, "X2/X3 connection closed");
+                    let _ = wr.shutdown().await;
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Ingests one data PDU and queues its frame, waiting while the pipeline is full; false
+/// when the pipeline is gone.
+async fn forward(bytes: &[u8], ingest: &mut Ingest, shared: &Shared) -> bool {
+    let counters = &shared.counters;
+    let pdu = match PduRepr::parse_bytes(bytes) {
+        Ok(p) => p,
+        Err(_) => {
+            bump(&counters.malformed_pdus);
+            return true;
+        }
+    };
+    match pdu.pdu_type {
+        PduType::X2 => bump(&counters.x2_pdus),
+        PduType::X3 => bump(&counters.x3_pdus),
+        PduType::Keepalive | PduType::KeepaliveAck => {}
+    }
+    let mut data = Vec::with_capacity(bytes.len() + 64);
+    let (ts, link) = match ingest.frame(&pdu, now_ts(), &mut data) {
+        Ok(x) => x,
+        Err(e) => {
+            bump(&counters.not_ingested);
+            tracing::warn!(error = %e, xid = %pdu.xid, "X2/X3 PDU not ingested");
+            return true;
+        }
+    };
+    let mut frame = PushedFrame { ts, link, data };
+    loop {
+        match shared.tx.try_send(frame) {
+            Ok(()) => {
+                bump(&counters.frames);
+                return true;
+            }
+            Err(TrySendError::Full(back)) => {
+                frame = back;
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            Err(TrySendError::Disconnected(_)) => return false,
+        }
+    }
+}

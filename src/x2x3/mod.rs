@@ -1,0 +1,19 @@
+//! ETSI TS 103 221-2 X2/X3: the PDU codec ([`pdu`], [`attribute`]), stream framing
+//! ([`framing`]) and the keep-alive discipline as a sans-IO state machine ([`link`]) with
+//! tokio shells for both ends ([`listener`], [`sender`]), and ingest of received PDUs into
+//! the mediation pipeline ([`ingest`]).
+
+pub mod attribute;
+pub mod framing;
+pub mod ingest;
+pub mod link;
+pub mod listener;
+pub mod pdu;
+pub mod sender;
+
+pub use attribute::{Attribute, RawAttribute};
+pub use framing::{FrameError, Framer};
+pub use ingest::{Ingest, IngestError};
+pub use link::{CloseReason, Event, Link, LinkConfig, LinkStats, Role};
+pub use listener::{IngestCounters, Listener, ListenerConfig, ListenerError};
+pub use pdu::{Direction, Packet, PayloadFormat, PduError, PduRepr, PduType, Xid};
