@@ -147,7 +147,7 @@ impl Db {
         if h.renewals >= 1 {
             return Err(DbError::Invalid(format!("hold {id} was already renewed once (18 U.S.C. §2703(f)(2))")));
         }
-        h.expires_ns += by_ns;
+        h.expires_ns = h.expires_ns.saturating_add(by_ns);
         h.renewals += 1;
         self.execute("UPDATE holds SET expires_ns = $1, renewals = $2 WHERE id = $3", &[h.expires_ns.into(), h.renewals.into(), id.into()])?;
         Ok(h)

@@ -1,1 +1,149 @@
-//! Unit tests of the call detail recorder and the records database (SQLite).
+//! Unit tests of the call detail recorder (literal SIP messages) and the records database
+//! on SQLite (the same suite runs on PostgreSQL end to end in tests/desk_e2e.rs).
+
+use super::cdr::failure_disposition;
+use super::*;
+use crate::sip;
+use crate::Timestamp;
+
+fn at(s: u64) -> Timestamp {
+    Timestamp::from_secs_micros(1_793_628_000 + s, 0)
+}
+
+fn invite(call_id: &str, extra: &str) -> String {
+    format!(
+        "INVITE sip:+13035550177@carrier.example;user=phone SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n\
+         From: <sip:+13035550142@carrier.example;user=phone>;tag=a\r\nTo: <sip:+13035550177@carrier.example;user=phone>\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\n{extra}Content-Length: 0\r\n\r\n"
+    )
+}
+
+fn response(call_id: &str, status: u16, method: &str) -> String {
+    format!(
+        "SIP/2.0 {status} X\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\nFrom: <sip:a@b>;tag=a\r\nTo: <sip:c@d>;tag=b\r\n\
+         Call-ID: {call_id}\r\nCSeq: 1 {method}\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+fn bye(call_id: &str) -> String {
+    format!(
+        "BYE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK2\r\nFrom: <sip:a@b>;tag=a\r\nTo: <sip:c@d>;tag=b\r\n\
+         Call-ID: {call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n"
+    )
+}
+
+fn feed(t: &mut CdrTracker, text: &str, s: u64) -> Option<CallRecord> {
+    let msg = sip::parse(text.as_bytes()).expect("SIP");
+    t.handle_sip(&msg, at(s), "udp")
+}
+
+#[test]
+fn answered_call_has_parties_times_and_duration() {
+    let mut t = CdrTracker::new();
+    let pai = "P-Asserted-Identity: <tel:+13035550111>\r\nPrivacy: id\r\n";
+    assert!(feed(&mut t, &invite("c1", pai), 0).is_none());
+    assert!(feed(&mut t, &invite("c1", pai), 1).is_none(), "retransmission");
+    assert!(feed(&mut t, &response("c1", 180, "INVITE"), 2).is_none());
+    assert!(feed(&mut t, &response("c1", 200, "INVITE"), 5).is_none());
+    let r = feed(&mut t, &bye("c1"), 65).expect("record at BYE");
+    assert_eq!(r.caller.as_deref(), Some("13035550111"), "asserted identity, not From");
+    assert_eq!(r.presentation.as_deref(), Some("13035550142"));
+    assert!(r.privacy);
+    assert_eq!(r.callee.as_deref(), Some("13035550177"));
+    assert_eq!((r.disposition, r.duration_s()), (Disposition::Answered, 60));
+    assert_eq!(t.open_calls(), 0);
+    assert_eq!(t.stats().records_written, 1);
+}
+
+#[test]
+fn forwarded_call_keeps_the_original_called_number() {
+    let mut t = CdrTracker::new();
+    feed(&mut t, &invite("c2", "Diversion: <sip:+13035550188@carrier.example;user=phone>;reason=no-answer\r\n"), 0);
+    let r = feed(&mut t, &response("c2", 486, "INVITE"), 3).unwrap();
+    assert_eq!(r.original_called.as_deref(), Some("13035550188"));
+    assert_eq!(r.disposition, Disposition::Busy);
+}
+
+#[test]
+fn failure_statuses_map_to_dispositions() {
+    assert_eq!(failure_disposition(302, false), Disposition::Forwarded);
+    assert_eq!(failure_disposition(486, false), Disposition::Busy);
+    assert_eq!(failure_disposition(603, false), Disposition::Busy);
+    assert_eq!(failure_disposition(480, false), Disposition::NoAnswer);
+    assert_eq!(failure_disposition(487, false), Disposition::Cancelled);
+    assert_eq!(failure_disposition(503, true), Disposition::Cancelled);
+    assert_eq!(failure_disposition(404, false), Disposition::Failed);
+}
+
+#[test]
+fn cancelled_and_unanswered_calls_end() {
+    let mut t = CdrTracker::new();
+    feed(&mut t, &invite("c3", ""), 0);
+    let cancel = "CANCEL sip:+13035550177@carrier.example SIP/2.0\r\nVia: SIP/2.0/UDP 10.0.0.1;branch=z9hG4bK1\r\n\
+                  From: <sip:a@b>;tag=a\r\nTo: <sip:c@d>\r\nCall-ID: c3\r\nCSeq: 1 CANCEL\r\nContent-Length: 0\r\n\r\n";
+    assert!(feed(&mut t, cancel, 4).is_none());
+    assert!(feed(&mut t, &response("c3", 200, "CANCEL"), 4).is_none(), "200 to CANCEL is not an answer");
+    assert_eq!(feed(&mut t, &response("c3", 487, "INVITE"), 4).unwrap().disposition, Disposition::Cancelled);
+    // No final response at all: no answer, after the set-up timeout or at the end.
+    feed(&mut t, &invite("c4", ""), 10);
+    let mut out = Vec::new();
+    t.poll_timeout(at(10 + 301), &mut out);
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].disposition, Disposition::NoAnswer);
+    assert_eq!(t.stats().calls_expired, 1);
+}
+
+#[test]
+fn messages_of_unknown_calls_are_counted_not_recorded() {
+    let mut t = CdrTracker::new();
+    assert!(feed(&mut t, &bye("nope"), 0).is_none());
+    assert!(feed(&mut t, &response("nope", 200, "INVITE"), 0).is_none());
+    assert_eq!(t.stats().messages_without_call, 2);
+    assert_eq!(t.stats().records_written, 0);
+}
+
+fn record(id: &str, caller: &str, callee: &str, s: i64) -> CallRecord {
+    CallRecord {
+        call_id: id.into(),
+        caller: Some(caller.into()),
+        presentation: Some(caller.into()),
+        privacy: false,
+        callee: Some(callee.into()),
+        original_called: None,
+        start_ns: s * 1_000_000_000,
+        answer_ns: None,
+        end_ns: s * 1_000_000_000,
+        disposition: Disposition::NoAnswer,
+        transport: "udp".into(),
+        traced: false,
+    }
+}
+
+#[test]
+fn sqlite_queries_by_party_and_time_and_purge_spares_holds() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut db = Db::open(&tmp.path().join("r.sqlite").display().to_string()).unwrap();
+    db.insert_calls(&[record("a", "1", "2", 10), record("b", "2", "1", 20), record("c", "3", "4", 30), record("d", "1", "4", 5000)]).unwrap();
+    let made: Vec<String> = db.calls_of("1", Direction::Made, 0, 1_000 * 1_000_000_000).unwrap().into_iter().map(|c| c.call_id).collect();
+    assert_eq!(made, ["a"]);
+    let got: Vec<String> = db.calls_of("1", Direction::Received, 0, i64::MAX).unwrap().into_iter().map(|c| c.call_id).collect();
+    assert_eq!(got, ["b"]);
+    assert!(db.mark_traced("b").unwrap());
+    assert!(db.call_by_id("b").unwrap().unwrap().traced);
+    db.add_hold(&Hold { id: "h".into(), demand_id: "D".into(), number: "1".into(), from_ns: 0, to_ns: 100 * 1_000_000_000, expires_ns: i64::MAX, renewals: 0 })
+        .unwrap();
+    assert!(db.renew_hold("h", 1).is_ok());
+    assert!(db.renew_hold("h", 1).is_err(), "renewable once");
+    let report = db.purge(10_000 * 1_000_000_000 + DAY_NS, 1).unwrap();
+    assert_eq!((report.calls_deleted, report.calls_held), (2, 2));
+    let left: Vec<String> = ["a", "b", "c", "d"].into_iter().filter(|id| db.call_by_id(id).unwrap().is_some()).map(str::to_owned).collect();
+    assert_eq!(left, ["a", "b"], "the held calls of number 1 in [0, 100 s) stay");
+}
+
+#[test]
+fn business_days_skip_weekends() {
+    // 2026-11-06 is a Friday; 1 business day later is Monday 2026-11-09.
+    let friday = 1_793_923_200i64 * 1_000_000_000; // 2026-11-06T00:00Z
+    assert_eq!(cic::add_business_days(friday, 1), friday + 3 * DAY_NS);
+    assert_eq!(cic::add_business_days(friday, 10), friday + 14 * DAY_NS);
+}
