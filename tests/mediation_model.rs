@@ -171,7 +171,7 @@ fn script(c: usize, p: &Plan) -> (Vec<Ev>, usize) {
     let sip = |src, dst, head: String, sdp: Option<Sdp>, mark: Option<Mark>| Ev::Sip { src, dst, head, sdp, mark };
     let mut caller_slot = slot();
     let replaces = if p.replaces { format!("Replaces: other-{c}@test;to-tag=x;from-tag=y\r\n") } else { String::new() };
-    let invite = head(c, p, &format!("INVITE {ruri} SIP/2.0"), &[vu.clone()], None, "1 INVITE", false, &replaces);
+    let invite = head(c, p, &format!("INVITE {ruri} SIP/2.0"), std::slice::from_ref(&vu), None, "1 INVITE", false, &replaces);
     ev.push(sip(Node::Caller, Node::Proxy, invite.clone(), Some(Sdp { slot: caller_slot, inactive: false }), Some(Mark::Setup)));
     if p.retransmit {
         ev.push(sip(Node::Caller, Node::Proxy, invite, Some(Sdp { slot: caller_slot, inactive: false }), None));
@@ -189,7 +189,7 @@ fn script(c: usize, p: &Plan) -> (Vec<Ev>, usize) {
         };
         let h = head(c, p, &format!("SIP/2.0 {status}"), &[vd(i), vu.clone()], Some(&t), "1 INVITE", false, "");
         ev.push(sip(Node::Device(i), Node::Proxy, h, sdp.clone(), None));
-        let h = head(c, p, &format!("SIP/2.0 {status}"), &[vu.clone()], Some(&t), "1 INVITE", false, "");
+        let h = head(c, p, &format!("SIP/2.0 {status}"), std::slice::from_ref(&vu), Some(&t), "1 INVITE", false, "");
         ev.push(sip(Node::Proxy, Node::Caller, h, sdp, None));
     }
     if let Some(s) = early_slot {
@@ -220,23 +220,23 @@ fn script(c: usize, p: &Plan) -> (Vec<Ev>, usize) {
                 fail(&mut ev, i, if i % 2 == 0 { "486 Busy Here" } else { "603 Decline" });
                 free_early(&mut ev, i);
             }
-            let h = head(c, p, "SIP/2.0 486 Busy Here", &[vu.clone()], Some(&tag(0)), "1 INVITE", false, "");
+            let h = head(c, p, "SIP/2.0 486 Busy Here", std::slice::from_ref(&vu), Some(&tag(0)), "1 INVITE", false, "");
             ev.push(sip(Node::Proxy, Node::Caller, h, None, Some(Mark::Release)));
-            let h = head(c, p, &format!("ACK {ruri} SIP/2.0"), &[vu.clone()], Some(&tag(0)), "1 ACK", false, "");
+            let h = head(c, p, &format!("ACK {ruri} SIP/2.0"), std::slice::from_ref(&vu), Some(&tag(0)), "1 ACK", false, "");
             ev.push(sip(Node::Caller, Node::Proxy, h, None, None));
         }
         Outcome::Cancel => {
-            let h = head(c, p, &format!("CANCEL {ruri} SIP/2.0"), &[vu.clone()], None, "1 CANCEL", false, "");
+            let h = head(c, p, &format!("CANCEL {ruri} SIP/2.0"), std::slice::from_ref(&vu), None, "1 CANCEL", false, "");
             ev.push(sip(Node::Caller, Node::Proxy, h, None, Some(Mark::Release)));
-            let h = head(c, p, "SIP/2.0 200 OK", &[vu.clone()], None, "1 CANCEL", false, "");
+            let h = head(c, p, "SIP/2.0 200 OK", std::slice::from_ref(&vu), None, "1 CANCEL", false, "");
             ev.push(sip(Node::Proxy, Node::Caller, h, None, None));
             for i in 0..p.forks {
                 cancel_fork(&mut ev, i);
                 free_early(&mut ev, i);
             }
-            let h = head(c, p, "SIP/2.0 487 Request Terminated", &[vu.clone()], Some(&tag(0)), "1 INVITE", false, "");
+            let h = head(c, p, "SIP/2.0 487 Request Terminated", std::slice::from_ref(&vu), Some(&tag(0)), "1 INVITE", false, "");
             ev.push(sip(Node::Proxy, Node::Caller, h, None, None));
-            let h = head(c, p, &format!("ACK {ruri} SIP/2.0"), &[vu.clone()], Some(&tag(0)), "1 ACK", false, "");
+            let h = head(c, p, &format!("ACK {ruri} SIP/2.0"), std::slice::from_ref(&vu), Some(&tag(0)), "1 ACK", false, "");
             ev.push(sip(Node::Caller, Node::Proxy, h, None, None));
         }
         Outcome::Answered | Outcome::ByeUnanswered => {
@@ -255,7 +255,7 @@ fn script(c: usize, p: &Plan) -> (Vec<Ev>, usize) {
             let tj = tag(j);
             let h = head(c, p, "SIP/2.0 200 OK", &[vd(j), vu.clone()], Some(&tj), "1 INVITE", false, "");
             ev.push(sip(Node::Device(j), Node::Proxy, h, Some(Sdp { slot: answer_slot, inactive: false }), Some(Mark::Answer)));
-            let h = head(c, p, "SIP/2.0 200 OK", &[vu.clone()], Some(&tj), "1 INVITE", false, "");
+            let h = head(c, p, "SIP/2.0 200 OK", std::slice::from_ref(&vu), Some(&tj), "1 INVITE", false, "");
             ev.push(sip(Node::Proxy, Node::Caller, h, Some(Sdp { slot: answer_slot, inactive: false }), None));
             if !p.fail_before_answer {
                 for &i in &others {
@@ -497,7 +497,7 @@ fn check(table: &Arc<WarrantTable>, plans: &[Plan], order: &[u8]) -> Result<(), 
         }
         let choice = order.get(k).copied().unwrap_or(0) as usize;
         k += 1;
-        if started < plans.len() && (live.is_empty() || choice % 5 == 0) {
+        if started < plans.len() && (live.is_empty() || choice.is_multiple_of(5)) {
             started += 1;
             continue;
         }

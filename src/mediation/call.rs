@@ -144,7 +144,7 @@ impl Call {
         false
     }
 
-    fn from_caller(&self, msg: &Message<'_>) -> bool {
+    fn is_caller_tagged(&self, msg: &Message<'_>) -> bool {
         let from_tag = msg.from().and_then(|f| f.tag);
         from_tag.is_some_and(|t| self.caller_tags.iter().any(|c| c == t))
     }
@@ -152,7 +152,7 @@ impl Call {
     /// Which party sent `msg`: requests from a creating From-tag come from the caller,
     /// responses to them from the callee.
     pub fn sender(&self, msg: &Message<'_>) -> Side {
-        if msg.is_request() == self.from_caller(msg) {
+        if msg.is_request() == self.is_caller_tagged(msg) {
             Side::Caller
         } else {
             Side::Callee
@@ -162,7 +162,7 @@ impl Call {
     /// The callee's tag of the dialog `msg` belongs to: the To-tag of the caller's
     /// transactions, the From-tag of the callee's.
     pub fn callee_tag<'m>(&self, msg: &Message<'m>) -> Option<&'m str> {
-        if self.from_caller(msg) {
+        if self.is_caller_tagged(msg) {
             msg.to().and_then(|t| t.tag)
         } else {
             msg.from().and_then(|f| f.tag)
