@@ -1,12 +1,17 @@
-//! The capture stage: frames read from a capture file or a NIC, copied into batches (one
-//! allocation per batch, not per frame) for the decode stage. Replay blocks when the
-//! pipeline is full (back-pressure, nothing lost); live capture drops and counts instead.
+//! The capture stage: frames read from a capture file or a NIC, batched for the decode stage.
+//! A batch of a memory-mapped file copies nothing: it is a list of (offset, length,
+//! timestamp) into the shared map, which lives while any batch holds it. Frames of other
+//! sources are copied into the batch's buffer (one allocation per batch, reused). Replay
+//! blocks when the pipeline is full (back-pressure, nothing lost); live capture drops and
+//! counts instead.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Sender, TrySendError};
+use memmap2::Mmap;
 
 use crate::capture::{CaptureError, FileReader, Frame, LinkType};
 use crate::metrics::{Metrics, Stage};
@@ -21,7 +26,7 @@ pub enum FrameSource {
     Iface(String),
 }
 
-/// One frame's place in a batch.
+/// One frame's place in a batch: a range of the shared map, or of the batch's own buffer.
 #[derive(Clone, Copy, Debug)]
 pub struct FrameMeta {
     pub ts: Timestamp,
@@ -29,6 +34,8 @@ pub struct FrameMeta {
     pub orig_len: u32,
     start: usize,
     end: usize,
+    /// `start..end` is in the shared map (else in `Batch::owned`).
+    in_map: bool,
 }
 
 /// Consecutive frames of the capture.
@@ -37,7 +44,12 @@ pub struct Batch {
     /// Capture index of the first frame (0-based, counting every frame read).
     pub first_index: u64,
     pub frames: Vec<FrameMeta>,
-    pub data: Vec<u8>,
+    /// The mapped capture file the frames borrow (None: every frame is in `owned`).
+    map: Option<Arc<Mmap>>,
+    /// Copies of frames that are not in the map.
+    owned: Vec<u8>,
+    /// Captured bytes of the batch's frames.
+    captured: usize,
     /// When the capture stage read the batch's first frame (stage latencies start here).
     pub read_at: Instant,
     /// Where the buffers go when the last stage is done with the batch.
@@ -50,37 +62,83 @@ type Buffers = (Vec<FrameMeta>, Vec<u8>);
 impl Drop for Batch {
     fn drop(&mut self) {
         if let Some(pool) = self.recycle.take() {
-            let _ = pool.try_send((std::mem::take(&mut self.frames), std::mem::take(&mut self.data)));
+            let _ = pool.try_send((std::mem::take(&mut self.frames), std::mem::take(&mut self.owned)));
         }
     }
 }
 
 impl Batch {
-    fn new(first_index: u64, limits: &BatchLimits, pool: &(Sender<Buffers>, crossbeam_channel::Receiver<Buffers>)) -> Batch {
-        let (frames, data) = match pool.1.try_recv() {
-            Ok((mut frames, mut data)) => {
+    fn new(
+        first_index: u64,
+        limits: &BatchLimits,
+        map: Option<&Arc<Mmap>>,
+        pool: &(Sender<Buffers>, crossbeam_channel::Receiver<Buffers>),
+    ) -> Batch {
+        let (frames, owned) = match pool.1.try_recv() {
+            Ok((mut frames, mut owned)) => {
                 frames.clear();
-                data.clear();
-                (frames, data)
+                owned.clear();
+                (frames, owned)
             }
+            // A mapped file's batches copy nothing (a frame outside the map grows the buffer).
+            Err(_) if map.is_some() => (Vec::with_capacity(limits.frames), Vec::new()),
             Err(_) => (Vec::with_capacity(limits.frames), Vec::with_capacity(limits.bytes + 64 * 1024)),
         };
-        Batch { first_index, frames, data, read_at: Instant::now(), recycle: Some(pool.0.clone()) }
+        Batch {
+            first_index,
+            frames,
+            map: map.cloned(),
+            owned,
+            captured: 0,
+            read_at: Instant::now(),
+            recycle: Some(pool.0.clone()),
+        }
     }
 
     fn push(&mut self, frame: &Frame<'_>) {
         if self.frames.is_empty() {
             self.read_at = Instant::now();
         }
-        let start = self.data.len();
-        self.data.extend_from_slice(frame.data);
-        self.frames.push(FrameMeta { ts: frame.ts, link: frame.link, orig_len: frame.orig_len, start, end: self.data.len() });
+        self.captured += frame.data.len();
+        let (ts, link, orig_len) = (frame.ts, frame.link, frame.orig_len);
+        if let Some(range) = self.map.as_deref().and_then(|map| within(map, frame.data)) {
+            self.frames.push(FrameMeta { ts, link, orig_len, start: range.start, end: range.end, in_map: true });
+            return;
+        }
+        let start = self.owned.len();
+        self.owned.extend_from_slice(frame.data);
+        self.frames.push(FrameMeta { ts, link, orig_len, start, end: self.owned.len(), in_map: false });
     }
 
     /// The frame `meta` places in the batch.
     pub fn frame(&self, meta: &FrameMeta) -> Frame<'_> {
-        Frame { ts: meta.ts, link: meta.link, data: self.data.get(meta.start..meta.end).unwrap_or_default(), orig_len: meta.orig_len }
+        let buffer = match (&self.map, meta.in_map) {
+            (Some(map), true) => &map[..],
+            _ => &self.owned[..],
+        };
+        Frame { ts: meta.ts, link: meta.link, data: buffer.get(meta.start..meta.end).unwrap_or_default(), orig_len: meta.orig_len }
     }
+
+    /// The buffer most frames lie in: the shared map, else the batch's own copies. Later
+    /// stages keep ranges of it instead of copying what they decode from a frame.
+    pub fn bytes(&self) -> &[u8] {
+        match &self.map {
+            Some(map) => map,
+            None => &self.owned,
+        }
+    }
+
+    /// Captured bytes of the batch's frames.
+    pub fn captured_bytes(&self) -> usize {
+        self.captured
+    }
+}
+
+/// The range `inner` occupies in `outer`, if it lies there.
+pub(super) fn within(outer: &[u8], inner: &[u8]) -> Option<std::ops::Range<usize>> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    let end = start.checked_add(inner.len())?;
+    (end <= outer.len()).then_some(start..end)
 }
 
 /// When the capture stage stops early: a stop request, or the encoding stage failed.
@@ -131,6 +189,8 @@ enum Reader {
 /// Reads a source batch by batch.
 pub struct BatchReader {
     reader: Reader,
+    /// The mapped file the batches borrow, when the source is one.
+    map: Option<Arc<Mmap>>,
     limits: BatchLimits,
     index: u64,
     summary: CaptureSummary,
@@ -151,8 +211,14 @@ impl BatchReader {
             #[cfg(not(feature = "live"))]
             FrameSource::Iface(_) => return Err(CaptureError::LiveUnavailable),
         };
+        let map = match &reader {
+            Reader::File { reader, .. } => reader.shared_map(),
+            #[cfg(feature = "live")]
+            Reader::Live(_) => None,
+        };
         Ok(BatchReader {
             reader,
+            map,
             limits,
             index: 0,
             summary: CaptureSummary::default(),
@@ -168,7 +234,7 @@ impl BatchReader {
 
     /// The next batch; None at the end of a file, or when `halt` is set.
     pub fn next_batch(&mut self, halt: &Halt<'_>) -> Result<Option<Batch>, CaptureError> {
-        let mut batch = Batch::new(self.index, &self.limits, &self.pool);
+        let mut batch = Batch::new(self.index, &self.limits, self.map.as_ref(), &self.pool);
         while !self.ended && !halt.is_set() {
             let frame = match &mut self.reader {
                 Reader::File { reader, rate, started } => {
@@ -202,7 +268,7 @@ impl BatchReader {
                 self.index += 1;
             }
             let lingered = self.is_live() && !batch.frames.is_empty() && batch.read_at.elapsed() >= self.limits.linger;
-            if batch.frames.len() >= self.limits.frames || batch.data.len() >= self.limits.bytes || lingered {
+            if batch.frames.len() >= self.limits.frames || batch.captured_bytes() >= self.limits.bytes || lingered {
                 break;
             }
         }
