@@ -89,7 +89,7 @@ pub enum DeskCommand {
 }
 
 fn number_key(n: &str) -> Result<String> {
-    let id = tapline::warrant::parse_target(n).map_err(|e| format!("number: {e}"))?;
+    let id = tapline::warrant::parse_target(n, &tapline::warrant::Numbering::default()).map_err(|e| format!("number: {e}"))?;
     Ok(tapline::calltrace::identity_key(&id))
 }
 

@@ -241,7 +241,7 @@ pub fn replay_with(
         }
         None => None,
     };
-    let observer = crate::records::DeskObserver { records: writer.as_ref().map(|w| w.observer()), tracer };
+    let observer = crate::records::DeskObserver { records: writer.as_ref().map(|w| w.observer(numbering.clone())), tracer };
     let source = FrameSource::Pcap { path: capture.to_owned(), rate: None };
     let stop = AtomicBool::new(false);
     let metrics = Metrics::new();

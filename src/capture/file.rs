@@ -156,6 +156,16 @@ impl FileReader {
         }
     }
 
+    /// The memory map the frames borrow, when the file is mapped: a batch may keep it (and
+    /// the frames' offsets into it) instead of copying the frames. None when read through a
+    /// buffer (frames then live only until the next call).
+    pub fn shared_map(&self) -> Option<std::sync::Arc<memmap2::Mmap>> {
+        match &self.source {
+            Source::Mapped(blocks) => Some(blocks.shared()),
+            Source::Buffered(_) => None,
+        }
+    }
+
     /// Frames and bytes handed out so far.
     pub fn stats(&self) -> CaptureStats {
         self.state.stats

@@ -16,7 +16,7 @@ use super::DeskError;
 use crate::audit::{self, AuditLog, Event, ProvisioningAct};
 use crate::calltrace::identity_key;
 use crate::records::{Db, Hold, Value, DAY_NS, DEFAULT_RETENTION_DAYS};
-use crate::warrant::parse_target;
+use crate::warrant::{parse_target, Numbering};
 
 /// A preservation hold's term (18 U.S.C. §2703(f)(2)), renewable once.
 pub const PRESERVATION_DAYS: i64 = 90;
@@ -140,7 +140,7 @@ impl Desk {
     pub fn enter(&mut self, mut doc: DemandDoc, who: &str) -> Result<DemandRecord, DeskError> {
         let mut bad_number = false;
         for n in &mut doc.numbers {
-            match parse_target(n) {
+            match parse_target(n, &Numbering::default()) {
                 Ok(id) => *n = identity_key(&id),
                 Err(_) => bad_number = true,
             }

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use crossbeam_channel::{Receiver, Sender};
 use foldhash::fast::FixedState;
 
-use super::batch::Batch;
+use super::batch::{within, Batch};
 use super::records::RecordBuf;
 use crate::mediation::{MediaShard, ShardStats, TapControl};
 use crate::metrics::{LatencyRecorder, Metrics, Stage};
@@ -60,7 +60,7 @@ impl ShardWork {
     }
 
     pub(super) fn packet(&mut self, index: u64, dg: &Datagram<'_>) {
-        let data = &self.batch.data;
+        let data = self.batch.bytes();
         let (payload, ip_packet, copied) = match (within(data, dg.payload), within(data, dg.ip_packet)) {
             (Some(p), Some(ip)) => (p, ip, false),
             _ => {
@@ -76,12 +76,6 @@ impl ShardWork {
     }
 }
 
-/// The range `inner` occupies in `outer`, if it lies there.
-fn within(outer: &[u8], inner: &[u8]) -> Option<Range<usize>> {
-    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
-    let end = start.checked_add(inner.len())?;
-    (end <= outer.len()).then_some(start..end)
-}
 
 /// The shard of a media packet: both directions of a flow go to the same one (the two
 /// endpoints' hashes are combined symmetrically). One shard needs no hashing.
@@ -113,7 +107,7 @@ pub(super) fn run_shard(rx: Receiver<ShardWork>, tx: Sender<ShardOut>, done: &At
             match item {
                 Item::Control(c) => shard.control(c),
                 Item::Packet(p) => {
-                    let bytes = if p.copied { work.copied.as_slice() } else { work.batch.data.as_slice() };
+                    let bytes = if p.copied { work.copied.as_slice() } else { work.batch.bytes() };
                     let dg = Datagram {
                         ts: p.ts,
                         flow: p.flow,

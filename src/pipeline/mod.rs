@@ -84,7 +84,7 @@ impl Default for PipelineConfig {
     fn default() -> Self {
         PipelineConfig {
             media_shards: 1,
-            batch: BatchLimits { frames: 512, bytes: 256 * 1024, linger: Duration::from_millis(5) },
+            batch: BatchLimits { frames: 512, bytes: 256 * 1024, linger: Duration::from_micros(500) },
             queue_batches: 16,
         }
     }

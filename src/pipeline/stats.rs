@@ -17,7 +17,7 @@ impl Published {
     /// Adds the batch's packets and bytes and what mediation and decoding did since last time.
     pub(super) fn publish(&mut self, metrics: &Metrics, batch: &Batch, now: &MediationStats, decode: &DecodeStats) {
         metrics.add(Counter::Packets, batch.frames.len() as u64);
-        metrics.add(Counter::Bytes, batch.data.len() as u64);
+        metrics.add(Counter::Bytes, batch.captured_bytes() as u64);
         metrics.add(Counter::MalformedPackets, decode.malformed.saturating_sub(self.malformed));
         self.malformed = decode.malformed;
         let before = &self.mediation;

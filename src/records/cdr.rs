@@ -13,7 +13,7 @@ use super::{CallRecord, Disposition};
 use crate::calltrace::identity_key;
 use crate::calltrace::tracker::caller_identity;
 use crate::sip::{Message, Method, StartLine};
-use crate::warrant::{from_uri, is_anonymous};
+use crate::warrant::{from_uri, is_anonymous, Numbering};
 use crate::Timestamp;
 
 const SECOND: u64 = 1_000_000_000;
@@ -53,6 +53,8 @@ pub struct CdrTracker {
     calls: HashMap<String, Pending, RandomState>,
     last_sweep: Timestamp,
     stats: CdrStats,
+    /// The carrier's number domains: how a URI becomes an identity, as in mediation.
+    numbering: Numbering,
 }
 
 impl Default for CdrTracker {
@@ -63,7 +65,12 @@ impl Default for CdrTracker {
 
 impl CdrTracker {
     pub fn new() -> Self {
-        CdrTracker { calls: HashMap::default(), last_sweep: Timestamp::default(), stats: CdrStats::default() }
+        Self::with_numbering(Numbering::default())
+    }
+
+    /// A recorder that reads identities under the carrier's number domains.
+    pub fn with_numbering(numbering: Numbering) -> Self {
+        CdrTracker { calls: HashMap::default(), last_sweep: Timestamp::default(), stats: CdrStats::default(), numbering }
     }
 
     pub fn stats(&self) -> &CdrStats {
@@ -89,7 +96,7 @@ impl CdrTracker {
                     return None; // re-INVITE of a dialog that began before the capture
                 }
                 self.stats.calls_started += 1;
-                let record = new_record(msg, uri, call_id, ts, transport);
+                let record = new_record(msg, uri, call_id, ts, transport, &self.numbering);
                 self.calls.insert(call_id.to_owned(), Pending { record, phase: Phase::Setup { cancelled: false }, last_seen: ts });
                 None
             }
@@ -205,16 +212,16 @@ pub(super) fn failure_disposition(status: u16, cancelled: bool) -> Disposition {
 
 /// The record of a new call from its initial INVITE, with the parties as mediation and call
 /// trace see them (`caller_identity`, `from_uri`).
-fn new_record(msg: &Message<'_>, ruri: &str, call_id: &str, ts: Timestamp, transport: &'static str) -> CallRecord {
-    let caller = caller_identity(msg).map(|id| identity_key(&id));
+fn new_record(msg: &Message<'_>, ruri: &str, call_id: &str, ts: Timestamp, transport: &'static str, n: &Numbering) -> CallRecord {
+    let caller = caller_identity(msg, n).map(|id| identity_key(&id));
     let from = msg.from();
-    let presentation = from.and_then(|f| from_uri(f.uri)).map(|id| identity_key(&id));
+    let presentation = from.and_then(|f| from_uri(f.uri, n)).map(|id| identity_key(&id));
     let privacy = msg.privacy_id() || from.is_some_and(|f| is_anonymous(f.uri));
-    let callee = from_uri(ruri).or_else(|| msg.to().and_then(|t| from_uri(t.uri))).map(|id| identity_key(&id));
+    let callee = from_uri(ruri, n).or_else(|| msg.to().and_then(|t| from_uri(t.uri, n))).map(|id| identity_key(&id));
     let original_called = msg
         .diversion()
         .chain(msg.history_info())
-        .find_map(|n| from_uri(n.uri))
+        .find_map(|u| from_uri(u.uri, n))
         .map(|id| identity_key(&id))
         .filter(|o| Some(o) != callee.as_ref());
     CallRecord {

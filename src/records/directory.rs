@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::db::{Db, DbError, Value};
 use crate::calltrace::{identity_key, Directory, Listing};
-use crate::warrant::parse_target;
+use crate::warrant::{parse_target, Numbering};
 
 /// One subscriber of the carrier.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -60,7 +60,7 @@ fn invalid(path: &Path, entry: usize, key: &str, why: impl std::fmt::Display) ->
 fn normalise(path: &Path, mut subs: Vec<Subscriber>) -> Result<Vec<Subscriber>, DbError> {
     let mut seen = std::collections::HashSet::new();
     for (i, s) in subs.iter_mut().enumerate() {
-        let id = parse_target(&s.number).map_err(|_| invalid(path, i, "number", "not a telephone number or SIP URI"))?;
+        let id = parse_target(&s.number, &Numbering::default()).map_err(|_| invalid(path, i, "number", "not a telephone number or SIP URI"))?;
         s.number = identity_key(&id);
         if !seen.insert(s.number.clone()) {
             return Err(invalid(path, i, "number", "listed twice"));

@@ -61,9 +61,10 @@ impl Writer {
         Ok(Writer { tx, handle })
     }
 
-    /// An observer for mediation's signalling hook, feeding this writer.
-    pub fn observer(&self) -> RecordsObserver {
-        RecordsObserver { tracker: CdrTracker::new(), tx: self.tx.clone(), buf: Vec::with_capacity(BATCH), expired: Vec::new() }
+    /// An observer for mediation's signalling hook, feeding this writer; it reads identities
+    /// under the carrier's number domains, as mediation does.
+    pub fn observer(&self, numbering: crate::warrant::Numbering) -> RecordsObserver {
+        RecordsObserver { tracker: CdrTracker::with_numbering(numbering), tx: self.tx.clone(), buf: Vec::with_capacity(BATCH), expired: Vec::new() }
     }
 
 

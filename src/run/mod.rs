@@ -269,7 +269,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
         None => None,
     };
-    let tracer = crate::records::DeskObserver { records: writer.as_ref().map(|w| w.observer()), tracer };
+    let tracer = crate::records::DeskObserver { records: writer.as_ref().map(|w| w.observer(numbering.clone())), tracer };
     let hook = WarrantHook::new(updates, timeline).with_states(states);
     metrics.set_running(true);
     let finished = pipeline::run(&options.source, mediator, tracer, sink, hook, &stop, &options.pipeline, &metrics);

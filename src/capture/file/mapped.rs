@@ -2,6 +2,7 @@
 //! parsers: frames borrow the map, no read calls, copies or buffer refills.
 
 use std::fs::File;
+use std::sync::Arc;
 
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 use pcap_parser::nom::{self, IResult};
@@ -20,6 +21,9 @@ use crate::capture::{CaptureError, Frame};
 /// Every this many bytes read, the pages behind the reading point are dropped from the map,
 /// so the resident size stays small (the page cache keeps them).
 pub(super) const RELEASE_STEP: usize = 32 << 20;
+/// Pages this close behind the reading point stay mapped: batches still in the pipeline
+/// borrow them (a dropped page would be read again from the page cache: slower, not wrong).
+pub(super) const RELEASE_TRAIL: usize = 64 << 20;
 
 type RecordParser = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
 
@@ -36,7 +40,8 @@ enum Layout {
 
 /// The mapped file and the offset of its next block.
 pub(super) struct MappedBlocks {
-    map: Mmap,
+    /// Shared with the batches whose frames borrow it (see `FileReader::shared_map`).
+    map: Arc<Mmap>,
     layout: Layout,
     offset: usize,
     /// Bytes at the start of the map already dropped with `release_read_pages`.
@@ -86,11 +91,16 @@ impl MappedBlocks {
             }
         };
         Ok(MappedBlocks {
-            map,
+            map: Arc::new(map),
             layout,
             offset: 0,
             released: 0,
         })
+    }
+
+    /// The map the frames borrow.
+    pub(super) fn shared(&self) -> Arc<Mmap> {
+        Arc::clone(&self.map)
     }
 
     /// The next frame; see `FileReader::next_frame`.
@@ -146,21 +156,22 @@ impl MappedBlocks {
         }
     }
 
-    /// Drops the pages before the next block from the map once `RELEASE_STEP` bytes have
-    /// been read since the last time.
+    /// Drops the pages more than `RELEASE_TRAIL` bytes behind the next block from the map
+    /// once `RELEASE_STEP` such bytes have accumulated.
     fn release_read_pages(&mut self) {
-        let read = self.offset.saturating_sub(self.released);
+        let upto = self.offset.saturating_sub(RELEASE_TRAIL);
+        let read = upto.saturating_sub(self.released);
         if read < RELEASE_STEP {
             return;
         }
         // SAFETY: the map is a shared read-only file mapping: MADV_DONTNEED only removes its
-        // page table entries and a later access reads the same bytes from the page cache.
-        // No frame borrows these bytes any more (`next_frame` holds `&mut self`).
+        // page table entries and a later access reads the same bytes from the page cache, so
+        // a batch that still borrows these bytes through the shared map reads them unchanged.
         // The advice only trims the resident size: reading is correct if it fails.
         let _ = unsafe {
             self.map
                 .unchecked_advise_range(UncheckedAdvice::DontNeed, self.released, read)
         };
-        self.released = self.offset;
+        self.released = upto;
     }
 }

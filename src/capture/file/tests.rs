@@ -469,7 +469,7 @@ fn mapped_and_buffered_readers_agree_on_the_demo_capture() {
 
 #[test]
 fn frames_are_intact_across_released_pages() {
-    let records: Vec<Vec<u8>> = (0..(mapped::RELEASE_STEP / 60_000 + 200))
+    let records: Vec<Vec<u8>> = (0..((mapped::RELEASE_STEP + mapped::RELEASE_TRAIL) / 60_000 + 200))
         .map(|i| vec![(i % 251) as u8; 60_000])
         .collect();
     let listed: Vec<(u32, u32, &[u8])> = records
@@ -480,13 +480,22 @@ fn frames_are_intact_across_released_pages() {
     let file = write_temp(&classic(0xA1B2_C3D4, false, 1, &listed));
     let mut reader = FileReader::open(file.path()).expect("open");
     assert!(matches!(reader.source, Source::Mapped(_)));
+    let map = reader.shared_map().expect("mapped");
     let mut count = 0;
+    let mut kept = Vec::new();
     while let Some(frame) = reader.next_frame().expect("frame") {
         assert_eq!(frame.ts.as_nanos(), count as u64 * 1_000_000_000);
         assert_eq!(frame.data, records[count].as_slice(), "frame {count}");
+        if count % 100 == 0 {
+            kept.push((count, frame.data.as_ptr() as usize - map.as_ptr() as usize));
+        }
         count += 1;
     }
     assert_eq!(count, records.len());
+    // A batch holding offsets into the shared map reads the same bytes after the release.
+    for (i, offset) in kept {
+        assert_eq!(&map[offset..offset + 60_000], records[i].as_slice(), "kept frame {i}");
+    }
 }
 
 #[test]
