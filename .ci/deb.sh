@@ -30,12 +30,12 @@ mkdir -p target/assets/completions
 "$bin" completions fish > target/assets/completions/tapline.fish
 gzip -9nf target/assets/man/*.1
 # The asset list names target/release/; cargo deb --profile deb maps it to target/deb/.
-cargo deb --locked --profile deb --no-build --no-strip
+cargo deb --profile deb --no-build --no-strip
 deb=$(ls -t target/debian/tapline_*.deb | head -1)
 echo "built $deb ($(du -h "$deb" | cut -f1)) in $(( $(date +%s) - started )) s"
 
 dpkg -i "$deb"
-systemd-analyze verify /lib/systemd/system/tapline.service
+systemd-analyze verify /usr/lib/systemd/system/tapline.service
 version=$(/usr/bin/tapline --version)
 echo "$version"
 case "$version" in

@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cli;
 use cli::checks;
@@ -25,9 +25,12 @@ enum Command {
     /// Replay a pcap/pcapng capture against a warrant directory; write each agency's
     /// hi2.ber/hi3.ber and summary.json into OUT.
     Replay {
+        /// The pcap or pcapng capture file.
         capture: PathBuf,
+        /// Warrant directory: agencies.toml and one TOML file per warrant.
         #[arg(long)]
         warrants: PathBuf,
+        /// Output directory (one subdirectory per agency, and summary.json).
         #[arg(long)]
         out: PathBuf,
         /// Call Trace (*57) configuration (see calltrace/README.md).
@@ -48,6 +51,7 @@ enum Command {
     /// Print a handover stream as JSON lines: BER PS-PDUs (hi2.ber, hi3.ber), or `laes`
     /// CDC records (hi2.ber) or CCC frames (hi3.ccc).
     Decode {
+        /// hi2.ber, hi3.ber (etsi) or hi2.ber, hi3.ccc (laes).
         file: PathBuf,
         /// `etsi` or `laes`; default: `laes` for a stream of CdcPdus or a `.ccc` file.
         #[arg(long)]
@@ -81,18 +85,23 @@ enum Command {
         /// Address to listen on; repeat for the HI2 and HI3 ports.
         #[arg(long, required = true)]
         listen: Vec<std::net::SocketAddr>,
+        /// The agency server's certificate (PEM).
         #[arg(long)]
         cert: PathBuf,
+        /// The agency server's private key (PEM).
         #[arg(long)]
         key: PathBuf,
+        /// CA of the appliance's client certificate (PEM).
         #[arg(long)]
         client_ca: PathBuf,
+        /// Directory the received records are written into.
         #[arg(long)]
         out: PathBuf,
     },
     /// Create a development PKI: CA, appliance client certificate, one server certificate
     /// per agency.
     Certs {
+        /// Directory for the CA, certificates and keys.
         #[arg(long)]
         out: PathBuf,
         /// Agency id (repeatable); default: the bundled demo agencies.
@@ -136,13 +145,16 @@ enum Command {
     /// G.711 RTP both ways, RTCP, RFC 4733 digits, unanswered and forwarded calls) and,
     /// with --warrants, the warrant set that targets a share of its calls.
     Gen {
+        /// Number of calls to generate.
         #[arg(long)]
         calls: u64,
         /// Calls in progress at once (on average).
         #[arg(long, default_value_t = 100)]
         concurrent: u32,
+        /// The capture file to write (pcap).
         #[arg(long)]
         out: PathBuf,
+        /// Random seed: the same seed gives the same capture.
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Also write agencies.toml and one warrant file per target number into this directory.
@@ -155,10 +167,23 @@ enum Command {
         #[arg(long)]
         tunnel: Option<tapline::gen::MirrorTunnel>,
     },
+    /// Write the man pages (tapline.1, tapline-SUBCOMMAND.1) into DIR.
+    #[command(hide = true)]
+    Man {
+        /// Output directory.
+        dir: PathBuf,
+    },
+    /// Print the shell completion script for SHELL.
+    #[command(hide = true)]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
+    /// Warrant directory: agencies.toml and one TOML file per warrant (followed while running).
     #[arg(long)]
     warrants: PathBuf,
     /// Replay this capture file.
@@ -173,6 +198,7 @@ struct RunArgs {
     /// The appliance's client certificate and key (PEM).
     #[arg(long)]
     cert: PathBuf,
+    /// The appliance's client private key (PEM).
     #[arg(long)]
     key: PathBuf,
     /// Size limit of each agency interface's spool, MiB.
@@ -194,8 +220,9 @@ struct RunArgs {
     /// Audit trail directory (default SPOOL/audit).
     #[arg(long)]
     audit: Option<PathBuf>,
-    /// Serve Prometheus metrics (plain HTTP `GET /metrics`) on this address, e.g. 127.0.0.1:9464.
-    #[arg(long, value_name = "HOST:PORT")]
+    /// Serve Prometheus metrics (plain HTTP `GET /metrics`, `/healthz`, `/ready`) on this
+    /// address, e.g. 127.0.0.1:9464.
+    #[arg(long = "metrics-listen", alias = "metrics", value_name = "HOST:PORT")]
     metrics: Option<std::net::SocketAddr>,
     /// Media shard threads; 0 runs every stage on one thread.
     #[arg(long, default_value_t = 1)]
@@ -255,11 +282,12 @@ impl CallTimerArgs {
 #[derive(clap::Args)]
 struct RunApiArgs {
     /// Serve the provisioning API on HOST:PORT while running.
-    #[arg(long = "api", value_name = "HOST:PORT", requires_all = ["api_cert", "api_key", "api_client_ca"])]
+    #[arg(long = "api-listen", alias = "api", value_name = "HOST:PORT", requires_all = ["api_cert", "api_key", "api_client_ca"])]
     api_listen: Option<std::net::SocketAddr>,
     /// The API's server certificate and key (PEM).
     #[arg(long, requires = "api_listen")]
     api_cert: Option<PathBuf>,
+    /// The API's private key (PEM).
     #[arg(long, requires = "api_listen")]
     api_key: Option<PathBuf>,
     /// CA of the provisioning clients' certificates.
@@ -271,9 +299,13 @@ struct RunApiArgs {
 enum AuditCommand {
     /// Check the hash chain of the audit log in DIR; exit non-zero naming the first entry
     /// altered, removed or reordered.
-    Verify { dir: PathBuf },
+    Verify {
+        /// The audit directory.
+        dir: PathBuf,
+    },
     /// Print every audit entry of one interception (its §1.20004 records and provisioning acts).
     Show {
+        /// The interception's LIID.
         #[arg(long)]
         liid: String,
         /// The audit directory.
@@ -287,20 +319,26 @@ enum WarrantCommand {
     /// Validate warrant files (or directories of them); exit non-zero naming file, key and
     /// reason for every error.
     Check {
+        /// Warrant files or directories of them (each with its agencies.toml).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
     /// Serve the provisioning API (HTTPS, client certificate required) over a warrant
     /// directory; a running `tapline run` on that directory picks the changes up.
     Serve {
+        /// HOST:PORT to listen on.
         #[arg(long)]
         listen: std::net::SocketAddr,
+        /// The warrant directory the API reads and writes.
         #[arg(long)]
         warrants: PathBuf,
+        /// The API's server certificate (PEM).
         #[arg(long)]
         cert: PathBuf,
+        /// The API's private key (PEM).
         #[arg(long)]
         key: PathBuf,
+        /// CA of the provisioning clients' certificates (PEM).
         #[arg(long)]
         client_ca: PathBuf,
         /// Audit trail directory.
@@ -309,19 +347,23 @@ enum WarrantCommand {
     },
     /// Create a warrant from a JSON file (the keys of a warrant file).
     Add {
+        /// The warrant as JSON (the keys of a warrant file).
         file: PathBuf,
         #[command(flatten)]
         api: ApiArgs,
     },
     /// Replace a warrant with the JSON file's.
     Amend {
+        /// LIID of the warrant to replace.
         liid: String,
+        /// The new warrant as JSON.
         file: PathBuf,
         #[command(flatten)]
         api: ApiArgs,
     },
     /// Revoke a warrant.
     Revoke {
+        /// LIID of the warrant to revoke.
         liid: String,
         #[command(flatten)]
         api: ApiArgs,
@@ -333,6 +375,7 @@ enum WarrantCommand {
     },
     /// Show one warrant.
     Show {
+        /// LIID of the warrant.
         liid: String,
         #[command(flatten)]
         api: ApiArgs,
@@ -351,12 +394,13 @@ struct ApiArgs {
     /// This client's certificate and key.
     #[arg(long)]
     cert: PathBuf,
+    /// This client's private key (PEM).
     #[arg(long)]
     key: PathBuf,
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     cli::logging::init(cli.log_format);
     let result = match cli.command {
         Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, timers, records_db } => {
@@ -392,6 +436,16 @@ fn main() -> ExitCode {
         }
         Command::Certs { out, agencies, hosts } => run_certs(&out, agencies, hosts),
         Command::Demo { out } => run_demo(&out),
+        Command::Man { dir } => cli::docs::write_man_pages(Cli::command(), &dir)
+            .map(|n| {
+                println!("{n} man pages in {}", dir.display());
+                ExitCode::SUCCESS
+            })
+            .map_err(|e| format!("{}: {e}", dir.display()).into()),
+        Command::Completions { shell } => {
+            cli::docs::write_completions(Cli::command(), shell);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Gen { calls, concurrent, out, seed, warrants, target_share, tunnel } => {
             let mut cfg = tapline::gen::GenConfig::new(calls, concurrent, seed);
             cfg.target_share = target_share;
@@ -406,6 +460,19 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--version`: the version, the git commit and the enabled features.
+fn version() -> &'static str {
+    let b = tapline::metrics::BUILD;
+    let features = if b.features.is_empty() { "none" } else { b.features };
+    Box::leak(format!("{} (commit {}, features: {features})", b.version, b.commit).into_boxed_str())
+}
+
+/// The command line, with the long version string (not a constant: it names the build).
+fn parse_cli() -> Cli {
+    let matches = Cli::command().version(version()).get_matches();
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
 }
 
 /// The directory holding the bundled `fixtures/` and `warrants/`: the current directory
@@ -592,7 +659,18 @@ fn run_gen(
 }
 
 fn run_decode(file: &Path, profile: Option<&str>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if file.is_dir() {
+        return Err(format!("{} is a directory; give a handover stream file (hi2.ber, hi3.ber, hi3.ccc)", file.display()).into());
+    }
     let bytes = std::fs::read(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    if let Some(kind) = checks::capture_format(&bytes) {
+        return Err(format!(
+            "{}: this is a {kind} capture, not a handover stream; replay it with `tapline replay` \
+             (decode reads hi2.ber, hi3.ber and hi3.ccc)",
+            file.display()
+        )
+        .into());
+    }
     let laes = match profile {
         Some("laes") => true,
         Some("etsi") => false,
@@ -603,10 +681,24 @@ fn run_decode(file: &Path, profile: Option<&str>) -> Result<ExitCode, Box<dyn st
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
+    use tapline::handover::laes::LaesStreamError;
+    use tapline::handover::decode::StreamError;
+    let broken_pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
     let result = if laes {
-        tapline::handover::laes::decode_laes_jsonl(&bytes, &mut out).map_err(|e| e.to_string())
+        match tapline::handover::laes::decode_laes_jsonl(&bytes, &mut out) {
+            Err(LaesStreamError::Io(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+            r => r.map_err(|e| e.to_string()),
+        }
     } else {
-        tapline::handover::decode_stream_jsonl(&bytes, &mut out).map_err(|e| e.to_string())
+        match tapline::handover::decode_stream_jsonl(&bytes, &mut out) {
+            Err(StreamError::Io(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+            r => r.map_err(|e| e.to_string()),
+        }
+    };
+    // A reader that went away (`| head`) ends the output quietly.
+    let result = match (result, std::io::Write::flush(&mut out)) {
+        (Ok(_), Err(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
+        (r, _) => r,
     };
     match result {
         Ok(_) => Ok(ExitCode::SUCCESS),
@@ -697,5 +789,35 @@ fn run_check(paths: &[PathBuf]) -> Result<ExitCode, Box<dyn std::error::Error>> 
     } else {
         eprintln!("{} error(s)", errors.len());
         Ok(ExitCode::FAILURE)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument of every subcommand has help text.
+    fn undocumented(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            let builtin = matches!(a.get_id().as_str(), "help" | "version");
+            if !builtin && a.get_help().is_none() && a.get_long_help().is_none() {
+                out.push(format!("{path} {}", a.get_id()));
+            }
+        }
+        for sub in cmd.get_subcommands() {
+            undocumented(sub, &format!("{path} {}", sub.get_name()), out);
+        }
+    }
+
+    #[test]
+    fn every_flag_has_help() {
+        let mut missing = Vec::new();
+        undocumented(&Cli::command(), "tapline", &mut missing);
+        assert!(missing.is_empty(), "arguments without help: {missing:?}");
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
     }
 }

@@ -155,3 +155,102 @@ fn log_format_json_writes_one_object_per_line() {
     // Only the final verdict lines are not JSON.
     assert!(err.lines().all(|l| l.starts_with('{') || l.starts_with("tapline: ")), "{err}");
 }
+
+#[test]
+fn version_names_the_commit_and_the_features() {
+    let out = tapline().arg("--version").output().unwrap();
+    assert!(out.status.success());
+    let v = String::from_utf8_lossy(&out.stdout);
+    assert!(v.starts_with(&format!("tapline {} (commit ", env!("CARGO_PKG_VERSION"))), "{v}");
+    let features = if cfg!(feature = "live") { "live" } else { "none" };
+    assert!(v.contains(&format!("features: {features})")), "{v}");
+    assert!(!v.contains("commit unknown") || std::env::var("CI").is_err(), "CI builds from git: {v}");
+}
+
+#[test]
+fn decode_of_a_pcap_says_it_is_a_pcap() {
+    let out = tapline().arg("decode").arg(format!("{ROOT}/fixtures/demo.pcap")).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("this is a pcap capture, not a handover stream"), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn decode_into_a_closed_pipe_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out_dir = tmp.path().join("out");
+    assert_eq!(replay(Path::new(&format!("{ROOT}/fixtures/demo.pcap")), &out_dir).status.code(), Some(0));
+    let mut child = tapline()
+        .arg("decode")
+        .arg(out_dir.join("dea-phoenix/hi3.ber"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one line, then close the pipe (as `| head -1` does).
+    let mut first = [0u8; 64];
+    use std::io::Read;
+    let n = child.stdout.as_mut().unwrap().read(&mut first).unwrap();
+    assert!(n > 0);
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{:?} {err}", out.status);
+    assert!(err.is_empty(), "nothing on stderr: {err}");
+}
+
+#[test]
+fn renamed_flags_keep_their_old_names_hidden() {
+    let help = tapline().args(["run", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    assert!(help.contains("--metrics-listen <HOST:PORT>") && help.contains("--api-listen <HOST:PORT>"), "{help}");
+    assert!(!help.contains("--metrics <") && !help.contains("--api <"), "old names hidden: {help}");
+    // The old names still parse (an error about the missing capture, not about the flag).
+    let old = tapline()
+        .args(["run", "--warrants", "w", "--spool", "s", "--cert", "c", "--key", "k", "--metrics", "127.0.0.1:1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&old.stderr);
+    assert!(!err.contains("unexpected argument"), "{err}");
+}
+
+#[test]
+fn man_pages_and_completions_are_generated() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tapline().arg("man").arg(tmp.path()).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for page in ["tapline.1", "tapline-run.1", "tapline-warrant-check.1", "tapline-lemf.1"] {
+        let text = fs::read_to_string(tmp.path().join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page} is a man page");
+    }
+    assert!(!tmp.path().join("tapline-man.1").exists(), "hidden subcommands get no page");
+    let bash = tapline().args(["completions", "bash"]).output().unwrap();
+    assert!(bash.status.success());
+    assert!(String::from_utf8_lossy(&bash.stdout).contains("--metrics-listen"));
+}
+
+#[test]
+fn lemf_says_where_it_listens() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = tmp.path().join("pki");
+    assert!(tapline().args(["certs", "--out"]).arg(&pki).output().unwrap().status.success());
+    let child = tapline()
+        .args(["lemf", "--listen", "127.0.0.1:0", "--cert"])
+        .arg(pki.join("fbi-denver.pem"))
+        .arg("--key")
+        .arg(pki.join("fbi-denver.key"))
+        .arg("--client-ca")
+        .arg(pki.join("ca.pem"))
+        .arg("--out")
+        .arg(tmp.path().join("lemf"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listening") && err.contains("127.0.0.1:"), "{err}");
+}

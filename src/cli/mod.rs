@@ -2,4 +2,5 @@
 //! checks that turn an incomplete run into a loud message and a non-zero exit.
 
 pub mod checks;
+pub mod docs;
 pub mod logging;

@@ -442,18 +442,7 @@ fn cdc_cin(rec: &CdcRecord) -> Option<u32> {
     }
 }
 
-/// `20261102140000.77Z` → `2026-11-02T14:00:00.770000Z`; other text is returned as it is.
-fn rfc3339_of_generalized(t: &str) -> String {
-    let (Some(main), Some(frac)) = (t.get(..14), t.strip_suffix('Z').map(|x| x.get(14..).unwrap_or(""))) else {
-        return t.to_owned();
-    };
-    let digits = frac.strip_prefix('.').unwrap_or(frac);
-    if !main.bytes().all(|b| b.is_ascii_digit()) || !digits.bytes().all(|b| b.is_ascii_digit()) || digits.len() > 6 {
-        return t.to_owned();
-    }
-    let d = |r: std::ops::Range<usize>| main.get(r).unwrap_or("00");
-    format!("{}-{}-{}T{}:{}:{}.{:0<6}Z", d(0..4), d(4..6), d(6..8), d(8..10), d(10..12), d(12..14), digits)
-}
+use crate::handover::decode::rfc3339_of_generalized;
 
 /// Records `seq` of `key`; false when it was seen before.
 fn note(streams: &mut HashMap<StreamKey, StreamState>, stats: &mut LemfStats, key: StreamKey, seq: u32) -> bool {

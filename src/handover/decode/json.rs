@@ -233,7 +233,7 @@ pub fn pdu_to_json(p: &Pdu) -> Value {
             "kind": "hI1-Operation",
             "notification": op.asn1_name().map_or_else(|| format!("[{}]", op.alternative), str::to_owned),
             "liid": op.liid.as_deref().map(octets),
-            "time_stamp": op.time_stamp,
+            "time_stamp": op.time_stamp.as_deref().map(super::rfc3339_of_generalized),
         }),
         Payload::Tri(n) => json!({ "kind": format!("tRIPayload [{n}]") }),
         Payload::Other(n) => json!({ "kind": format!("payload [{n}]") }),

@@ -7,6 +7,8 @@ mod tlv;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+mod time;
+pub use time::rfc3339_of_generalized;
 pub use hi1::Hi1Operation;
 pub use json::{decode_stream_jsonl, pdu_to_json, StreamError};
 pub use tlv::TagInfo;

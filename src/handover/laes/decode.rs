@@ -344,6 +344,9 @@ pub fn decode_laes_jsonl(buf: &[u8], out: &mut impl Write) -> Result<usize, Laes
             let mut v = serde_json::to_value(&rec).unwrap_or_default();
             if let Some(o) = v.as_object_mut() {
                 o.insert("kind".into(), "cdc".into());
+                // Printed as every decoded time is (RFC 3339, UTC, microseconds).
+                let time = crate::handover::decode::rfc3339_of_generalized(&rec.event_time);
+                o.insert("event_time".into(), time.into());
             }
             writeln!(out, "{v}")?;
             n += 1;
