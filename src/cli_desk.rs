@@ -39,11 +39,22 @@ impl Store {
 #[derive(Subcommand)]
 pub enum DemandCommand {
     /// Enter a demand from a TOML or JSON file; prints its id.
-    Enter { file: PathBuf, #[command(flatten)] store: Store },
+    Enter {
+        /// The demand file (TOML or JSON).
+        file: PathBuf,
+        #[command(flatten)]
+        store: Store,
+    },
     /// Validate: validated, rejected or returned for clarification (with the reason).
-    Validate { id: String, #[command(flatten)] store: Store },
+    Validate {
+        /// The demand's id (D-NNNNNN).
+        id: String,
+        #[command(flatten)]
+        store: Store,
+    },
     /// Decide what is released (the instrument table; an emergency disclosure needs --grant).
     Decide {
+        /// The demand's id (D-NNNNNN).
         id: String,
         /// Emergency disclosures: the analyst's grant, a JSON `Release`.
         #[arg(long)]
@@ -52,40 +63,120 @@ pub enum DemandCommand {
         store: Store,
     },
     /// Build the response package (directory and zip) under OUT.
-    Produce { id: String, #[arg(long)] out: PathBuf, #[command(flatten)] store: Store },
+    Produce {
+        /// The demand's id (D-NNNNNN).
+        id: String,
+        /// Directory the package is written into.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        store: Store,
+    },
     /// Record delivery.
-    Deliver { id: String, #[arg(long)] to: String, #[command(flatten)] store: Store },
+    Deliver {
+        /// The demand's id (D-NNNNNN).
+        id: String,
+        /// To whom and how the package was delivered.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        store: Store,
+    },
     /// Rebuild a produced package from the audit trail and check its manifest hash.
-    Reproduce { id: String, #[arg(long)] out: PathBuf, #[command(flatten)] store: Store },
+    Reproduce {
+        /// The demand's id (D-NNNNNN).
+        id: String,
+        /// Directory the rebuilt package is written into.
+        #[arg(long)]
+        out: PathBuf,
+        #[command(flatten)]
+        store: Store,
+    },
     /// Print a demand (JSON).
-    Show { id: String, #[command(flatten)] store: Store },
+    Show {
+        /// The demand's id (D-NNNNNN).
+        id: String,
+        #[command(flatten)]
+        store: Store,
+    },
     /// List demands: id, state, instrument.
-    List { #[command(flatten)] store: Store },
+    List {
+        #[command(flatten)]
+        store: Store,
+    },
 }
 
 #[derive(Subcommand)]
 pub enum DeskCommand {
     /// Import the subscriber directory (CSV with a header row, or TOML `[[subscriber]]`).
-    ImportDirectory { file: PathBuf, #[arg(long)] db: String },
-    /// The daily purge: calls past retention (except under a hold), traces past theirs.
-    Purge {
+    ImportDirectory {
+        /// The directory file (.csv or .toml).
+        file: PathBuf,
+        /// Records database: a SQLite file or postgres://….
         #[arg(long)]
         db: String,
+    },
+    /// The daily purge: calls past retention (except under a hold), traces past theirs.
+    Purge {
+        /// Records database: a SQLite file or postgres://….
+        #[arg(long)]
+        db: String,
+        /// Days call records are kept (47 CFR §42.6: 18 months).
         #[arg(long, default_value_t = records::DEFAULT_RETENTION_DAYS)]
         retention_days: i64,
+        /// Business days a trace case is kept after its last trace.
         #[arg(long, default_value_t = records::cic::DEFAULT_TRACE_RETENTION_BUSINESS_DAYS)]
         trace_business_days: i64,
     },
     /// Set a customer's CPNI password (read from the TAPLINE_CPNI_PASSWORD environment variable).
-    SetPassword { number: String, #[arg(long)] db: String },
+    SetPassword {
+        /// The subscriber's number.
+        number: String,
+        /// Records database: a SQLite file or postgres://….
+        #[arg(long)]
+        db: String,
+    },
     /// Block or unblock Call Trace on a subscriber line.
-    BlockTrace { number: String, #[arg(long)] unblock: bool, #[arg(long)] db: String },
+    BlockTrace {
+        /// The subscriber's number.
+        number: String,
+        /// Lift the block instead of setting it.
+        #[arg(long)]
+        unblock: bool,
+        /// Records database: a SQLite file or postgres://….
+        #[arg(long)]
+        db: String,
+    },
     /// The Call Identification Center's cases of a subscriber (JSON).
-    Cases { number: String, #[arg(long)] db: String },
+    Cases {
+        /// The subscriber's number.
+        number: String,
+        /// Records database: a SQLite file or postgres://….
+        #[arg(long)]
+        db: String,
+    },
     /// An analyst releases a case below the three-trace threshold (threatening calls).
-    Override { case: String, #[arg(long)] reason: String, #[arg(long = "as")] who: String, #[arg(long)] db: String },
+    Override {
+        /// The case id.
+        case: String,
+        /// Why (recorded with the override).
+        #[arg(long)]
+        reason: String,
+        /// The analyst who overrides.
+        #[arg(long = "as")]
+        who: String,
+        /// Records database: a SQLite file or postgres://….
+        #[arg(long)]
+        db: String,
+    },
     /// A case was handed to law enforcement: its traces are deleted.
-    HandOff { case: String, #[arg(long)] db: String },
+    HandOff {
+        /// The case id.
+        case: String,
+        /// Records database: a SQLite file or postgres://….
+        #[arg(long)]
+        db: String,
+    },
 }
 
 fn number_key(n: &str) -> Result<String> {

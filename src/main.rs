@@ -126,9 +126,10 @@ enum Command {
         /// Address of the X1 endpoint.
         #[arg(long = "x1-listen", value_name = "HOST:PORT")]
         x1_listen: std::net::SocketAddr,
-        /// The endpoint's server certificate and key (PEM).
+        /// The endpoint's server certificate (PEM).
         #[arg(long)]
         cert: PathBuf,
+        /// The endpoint's private key (PEM).
         #[arg(long)]
         key: PathBuf,
         /// CA of the ADMF's client certificate.
@@ -243,9 +244,10 @@ struct RunX2x3Args {
     #[arg(long = "x2x3-listen", value_name = "HOST:PORT", conflicts_with_all = ["pcap", "iface"],
           requires_all = ["x2x3_cert", "x2x3_key", "x2x3_client_ca"])]
     x2x3_listen: Vec<std::net::SocketAddr>,
-    /// The listener's server certificate and key (PEM).
+    /// The listener's server certificate (PEM).
     #[arg(long, requires = "x2x3_listen")]
     x2x3_cert: Option<PathBuf>,
+    /// The listener's private key (PEM).
     #[arg(long, requires = "x2x3_listen")]
     x2x3_key: Option<PathBuf>,
     /// CA of the points of interception's client certificates.

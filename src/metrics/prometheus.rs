@@ -45,6 +45,7 @@ pub const FAMILIES: &[&str] = &[
     "tapline_cc_records_total",
     "tapline_records_spooled_total",
     "tapline_records_confirmed_total",
+    "tapline_spool_disk_full_total",
     "tapline_drops_total",
     "tapline_active_calls",
     "tapline_intercepted_calls",
