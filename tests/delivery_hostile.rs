@@ -13,35 +13,11 @@ use std::time::{Duration, Instant};
 
 use delivery_support::*;
 use tapline::delivery::pki::DevPki;
-use tapline::delivery::{tls, Delivery, DeliveryOptions, InterfaceReport, SenderConfig, TrackerConfig};
+use tapline::delivery::{tls, Delivery, InterfaceReport};
 use tapline::handover::{encode_keepalive_response, PduHeader};
 use tapline::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
-
-fn options(spool: &std::path::Path, pki: &DevPki, response_timeout: Duration) -> DeliveryOptions {
-    DeliveryOptions {
-        spool: spool.to_owned(),
-        client_cert: pki.appliance.cert.clone(),
-        client_key: pki.appliance.key.clone(),
-        spool_limit: 64 << 20,
-        sender: SenderConfig {
-            tracker: TrackerConfig {
-                batch_records: 64,
-                idle: Duration::from_millis(500),
-                response_timeout,
-                ..TrackerConfig::default()
-            },
-            backoff_min: Duration::from_millis(50),
-            backoff_max: Duration::from_millis(400),
-            ..SenderConfig::default()
-        },
-    }
-}
-
-fn liids(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(l, a)| (l.to_string(), a.to_string())).collect()
-}
 
 fn sum(reports: &[InterfaceReport], f: impl Fn(&InterfaceReport) -> u64) -> u64 {
     reports.iter().map(f).sum()
@@ -140,7 +116,7 @@ fn deliver_to_genuine_lemf(dir: &std::path::Path, pki: &DevPki, agency_id: &str,
     let rt = tokio::runtime::Runtime::new().unwrap();
     let lemf = start_lemf(&rt, &lemf_config(pki, agency_id, any_port(), &dir.join("lemf-genuine")));
     let agencies = vec![agency(agency_id, lemf.local_addrs(), &pki.ca)];
-    let options = options(&dir.join("spool"), pki, Duration::from_secs(3));
+    let options = delivery_options(&dir.join("spool"), pki, Duration::from_secs(3));
     let delivery = Delivery::start(&appliance(), &agencies, &liids(&[(liid, agency_id)]), &options).unwrap();
     let reports = delivery.finish(Duration::from_secs(30));
     assert_eq!(sum(&reports, |r| r.unconfirmed), 0, "{reports:?}");
@@ -154,7 +130,7 @@ fn forged_keepalive_responses_confirm_nothing_and_every_record_stays_spooled() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (addr, server) = hostile(&rt, &pki, "agency-a", Mode::Forge);
     let agencies = vec![agency("agency-a", &[addr, addr], &pki.ca)];
-    let options = options(&dir.path().join("spool"), &pki, Duration::from_secs(3));
+    let options = delivery_options(&dir.path().join("spool"), &pki, Duration::from_secs(3));
     let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &options).unwrap();
     let pdus = synthetic(0, "LIID-A", 2, 100);
     let total = pdus.len() as u64;
@@ -181,7 +157,7 @@ fn an_endless_pdu_from_the_agency_is_cut_at_once_and_confirms_nothing() {
     let (addr, server) = hostile(&rt, &pki, "agency-a", Mode::Flood);
     let agencies = vec![agency("agency-a", &[addr, addr], &pki.ca)];
     // A long keep-alive timeout: only the receive-buffer cap can end the flood early.
-    let options = options(&dir.path().join("spool"), &pki, Duration::from_secs(60));
+    let options = delivery_options(&dir.path().join("spool"), &pki, Duration::from_secs(60));
     let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &options).unwrap();
     let pdus = synthetic(0, "LIID-A", 1, 50);
     let total = pdus.len() as u64;
@@ -210,7 +186,7 @@ fn a_stalled_agency_server_confirms_nothing_and_is_reconnected() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let (addr, server) = hostile(&rt, &pki, "agency-a", Mode::Stall);
     let agencies = vec![agency("agency-a", &[addr, addr], &pki.ca)];
-    let options = options(&dir.path().join("spool"), &pki, Duration::from_millis(800));
+    let options = delivery_options(&dir.path().join("spool"), &pki, Duration::from_millis(800));
     let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &options).unwrap();
     let pdus = synthetic(0, "LIID-A", 2, 50);
     let total = pdus.len() as u64;
@@ -234,7 +210,7 @@ fn another_agencys_server_from_the_same_ca_is_refused_and_records_stay_spooled()
     // fbi-denver's endpoint is served by a LEMF presenting dea-phoenix's certificate.
     let impostor = start_lemf(&rt, &lemf_config(&pki, "dea-phoenix", any_port(), &dir.path().join("impostor")));
     let agencies = vec![agency("fbi-denver", impostor.local_addrs(), &pki.ca)];
-    let options = options(&dir.path().join("spool"), &pki, Duration::from_secs(3));
+    let options = delivery_options(&dir.path().join("spool"), &pki, Duration::from_secs(3));
     let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "fbi-denver")]), &options).unwrap();
     let pdus = synthetic(0, "LIID-A", 2, 100);
     let total = pdus.len() as u64;
@@ -267,7 +243,7 @@ fn a_pinned_fingerprint_admits_only_that_certificate() {
     let start = |pins: Vec<[u8; 32]>, spool: &str| {
         let mut a = agency("agency-a", lemf.local_addrs(), &pki.ca);
         a.pin_sha256 = pins;
-        let options = options(&dir.path().join(spool), &pki, Duration::from_secs(3));
+        let options = delivery_options(&dir.path().join(spool), &pki, Duration::from_secs(3));
         let delivery = Delivery::start(&appliance(), &[a], &liids(&[("LIID-A", "agency-a")]), &options).unwrap();
         let mut output = delivery.output();
         feed(&mut output, &synthetic(0, "LIID-A", 1, 20), 0, Duration::ZERO);
@@ -346,7 +322,7 @@ fn lemf_and_run_refuse_a_private_key_others_can_read() {
     // The delivery of `run` refuses the appliance's key the same way.
     std::fs::set_permissions(&pki.appliance.key, std::fs::Permissions::from_mode(0o604)).unwrap();
     let agencies = vec![agency("agency-a", &any_port(), &pki.ca)];
-    let options = options(&dir.path().join("spool"), &pki, Duration::from_secs(3));
+    let options = delivery_options(&dir.path().join("spool"), &pki, Duration::from_secs(3));
     let e = Delivery::start(&appliance(), &agencies, &[], &options).err().expect("refused");
     assert!(e.to_string().contains("appliance.key"), "{e}");
 }

@@ -6,31 +6,7 @@ mod delivery_support;
 use std::time::Duration;
 
 use delivery_support::*;
-use tapline::delivery::{Delivery, DeliveryOptions, SenderConfig, TrackerConfig};
-
-fn options(spool: &std::path::Path, pki: &tapline::delivery::pki::DevPki) -> DeliveryOptions {
-    DeliveryOptions {
-        spool: spool.to_owned(),
-        client_cert: pki.appliance.cert.clone(),
-        client_key: pki.appliance.key.clone(),
-        spool_limit: 64 << 20,
-        sender: SenderConfig {
-            tracker: TrackerConfig {
-                batch_records: 64,
-                idle: Duration::from_millis(500),
-                response_timeout: Duration::from_secs(3),
-                ..TrackerConfig::default()
-            },
-            backoff_min: Duration::from_millis(50),
-            backoff_max: Duration::from_millis(400),
-            ..SenderConfig::default()
-        },
-    }
-}
-
-fn liids(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-    pairs.iter().map(|(l, a)| (l.to_string(), a.to_string())).collect()
-}
+use tapline::delivery::Delivery;
 
 #[test]
 fn lemf_restarted_mid_stream_ends_with_every_record_once_and_no_gap() {
@@ -41,7 +17,7 @@ fn lemf_restarted_mid_stream_ends_with_every_record_once_and_no_gap() {
     let lemf = start_lemf(&rt, &lemf_config(&pki, "agency-a", any_port(), &out));
     let addrs = lemf.local_addrs().to_vec();
     let agencies = vec![agency("agency-a", &addrs, &pki.ca)];
-    let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &options(&dir.path().join("spool"), &pki)).unwrap();
+    let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &delivery_options(&dir.path().join("spool"), &pki, Duration::from_secs(3))).unwrap();
     let pdus = synthetic(0, "LIID-A", 4, 250);
     let total = pdus.len() as u64;
     let mut output = delivery.output();
@@ -87,7 +63,7 @@ fn server_from_another_ca_and_client_without_the_lemf_ca_are_refused() {
     cfg.client_ca = good.ca.clone();
     drop(cfg);
     let agencies = vec![agency("agency-a", lemf.local_addrs(), &good.ca)];
-    let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &options(&dir.path().join("s1"), &good)).unwrap();
+    let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &delivery_options(&dir.path().join("s1"), &good, Duration::from_secs(3))).unwrap();
     feed(&mut delivery.output(), &pdus, 0, Duration::ZERO);
     assert!(wait_until(Duration::from_secs(10), || delivery.reports().iter().all(|r| r.connect_failures >= 2)));
     let reports = delivery.finish(Duration::from_millis(300));
@@ -100,7 +76,7 @@ fn server_from_another_ca_and_client_without_the_lemf_ca_are_refused() {
     cfg.client_ca = rogue.ca.clone();
     let lemf = start_lemf(&rt, &cfg);
     let agencies = vec![agency("agency-a", lemf.local_addrs(), &good.ca)];
-    let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &options(&dir.path().join("s2"), &good)).unwrap();
+    let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &delivery_options(&dir.path().join("s2"), &good, Duration::from_secs(3))).unwrap();
     feed(&mut delivery.output(), &pdus, 0, Duration::ZERO);
     assert!(wait_until(Duration::from_secs(10), || lemf.stats().refused_clients >= 2));
     let reports = delivery.finish(Duration::from_millis(300));
@@ -123,7 +99,7 @@ fn two_agencies_never_receive_each_others_records() {
         agency("agency-b", lemf_b.local_addrs(), &pki.ca),
     ];
     let pairs = liids(&[("LIID-A", "agency-a"), ("LIID-B", "agency-b")]);
-    let delivery = Delivery::start(&appliance(), &agencies, &pairs, &options(&dir.path().join("spool"), &pki)).unwrap();
+    let delivery = Delivery::start(&appliance(), &agencies, &pairs, &delivery_options(&dir.path().join("spool"), &pki, Duration::from_secs(3))).unwrap();
     let mut pdus = synthetic(0, "LIID-A", 2, 40);
     pdus.extend(synthetic(1, "LIID-B", 3, 20));
     feed(&mut delivery.output(), &pdus, 0, Duration::ZERO);
@@ -145,7 +121,7 @@ fn measure_confirmed_records_per_second() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let lemf = start_lemf(&rt, &lemf_config(&pki, "agency-a", any_port(), &dir.path().join("lemf")));
     let agencies = vec![agency("agency-a", lemf.local_addrs(), &pki.ca)];
-    let mut opts = options(&dir.path().join("spool"), &pki);
+    let mut opts = delivery_options(&dir.path().join("spool"), &pki, Duration::from_secs(3));
     opts.sender.tracker.batch_records = 512;
     let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &opts).unwrap();
     let pdus = synthetic(0, "LIID-A", 10, 5000);
@@ -175,7 +151,7 @@ fn a_full_spool_raises_an_alarm_and_holds_the_pipeline_without_dropping() {
     let addrs = lemf.local_addrs().to_vec();
     rt.block_on(lemf.stop()).unwrap();
     let agencies = vec![agency("agency-a", &addrs, &pki.ca)];
-    let mut opts = options(&dir.path().join("spool"), &pki);
+    let mut opts = delivery_options(&dir.path().join("spool"), &pki, Duration::from_secs(3));
     opts.spool_limit = 16 * 1024;
     let delivery = Delivery::start(&appliance(), &agencies, &liids(&[("LIID-A", "agency-a")]), &opts).unwrap();
     let pdus = synthetic(0, "LIID-A", 2, 100);

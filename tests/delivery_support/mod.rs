@@ -8,6 +8,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use tapline::delivery::pki::{create_dev_pki, loopback_hosts, DevPki};
+use tapline::delivery::{DeliveryOptions, SenderConfig, TrackerConfig};
 use tapline::handover::sequencer::{AgencyOutput, Channel};
 use tapline::handover::{encode_cc, encode_iri, Direction, IriContent, IriType, PduHeader};
 use tapline::lemf::{Lemf, LemfConfig};
@@ -334,3 +335,28 @@ pub fn setup() -> Setup {
     Setup { dir, pki, rt, lemfs, addrs, warrants }
 }
 
+/// Delivery options of the TLS tests: small batches, short back-off, the given response timeout.
+pub fn delivery_options(spool: &Path, pki: &DevPki, response_timeout: Duration) -> DeliveryOptions {
+    DeliveryOptions {
+        spool: spool.to_owned(),
+        client_cert: pki.appliance.cert.clone(),
+        client_key: pki.appliance.key.clone(),
+        spool_limit: 64 << 20,
+        sender: SenderConfig {
+            tracker: TrackerConfig {
+                batch_records: 64,
+                idle: Duration::from_millis(500),
+                response_timeout,
+                ..TrackerConfig::default()
+            },
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_millis(400),
+            ..SenderConfig::default()
+        },
+    }
+}
+
+/// (LIID, agency) pairs as the delivery service takes them.
+pub fn liids(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs.iter().map(|(l, a)| (l.to_string(), a.to_string())).collect()
+}
