@@ -9,28 +9,17 @@ use std::time::Duration;
 use tapline::gen::{generate, write_warrant_set, GenConfig};
 use tapline::mediation::MediatorConfig;
 use tapline::pipeline::PipelineConfig;
-use tapline::replay::{replay_with, ReplayOptions, Summary};
+mod common;
+
+use common::output::{replay_all_loaded, streams};
+use tapline::replay::{ReplayOptions, Summary};
 
 fn replay(capture: &Path, warrants: &Path, out: &Path, media_shards: usize, batch_frames: usize) -> Summary {
     let mut pipeline = PipelineConfig { media_shards, ..PipelineConfig::default() };
     pipeline.batch.frames = batch_frames;
     let mediator = MediatorConfig { idle_timeout_ns: 20_000_000_000, ..MediatorConfig::default() };
     let options = ReplayOptions { pipeline, mediator, ..ReplayOptions::default() };
-    let (summary, refused) = replay_with(capture, warrants, out, &options).unwrap();
-    assert!(refused.is_empty());
-    summary
-}
-
-fn streams(out: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    for agency in fs::read_dir(out).unwrap().flatten().filter(|e| e.path().is_dir()) {
-        for f in fs::read_dir(agency.path()).unwrap().flatten() {
-            let name = format!("{}/{}", agency.file_name().to_string_lossy(), f.file_name().to_string_lossy());
-            files.push((name, fs::read(f.path()).unwrap()));
-        }
-    }
-    files.sort();
-    files
+    replay_all_loaded(capture, warrants, out, &options)
 }
 
 #[test]

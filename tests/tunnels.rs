@@ -9,7 +9,10 @@ use std::process::Command;
 use std::time::Duration;
 
 use tapline::gen::{encapsulate_pcap, generate, tunnel, write_warrant_set, GenConfig, MirrorTunnel};
-use tapline::replay::{replay_with, ReplayOptions, Summary};
+mod common;
+
+use common::output::{replay_all_loaded, streams};
+use tapline::replay::{ReplayOptions, Summary};
 
 fn small_capture(dir: &Path, calls: u64, share: u8) -> (std::path::PathBuf, GenConfig) {
     let capture = dir.join("plain.pcap");
@@ -105,21 +108,7 @@ fn tshark_decodes_every_tunnel_the_generator_writes() {
 }
 
 fn replay(capture: &Path, warrants: &Path, out: &Path) -> Summary {
-    let (summary, refused) = replay_with(capture, warrants, out, &ReplayOptions::default()).unwrap();
-    assert!(refused.is_empty());
-    summary
-}
-
-fn streams(out: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut files = Vec::new();
-    for agency in fs::read_dir(out).unwrap().flatten().filter(|e| e.path().is_dir()) {
-        for f in fs::read_dir(agency.path()).unwrap().flatten() {
-            let name = format!("{}/{}", agency.file_name().to_string_lossy(), f.file_name().to_string_lossy());
-            files.push((name, fs::read(f.path()).unwrap()));
-        }
-    }
-    files.sort();
-    files
+    replay_all_loaded(capture, warrants, out, &ReplayOptions::default())
 }
 
 #[test]

@@ -3,4 +3,5 @@
 
 pub mod handbuilt;
 pub mod oracle;
+pub mod output;
 pub mod warrants;
