@@ -5,6 +5,8 @@ pub mod calltrace;
 pub mod capture;
 pub mod delivery;
 pub mod desk;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod gen;
 pub mod handover;
 pub mod lemf;

@@ -2,12 +2,13 @@
 //! stable-toolchain stand-in for the coverage-guided targets in `fuzz/` (which need
 //! nightly). Each property feeds either random bytes or a valid sample with random octets
 //! overwritten, inserted or cut, and asserts only that the parser returns (no panic, no
-//! hang) and that what it returns is self-consistent. Case counts are fixed and small.
+//! hang) and that what it returns is self-consistent. The exercise of each parser is
+//! `tapline::fuzzing`'s, shared with the fuzz targets. Case counts are fixed and small.
 
 use std::path::Path;
 
 use proptest::prelude::*;
-use tapline::capture::{FileReader, Frame, LinkType};
+use tapline::fuzzing::{self, LINKS};
 use tapline::Timestamp;
 
 const CASES: u32 = 256;
@@ -86,18 +87,6 @@ fn first_pdu() -> Vec<u8> {
     first.unwrap_or_default()
 }
 
-const LINKS: [LinkType; 9] = [
-    LinkType::Ethernet,
-    LinkType::LinuxSll,
-    LinkType::LinuxSll2,
-    LinkType::RawIp,
-    LinkType::Ipv4,
-    LinkType::Ipv6,
-    LinkType::Null,
-    LinkType::Loop,
-    LinkType::Other(147),
-];
-
 /// The first frame of the demo capture (Ethernet), for mutation.
 fn demo_frame() -> Vec<u8> {
     let bytes = crate_file("fixtures/demo.pcap");
@@ -126,15 +115,7 @@ proptest! {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("x.pcap");
         std::fs::write(&f, &bytes).unwrap();
-        if let Ok(mut r) = FileReader::open(&f) {
-            let mut n = 0;
-            while let Ok(Some(frame)) = r.next_frame() {
-                prop_assert!(frame.data.len() <= bytes.len());
-                n += 1;
-                prop_assert!(n <= bytes.len());
-            }
-            let _ = r.stats();
-        }
+        fuzzing::capture_file(&f, bytes.len());
     }
 
     /// pcapng blocks behind a valid section header.
@@ -143,116 +124,58 @@ proptest! {
         let shb: [u8; 28] = [0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 28, 0, 0, 0];
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("x.pcapng");
-        std::fs::write(&f, [&shb[..], &body].concat()).unwrap();
-        if let Ok(mut r) = FileReader::open(&f) {
-            let mut n = 0;
-            while let Ok(Some(_)) = r.next_frame() {
-                n += 1;
-                prop_assert!(n <= body.len());
-            }
-        }
+        let file = [&shb[..], &body].concat();
+        std::fs::write(&f, &file).unwrap();
+        fuzzing::capture_file(&f, file.len());
     }
 
     /// L2–L4 decoding (every link type, IPv4/IPv6, fragments, UDP/TCP).
     #[test]
     fn l2_to_l4(bytes in input(demo_frame()), link in 0usize..LINKS.len(), more in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..200), 0..4)) {
-        let mut d = tapline::wire::Decoder::new();
-        for (i, data) in std::iter::once(&bytes).chain(&more).enumerate() {
-            let frame = Frame { ts: Timestamp::from_secs_micros(1_790_000_000 + i as u64, 0), link: LINKS[link], data, orig_len: data.len() as u32 };
-            let _ = format!("{:?}", d.decode(&frame));
-        }
-        prop_assert!(d.stats().frames as usize == 1 + more.len());
+        fuzzing::l2_l4(LINKS[link], std::iter::once(&bytes).chain(&more).map(Vec::as_slice));
     }
 
     /// SIP messages: parse and every accessor, and the TCP framer.
     #[test]
     fn sip_messages(bytes in input(sip_sample())) {
-        if let Ok(m) = tapline::sip::parse(&bytes) {
-            let _ = (m.method(), m.request_uri(), m.status(), m.call_id(), m.cseq(), m.from(), m.to(), m.contact(), m.via_branch());
-            let _ = (m.p_asserted_identities().count(), m.privacy_id(), m.diversion().count(), m.history_info().count());
-            let _ = (m.content_type(), m.content_length(), m.body_truncated(), m.headers().count());
-            prop_assert!(m.body().len() <= bytes.len());
-            if let Some(ct) = m.content_type() {
-                let _ = tapline::sip::multipart::find_sdp(ct, m.body());
-            }
-        }
-        let mut framer = tapline::sip::stream::Framer::with_limit(4096);
-        for piece in bytes.chunks(97) {
-            framer.push(piece);
-            let mut n = 0;
-            while let Some(m) = framer.next_message() {
-                if let Ok(m) = m {
-                    let _ = tapline::sip::parse(m);
-                }
-                n += 1;
-                prop_assert!(n <= bytes.len() + 1);
-            }
-        }
+        fuzzing::sip_message(&bytes, 97);
     }
 
     /// SDP bodies.
     #[test]
     fn sdp_bodies(bytes in input(SDP.to_vec())) {
-        if let Ok(s) = tapline::sip::sdp::parse(&bytes) {
-            let _ = s.media_endpoints();
-            let _: Vec<_> = s.media.iter().map(|m| m.payload_type_of("telephone-event")).collect();
-        }
+        fuzzing::sdp(&bytes);
     }
 
     /// RTP and RTCP views.
     #[test]
     fn rtp_and_rtcp(bytes in input(vec![0x90, 0x00, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 1, 0xaa, 0xbb, 0xcc, 0xdd, 0xd5])) {
-        if let Ok(p) = tapline::rtp::RtpPacket::new_checked(&bytes[..]) {
-            let _ = (p.version(), p.padding(), p.marker(), p.payload_type(), p.sequence(), p.timestamp(), p.ssrc(), p.csrcs().count());
-            prop_assert!(p.header_len() + p.payload().len() <= bytes.len());
-        }
-        if let Ok(p) = tapline::rtp::RtcpPacket::new_checked(&bytes[..]) {
-            let _ = (p.version(), p.count(), p.packet_type(), p.length(), p.ssrc());
-        }
+        fuzzing::rtp(&bytes);
     }
 
     /// ETSI PS-PDU streams: split, decode, JSON.
     #[test]
     fn etsi_ps_pdus(bytes in input(pdu_samples()), one in input(first_pdu())) {
-        let mut taken = 0;
-        for pdu in tapline::handover::split_stream(&bytes) {
-            let Ok(pdu) = pdu else { break };
-            taken += pdu.len();
-            let _ = tapline::handover::decode_pdu(pdu);
-        }
-        prop_assert!(taken <= bytes.len());
-        let _ = tapline::handover::decode_pdu(&one);
-        let mut out = Vec::new();
-        let _ = tapline::handover::decode_stream_jsonl(&bytes, &mut out);
+        fuzzing::etsi_pdus(&bytes);
+        fuzzing::etsi_pdus(&one);
     }
 
     /// laes records: CdcPdus, CCC frames, and a whole laes stream.
     #[test]
     fn laes_records(bytes in input([&[0x30u8, 0x3d, 0x80, 0x01, 0x04, 0xa1, 0x38, 0xa8, 0x36][..], &[0u8; 60]].concat())) {
-        use tapline::handover::laes::decode::{decode_ccc, decode_cdc, decode_laes_jsonl, looks_like_cdc, udp_payload};
-        let _ = (looks_like_cdc(&bytes), decode_cdc(&bytes), decode_ccc(&bytes), udp_payload(&bytes));
-        let mut out = Vec::new();
-        let _ = decode_laes_jsonl(&bytes, &mut out);
-        let _ = tapline::handover::laes::ccc::split_ccc_stream(&bytes).take(64).count();
+        fuzzing::laes(&bytes);
     }
 
     /// The X.509 role reader of the provisioning API.
     #[test]
     fn x509_role_reader(bytes in input(cert_der())) {
-        let _ = tapline::provision::subject_of(&bytes);
+        fuzzing::x509_role(&bytes);
     }
 
     /// TOML warrant files: refused with file, key and reason, or loaded; never a panic.
     #[test]
     fn toml_warrants(bytes in input(crate_file("warrants/DEN-2026-0042.toml")), agencies in input(AGENCIES.as_bytes().to_vec())) {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("agencies.toml"), &agencies).unwrap();
-        std::fs::write(dir.path().join("W-1.toml"), &bytes).unwrap();
-        match tapline::warrant::Store::load_dir(dir.path()) {
-            Ok((store, errors)) => prop_assert!(store.warrants.len() + errors.len() >= 1),
-            Err(e) => prop_assert!(!e.to_string().is_empty()),
-        }
-        let errors = tapline::warrant::check_paths(&[dir.path().to_owned()]);
-        prop_assert!(errors.iter().all(|e| !e.to_string().is_empty()));
+        fuzzing::warrant_dir(dir.path(), &agencies, &bytes).unwrap();
     }
 }

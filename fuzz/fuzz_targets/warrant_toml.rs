@@ -3,14 +3,13 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
+const AGENCIES: &[u8] = b"[appliance]\noperator_id = \"OP\"\nnetwork_element_id = \"NE\"\ncountry = \"US\"\n\n[[agency]]\nid = \"fbi-denver\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://127.0.0.1:6100\"\nhi3 = \"tls://127.0.0.1:6101\"\n";
+
 fuzz_target!(|data: &[u8]| {
     let (agencies, warrant) = match data.iter().position(|&b| b == 0) {
         Some(i) => (&data[..i], &data[i + 1..]),
-        None => (&b"[appliance]\noperator_id = \"OP\"\nnetwork_element_id = \"NE\"\ncountry = \"US\"\n\n[[agency]]\nid = \"fbi-denver\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://127.0.0.1:6100\"\nhi3 = \"tls://127.0.0.1:6101\"\n"[..], data),
+        None => (AGENCIES, data),
     };
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("agencies.toml"), agencies).expect("write");
-    std::fs::write(dir.path().join("W-1.toml"), warrant).expect("write");
-    let _ = tapline::warrant::Store::load_dir(dir.path());
-    let _ = tapline::warrant::check_paths(&[dir.path().to_owned()]);
+    tapline::fuzzing::warrant_dir(dir.path(), agencies, warrant).expect("write");
 });

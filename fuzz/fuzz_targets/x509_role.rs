@@ -2,6 +2,4 @@
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let _ = tapline::provision::subject_of(data);
-});
+fuzz_target!(|data: &[u8]| tapline::fuzzing::x509_role(data));
