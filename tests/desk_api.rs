@@ -308,3 +308,53 @@ fn desk_api_on_postgresql() {
     let Some(pg) = desk_support::Pg::start() else { return };
     suite(pg.new_db());
 }
+
+/// `tapline certs --desk-user` issues from the CA already there; `tapline desk serve`
+/// serves those certificates' roles.
+#[test]
+fn command_line_certs_and_serve() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = tmp.path().join("pki");
+    let tapline = || Command::new(env!("CARGO_BIN_EXE_tapline"));
+    assert!(tapline().args(["certs", "--out"]).arg(&pki).output().unwrap().status.success());
+    let ca = std::fs::read(pki.join("ca.pem")).unwrap();
+    let out = tapline().args(["certs", "--out"]).arg(&pki).args(["--desk-user", "alice:analyst", "--desk-user", "sam:supervisor"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read(pki.join("ca.pem")).unwrap(), ca, "the CA is kept");
+    let bad = tapline().args(["certs", "--out"]).arg(&pki).args(["--desk-user", "eve:admin"]).output().unwrap();
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("analyst, supervisor or auditor"));
+
+    let mut child = tapline()
+        .args(["desk", "serve", "--listen", "127.0.0.1:0", "--db"])
+        .arg(tmp.path().join("records.sqlite"))
+        .arg("--audit")
+        .arg(tmp.path().join("audit"))
+        .arg("--packages")
+        .arg(tmp.path().join("packages"))
+        .arg("--cert")
+        .arg(pki.join("provision-api.pem"))
+        .arg("--key")
+        .arg(pki.join("provision-api.key"))
+        .arg("--client-ca")
+        .arg(pki.join("ca.pem"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line.trim().strip_prefix("desk API on ").unwrap_or_else(|| panic!("{line}")).to_owned();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let as_ = |name: &str| ApiClient::new(&addr, &pki.join("ca.pem"), &pki.join(format!("{name}.pem")), &pki.join(format!("{name}.key"))).unwrap();
+    let entered = rt.block_on(as_("alice").request("POST", "/demands", Some(&serde_json::to_value(doc(Instrument::Subpoena, RequesterKind::Agency, &[A])).unwrap())));
+    let refused = rt.block_on(as_("sam").request("POST", "/demands/D-000001/validate", None));
+    let _ = child.kill();
+    let _ = child.wait();
+    let entered = entered.unwrap();
+    assert_eq!((entered.status, entered.body["id"].clone()), (201, json!("D-000001")), "{}", entered.body);
+    assert_eq!(refused.unwrap().status, 403);
+    let who: Vec<(String, String)> = desk_entries(&tmp.path().join("audit")).into_iter().map(|e| (e.0, e.1)).collect();
+    assert_eq!(who, [("alice".to_owned(), "demand-entered".to_owned()), ("sam".to_owned(), "desk-refused".to_owned())]);
+}
