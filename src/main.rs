@@ -765,10 +765,10 @@ fn run_warrant_client(command: WarrantCommand) -> Result<ExitCode, Box<dyn std::
     };
     let (api, method, path, body) = match command {
         WarrantCommand::Add { file, api } => (api, "POST", "/warrants".to_owned(), Some(read(&file)?)),
-        WarrantCommand::Amend { liid, file, api } => (api, "PUT", format!("/warrants/{}", escape(&liid)), Some(read(&file)?)),
-        WarrantCommand::Revoke { liid, api } => (api, "DELETE", format!("/warrants/{}", escape(&liid)), None),
+        WarrantCommand::Amend { liid, file, api } => (api, "PUT", format!("/warrants/{}", tapline::provision::https::percent_encode(&liid)), Some(read(&file)?)),
+        WarrantCommand::Revoke { liid, api } => (api, "DELETE", format!("/warrants/{}", tapline::provision::https::percent_encode(&liid)), None),
         WarrantCommand::List { api } => (api, "GET", "/warrants".to_owned(), None),
-        WarrantCommand::Show { liid, api } => (api, "GET", format!("/warrants/{}", escape(&liid)), None),
+        WarrantCommand::Show { liid, api } => (api, "GET", format!("/warrants/{}", tapline::provision::https::percent_encode(&liid)), None),
         WarrantCommand::Check { .. } | WarrantCommand::Serve { .. } => return Err("not an API command".into()),
     };
     let client = tapline::provision::ApiClient::new(&api.api, &api.ca, &api.cert, &api.key)?;
@@ -780,13 +780,6 @@ fn run_warrant_client(command: WarrantCommand) -> Result<ExitCode, Box<dyn std::
         eprintln!("tapline: HTTP {}", reply.status);
         Ok(ExitCode::FAILURE)
     }
-}
-
-/// A LIID as a URL path segment: anything but letters, digits, `-`, `_`, `.` as `%XX`.
-fn escape(liid: &str) -> String {
-    liid.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
 }
 
 fn run_check(paths: &[PathBuf]) -> Result<ExitCode, Box<dyn std::error::Error>> {

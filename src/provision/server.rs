@@ -1,5 +1,5 @@
-//! The HTTPS server of the provisioning API (hyper over tokio-rustls, client certificate
-//! required): routes, roles from the client certificate, audit entries of every act.
+//! The HTTPS server of the provisioning API (on the shared mutual-TLS plumbing of
+//! [`super::https`]): routes, roles from the client certificate, audit entries of every act.
 //!
 //! `GET /warrants`, `GET /warrants/LIID`, `POST /warrants`, `PUT /warrants/LIID`,
 //! `DELETE /warrants/LIID`; JSON in and out.
