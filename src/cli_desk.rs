@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use tapline::desk::{cpni, number_key, DemandDoc, Desk, DeskConfig, DeskRole, Release};
+use tapline::desk::{DemandDoc, Desk, DeskConfig, DeskRole, Release};
 use tapline::records::{self, Db};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
@@ -166,9 +166,8 @@ pub enum DeskCommand {
     SetPassword {
         /// The subscriber's number.
         number: String,
-        /// Records database: a SQLite file or postgres://….
-        #[arg(long)]
-        db: String,
+        #[command(flatten)]
+        store: Store,
     },
     /// Block or unblock Call Trace on a subscriber line.
     BlockTrace {
@@ -177,17 +176,15 @@ pub enum DeskCommand {
         /// Lift the block instead of setting it.
         #[arg(long)]
         unblock: bool,
-        /// Records database: a SQLite file or postgres://….
-        #[arg(long)]
-        db: String,
+        #[command(flatten)]
+        store: Store,
     },
     /// The Call Identification Center's cases of a subscriber (JSON).
     Cases {
         /// The subscriber's number.
         number: String,
-        /// Records database: a SQLite file or postgres://….
-        #[arg(long)]
-        db: String,
+        #[command(flatten)]
+        store: Store,
     },
     /// An analyst releases a case below the three-trace threshold (threatening calls).
     Override {
@@ -196,20 +193,15 @@ pub enum DeskCommand {
         /// Why (recorded with the override).
         #[arg(long)]
         reason: String,
-        /// The analyst who overrides.
-        #[arg(long = "as")]
-        who: String,
-        /// Records database: a SQLite file or postgres://….
-        #[arg(long)]
-        db: String,
+        #[command(flatten)]
+        store: Store,
     },
     /// A case was handed to law enforcement: its traces are deleted.
     HandOff {
         /// The case id.
         case: String,
-        /// Records database: a SQLite file or postgres://….
-        #[arg(long)]
-        db: String,
+        #[command(flatten)]
+        store: Store,
     },
 }
 
@@ -309,24 +301,19 @@ pub fn run_desk(cmd: DeskCommand) -> Result<ExitCode> {
             report.traces_deleted = db.purge_traces(now(), trace_business_days)?;
             println!("{}", serde_json::to_string(&report)?);
         }
-        DeskCommand::SetPassword { number, db } => {
+        DeskCommand::SetPassword { number, store } => {
             let password = std::env::var("TAPLINE_CPNI_PASSWORD").map_err(|_| "set TAPLINE_CPNI_PASSWORD to the new password")?;
-            cpni::set_password(&mut Db::open(&db)?, &number_key(&number)?, &password, now())?;
+            store.desk()?.set_cpni_password(&number, &password, &store.who)?;
             println!("password set; the customer is notified at the address of record");
         }
-        DeskCommand::BlockTrace { number, unblock, db } => {
-            Db::open(&db)?.set_trace_block(&number_key(&number)?, !unblock, now())?;
-        }
-        DeskCommand::Cases { number, db } => {
-            let mut db = Db::open(&db)?;
-            let n = number_key(&number)?;
-            let cases = db.cases_of(&n)?;
-            let traces = db.traces_of(&n)?;
+        DeskCommand::BlockTrace { number, unblock, store } => store.desk()?.set_trace_block(&number, !unblock, &store.who)?,
+        DeskCommand::Cases { number, store } => {
+            let (cases, traces) = store.desk()?.cases(&number, &store.who)?;
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "cases": cases, "traces": traces }))?);
         }
-        DeskCommand::Override { case, reason, who, db } => Db::open(&db)?.override_case(&case, &who, &reason)?,
-        DeskCommand::HandOff { case, db } => {
-            let n = Db::open(&db)?.hand_off(&case, now())?;
+        DeskCommand::Override { case, reason, store } => store.desk()?.override_case(&case, &reason, &store.who)?,
+        DeskCommand::HandOff { case, store } => {
+            let n = store.desk()?.hand_off(&case, &store.who)?;
             println!("{n} traces deleted");
         }
     }

@@ -355,6 +355,18 @@ fn command_line_certs_and_serve() {
     let entered = entered.unwrap();
     assert_eq!((entered.status, entered.body["id"].clone()), (201, json!("D-000001")), "{}", entered.body);
     assert_eq!(refused.unwrap().status, 403);
+    // The command line's line operations are the same audited desk operations.
+    let blocked = tapline()
+        .args(["desk", "block-trace", &format!("+{A}"), "--db"])
+        .arg(tmp.path().join("records.sqlite"))
+        .arg("--audit")
+        .arg(tmp.path().join("audit"))
+        .args(["--as", "carol"])
+        .output()
+        .unwrap();
+    assert!(blocked.status.success(), "{}", String::from_utf8_lossy(&blocked.stderr));
     let who: Vec<(String, String)> = desk_entries(&tmp.path().join("audit")).into_iter().map(|e| (e.0, e.1)).collect();
-    assert_eq!(who, [("alice".to_owned(), "demand-entered".to_owned()), ("sam".to_owned(), "desk-refused".to_owned())]);
+    let expected = [("alice", "demand-entered"), ("sam", "desk-refused"), ("carol", "trace-block-set")];
+    assert_eq!(who, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
+    assert!(verify_dir(&tmp.path().join("audit")).unwrap().is_ok());
 }

@@ -117,6 +117,7 @@ impl From<DeskError> for Failure {
         let status = match &e {
             DeskError::NoDemand(_) => StatusCode::NOT_FOUND,
             DeskError::WrongState { .. } => StatusCode::CONFLICT,
+            DeskError::Cpni(super::cpni::CpniError::Db(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             DeskError::Invalid { .. } | DeskError::BadNumber | DeskError::Cpni(_) => StatusCode::UNPROCESSABLE_ENTITY,
             DeskError::Db(crate::records::DbError::Invalid(_)) => StatusCode::UNPROCESSABLE_ENTITY,
             DeskError::Db(_) | DeskError::Audit(_) | DeskError::Package(_) => StatusCode::INTERNAL_SERVER_ERROR,
