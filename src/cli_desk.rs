@@ -7,32 +7,45 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use tapline::desk::{cpni, DemandDoc, Desk, DeskConfig, Release};
+use tapline::desk::{DemandDoc, Desk, DeskConfig, DeskRole, Release};
 use tapline::records::{self, Db};
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
-/// Where the desk keeps its state.
+/// The desk's records database, audit trail and carrier.
 #[derive(Args, Clone)]
-pub struct Store {
+pub struct Place {
     /// Records database: a SQLite file or postgres://….
     #[arg(long, value_name = "PATH|postgres://…")]
     db: String,
     /// Audit trail directory.
     #[arg(long)]
     audit: PathBuf,
-    /// Who acts (recorded in the audit trail).
-    #[arg(long = "as", value_name = "NAME", default_value = "analyst")]
-    who: String,
     /// The carrier's legal entity demands must be addressed to.
     #[arg(long, default_value = "Carrier Example Inc.")]
     carrier: String,
 }
 
-impl Store {
+impl Place {
     fn desk(&self) -> Result<Desk> {
         let config = DeskConfig { carrier: self.carrier.clone(), ..DeskConfig::default() };
         Ok(Desk::open(Db::open(&self.db)?, &self.audit, config)?)
+    }
+}
+
+/// Where the desk keeps its state, and who acts.
+#[derive(Args, Clone)]
+pub struct Store {
+    #[command(flatten)]
+    place: Place,
+    /// Who acts (recorded in the audit trail).
+    #[arg(long = "as", value_name = "NAME", default_value = "analyst")]
+    who: String,
+}
+
+impl Store {
+    fn desk(&self) -> Result<Desk> {
+        self.place.desk()
     }
 }
 
@@ -108,6 +121,27 @@ pub enum DemandCommand {
 
 #[derive(Subcommand)]
 pub enum DeskCommand {
+    /// Serve the desk's HTTPS API (mutual TLS; the role is the client certificate's OU:
+    /// desk-analyst, desk-supervisor, desk-auditor). See README, "The desk's API".
+    Serve {
+        /// Address to listen on.
+        #[arg(long, value_name = "HOST:PORT")]
+        listen: std::net::SocketAddr,
+        /// The API's server certificate (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        /// The API's private key (PEM, mode 0600).
+        #[arg(long)]
+        key: PathBuf,
+        /// CA of the staff's client certificates (PEM).
+        #[arg(long)]
+        client_ca: PathBuf,
+        /// Directory response packages are written into.
+        #[arg(long)]
+        packages: PathBuf,
+        #[command(flatten)]
+        place: Place,
+    },
     /// Import the subscriber directory (CSV with a header row, or TOML `[[subscriber]]`).
     ImportDirectory {
         /// The directory file (.csv or .toml).
@@ -132,9 +166,8 @@ pub enum DeskCommand {
     SetPassword {
         /// The subscriber's number.
         number: String,
-        /// Records database: a SQLite file or postgres://….
-        #[arg(long)]
-        db: String,
+        #[command(flatten)]
+        store: Store,
     },
     /// Block or unblock Call Trace on a subscriber line.
     BlockTrace {
@@ -143,17 +176,15 @@ pub enum DeskCommand {
         /// Lift the block instead of setting it.
         #[arg(long)]
         unblock: bool,
-        /// Records database: a SQLite file or postgres://….
-        #[arg(long)]
-        db: String,
+        #[command(flatten)]
+        store: Store,
     },
     /// The Call Identification Center's cases of a subscriber (JSON).
     Cases {
         /// The subscriber's number.
         number: String,
-        /// Records database: a SQLite file or postgres://….
-        #[arg(long)]
-        db: String,
+        #[command(flatten)]
+        store: Store,
     },
     /// An analyst releases a case below the three-trace threshold (threatening calls).
     Override {
@@ -162,26 +193,16 @@ pub enum DeskCommand {
         /// Why (recorded with the override).
         #[arg(long)]
         reason: String,
-        /// The analyst who overrides.
-        #[arg(long = "as")]
-        who: String,
-        /// Records database: a SQLite file or postgres://….
-        #[arg(long)]
-        db: String,
+        #[command(flatten)]
+        store: Store,
     },
     /// A case was handed to law enforcement: its traces are deleted.
     HandOff {
         /// The case id.
         case: String,
-        /// Records database: a SQLite file or postgres://….
-        #[arg(long)]
-        db: String,
+        #[command(flatten)]
+        store: Store,
     },
-}
-
-fn number_key(n: &str) -> Result<String> {
-    let id = tapline::warrant::parse_target(n, &tapline::warrant::Numbering::default()).map_err(|e| format!("number: {e}"))?;
-    Ok(tapline::calltrace::identity_key(&id))
 }
 
 fn now() -> i64 {
@@ -240,8 +261,35 @@ pub fn run_demand(cmd: DemandCommand) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn serve(tls: &tapline::provision::https::TlsListen, desk: Desk, packages: &Path) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let api = tapline::desk::api::start(tls, desk, packages).await?;
+        println!("desk API on {}", api.addr);
+        tapline::lemf::wait_for_signal().await;
+        api.stop();
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `tapline certs --desk-user NAME:ROLE`: a desk client certificate per person, from the
+/// development CA in `out`; prints the files.
+pub fn issue_desk_users(out: &Path, users: &[String]) -> Result<()> {
+    for u in users {
+        let (name, role) = u.split_once(':').ok_or_else(|| format!("--desk-user `{u}`: expected NAME:ROLE"))?;
+        let role = DeskRole::parse(role).ok_or_else(|| format!("--desk-user `{u}`: role is analyst, supervisor or auditor"))?;
+        let f = tapline::delivery::pki::issue_client_cert(out, name, role.unit())?;
+        println!("{:<13} {} {} (OU {})", name, f.cert.display(), f.key.display(), role.unit());
+    }
+    Ok(())
+}
+
 pub fn run_desk(cmd: DeskCommand) -> Result<ExitCode> {
     match cmd {
+        DeskCommand::Serve { listen, cert, key, client_ca, packages, place } => {
+            let tls = tapline::provision::https::TlsListen { listen, cert, key, client_ca };
+            return serve(&tls, place.desk()?, &packages);
+        }
         DeskCommand::ImportDirectory { file, db } => {
             let mut db = Db::open(&db)?;
             let n = if file.extension().is_some_and(|e| e == "csv") { records::import_csv(&mut db, &file)? } else { records::import_toml(&mut db, &file)? };
@@ -253,24 +301,19 @@ pub fn run_desk(cmd: DeskCommand) -> Result<ExitCode> {
             report.traces_deleted = db.purge_traces(now(), trace_business_days)?;
             println!("{}", serde_json::to_string(&report)?);
         }
-        DeskCommand::SetPassword { number, db } => {
+        DeskCommand::SetPassword { number, store } => {
             let password = std::env::var("TAPLINE_CPNI_PASSWORD").map_err(|_| "set TAPLINE_CPNI_PASSWORD to the new password")?;
-            cpni::set_password(&mut Db::open(&db)?, &number_key(&number)?, &password, now())?;
+            store.desk()?.set_cpni_password(&number, &password, &store.who)?;
             println!("password set; the customer is notified at the address of record");
         }
-        DeskCommand::BlockTrace { number, unblock, db } => {
-            Db::open(&db)?.set_trace_block(&number_key(&number)?, !unblock, now())?;
-        }
-        DeskCommand::Cases { number, db } => {
-            let mut db = Db::open(&db)?;
-            let n = number_key(&number)?;
-            let cases = db.cases_of(&n)?;
-            let traces = db.traces_of(&n)?;
+        DeskCommand::BlockTrace { number, unblock, store } => store.desk()?.set_trace_block(&number, !unblock, &store.who)?,
+        DeskCommand::Cases { number, store } => {
+            let (cases, traces) = store.desk()?.cases(&number, &store.who)?;
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "cases": cases, "traces": traces }))?);
         }
-        DeskCommand::Override { case, reason, who, db } => Db::open(&db)?.override_case(&case, &who, &reason)?,
-        DeskCommand::HandOff { case, db } => {
-            let n = Db::open(&db)?.hand_off(&case, now())?;
+        DeskCommand::Override { case, reason, store } => store.desk()?.override_case(&case, &reason, &store.who)?,
+        DeskCommand::HandOff { case, store } => {
+            let n = store.desk()?.hand_off(&case, &store.who)?;
             println!("{n} traces deleted");
         }
     }

@@ -110,6 +110,10 @@ enum Command {
         /// Host name or address for the server certificates (repeatable); default loopback.
         #[arg(long = "host")]
         hosts: Vec<String>,
+        /// A desk client certificate NAME.pem (CN NAME, OU desk-ROLE; ROLE analyst,
+        /// supervisor or auditor), repeatable; issued by the CA already in OUT if there is one.
+        #[arg(long = "desk-user", value_name = "NAME:ROLE")]
+        desk_users: Vec<String>,
     },
     /// The main job on the bundled default: replay the demo capture with the demo warrants,
     /// deliver over mutual TLS to two reference agency servers started on loopback, and print
@@ -436,7 +440,7 @@ fn main() -> ExitCode {
             let ne = tapline::x1::NeConfig { ne_identifier: ne_id, admf_identifier: admf_id };
             run_poi(&tapline::x1::server::X1ServerConfig { listen: x1_listen, cert, key, client_ca, ne })
         }
-        Command::Certs { out, agencies, hosts } => run_certs(&out, agencies, hosts),
+        Command::Certs { out, agencies, hosts, desk_users } => run_certs(&out, agencies, hosts, &desk_users),
         Command::Demo { out } => run_demo(&out),
         Command::Man { dir } => cli::docs::write_man_pages(Cli::command(), &dir)
             .map(|n| {
@@ -603,7 +607,11 @@ fn run_poi(config: &tapline::x1::server::X1ServerConfig) -> Result<ExitCode, Box
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>, desk_users: &[String]) -> Result<ExitCode, Box<dyn std::error::Error>> {
+    if !desk_users.is_empty() && tapline::delivery::pki::has_dev_ca(out) {
+        cli_desk::issue_desk_users(out, desk_users)?;
+        return Ok(ExitCode::SUCCESS);
+    }
     let agencies = if agencies.is_empty() { vec!["fbi-denver".into(), "dea-phoenix".into()] } else { agencies };
     let hosts = if hosts.is_empty() { tapline::delivery::pki::loopback_hosts() } else { hosts };
     let pki = tapline::delivery::pki::create_dev_pki(out, &agencies, &hosts)?;
@@ -615,6 +623,7 @@ fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>) -> Result<Ex
     println!("api server    {} {}", pki.provision_api().cert.display(), pki.provision_api().key.display());
     println!("provisioner   {} {}", pki.provisioner().cert.display(), pki.provisioner().key.display());
     println!("viewer        {} {}", pki.viewer().cert.display(), pki.viewer().key.display());
+    cli_desk::issue_desk_users(out, desk_users)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -756,10 +765,10 @@ fn run_warrant_client(command: WarrantCommand) -> Result<ExitCode, Box<dyn std::
     };
     let (api, method, path, body) = match command {
         WarrantCommand::Add { file, api } => (api, "POST", "/warrants".to_owned(), Some(read(&file)?)),
-        WarrantCommand::Amend { liid, file, api } => (api, "PUT", format!("/warrants/{}", escape(&liid)), Some(read(&file)?)),
-        WarrantCommand::Revoke { liid, api } => (api, "DELETE", format!("/warrants/{}", escape(&liid)), None),
+        WarrantCommand::Amend { liid, file, api } => (api, "PUT", format!("/warrants/{}", tapline::provision::https::percent_encode(&liid)), Some(read(&file)?)),
+        WarrantCommand::Revoke { liid, api } => (api, "DELETE", format!("/warrants/{}", tapline::provision::https::percent_encode(&liid)), None),
         WarrantCommand::List { api } => (api, "GET", "/warrants".to_owned(), None),
-        WarrantCommand::Show { liid, api } => (api, "GET", format!("/warrants/{}", escape(&liid)), None),
+        WarrantCommand::Show { liid, api } => (api, "GET", format!("/warrants/{}", tapline::provision::https::percent_encode(&liid)), None),
         WarrantCommand::Check { .. } | WarrantCommand::Serve { .. } => return Err("not an API command".into()),
     };
     let client = tapline::provision::ApiClient::new(&api.api, &api.ca, &api.cert, &api.key)?;
@@ -771,13 +780,6 @@ fn run_warrant_client(command: WarrantCommand) -> Result<ExitCode, Box<dyn std::
         eprintln!("tapline: HTTP {}", reply.status);
         Ok(ExitCode::FAILURE)
     }
-}
-
-/// A LIID as a URL path segment: anything but letters, digits, `-`, `_`, `.` as `%XX`.
-fn escape(liid: &str) -> String {
-    liid.bytes()
-        .map(|b| if b.is_ascii_alphanumeric() || b"-_.".contains(&b) { (b as char).to_string() } else { format!("%{b:02X}") })
-        .collect()
 }
 
 fn run_check(paths: &[PathBuf]) -> Result<ExitCode, Box<dyn std::error::Error>> {

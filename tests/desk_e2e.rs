@@ -9,133 +9,11 @@ mod desk_support;
 
 use std::collections::BTreeSet;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::path::Path;
 
-use tapline::desk::{cpni, CustomerAuth, DemandDoc, Desk, DeskConfig, Instrument, RequesterKind, State};
-use tapline::gen::{CallSpec, Outcome, Scenario};
-use tapline::records::{self, Db};
-use tapline::replay::{replay_with, ReplayOptions};
-use tapline::Timestamp;
-
-const START_S: u64 = 1_793_628_000; // 2026-11-02T14:00Z
-const A: &str = "13035550142"; // the subscriber asked about (Alex Rivera)
-const B: &str = "13035550177";
-const C: &str = "13035550188";
-const D: &str = "13035550199";
-const PASSWORD: &str = "tangerine!Orbit#71";
-
-fn at(s: u64) -> Timestamp {
-    Timestamp::from_secs_micros(START_S + s, 0)
-}
-
-fn call(from: &str, to: &str, outcome: Outcome, s: u64) -> CallSpec {
-    CallSpec::new(&format!("+{from}"), &format!("+{to}"), outcome, at(s))
-}
-
-fn answered() -> Outcome {
-    Outcome::Answered { talk: Duration::from_secs(20) }
-}
-
-/// The capture: A's outgoing calls at 0 s (answered), 300 s (busy) and 500 s (`*57`);
-/// incoming at 100 s (from C) and 400 s (from D, private, which A traces); B→C at 200 s;
-/// A→B at 7200 s, outside the asked hour.
-fn scenario() -> Scenario {
-    let mut s = Scenario::new(14);
-    s.call(call(A, B, answered(), 0));
-    s.call(call(C, A, answered(), 100));
-    s.call(call(B, C, answered(), 200));
-    s.call(call(A, C, Outcome::Rejected { status: 486 }, 300));
-    let mut private = call(D, A, answered(), 400);
-    private.caller_private = true;
-    s.call(private);
-    s.call(CallSpec::new(&format!("+{A}"), "*57", Outcome::Answered { talk: Duration::from_secs(2) }, at(500)));
-    s.call(call(A, B, answered(), 7200));
-    s
-}
-
-fn period() -> (String, String) {
-    (at(0).to_rfc3339(), at(3600).to_rfc3339())
-}
-
-fn doc(instrument: Instrument, kind: RequesterKind, numbers: &[&str]) -> DemandDoc {
-    let (from, to) = period();
-    DemandDoc {
-        instrument,
-        requester_kind: kind,
-        requester: match kind {
-            RequesterKind::Customer => "Alex Rivera".into(),
-            _ => "Denver Police Department".into(),
-        },
-        case_number: Some("DPD-2026-1182".into()),
-        issuing_authority: Some("Denver County Court".into()),
-        signed: true,
-        addressed_to: DeskConfig::default().carrier,
-        numbers: numbers.iter().map(|n| format!("+{n}")).collect(),
-        from,
-        to,
-        received: "2026-12-01T09:00:00Z".into(),
-        due: Some("2026-12-15T00:00:00Z".into()),
-        nondisclosure: false,
-        nondisclosure_until: None,
-        customer_auth: None,
-        justification: None,
-    }
-}
-
-fn customer_doc() -> DemandDoc {
-    DemandDoc {
-        case_number: None,
-        issuing_authority: None,
-        signed: false,
-        customer_auth: Some(CustomerAuth::Password { password: PASSWORD.into() }),
-        ..doc(Instrument::CustomerRequest, RequesterKind::Customer, &[A])
-    }
-}
-
-struct World {
-    tmp: tempfile::TempDir,
-    spec: String,
-}
-
-impl World {
-    fn audit(&self) -> PathBuf {
-        self.tmp.path().join("audit")
-    }
-    fn out(&self) -> PathBuf {
-        self.tmp.path().join("packages")
-    }
-    fn desk(&self) -> Desk {
-        Desk::open(Db::open(&self.spec).expect("open db"), &self.audit(), DeskConfig::default()).expect("desk")
-    }
-}
-
-/// Imports the directory, replays the capture with Call Trace into the database.
-fn world(spec: String, tmp: tempfile::TempDir) -> World {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    {
-        let mut db = Db::open(&spec).expect("open db");
-        records::import_toml(&mut db, &root.join("calltrace/directory.toml")).expect("import directory");
-        let csv = tmp.path().join("extra.csv");
-        fs::write(&csv, format!("number,name,address,account_start,services,payment\n+{A},Alex Rivera,\"1410 Larimer St, Denver, CO 80202\",2019-04-01,voice;voicemail,credit card ending 4242\n")).unwrap();
-        records::import_csv(&mut db, &csv).expect("import csv");
-    }
-    let capture = tmp.path().join("capture.pcap");
-    scenario().write_pcap(fs::File::create(&capture).unwrap()).unwrap();
-    let wdir = tmp.path().join("warrants");
-    fs::create_dir_all(&wdir).unwrap();
-    fs::write(wdir.join("agencies.toml"), common::warrants::agencies_toml(&[("a", "US", "etsi")])).unwrap();
-    let options = ReplayOptions {
-        calltrace: Some(root.join("calltrace/calltrace.toml")),
-        records_db: Some(spec.clone()),
-        ..Default::default()
-    };
-    let (summary, _) = replay_with(&capture, &wdir, &tmp.path().join("out"), &options).expect("replay");
-    let stats = summary.records.expect("records stats");
-    assert_eq!(stats.calls_inserted, 7, "every call of the capture: {stats:?}");
-    assert_eq!((stats.calls_traced, stats.trace_alarms), (1, 1));
-    World { tmp, spec }
-}
+use desk_support::world::{all_text, at, csv_rows, customer_doc, doc, world, A, C, D, PASSWORD};
+use tapline::desk::{cpni, CustomerAuth, DemandDoc, Desk, Instrument, RequesterKind, State};
+use tapline::records;
 
 fn run_demand(desk: &mut Desk, d: DemandDoc, out: &Path) -> tapline::desk::DemandRecord {
     let r = desk.enter(d, "analyst-1").expect("enter");
@@ -144,20 +22,6 @@ fn run_demand(desk: &mut Desk, d: DemandDoc, out: &Path) -> tapline::desk::Deman
     desk.decide(&r.id, "supervisor-1", None).expect("decide");
     desk.produce(&r.id, "analyst-1", out).expect("produce");
     desk.deliver(&r.id, "analyst-1", "Denver Police Department, by secure portal").expect("deliver")
-}
-
-fn csv_rows(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
-    let mut r = csv::Reader::from_path(path).unwrap();
-    let headers = r.headers().unwrap().clone();
-    r.records().map(|rec| headers.iter().map(str::to_owned).zip(rec.unwrap().iter().map(str::to_owned)).collect()).collect()
-}
-
-fn all_text(dir: &Path) -> String {
-    let mut s = String::new();
-    for e in fs::read_dir(dir).unwrap() {
-        s.push_str(&fs::read_to_string(e.unwrap().path()).unwrap());
-    }
-    s
 }
 
 fn suite(spec: String, tmp: tempfile::TempDir) {

@@ -11,7 +11,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
 
@@ -21,6 +21,10 @@ pub enum PkiError {
     Generate(#[from] rcgen::Error),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("certificate name `{0}`: only letters, digits, `-`, `_` and `.` (it names the files)")]
+    Name(String),
+    #[error("{path}: not the development CA's key: {why}")]
+    CaKey { path: PathBuf, why: String },
 }
 
 /// Paths of a PEM certificate and its key.
@@ -99,13 +103,9 @@ fn write_key(path: PathBuf, text: &str) -> Result<PathBuf, PkiError> {
 /// addresses) as subject alternative names.
 pub fn create_dev_pki(out: &Path, agencies: &[String], hosts: &[String]) -> Result<DevPki, PkiError> {
     fs::create_dir_all(out).map_err(|source| PkiError::Io { path: out.to_owned(), source })?;
-    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
-    ca_params.distinguished_name.push(DnType::CommonName, "tapline development CA");
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
     let ca_key = KeyPair::generate()?;
     let ca_key_pem = ca_key.serialize_pem();
-    let ca = CertifiedIssuer::self_signed(ca_params, ca_key)?;
+    let ca = CertifiedIssuer::self_signed(ca_params()?, ca_key)?;
     let ca_path = write(out.join("ca.pem"), &ca.pem())?;
     let ca_key_path = write_key(out.join("ca.key"), &ca_key_pem)?;
 
@@ -124,6 +124,33 @@ pub fn create_dev_pki(out: &Path, agencies: &[String], hosts: &[String]) -> Resu
     Ok(DevPki { ca: ca_path, ca_key: ca_key_path, appliance, servers })
 }
 
+/// The development CA's subject and usages (the same for the CA made and the CA loaded).
+fn ca_params() -> Result<CertificateParams, PkiError> {
+    let mut ca_params = CertificateParams::new(Vec::<String>::new())?;
+    ca_params.distinguished_name.push(DnType::CommonName, "tapline development CA");
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    Ok(ca_params)
+}
+
+/// Whether `out` holds a development CA (`ca.pem` and `ca.key`).
+pub fn has_dev_ca(out: &Path) -> bool {
+    out.join("ca.pem").is_file() && out.join("ca.key").is_file()
+}
+
+/// Issues the client certificate `out/NAME.pem`/`.key` (CN `name`, OU `unit`), signed by
+/// the development CA already in `out` (its other certificates stay valid).
+pub fn issue_client_cert(out: &Path, name: &str, unit: &str) -> Result<CertFiles, PkiError> {
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)) || name.starts_with('.') {
+        return Err(PkiError::Name(name.to_owned()));
+    }
+    let key_path = out.join("ca.key");
+    let pem = fs::read_to_string(&key_path).map_err(|source| PkiError::Io { path: key_path.clone(), source })?;
+    let key = KeyPair::from_pem(&pem).map_err(|e| PkiError::CaKey { path: key_path.clone(), why: e.to_string() })?;
+    let ca = Issuer::new(ca_params()?, key);
+    leaf_with_role(out, &ca, name, Some(unit), vec![], ExtendedKeyUsagePurpose::ClientAuth)
+}
+
 const PROVISION_API: &str = "provision-api";
 const PROVISIONER: &str = "provisioner";
 const VIEWER: &str = "viewer";
@@ -137,7 +164,7 @@ pub const ROLE_VIEWER: &str = "viewer";
 /// by `ca`.
 fn leaf_with_role(
     out: &Path,
-    ca: &CertifiedIssuer<'_, KeyPair>,
+    ca: &Issuer<'_, KeyPair>,
     name: &str,
     role: Option<&str>,
     sans: Vec<String>,
@@ -167,6 +194,7 @@ pub fn loopback_hosts() -> Vec<String> {
 mod tests {
     use super::*;
     use crate::delivery::tls;
+    use std::sync::Arc;
 
     #[test]
     fn dev_pki_loads_as_client_and_server_configs() {
@@ -176,6 +204,33 @@ mod tests {
         assert!(tls::client_config(&pki.ca, &pki.appliance.cert, &pki.appliance.key).is_ok());
         assert!(tls::server_config(&server.cert, &server.key, &pki.ca).is_ok());
         assert_eq!(tls::load_certs(&pki.ca).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_client_certificate_issued_later_chains_to_the_same_ca() {
+        let dir = tempfile::tempdir().unwrap();
+        let pki = create_dev_pki(dir.path(), &[], &loopback_hosts()).unwrap();
+        assert!(has_dev_ca(dir.path()));
+        let alice = issue_client_cert(dir.path(), "alice", "desk-analyst").unwrap();
+        let subject = crate::provision::subject_of(tls::load_certs(&alice.cert).unwrap()[0].as_ref()).unwrap();
+        assert_eq!((subject.common_name.as_deref(), subject.units.as_slice()), (Some("alice"), ["desk-analyst".to_owned()].as_slice()));
+        // The CA's verifier accepts it: a server trusting ca.pem takes alice's certificate.
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new({
+                let mut roots = rustls::RootCertStore::empty();
+                roots.add(tls::load_certs(&pki.ca).unwrap().remove(0)).unwrap();
+                roots
+            }),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build()
+        .unwrap();
+        let cert = tls::load_certs(&alice.cert).unwrap().remove(0);
+        let now = rustls::pki_types::UnixTime::now();
+        assert!(verifier.verify_client_cert(&cert, &[], now).is_ok(), "issued by the CA in the directory");
+        assert!(matches!(issue_client_cert(dir.path(), "../x", "desk-analyst"), Err(PkiError::Name(_))));
+        let other = tempfile::tempdir().unwrap();
+        assert!(matches!(issue_client_cert(other.path(), "bob", "desk-analyst"), Err(PkiError::Io { .. })));
     }
 
     #[cfg(unix)]

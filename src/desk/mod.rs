@@ -3,15 +3,20 @@
 //! with a reproducible response package, every step in the hash-chained audit log; and the
 //! Call Identification Center's release of `*57` trace results.
 
+pub mod api;
 pub mod cpni;
 pub mod demand;
 pub mod instrument;
+mod lines;
 pub mod package;
+pub mod roles;
 mod service;
 
 pub use demand::{CustomerAuth, DemandDoc, Refusal, RequesterKind, State};
 pub use instrument::{release, CallsMade, Instrument, Release, SubscriberInfo};
+pub use lines::number_key;
 pub use package::{FileEntry, Produced};
+pub use roles::{allowed, DeskAction, DeskRole};
 pub use service::{DemandRecord, Desk, DeskConfig, PRESERVATION_DAYS};
 
 use crate::audit::AuditError;
@@ -34,4 +39,6 @@ pub enum DeskError {
     Package(String),
     #[error("{0}")]
     Cpni(#[from] cpni::CpniError),
+    #[error("not a telephone number or SIP URI")]
+    BadNumber,
 }

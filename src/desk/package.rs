@@ -209,6 +209,14 @@ such records is a regular practice of that activity (Federal Rules of Evidence 8
     .into_bytes()
 }
 
+/// The package's `calls.csv` for these numbers, release and period, and its row count:
+/// what a demand's query answers and its package holds.
+pub fn released_calls_csv(db: &mut Db, numbers: &[String], release: &Release, from: i64, to: i64) -> Result<(Vec<u8>, usize), DeskError> {
+    let customer = release.calls_made == CallsMade::OwnNumberAskedPeriod;
+    let calls = select_calls(db, numbers, release, from, to)?;
+    Ok((calls_csv(&calls, release, customer)?, calls.len()))
+}
+
 /// Builds the package under `out/ID/` and `out/ID.zip` (replacing an earlier build).
 pub fn build(db: &mut Db, p: &PackageInput<'_>, out: &Path) -> Result<Produced, DeskError> {
     let customer = p.release.calls_made == CallsMade::OwnNumberAskedPeriod;
@@ -216,9 +224,9 @@ pub fn build(db: &mut Db, p: &PackageInput<'_>, out: &Path) -> Result<Produced, 
     let mut call_count = 0;
     let mut trace_count = 0;
     if p.release.calls_made != CallsMade::No || p.release.calls_received {
-        let calls = select_calls(db, &p.doc.numbers, p.release, p.from_ns, p.to_ns)?;
-        call_count = calls.len();
-        files.push(("calls.csv".into(), calls_csv(&calls, p.release, customer)?));
+        let (csv, n) = released_calls_csv(db, &p.doc.numbers, p.release, p.from_ns, p.to_ns)?;
+        call_count = n;
+        files.push(("calls.csv".into(), csv));
         files.push(("key.txt".into(), key_txt(p.release)));
     }
     if let Some(s) = subscriber_json(db, &p.doc.numbers, p.release.subscriber_info)? {

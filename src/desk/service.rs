@@ -91,14 +91,53 @@ impl Desk {
         if let (Some(m), serde_json::Value::Object(extra)) = (d.as_object_mut(), detail) {
             m.extend(extra);
         }
+        self.record(who, action, d)
+    }
+
+    /// Appends a desk entry to the audit trail: `who` did `action`, `detail` (JSON) says
+    /// what. The API also records here what it refused.
+    pub fn record(&mut self, who: &str, action: &str, detail: serde_json::Value) -> Result<(), DeskError> {
         self.audit.append(Event::Provisioning(ProvisioningAct {
             who: who.to_owned(),
             action: action.to_owned(),
             liid: None,
             client: "desk".into(),
-            detail: Some(d.to_string()),
+            detail: Some(detail.to_string()),
         }))?;
         Ok(())
+    }
+
+    /// Every entry of the audit trail, after its chain verified.
+    pub fn audit_entries(&self) -> Result<Vec<audit::Entry>, DeskError> {
+        trusted_entries(self.audit.dir())
+    }
+
+    /// Walks the audit trail's chain (`tapline audit verify`).
+    pub fn verify_audit(&self) -> Result<Result<audit::Verified, audit::Tamper>, DeskError> {
+        Ok(audit::verify_dir(self.audit.dir())?)
+    }
+
+    /// The call rows (the package's `calls.csv`) a decided demand releases, now; logged as
+    /// `demand-queried` with the row count.
+    pub fn query_calls(&mut self, id: &str, who: &str) -> Result<Vec<u8>, DeskError> {
+        let r = self.get(id)?;
+        if !matches!(r.state, State::Decided | State::Produced | State::Delivered) {
+            return Err(DeskError::WrongState { id: r.id.clone(), state: r.state.as_str(), action: "query", needs: "a decided demand" });
+        }
+        let rel = r.release.ok_or_else(|| DeskError::Invalid { id: id.to_owned(), why: "not decided".into() })?;
+        let (from, to) = period(&r)?;
+        let (csv, rows) = package::released_calls_csv(&mut self.db, &r.doc.numbers, &rel, from, to)?;
+        self.log(who, "demand-queried", id, serde_json::json!({ "calls": rows }))?;
+        Ok(csv)
+    }
+
+    /// The zip of a produced demand's package; logged as `package-fetched`.
+    pub fn package_zip(&mut self, id: &str, who: &str) -> Result<Vec<u8>, DeskError> {
+        let r = self.get(id)?;
+        let p = r.produced.ok_or_else(|| DeskError::WrongState { id: r.id.clone(), state: r.state.as_str(), action: "fetch", needs: "a produced demand" })?;
+        let bytes = std::fs::read(&p.zip).map_err(|e| DeskError::Package(format!("{}: {e}", p.zip.display())))?;
+        self.log(who, "package-fetched", id, serde_json::json!({ "manifest_sha256": p.manifest_sha256 }))?;
+        Ok(bytes)
     }
 
     fn save(&mut self, r: &DemandRecord) -> Result<(), DeskError> {

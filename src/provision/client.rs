@@ -71,6 +71,13 @@ impl ApiClient {
 
     /// One request: `method` on `path` (e.g. `/warrants/DEN-1`) with an optional JSON body.
     pub async fn request(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Reply, ClientError> {
+        let (status, bytes) = self.request_bytes(method, path, body).await?;
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? };
+        Ok(Reply { status, body })
+    }
+
+    /// [`Self::request`] answering the status and the body's bytes (CSV, zip, …).
+    pub async fn request_bytes(&self, method: &str, path: &str, body: Option<&Value>) -> Result<(u16, Bytes), ClientError> {
         let tcp = TcpStream::connect(&self.addr)
             .await
             .map_err(|source| ClientError::Connect { addr: self.addr.clone(), source })?;
@@ -91,8 +98,7 @@ impl ApiClient {
         let status = res.status().as_u16();
         let bytes = res.into_body().collect().await?.to_bytes();
         connection.abort();
-        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes)? };
-        Ok(Reply { status, body })
+        Ok((status, bytes))
     }
 
     /// [`Self::request`] from synchronous code (the command line).

@@ -2,6 +2,7 @@
 //! with mutual TLS, written through to the warrant store and the audit trail; and its client.
 
 mod cert;
+pub mod https;
 mod client;
 mod server;
 mod store;

@@ -1,30 +1,22 @@
-//! The HTTPS server of the provisioning API (hyper over tokio-rustls, client certificate
-//! required): routes, roles from the client certificate, audit entries of every act.
+//! The HTTPS server of the provisioning API (on the shared mutual-TLS plumbing of
+//! [`super::https`]): routes, roles from the client certificate, audit entries of every act.
 //!
 //! `GET /warrants`, `GET /warrants/LIID`, `POST /warrants`, `PUT /warrants/LIID`,
 //! `DELETE /warrants/LIID`; JSON in and out.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Map, Value};
-use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_rustls::TlsAcceptor;
 
-use super::cert::subject_of;
+use super::https::{self, error, percent_decode, read_body, reply, HttpsError, HttpsServer, Peer, Reply, TlsListen};
 use super::store::{Role, StoreError, WarrantStore};
 use crate::audit::{AuditError, AuditLog, Event, ProvisioningAct};
 use crate::delivery::pki::{ROLE_PROVISIONING, ROLE_VIEWER};
-use crate::delivery::tls::{self, TlsError};
+use crate::delivery::tls::TlsError;
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 64 * 1024;
@@ -54,12 +46,12 @@ pub enum ProvisionError {
 /// A running API server.
 pub struct ProvisionServer {
     pub addr: SocketAddr,
-    task: JoinHandle<()>,
+    server: HttpsServer,
 }
 
 impl ProvisionServer {
     pub fn stop(self) {
-        self.task.abort();
+        self.server.stop();
     }
 }
 
@@ -80,67 +72,38 @@ struct Api {
 
 /// Binds and serves on the current tokio runtime until the server is stopped.
 pub async fn start(config: &ProvisionConfig) -> Result<ProvisionServer, ProvisionError> {
-    let tls = tls::server_config(&config.cert, &config.key, &config.client_ca)?;
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .map_err(|source| ProvisionError::Listen { addr: config.listen, source })?;
-    let addr = listener.local_addr().map_err(|source| ProvisionError::Listen { addr: config.listen, source })?;
     let audit = match &config.audit {
         Some(dir) => Some(Mutex::new(AuditLog::open(dir)?)),
         None => None,
     };
     let api = Arc::new(Api { store: WarrantStore::new(&config.warrants), audit, writing: Default::default() });
-    let acceptor = TlsAcceptor::from(tls);
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((tcp, peer)) = listener.accept().await else { continue };
-            let (acceptor, api) = (acceptor.clone(), api.clone());
-            tokio::spawn(async move {
-                let stream = match acceptor.accept(tcp).await {
-                    Ok(s) => s,
-                    Err(e) => {
-                        tracing::warn!(%peer, error = %e, "provisioning client refused at TLS");
-                        return;
-                    }
-                };
-                let client = client_of(stream.get_ref().1.peer_certificates(), peer);
-                let service = service_fn(move |req| {
-                    let (api, client) = (api.clone(), client.clone());
-                    async move { Ok::<_, Infallible>(api.handle(&client, req).await) }
-                });
-                let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-            });
-        }
-    });
-    tracing::info!(%addr, "provisioning API listening");
-    Ok(ProvisionServer { addr, task })
+    let listen = TlsListen { listen: config.listen, cert: config.cert.clone(), key: config.key.clone(), client_ca: config.client_ca.clone() };
+    let server = https::serve(&listen, "provisioning", move |peer, req| {
+        let api = api.clone();
+        async move { api.handle(&client_of(&peer), req).await }
+    })
+    .await
+    .map_err(|e| match e {
+        HttpsError::Tls(e) => ProvisionError::Tls(e),
+        HttpsError::Listen { addr, source } => ProvisionError::Listen { addr, source },
+    })?;
+    Ok(ProvisionServer { addr: server.addr, server })
 }
 
-fn client_of(certs: Option<&[rustls_pki_types::CertificateDer<'_>]>, peer: SocketAddr) -> Client {
-    let subject = certs.and_then(|c| c.first()).and_then(|c| subject_of(c.as_ref())).unwrap_or_default();
-    let role = if subject.units.iter().any(|u| u == ROLE_PROVISIONING) {
+fn client_of(peer: &Peer) -> Client {
+    let units = &peer.subject.units;
+    let role = if units.iter().any(|u| u == ROLE_PROVISIONING) {
         Some(Role::Provisioning)
-    } else if subject.units.iter().any(|u| u == ROLE_VIEWER) {
+    } else if units.iter().any(|u| u == ROLE_VIEWER) {
         Some(Role::Viewer)
     } else {
         None
     };
-    Client { who: subject.common_name.unwrap_or_else(|| "(no common name)".into()), role, peer }
-}
-
-fn reply(status: StatusCode, body: Value) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::from(body.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/json"));
-    r
-}
-
-fn error(status: StatusCode, message: &str) -> Response<Full<Bytes>> {
-    reply(status, json!({ "error": message }))
+    Client { who: peer.who(), role, peer: peer.addr }
 }
 
 impl Api {
-    async fn handle(&self, client: &Client, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(&self, client: &Client, req: Request<Incoming>) -> Reply {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
         let Some(role) = client.role else {
@@ -160,9 +123,9 @@ impl Api {
             self.audit_act(client, "refused", liid.as_deref(), Some("viewer may not change warrants"));
             return error(StatusCode::FORBIDDEN, "this certificate may not change warrants");
         }
-        let body = match Limited::new(req.into_body(), MAX_BODY).collect().await {
-            Ok(b) => b.to_bytes(),
-            Err(_) => return error(StatusCode::PAYLOAD_TOO_LARGE, "request body too large"),
+        let body = match read_body(req, MAX_BODY).await {
+            Ok(b) => b,
+            Err(too_large) => return too_large,
         };
         let _writing = if writes { Some(self.writing.lock().await) } else { None };
         let (action, result) = match (&method, liid.as_deref()) {
@@ -234,26 +197,4 @@ fn document(body: &[u8]) -> Result<Map<String, Value>, String> {
         Ok(_) => Err("the body must be a JSON object".into()),
         Err(e) => Err(format!("the body is not JSON: {e}")),
     }
-}
-
-/// `%XX` escapes of a path segment decoded (LIIDs may hold any visible ASCII).
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (b.get(i), hex) {
-            (Some(b'%'), Some(v)) => {
-                out.push(v);
-                i += 3;
-            }
-            (Some(c), _) => {
-                out.push(*c);
-                i += 1;
-            }
-            (None, _) => break,
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

@@ -1,9 +1,11 @@
 //! Test set-up of the desk suites: a real PostgreSQL server (Debian `postgresql`: initdb +
 //! pg_ctl into a temporary directory, as the `postgres` user when run as root, on a free
 //! loopback port), stopped when dropped. Absent binaries skip with a message, and fail
-//! under `CI=true`.
+//! under `CI=true`. [`world`] is the capture and records database the suites share.
 
 #![allow(dead_code)]
+
+pub mod world;
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
