@@ -3,8 +3,9 @@
 //! a veth pair; tcpreplay plays a capture into it and tapline captures on the other end.
 //! - `tapline run --iface` delivers over mutual TLS the same records per LIID as a replay
 //!   of the file, and reports no loss;
-//! - the frames a source hands out are the file's frames, byte for byte and in order
-//!   (VLAN tags the kernel took off put back), with no drops.
+//! - the batches the capture stage reads hold the file's frames, byte for byte and in order
+//!   (VLAN tags the kernel took off put back), with no drops; AF_PACKET batches borrow
+//!   them from the ring, libpcap's copy them.
 //!
 //! Skips with a message when not built with `live`, not root, or tcpreplay or `ip` is
 //! missing (under `CI=true` the missing pieces are failures).
@@ -17,15 +18,25 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use delivery_support::*;
-use tapline::capture::{open_live, CaptureBackend, CaptureSource, FileReader, LiveConfig, Next};
+use tapline::capture::{CaptureBackend, FileReader, LiveConfig};
+use tapline::metrics::Metrics;
+use tapline::pipeline::{BatchReader, FrameSource, Halt, PipelineConfig};
 use tapline::run::{run, Source};
 
 fn missing(what: &str) {
     assert!(std::env::var_os("CI").is_none(), "{what} (required under CI=true)");
     eprintln!("SKIPPED live capture test: {what}");
+}
+
+/// One live test at a time: each runs a whole pipeline against the clock of live traffic,
+/// and on two loaded cores several at once would measure the machine, not the backend.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Why live capture cannot be tested here, if it cannot.
@@ -106,6 +117,7 @@ fn live_capture_delivers_what_a_replay_of_the_same_packets_does(backend: Capture
     if let Some(why) = unavailable() {
         return missing(why);
     }
+    let _turn = one_at_a_time();
     let veth = Veth::create(tag);
     let Setup { dir, pki, rt, lemfs, warrants, .. } = setup();
     let demo = crate_root().join("fixtures/demo.pcap");
@@ -158,8 +170,10 @@ fn file_frames(path: &Path) -> Vec<Vec<u8>> {
     frames
 }
 
-/// Captures with `backend` while the VLAN-tagged external capture is played, and compares.
-fn source_hands_out_the_played_frames(backend: CaptureBackend, tag: &str) {
+/// Captures with `backend`, through the batch stage, while the VLAN-tagged external capture
+/// is played, and compares. `borrowed`: every frame lies in its batch's shared memory (a
+/// ring block), not in a copy.
+fn batches_carry_the_played_frames(backend: CaptureBackend, tag: &str, borrowed: bool) {
     if let Some(why) = unavailable() {
         return missing(why);
     }
@@ -168,47 +182,46 @@ fn source_hands_out_the_played_frames(backend: CaptureBackend, tag: &str) {
         return missing("../shared/fixtures-external is absent");
     }
     let want = file_frames(&file);
+    let _turn = one_at_a_time();
     let veth = Veth::create(tag);
-    let mut source = open_live(&LiveConfig { backend, ..LiveConfig::new(&veth.capture) }).unwrap();
-    let mut player = veth.replay(&file, 2000);
+    let config = LiveConfig { backend, ..LiveConfig::new(&veth.capture) };
+    let mut reader = BatchReader::open(&FrameSource::Iface(config), PipelineConfig::default().batch).unwrap();
+    let (stop, failed) = (AtomicBool::new(false), AtomicBool::new(false));
+    let halt = Halt { stop: &stop, failed: &failed };
+    let player = veth.replay(&file, 2000);
     let mut got = Vec::new();
-    // Read until tcpreplay has finished and the interface has been quiet for a second (at
-    // most a minute: a test that cannot finish reports what it saw).
-    let started = Instant::now();
-    let mut quiet_since: Option<Instant> = None;
-    while quiet_since.is_none_or(|since| since.elapsed() < Duration::from_secs(1))
-        && started.elapsed() < Duration::from_secs(60)
-    {
-        match source.next_frame(None).unwrap() {
-            Next::Frame(frame) => {
-                got.push(frame.data.to_vec());
-                quiet_since = None;
-            }
-            Next::Boundary => {}
-            Next::Idle | Next::End => {
-                if quiet_since.is_none() && player.try_wait().unwrap().is_some() {
-                    quiet_since = Some(Instant::now());
-                }
+    let played = std::thread::scope(|s| {
+        // Stops the reading once tcpreplay has finished and a second has passed.
+        let stopper = s.spawn(|| {
+            let played = player.wait_with_output().unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+            stop.store(true, Ordering::Relaxed);
+            played
+        });
+        while let Some(batch) = reader.next_batch(&halt).unwrap() {
+            for meta in &batch.frames {
+                assert_eq!(meta.is_borrowed(), borrowed, "frame {} borrowed from shared memory", got.len());
+                got.push(batch.frame(meta).data.to_vec());
             }
         }
-    }
-    let played = player.wait_with_output().unwrap();
+        stopper.join().unwrap()
+    });
     assert!(played.status.success(), "tcpreplay: {}", String::from_utf8_lossy(&played.stderr));
-    let stats = source.stats();
-    assert_eq!(stats.dropped_kernel, 0, "kernel drops");
+    let summary = reader.finish(&Metrics::new());
+    assert_eq!((summary.dropped_kernel, summary.dropped_pipeline_full), (0, 0), "drops");
     assert_eq!(got.len(), want.len(), "frames captured");
-    assert_eq!(stats.frames, want.len() as u64);
+    assert_eq!(summary.frames, want.len() as u64);
     for (i, (got, want)) in got.iter().zip(&want).enumerate() {
-        assert_eq!(got, want, "frame {i} differs from the file's");
+        assert!(got == want, "frame {i} differs from the file's ({} and {} bytes)", got.len(), want.len());
     }
 }
 
 #[test]
-fn libpcap_source_hands_out_the_played_frames() {
-    source_hands_out_the_played_frames(CaptureBackend::Pcap, "pv");
+fn libpcap_batches_carry_copies_of_the_played_frames() {
+    batches_carry_the_played_frames(CaptureBackend::Pcap, "pv", false);
 }
 
 #[test]
-fn af_packet_source_hands_out_the_played_frames() {
-    source_hands_out_the_played_frames(CaptureBackend::AfPacket, "av");
+fn af_packet_batches_borrow_the_played_frames_from_the_ring() {
+    batches_carry_the_played_frames(CaptureBackend::AfPacket, "av", true);
 }

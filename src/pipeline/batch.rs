@@ -3,8 +3,10 @@
 //! ring block) copies nothing: it is a list of (offset, length, timestamp) into that
 //! memory, which lives (and a ring block stays out of the kernel's hands) while any batch
 //! holds it. Frames of other sources are copied into the batch's buffer (one allocation per
-//! batch, reused). Replay blocks when the pipeline is full (back-pressure, nothing lost);
-//! live capture drops and counts instead.
+//! batch, reused). When the pipeline is full, the source's [`WhenFull`] decides: replay
+//! and pushed frames wait (back-pressure, nothing lost), so does an AF_PACKET ring (the
+//! kernel keeps filling its free blocks and counts what it must drop); libpcap capture
+//! drops the batch and counts it.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -56,6 +58,14 @@ pub struct FrameMeta {
     end: usize,
     /// `start..end` is in the shared backing (else in `Batch::owned`).
     in_map: bool,
+}
+
+impl FrameMeta {
+    /// Whether the frame lies in the source's shared memory (a mapped file, a ring block)
+    /// rather than in a copy.
+    pub fn is_borrowed(&self) -> bool {
+        self.in_map
+    }
 }
 
 /// Consecutive frames of the capture.
