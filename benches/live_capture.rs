@@ -8,14 +8,19 @@
 //! `cargo bench --features live --bench live_capture`; TAPLINE_BENCH_PCAP replaces the
 //! generated capture. Prints a message and exits 0 when not root or tcpreplay is missing.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+#[path = "../tests/veth/mod.rs"]
+mod veth;
+#[path = "support/mod.rs"]
+mod bench_support;
+
+use veth::Veth;
 use tapline::capture::{CaptureBackend, FileReader, LiveConfig};
-use tapline::gen::{generate, GenConfig};
+use tapline::gen::GenConfig;
 use tapline::metrics::Metrics;
 use tapline::pipeline::{BatchReader, FrameSource, Halt, PipelineConfig};
 
@@ -35,7 +40,7 @@ fn main() {
     };
     let packets = count(&capture);
     println!("{}: {packets} packets", capture.display());
-    let veth = Veth::create();
+    let veth = Veth::create("bn");
     for backend in CaptureBackend::ALL {
         let top = trial(&veth, backend, &capture, packets, None);
         if top.lost == 0 {
@@ -75,8 +80,9 @@ fn trial(veth: &Veth, backend: CaptureBackend, capture: &Path, packets: u64, pps
                 Some(pps) => format!("--pps={pps}"),
                 None => "--topspeed".to_string(),
             };
-            let output = Command::new("ip")
-                .args(["netns", "exec", &veth.netns, "tcpreplay", "-K", "-i", &veth.peer, &speed])
+            let output = veth
+                .tcpreplay()
+                .args(["-K", &speed])
                 .arg(capture)
                 .output()
                 .expect("tcpreplay runs");
@@ -117,41 +123,5 @@ fn count(capture: &Path) -> u64 {
 
 /// Writes a synthetic capture of about 100k packets.
 fn generated(dir: &Path) -> PathBuf {
-    let path = dir.join("bench.pcap");
-    let file = std::io::BufWriter::new(fs::File::create(&path).expect("create capture"));
-    let stats = generate(&GenConfig::new(40, 40, 7), file).expect("generate");
-    println!("generated {} calls, {} frames", stats.calls, stats.frames);
-    path
-}
-
-/// A namespace with one end of a veth pair (the other end is captured); removed on drop.
-struct Veth {
-    netns: String,
-    capture: String,
-    peer: String,
-}
-
-impl Veth {
-    fn create() -> Veth {
-        let id = std::process::id() % 10_000;
-        let veth = Veth { netns: format!("tapline-bench-{id}"), capture: format!("tlbn{id}a"), peer: format!("tlbn{id}b") };
-        let run = |args: &[&str]| {
-            let ok = Command::new(args[0]).args(&args[1..]).status().is_ok_and(|s| s.success());
-            assert!(ok, "{args:?} failed");
-        };
-        run(&["ip", "netns", "add", &veth.netns]);
-        run(&["ip", "link", "add", &veth.capture, "type", "veth", "peer", "name", &veth.peer, "netns", &veth.netns]);
-        run(&["sysctl", "-qw", &format!("net.ipv6.conf.{}.disable_ipv6=1", veth.capture)]);
-        run(&["ip", "link", "set", &veth.capture, "mtu", "9000", "up"]);
-        let sysctl = format!("net.ipv6.conf.{}.disable_ipv6=1", veth.peer);
-        run(&["ip", "netns", "exec", &veth.netns, "sysctl", "-qw", &sysctl]);
-        run(&["ip", "netns", "exec", &veth.netns, "ip", "link", "set", &veth.peer, "mtu", "9000", "up"]);
-        veth
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
-    }
+    bench_support::generated(dir, &GenConfig::new(40, 40, 7))
 }

@@ -13,14 +13,16 @@
 #![cfg(feature = "live")]
 
 mod delivery_support;
+mod veth;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use delivery_support::*;
+use veth::Veth;
 use tapline::capture::{CaptureBackend, FileReader, LiveConfig};
 use tapline::metrics::Metrics;
 use tapline::pipeline::{BatchReader, FrameSource, Halt, PipelineConfig};
@@ -53,64 +55,15 @@ fn unavailable() -> Option<&'static str> {
     None
 }
 
-fn sh(args: &[&str]) -> Output {
-    let output = Command::new(args[0]).args(&args[1..]).output().unwrap();
-    assert!(output.status.success(), "{args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    output
-}
-
-/// A network namespace holding one end of a veth pair; the other end, in this namespace,
-/// is captured. Removed (with the pair) when dropped.
-struct Veth {
-    netns: String,
-    /// The end tapline captures on.
-    capture: String,
-    /// The end inside the namespace that tcpreplay plays into.
-    peer: String,
-}
-
-impl Veth {
-    fn create(tag: &str) -> Veth {
-        let id = std::process::id() % 10_000;
-        let veth = Veth {
-            netns: format!("tapline-{tag}-{id}"),
-            capture: format!("tl{tag}{id}a"),
-            peer: format!("tl{tag}{id}b"),
-        };
-        sh(&["ip", "netns", "add", &veth.netns]);
-        sh(&["ip", "link", "add", &veth.capture, "type", "veth", "peer", "name", &veth.peer, "netns", &veth.netns]);
-        // No IPv6 on either end: the kernel's own neighbour discovery stays off the wire.
-        for (netns, name) in [(None, &veth.capture), (Some(&veth.netns), &veth.peer)] {
-            let sysctl = format!("net.ipv6.conf.{name}.disable_ipv6=1");
-            let mut args = vec!["sysctl", "-qw", &sysctl];
-            let up = ["ip", "link", "set", name.as_str(), "mtu", "9000", "up"];
-            let mut up: Vec<&str> = up.to_vec();
-            if let Some(netns) = netns {
-                args.splice(0..0, ["ip", "netns", "exec", netns.as_str()]);
-                up.splice(0..0, ["ip", "netns", "exec", netns.as_str()]);
-            }
-            sh(&args);
-            sh(&up);
-        }
-        veth
-    }
-
-    /// Plays `capture` into the pair at `pps` packets per second.
-    fn replay(&self, capture: &Path, pps: u32) -> std::process::Child {
-        Command::new("ip")
-            .args(["netns", "exec", &self.netns, "tcpreplay", "-q", "-i", &self.peer, "--pps", &pps.to_string()])
-            .arg(capture)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-}
-
-impl Drop for Veth {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.netns]).status();
-    }
+/// Plays `capture` into the pair at `pps` packets per second.
+fn replay(veth: &Veth, capture: &Path, pps: u32) -> std::process::Child {
+    veth.tcpreplay()
+        .args(["-q", "--pps", &pps.to_string()])
+        .arg(capture)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
 }
 
 fn live_capture_delivers_what_a_replay_of_the_same_packets_does(backend: CaptureBackend, tag: &str) {
@@ -131,7 +84,7 @@ fn live_capture_delivers_what_a_replay_of_the_same_packets_does(backend: Capture
         move || run(&options, stop)
     });
     std::thread::sleep(Duration::from_secs(2)); // the capture is open
-    let played = veth.replay(&demo, 1000).wait_with_output().unwrap();
+    let played = replay(&veth, &demo, 1000).wait_with_output().unwrap();
     assert!(played.status.success(), "tcpreplay: {}", String::from_utf8_lossy(&played.stderr));
     std::thread::sleep(Duration::from_secs(2));
     stop.store(true, Ordering::Relaxed);
@@ -188,7 +141,7 @@ fn batches_carry_the_played_frames(backend: CaptureBackend, tag: &str, borrowed:
     let mut reader = BatchReader::open(&FrameSource::Iface(config), PipelineConfig::default().batch).unwrap();
     let (stop, failed) = (AtomicBool::new(false), AtomicBool::new(false));
     let halt = Halt { stop: &stop, failed: &failed };
-    let player = veth.replay(&file, 2000);
+    let player = replay(&veth, &file, 2000);
     let mut got = Vec::new();
     let played = std::thread::scope(|s| {
         // Stops the reading once tcpreplay has finished and a second has passed.

@@ -142,7 +142,8 @@ impl LiveCapture {
 }
 
 /// libpcap's reader: frames live in libpcap's buffer until the next read, so batches copy
-/// them.
+/// them. A full pipeline holds the reader back; libpcap's kernel buffer holds the traffic
+/// meanwhile and counts what it must drop.
 impl CaptureSource for LiveCapture {
     fn next_frame(&mut self, deadline: Option<Instant>) -> Result<Next<'_>, CaptureError> {
         let wait_ms = match deadline {
@@ -159,7 +160,7 @@ impl CaptureSource for LiveCapture {
     }
 
     fn behaviour(&self) -> Behaviour {
-        Behaviour { live: true, when_full: WhenFull::Drop, deadlined: true }
+        Behaviour { live: true, when_full: WhenFull::Wait, deadlined: true }
     }
 
     /// Kernel counters; when libpcap cannot read them, the frames handed out (the error

@@ -45,10 +45,11 @@ pub enum Next<'a> {
 /// What the capture stage does with a batch when the pipeline is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WhenFull {
-    /// Wait for room: replay and pushed frames (nothing is lost), and a capture ring, whose
-    /// kernel keeps filling the free blocks meanwhile and counts what it must drop.
+    /// Wait for room: replay and pushed frames (nothing is lost), and live capture, whose
+    /// kernel buffer holds the traffic meanwhile and counts what it must drop.
     Wait,
-    /// Drop the batch and count it: a live source that cannot hold traffic back.
+    /// Drop the batch and count it: a live source without a buffer of its own to hold
+    /// traffic back in.
     Drop,
 }
 

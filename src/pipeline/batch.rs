@@ -4,16 +4,16 @@
 //! memory, which lives (and a ring block stays out of the kernel's hands) while any batch
 //! holds it. Frames of other sources are copied into the batch's buffer (one allocation per
 //! batch, reused). When the pipeline is full, the source's [`WhenFull`] decides: replay
-//! and pushed frames wait (back-pressure, nothing lost), so does an AF_PACKET ring (the
-//! kernel keeps filling its free blocks and counts what it must drop); libpcap capture
-//! drops the batch and counts it.
+//! and pushed frames wait (back-pressure, nothing lost); so does live capture, whose kernel
+//! buffer (libpcap's, or the AF_PACKET ring's free blocks) holds the traffic meanwhile and
+//! counts what it must drop, until a stop request drops (and counts) the waiting batch.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, TrySendError};
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 
 use crate::capture::{
     open_live, Backing, Behaviour, CaptureError, CaptureSource, FileReader, Frame, LinkType, LiveConfig, Next, Paced,
@@ -317,6 +317,27 @@ impl BatchReader {
     }
 }
 
+/// Hands a live batch on, waiting for room; false when the receiver is gone. A stop or
+/// failure while waiting drops the batch (counted): a held pipeline must not keep the
+/// capture from stopping.
+fn send_live(reader: &mut BatchReader, tx: &Sender<Batch>, mut batch: Batch, halt: &Halt<'_>, metrics: &Metrics) -> bool {
+    loop {
+        match tx.send_timeout(batch, LIVE_SEND_WAIT) {
+            Ok(()) => return true,
+            Err(SendTimeoutError::Timeout(b)) if halt.is_set() => {
+                metrics.add_drops(Stage::Decode, b.frames.len() as u64);
+                reader.dropped(&b);
+                return true;
+            }
+            Err(SendTimeoutError::Timeout(b)) => batch = b,
+            Err(SendTimeoutError::Disconnected(_)) => return false,
+        }
+    }
+}
+
+/// How long a live batch waits for room before the stop request is checked again.
+const LIVE_SEND_WAIT: Duration = Duration::from_millis(100);
+
 /// How often a live capture's kernel drops are read while it runs.
 const DROPS_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -343,6 +364,11 @@ pub fn capture(
                 }
                 Err(TrySendError::Disconnected(_)) => break,
             },
+            WhenFull::Wait if reader.behaviour.live => {
+                if !send_live(&mut reader, tx, batch, halt, metrics) {
+                    break;
+                }
+            }
             WhenFull::Wait => {
                 if tx.send(batch).is_err() {
                     break;
