@@ -342,3 +342,6 @@ fn read_u32(block: &[u8], at: usize) -> Option<u32> {
 fn read_u16(block: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(block.get(at..at.checked_add(2)?)?.try_into().ok()?))
 }
+
+#[cfg(test)]
+mod tests;
