@@ -8,8 +8,11 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+#[path = "support/mod.rs"]
+mod bench_support;
+
 use tapline::capture::{CaptureError, FileReader};
-use tapline::gen::{generate, GenConfig};
+use tapline::gen::GenConfig;
 
 /// Rounds per reader; the best is printed (the first also warms the page cache).
 const ROUNDS: usize = 3;
@@ -83,9 +86,5 @@ impl Touch {
 
 /// Writes a synthetic capture of about 300k packets (120 calls of 30 s mean talk).
 fn generated(dir: &Path) -> PathBuf {
-    let path = dir.join("bench.pcap");
-    let file = std::io::BufWriter::new(fs::File::create(&path).expect("create capture"));
-    let stats = generate(&GenConfig::new(120, 40, 7), file).expect("generate");
-    println!("generated {} calls, {} frames", stats.calls, stats.frames);
-    path
+    bench_support::generated(dir, &GenConfig::new(120, 40, 7))
 }

@@ -238,6 +238,8 @@ struct RunArgs {
     api: RunApiArgs,
     #[command(flatten)]
     x2x3: RunX2x3Args,
+    #[command(flatten)]
+    capture: cli::capture::CaptureArgs,
 }
 
 /// X2/X3 ingest (ETSI TS 103 221-2) inside `tapline run`: PDUs from points of interception
@@ -516,7 +518,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
             checks::capture_path(&path)?;
             Source::Pcap { path, rate: a.rate }
         }
-        (None, Some(name), _) => Source::Iface(name),
+        (None, Some(name), _) => Source::Iface(a.capture.config(&name)),
         (None, None, RunX2x3Args { x2x3_listen, x2x3_cert: Some(cert), x2x3_key: Some(key), x2x3_client_ca: Some(ca) })
             if !x2x3_listen.is_empty() =>
         {

@@ -13,6 +13,7 @@ use pcap_parser::{PcapBlockOwned, PcapError};
 
 use self::buffered::BufferedBlocks;
 use self::mapped::MappedBlocks;
+use super::source::{Backing, Behaviour, CaptureSource, Next, SourceStats, WhenFull};
 use super::{CaptureError, CaptureStats, Frame, LinkType};
 use crate::Timestamp;
 
@@ -169,6 +170,29 @@ impl FileReader {
     /// Frames and bytes handed out so far.
     pub fn stats(&self) -> CaptureStats {
         self.state.stats
+    }
+}
+
+/// Replay: waits for room in the pipeline, frames of a mapped file are shared, not copied.
+impl CaptureSource for FileReader {
+    fn next_frame(&mut self, _deadline: Option<std::time::Instant>) -> Result<Next<'_>, CaptureError> {
+        Ok(match FileReader::next_frame(self)? {
+            Some(frame) => Next::Frame(frame),
+            None => Next::End,
+        })
+    }
+
+    fn backing(&self) -> Option<std::sync::Arc<dyn Backing>> {
+        self.shared_map().map(|map| map as std::sync::Arc<dyn Backing>)
+    }
+
+    fn behaviour(&self) -> Behaviour {
+        Behaviour { live: false, when_full: WhenFull::Wait, deadlined: false }
+    }
+
+    fn stats(&mut self) -> SourceStats {
+        let stats = self.state.stats;
+        SourceStats { frames: stats.frames, bytes: stats.bytes, dropped_kernel: 0 }
     }
 }
 

@@ -2,42 +2,13 @@
 //! timestamps, immediate delivery, optional BPF filter, and a bounded wait per read.
 
 use std::os::fd::{AsRawFd, RawFd};
-use std::time::Duration;
+use std::time::Instant;
 
 use pcap::{Active, Capture, Precision};
 
-use super::{CaptureError, Frame, LinkType};
+use super::source::{Behaviour, CaptureSource, Next, SourceStats, WhenFull};
+use super::{CaptureError, Frame, LinkType, LiveConfig};
 use crate::Timestamp;
-
-/// How to open an interface.
-#[derive(Clone, Debug)]
-pub struct LiveConfig {
-    /// Interface name, e.g. `eth0` or `lo`.
-    pub interface: String,
-    /// Bytes kept per frame.
-    pub snaplen: u32,
-    pub promiscuous: bool,
-    /// Kernel capture buffer in bytes.
-    pub buffer_bytes: u32,
-    /// BPF filter expression (tcpdump syntax), if any.
-    pub filter: Option<String>,
-    /// Longest a `next_frame` call waits for traffic before returning `Ok(None)`.
-    pub read_timeout: Duration,
-}
-
-impl LiveConfig {
-    /// Defaults: full frames (262144), promiscuous, 64 MiB buffer, no filter, 100 ms reads.
-    pub fn new(interface: &str) -> LiveConfig {
-        LiveConfig {
-            interface: interface.to_string(),
-            snaplen: 262_144,
-            promiscuous: true,
-            buffer_bytes: 64 << 20,
-            filter: None,
-            read_timeout: Duration::from_millis(100),
-        }
-    }
-}
 
 /// Kernel and reader counters of a live capture.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -77,6 +48,13 @@ impl LiveCapture {
             interface: config.interface.clone(),
             source,
         };
+        if config.fanout.is_some() {
+            return Err(CaptureError::Unsupported {
+                interface: config.interface.clone(),
+                backend: "pcap",
+                what: "PACKET_FANOUT (use the af-packet backend)",
+            });
+        }
         let wait_ms = i32::try_from(config.read_timeout.as_millis()).unwrap_or(i32::MAX);
         let mut capture = Capture::from_device(config.interface.as_str())
             .map_err(fail)?
@@ -114,6 +92,11 @@ impl LiveCapture {
     /// caller can check for shutdown, then call again). The frame borrows libpcap's buffer
     /// until the next call.
     pub fn next_frame(&mut self) -> Result<Option<Frame<'_>>, CaptureError> {
+        self.read(self.wait_ms)
+    }
+
+    /// The next frame, or `Ok(None)` after waiting up to `wait_ms` for traffic.
+    fn read(&mut self, wait_ms: i32) -> Result<Option<Frame<'_>>, CaptureError> {
         match self.capture.next_packet() {
             Ok(packet) => {
                 let header = packet.header;
@@ -128,7 +111,7 @@ impl LiveCapture {
                     orig_len: header.len,
                 }))
             }
-            Err(pcap::Error::TimeoutExpired) => match wait_readable(self.fd, self.wait_ms) {
+            Err(pcap::Error::TimeoutExpired) => match wait_readable(self.fd, wait_ms) {
                 Ok(()) => Ok(None),
                 Err(err) => Err(CaptureError::Live {
                     interface: self.interface.clone(),
@@ -158,6 +141,45 @@ impl LiveCapture {
     }
 }
 
+/// libpcap's reader: frames live in libpcap's buffer until the next read, so batches copy
+/// them. A full pipeline holds the reader back; libpcap's kernel buffer holds the traffic
+/// meanwhile and counts what it must drop.
+impl CaptureSource for LiveCapture {
+    fn next_frame(&mut self, deadline: Option<Instant>) -> Result<Next<'_>, CaptureError> {
+        let wait_ms = match deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                self.wait_ms.min(i32::try_from(left.as_millis()).unwrap_or(i32::MAX))
+            }
+            None => self.wait_ms,
+        };
+        Ok(match self.read(wait_ms)? {
+            Some(frame) => Next::Frame(frame),
+            None => Next::Idle,
+        })
+    }
+
+    fn behaviour(&self) -> Behaviour {
+        Behaviour { live: true, when_full: WhenFull::Wait, deadlined: true }
+    }
+
+    /// Kernel counters; when libpcap cannot read them, the frames handed out (the error
+    /// logged, drops unknown).
+    fn stats(&mut self) -> SourceStats {
+        match LiveCapture::stats(self) {
+            Ok(stats) => SourceStats {
+                frames: stats.frames,
+                bytes: stats.bytes,
+                dropped_kernel: stats.dropped + stats.if_dropped,
+            },
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot read the capture's drop counters");
+                SourceStats { frames: self.frames, bytes: self.bytes, dropped_kernel: 0 }
+            }
+        }
+    }
+}
+
 /// Waits until `fd` is readable or `timeout_ms` passes (an interrupted wait counts as done).
 fn wait_readable(fd: RawFd, timeout_ms: i32) -> std::io::Result<()> {
     let mut pollfd = libc::pollfd {
@@ -180,7 +202,7 @@ fn wait_readable(fd: RawFd, timeout_ms: i32) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Instant;
+    use std::time::{Duration, Instant};
 
     /// Needs root (CAP_NET_RAW) and a loopback interface; skipped otherwise.
     #[test]

@@ -1,15 +1,28 @@
-//! Packet capture: pcap/pcapng file replay and (feature `live`) libpcap live capture.
-//! Both hand out zero-copy `Frame`s stamped with packet time.
+//! Packet capture: pcap/pcapng file replay, frames pushed by X2/X3 ingest and (feature
+//! `live`) live capture through libpcap or AF_PACKET. Every source implements
+//! [`CaptureSource`] and hands out zero-copy `Frame`s stamped with packet time.
 
+#[cfg(all(feature = "live", target_os = "linux"))]
+mod afpacket;
 mod file;
+mod iface;
 #[cfg(feature = "live")]
 mod live;
+mod paced;
+mod pushed;
+mod source;
 
 use std::path::PathBuf;
 
+#[cfg(all(feature = "live", target_os = "linux"))]
+pub use afpacket::AfPacket;
 pub use file::FileReader;
+pub use iface::{open_live, CaptureBackend, LiveConfig};
 #[cfg(feature = "live")]
-pub use live::{LiveCapture, LiveConfig, LiveStats};
+pub use live::{LiveCapture, LiveStats};
+pub use paced::Paced;
+pub use pushed::{Pushed, PushedFrame};
+pub use source::{Backing, Behaviour, CaptureSource, Next, SourceStats, WhenFull};
 
 use crate::Timestamp;
 
@@ -108,6 +121,19 @@ pub enum CaptureError {
     },
     #[error("live capture needs a build with `--features live`")]
     LiveUnavailable,
+    #[error("capture backend {backend} on interface {interface} does not support {what}")]
+    Unsupported {
+        interface: String,
+        backend: &'static str,
+        what: &'static str,
+    },
+    #[error("AF_PACKET capture on interface {interface}: cannot {action}: {source}")]
+    AfPacket {
+        interface: String,
+        action: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     #[cfg(feature = "live")]
     #[error("live capture on interface {interface} failed: {source}")]
     Live {

@@ -1,19 +1,25 @@
-//! The capture stage: frames read from a capture file or a NIC, batched for the decode stage.
-//! A batch of a memory-mapped file copies nothing: it is a list of (offset, length,
-//! timestamp) into the shared map, which lives while any batch holds it. Frames of other
-//! sources are copied into the batch's buffer (one allocation per batch, reused). Replay
-//! blocks when the pipeline is full (back-pressure, nothing lost); live capture drops and
-//! counts instead.
+//! The capture stage: frames read from any [`CaptureSource`], batched for the decode
+//! stage. A batch of a source that shares its memory (a memory-mapped file, an AF_PACKET
+//! ring block) copies nothing: it is a list of (offset, length, timestamp) into that
+//! memory, which lives (and a ring block stays out of the kernel's hands) while any batch
+//! holds it. Frames of other sources are copied into the batch's buffer (one allocation per
+//! batch, reused). When the pipeline is full, the source's [`WhenFull`] decides: replay
+//! and pushed frames wait (back-pressure, nothing lost); so does live capture, whose kernel
+//! buffer (libpcap's, or the AF_PACKET ring's free blocks) holds the traffic meanwhile and
+//! counts what it must drop, until a stop request drops (and counts) the waiting batch.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Sender, TrySendError};
-use memmap2::Mmap;
+use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
 
-use crate::capture::{CaptureError, FileReader, Frame, LinkType};
+use crate::capture::{
+    open_live, Backing, Behaviour, CaptureError, CaptureSource, FileReader, Frame, LinkType, LiveConfig, Next, Paced,
+    Pushed, WhenFull,
+};
+pub use crate::capture::PushedFrame;
 use crate::metrics::{Metrics, Stage};
 use crate::Timestamp;
 
@@ -23,19 +29,23 @@ pub enum FrameSource {
     /// Replay a pcap/pcapng file, at most `rate` packets per second when given.
     Pcap { path: PathBuf, rate: Option<u32> },
     /// Live capture from an interface (build with `--features live`).
-    Iface(String),
+    Iface(LiveConfig),
     /// Frames pushed by another component (X2/X3 ingest), read until every sender is gone;
     /// on a stop request the frames already queued are still read. Never dropped: a full
     /// pipeline makes the pushers wait.
     Channel(crossbeam_channel::Receiver<PushedFrame>),
 }
 
-/// A frame handed to a [`FrameSource::Channel`], owning its bytes.
-#[derive(Clone, Debug)]
-pub struct PushedFrame {
-    pub ts: Timestamp,
-    pub link: LinkType,
-    pub data: Vec<u8>,
+impl FrameSource {
+    /// Opens the source: the one table that knows every kind.
+    fn open(&self, limits: &BatchLimits) -> Result<Box<dyn CaptureSource>, CaptureError> {
+        Ok(match self {
+            FrameSource::Pcap { path, rate: Some(rate) } if *rate > 0 => Box::new(Paced::new(FileReader::open(path)?, *rate)),
+            FrameSource::Pcap { path, .. } => Box::new(FileReader::open(path)?),
+            FrameSource::Iface(config) => open_live(config)?,
+            FrameSource::Channel(rx) => Box::new(Pushed::new(rx.clone(), limits.linger)),
+        })
+    }
 }
 
 /// One frame's place in a batch: a range of the shared map, or of the batch's own buffer.
@@ -46,8 +56,16 @@ pub struct FrameMeta {
     pub orig_len: u32,
     start: usize,
     end: usize,
-    /// `start..end` is in the shared map (else in `Batch::owned`).
+    /// `start..end` is in the shared backing (else in `Batch::owned`).
     in_map: bool,
+}
+
+impl FrameMeta {
+    /// Whether the frame lies in the source's shared memory (a mapped file, a ring block)
+    /// rather than in a copy.
+    pub fn is_borrowed(&self) -> bool {
+        self.in_map
+    }
 }
 
 /// Consecutive frames of the capture.
@@ -56,8 +74,8 @@ pub struct Batch {
     /// Capture index of the first frame (0-based, counting every frame read).
     pub first_index: u64,
     pub frames: Vec<FrameMeta>,
-    /// The mapped capture file the frames borrow (None: every frame is in `owned`).
-    map: Option<Arc<Mmap>>,
+    /// The memory the frames borrow (None: every frame is in `owned`).
+    backing: Option<Arc<dyn Backing>>,
     /// Copies of frames that are not in the map.
     owned: Vec<u8>,
     /// Captured bytes of the batch's frames.
@@ -83,7 +101,7 @@ impl Batch {
     fn new(
         first_index: u64,
         limits: &BatchLimits,
-        map: Option<&Arc<Mmap>>,
+        backing: Option<Arc<dyn Backing>>,
         pool: &(Sender<Buffers>, crossbeam_channel::Receiver<Buffers>),
     ) -> Batch {
         let (frames, owned) = match pool.1.try_recv() {
@@ -92,14 +110,14 @@ impl Batch {
                 owned.clear();
                 (frames, owned)
             }
-            // A mapped file's batches copy nothing (a frame outside the map grows the buffer).
-            Err(_) if map.is_some() => (Vec::with_capacity(limits.frames), Vec::new()),
+            // Shared memory's batches copy nothing (a frame outside it grows the buffer).
+            Err(_) if backing.is_some() => (Vec::with_capacity(limits.frames), Vec::new()),
             Err(_) => (Vec::with_capacity(limits.frames), Vec::with_capacity(limits.bytes + 64 * 1024)),
         };
         Batch {
             first_index,
             frames,
-            map: map.cloned(),
+            backing,
             owned,
             captured: 0,
             read_at: Instant::now(),
@@ -113,7 +131,7 @@ impl Batch {
         }
         self.captured += frame.data.len();
         let (ts, link, orig_len) = (frame.ts, frame.link, frame.orig_len);
-        if let Some(range) = self.map.as_deref().and_then(|map| within(map, frame.data)) {
+        if let Some(range) = self.backing.as_deref().and_then(|backing| within(backing.bytes(), frame.data)) {
             self.frames.push(FrameMeta { ts, link, orig_len, start: range.start, end: range.end, in_map: true });
             return;
         }
@@ -124,20 +142,26 @@ impl Batch {
 
     /// The frame `meta` places in the batch.
     pub fn frame(&self, meta: &FrameMeta) -> Frame<'_> {
-        let buffer = match (&self.map, meta.in_map) {
-            (Some(map), true) => &map[..],
+        let buffer = match (&self.backing, meta.in_map) {
+            (Some(backing), true) => backing.bytes(),
             _ => &self.owned[..],
         };
         Frame { ts: meta.ts, link: meta.link, data: buffer.get(meta.start..meta.end).unwrap_or_default(), orig_len: meta.orig_len }
     }
 
-    /// The buffer most frames lie in: the shared map, else the batch's own copies. Later
-    /// stages keep ranges of it instead of copying what they decode from a frame.
+    /// The buffer most frames lie in: the shared backing, else the batch's own copies.
+    /// Later stages keep ranges of it instead of copying what they decode from a frame.
     pub fn bytes(&self) -> &[u8] {
-        match &self.map {
-            Some(map) => map,
+        match &self.backing {
+            Some(backing) => backing.bytes(),
             None => &self.owned,
         }
+    }
+
+    /// An empty batch takes the source's new backing.
+    fn rebase(&mut self, backing: Option<Arc<dyn Backing>>) {
+        debug_assert!(self.frames.is_empty() && self.owned.is_empty());
+        self.backing = backing;
     }
 
     /// Captured bytes of the batch's frames.
@@ -192,139 +216,68 @@ pub struct CaptureSummary {
     pub last: Option<Timestamp>,
 }
 
-enum Reader {
-    File { reader: FileReader, rate: Option<u32>, started: Instant },
-    #[cfg(feature = "live")]
-    Live(crate::capture::LiveCapture),
-    Channel {
-        rx: crossbeam_channel::Receiver<PushedFrame>,
-        current: Option<PushedFrame>,
-        /// After a stop request: frames still to read (those queued when it came).
-        drain_left: Option<usize>,
-        frames: u64,
-        bytes: u64,
-    },
-}
-
 /// Reads a source batch by batch.
 pub struct BatchReader {
-    reader: Reader,
-    /// The mapped file the batches borrow, when the source is one.
-    map: Option<Arc<Mmap>>,
+    source: Box<dyn CaptureSource>,
+    behaviour: Behaviour,
     limits: BatchLimits,
     index: u64,
     summary: CaptureSummary,
+    /// Kernel drops already added to the metrics.
+    drops_counted: u64,
     ended: bool,
     pool: (Sender<Buffers>, crossbeam_channel::Receiver<Buffers>),
 }
 
 impl BatchReader {
     pub fn open(source: &FrameSource, limits: BatchLimits) -> Result<BatchReader, CaptureError> {
-        let reader = match source {
-            FrameSource::Pcap { path, rate } => {
-                Reader::File { reader: FileReader::open(path)?, rate: *rate, started: Instant::now() }
-            }
-            #[cfg(feature = "live")]
-            FrameSource::Iface(name) => {
-                Reader::Live(crate::capture::LiveCapture::open(&crate::capture::LiveConfig::new(name))?)
-            }
-            #[cfg(not(feature = "live"))]
-            FrameSource::Iface(_) => return Err(CaptureError::LiveUnavailable),
-            FrameSource::Channel(rx) => Reader::Channel { rx: rx.clone(), current: None, drain_left: None, frames: 0, bytes: 0 },
-        };
-        let map = match &reader {
-            Reader::File { reader, .. } => reader.shared_map(),
-            #[cfg(feature = "live")]
-            Reader::Live(_) => None,
-            Reader::Channel { .. } => None,
-        };
+        let source = source.open(&limits)?;
         Ok(BatchReader {
-            reader,
-            map,
+            behaviour: source.behaviour(),
+            source,
             limits,
             index: 0,
             summary: CaptureSummary::default(),
+            drops_counted: 0,
             ended: false,
             pool: crossbeam_channel::bounded(64),
         })
     }
 
-    /// Live capture: a full pipeline drops batches rather than waiting.
-    pub fn is_live(&self) -> bool {
-        !matches!(self.reader, Reader::File { .. } | Reader::Channel { .. })
-    }
-
-    /// Live capture and paced replay hand on a partial batch after `linger`.
-    fn is_deadlined(&self) -> bool {
-        match &self.reader {
-            Reader::File { rate, .. } => rate.is_some_and(|r| r > 0),
-            #[cfg(feature = "live")]
-            Reader::Live(_) => true,
-            Reader::Channel { .. } => true,
-        }
+    /// What a full pipeline does to the source's batches.
+    pub fn when_full(&self) -> WhenFull {
+        self.behaviour.when_full
     }
 
     /// The next batch; None at the end of a file, or when `halt` is set.
     pub fn next_batch(&mut self, halt: &Halt<'_>) -> Result<Option<Batch>, CaptureError> {
-        let mut batch = Batch::new(self.index, &self.limits, self.map.as_ref(), &self.pool);
+        let mut batch = Batch::new(self.index, &self.limits, self.source.backing(), &self.pool);
         while !self.ended && !self.halted(halt) {
-            let frame = match &mut self.reader {
-                Reader::File { reader, rate, started } => {
-                    let due = rate.filter(|r| *r > 0).map(|rate| {
-                        *started + Duration::from_secs_f64((self.index + 1) as f64 / f64::from(rate))
-                    });
-                    // Paced: a partial batch is handed on when its deadline comes before the
-                    // next frame is due, not held until full.
-                    if let Some(due) = due {
-                        if !batch.frames.is_empty() && due > batch.read_at + self.limits.linger {
-                            break;
-                        }
-                    }
-                    let frame = match reader.next_frame() {
-                        Ok(Some(f)) => f,
-                        Ok(None) => {
-                            self.ended = true;
-                            break;
-                        }
-                        Err(e) => {
-                            tracing::warn!(error = %e, "capture error; skipping");
-                            self.summary.errors.push(e.to_string());
-                            continue;
-                        }
-                    };
-                    if let Some(wait) = due.and_then(|due| due.checked_duration_since(Instant::now())) {
-                        std::thread::sleep(wait);
-                    }
-                    Some(frame)
+            let deadline =
+                (self.behaviour.deadlined && !batch.frames.is_empty()).then(|| batch.read_at + self.limits.linger);
+            match self.source.next_frame(deadline) {
+                Ok(Next::Frame(frame)) => {
+                    self.summary.first.get_or_insert(frame.ts);
+                    self.summary.last = Some(frame.ts);
+                    batch.push(&frame);
+                    self.index += 1;
                 }
-                #[cfg(feature = "live")]
-                Reader::Live(capture) => capture.next_frame()?,
-                Reader::Channel { rx, current, frames, bytes, .. } => {
-                    let wait = if batch.frames.is_empty() { self.limits.linger } else { Duration::ZERO };
-                    *current = None;
-                    match rx.recv_timeout(wait) {
-                        Ok(f) => {
-                            *frames += 1;
-                            *bytes += f.data.len() as u64;
-                            *current = Some(f);
-                        }
-                        Err(crossbeam_channel::RecvTimeoutError::Timeout) if batch.frames.is_empty() => {}
-                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => break,
-                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
-                            self.ended = true;
-                            break;
-                        }
-                    }
-                    current.as_ref().map(|f| Frame { ts: f.ts, link: f.link, data: &f.data, orig_len: f.data.len() as u32 })
+                Ok(Next::Idle) => {}
+                Ok(Next::Boundary) if batch.frames.is_empty() => batch.rebase(self.source.backing()),
+                Ok(Next::Boundary) => break,
+                Ok(Next::End) => {
+                    self.ended = true;
+                    break;
                 }
-            };
-            if let Some(frame) = frame {
-                self.summary.first.get_or_insert(frame.ts);
-                self.summary.last = Some(frame.ts);
-                batch.push(&frame);
-                self.index += 1;
+                // A live capture error ends the run; a damaged file is skipped from there.
+                Err(e) if self.behaviour.live => return Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "capture error; skipping");
+                    self.summary.errors.push(e.to_string());
+                    continue;
+                }
             }
-            let lingered = self.is_deadlined() && !batch.frames.is_empty() && batch.read_at.elapsed() >= self.limits.linger;
+            let lingered = deadline.is_some_and(|deadline| Instant::now() >= deadline);
             if batch.frames.len() >= self.limits.frames || batch.captured_bytes() >= self.limits.bytes || lingered {
                 break;
             }
@@ -332,26 +285,13 @@ impl BatchReader {
         Ok((!batch.frames.is_empty()).then_some(batch))
     }
 
-    /// Whether reading stops here: on failure at once; on a stop request at once, except
-    /// that a pushed source first reads the frames queued when the request came.
+    /// Whether reading stops here: on failure at once; on a stop request when the source
+    /// says so (a pushed source first reads the frames queued when the request came).
     fn halted(&mut self, halt: &Halt<'_>) -> bool {
         if halt.failed.load(Ordering::Relaxed) {
             return true;
         }
-        if !halt.stop.load(Ordering::Relaxed) {
-            return false;
-        }
-        match &mut self.reader {
-            Reader::Channel { rx, drain_left, .. } => {
-                let left = drain_left.get_or_insert(rx.len());
-                if *left == 0 {
-                    return true;
-                }
-                *left -= 1;
-                false
-            }
-            _ => true,
-        }
+        halt.stop.load(Ordering::Relaxed) && self.source.stop_now()
     }
 
     /// Counts a live batch the pipeline had no room for.
@@ -359,30 +299,47 @@ impl BatchReader {
         self.summary.dropped_pipeline_full += batch.frames.len() as u64;
     }
 
-    /// What was read (and, live, dropped).
-    pub fn finish(mut self) -> CaptureSummary {
-        match &mut self.reader {
-            Reader::File { reader, .. } => {
-                let stats = reader.stats();
-                self.summary.frames = stats.frames;
-                self.summary.bytes = stats.bytes;
-            }
-            Reader::Channel { frames, bytes, .. } => {
-                self.summary.frames = *frames;
-                self.summary.bytes = *bytes;
-            }
-            #[cfg(feature = "live")]
-            Reader::Live(capture) => {
-                if let Ok(stats) = capture.stats() {
-                    self.summary.frames = stats.frames;
-                    self.summary.bytes = stats.bytes;
-                    self.summary.dropped_kernel = stats.dropped + stats.if_dropped;
-                }
-            }
-        }
+    /// Adds the kernel's drops since the last call to the capture-loss metric.
+    fn count_kernel_drops(&mut self, metrics: &Metrics) {
+        let stats = self.source.stats();
+        self.summary.dropped_kernel = stats.dropped_kernel;
+        metrics.add_drops(Stage::Capture, stats.dropped_kernel.saturating_sub(self.drops_counted));
+        self.drops_counted = self.drops_counted.max(stats.dropped_kernel);
+    }
+
+    /// What was read (and, live, dropped); kernel drops not counted yet go to `metrics`.
+    pub fn finish(mut self, metrics: &Metrics) -> CaptureSummary {
+        self.count_kernel_drops(metrics);
+        let stats = self.source.stats();
+        self.summary.frames = stats.frames;
+        self.summary.bytes = stats.bytes;
         self.summary
     }
 }
+
+/// Hands a live batch on, waiting for room; false when the receiver is gone. A stop or
+/// failure while waiting drops the batch (counted): a held pipeline must not keep the
+/// capture from stopping.
+fn send_live(reader: &mut BatchReader, tx: &Sender<Batch>, mut batch: Batch, halt: &Halt<'_>, metrics: &Metrics) -> bool {
+    loop {
+        match tx.send_timeout(batch, LIVE_SEND_WAIT) {
+            Ok(()) => return true,
+            Err(SendTimeoutError::Timeout(b)) if halt.is_set() => {
+                metrics.add_drops(Stage::Decode, b.frames.len() as u64);
+                reader.dropped(&b);
+                return true;
+            }
+            Err(SendTimeoutError::Timeout(b)) => batch = b,
+            Err(SendTimeoutError::Disconnected(_)) => return false,
+        }
+    }
+}
+
+/// How long a live batch waits for room before the stop request is checked again.
+const LIVE_SEND_WAIT: Duration = Duration::from_millis(100);
+
+/// How often a live capture's kernel drops are read while it runs.
+const DROPS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The capture stage: reads batches onto `tx` until the source ends, `halt` is set or the
 /// receiver is gone. Replay waits for room; live capture drops (counted) when full.
@@ -392,23 +349,34 @@ pub fn capture(
     halt: &Halt<'_>,
     metrics: &Metrics,
 ) -> Result<CaptureSummary, CaptureError> {
+    let mut drops_read = Instant::now();
     while let Some(batch) = reader.next_batch(halt)? {
-        if reader.is_live() {
-            match tx.try_send(batch) {
+        if reader.behaviour.live && drops_read.elapsed() >= DROPS_INTERVAL {
+            reader.count_kernel_drops(metrics);
+            drops_read = Instant::now();
+        }
+        match reader.when_full() {
+            WhenFull::Drop => match tx.try_send(batch) {
                 Ok(()) => {}
                 Err(TrySendError::Full(b)) => {
                     metrics.add_drops(Stage::Decode, b.frames.len() as u64);
                     reader.dropped(&b);
                 }
                 Err(TrySendError::Disconnected(_)) => break,
+            },
+            WhenFull::Wait if reader.behaviour.live => {
+                if !send_live(&mut reader, tx, batch, halt, metrics) {
+                    break;
+                }
             }
-        } else if tx.send(batch).is_err() {
-            break;
+            WhenFull::Wait => {
+                if tx.send(batch).is_err() {
+                    break;
+                }
+            }
         }
     }
-    let summary = reader.finish();
-    metrics.add_drops(Stage::Capture, summary.dropped_kernel);
-    Ok(summary)
+    Ok(reader.finish(metrics))
 }
 
 #[cfg(test)]

@@ -252,6 +252,6 @@ where
         mediator,
         mediation,
         decode: decoder.stats().clone(),
-        capture: reader.finish(),
+        capture: reader.finish(metrics),
     })
 }

@@ -1,0 +1,101 @@
+//! The one interface every capture source implements (file replay, libpcap, AF_PACKET,
+//! frames pushed by X2/X3 ingest), as smoltcp's `phy::Device` is for its NICs. The batch
+//! stage reads any source through it; a source whose frames lie in memory it can share
+//! (a mapped file, a block of a capture ring) says so with [`CaptureSource::backing`], and
+//! batches then borrow that memory instead of copying the frames.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{CaptureError, Frame};
+
+/// Memory that frames of batches borrow. A batch keeps it alive while any stage holds the
+/// batch; dropping the last holder gives it back (a ring block goes back to the kernel).
+pub trait Backing: Send + Sync {
+    /// The bytes frames lie in.
+    fn bytes(&self) -> &[u8];
+}
+
+impl std::fmt::Debug for dyn Backing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Backing({} bytes)", self.bytes().len())
+    }
+}
+
+impl Backing for memmap2::Mmap {
+    fn bytes(&self) -> &[u8] {
+        self
+    }
+}
+
+/// What a source has next.
+#[derive(Debug)]
+pub enum Next<'a> {
+    Frame(Frame<'a>),
+    /// No frame came before the deadline (or the source's own read timeout): the caller
+    /// checks for a stop request and hands on a partial batch, then calls again.
+    Idle,
+    /// The next frames lie in a new [`CaptureSource::backing`]: a batch borrowing the old
+    /// one ends here.
+    Boundary,
+    /// The source has no more frames (end of a file, every pusher gone).
+    End,
+}
+
+/// What the capture stage does with a batch when the pipeline is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenFull {
+    /// Wait for room: replay and pushed frames (nothing is lost), and live capture, whose
+    /// kernel buffer holds the traffic meanwhile and counts what it must drop.
+    Wait,
+    /// Drop the batch and count it: a live source without a buffer of its own to hold
+    /// traffic back in.
+    Drop,
+}
+
+/// How the batch stage treats a source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Behaviour {
+    /// Live traffic: a read error ends the run. Otherwise a read error is recorded in the
+    /// summary while reading goes on.
+    pub live: bool,
+    pub when_full: WhenFull,
+    /// A partial batch is handed on after the linger time instead of waiting to fill.
+    pub deadlined: bool,
+}
+
+/// Counters of a source, for the capture summary.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    /// Frames handed out.
+    pub frames: u64,
+    /// Captured bytes handed out.
+    pub bytes: u64,
+    /// Frames the kernel or the interface dropped before the source saw them.
+    pub dropped_kernel: u64,
+}
+
+/// A source of captured frames.
+pub trait CaptureSource: Send {
+    /// The next frame or event. A live source waits at most until `deadline` (when given)
+    /// or its own read timeout, whichever is sooner, then returns [`Next::Idle`].
+    fn next_frame(&mut self, deadline: Option<Instant>) -> Result<Next<'_>, CaptureError>;
+
+    /// The memory the next frames lie in, when batches may share it (None: frames are
+    /// copied into the batch, as they live only until the next call).
+    fn backing(&self) -> Option<Arc<dyn Backing>> {
+        None
+    }
+
+    /// How the batch stage treats the source.
+    fn behaviour(&self) -> Behaviour;
+
+    /// On a stop request: whether reading stops now (true) or this source still has frames
+    /// to hand out first (a pushed source reads those queued when the request came).
+    fn stop_now(&mut self) -> bool {
+        true
+    }
+
+    /// Frames and bytes handed out, and the kernel's drops.
+    fn stats(&mut self) -> SourceStats;
+}
