@@ -118,6 +118,12 @@ pub fn check_paths(paths: &[PathBuf]) -> Vec<WarrantError> {
     errors
 }
 
+/// One warrant file on its own, targets keyed under `numbering`, without the agency check
+/// or LIID uniqueness (a revoked warrant kept under `revoked/`).
+pub fn load_file(file: &Path, numbering: &Numbering) -> Result<Warrant, Vec<WarrantError>> {
+    load_warrant(file, None, numbering, &mut LiidOwners::new())
+}
+
 fn read(file: &Path) -> Result<String, WarrantError> {
     fs::read_to_string(file).map_err(|e| WarrantError::new(file, None, format!("cannot read: {e}")))
 }
