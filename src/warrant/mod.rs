@@ -2,6 +2,7 @@
 //! identity normalisation (the matching key) and the active warrant table.
 
 mod diff;
+mod document;
 mod error;
 mod identity;
 mod load;
@@ -15,9 +16,10 @@ mod validate;
 mod validate_tests;
 
 pub use diff::{changes, describe, Change};
+pub use document::document;
 pub use error::WarrantError;
 pub use identity::{from_uri, is_anonymous, parse_target, Identity, IdentityError, Numbering};
-pub use load::{check_paths, load_file, Store, AGENCIES_FILE};
+pub use load::{check, check_paths, load_file, Checked, Store, AGENCIES_FILE};
 pub use mention::names_a_target;
 pub use model::{
     Agency, Appliance, Endpoint, EndpointError, Liid, LiidError, OrderKind, Profile, Target,
