@@ -75,7 +75,7 @@ fn add_and_amend_take_the_warrant_file_and_amend_audits_the_changed_keys() {
         )
     );
     let trail = fs::read_to_string(s.audit().join("audit.log")).unwrap();
-    assert!(!trail.contains("555") && !trail.contains("bob"), "a target reached the audit trail: {trail}");
+    assert!(!trail.contains("5550142") && !trail.contains("5550199") && !trail.contains("bob@"), "a target reached the audit trail: {trail}");
     assert!(verify_dir(&s.audit()).unwrap().is_ok());
 }
 
@@ -112,7 +112,7 @@ fn revoke_needs_a_reason_audits_it_and_refuses_one_naming_a_target() {
     let refused = "revoke: the reason names a target of this warrant; give it without identities";
     assert_eq!(got, [("create", ""), ("refused", refused), ("refused", refused), ("revoke", &*format!("reason: {kept}"))]);
     let trail = fs::read_to_string(s.audit().join("audit.log")).unwrap();
-    assert!(!trail.contains("555") && !trail.contains("lice@"), "a target reached the audit trail");
+    assert!(!trail.contains("5550142") && !trail.contains("lice@"), "a target reached the audit trail");
 }
 
 #[test]
