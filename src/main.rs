@@ -60,7 +60,7 @@ enum Command {
     /// Warrant provisioning.
     Warrant {
         #[command(subcommand)]
-        command: WarrantCommand,
+        command: cli::warrant::WarrantCommand,
     },
     /// Legal demands at the Law Enforcement Support desk (enter, validate, decide, produce, deliver).
     Demand {
@@ -322,91 +322,6 @@ enum AuditCommand {
     },
 }
 
-#[derive(Subcommand)]
-enum WarrantCommand {
-    /// Validate warrant files (or directories of them); exit non-zero naming file, key and
-    /// reason for every error.
-    Check {
-        /// Warrant files or directories of them (each with its agencies.toml).
-        #[arg(required = true)]
-        paths: Vec<PathBuf>,
-    },
-    /// Serve the provisioning API (HTTPS, client certificate required) over a warrant
-    /// directory; a running `tapline run` on that directory picks the changes up.
-    Serve {
-        /// HOST:PORT to listen on.
-        #[arg(long)]
-        listen: std::net::SocketAddr,
-        /// The warrant directory the API reads and writes.
-        #[arg(long)]
-        warrants: PathBuf,
-        /// The API's server certificate (PEM).
-        #[arg(long)]
-        cert: PathBuf,
-        /// The API's private key (PEM).
-        #[arg(long)]
-        key: PathBuf,
-        /// CA of the provisioning clients' certificates (PEM).
-        #[arg(long)]
-        client_ca: PathBuf,
-        /// Audit trail directory.
-        #[arg(long)]
-        audit: PathBuf,
-    },
-    /// Create a warrant from a JSON file (the keys of a warrant file).
-    Add {
-        /// The warrant as JSON (the keys of a warrant file).
-        file: PathBuf,
-        #[command(flatten)]
-        api: ApiArgs,
-    },
-    /// Replace a warrant with the JSON file's.
-    Amend {
-        /// LIID of the warrant to replace.
-        liid: String,
-        /// The new warrant as JSON.
-        file: PathBuf,
-        #[command(flatten)]
-        api: ApiArgs,
-    },
-    /// Revoke a warrant.
-    Revoke {
-        /// LIID of the warrant to revoke.
-        liid: String,
-        #[command(flatten)]
-        api: ApiArgs,
-    },
-    /// List the warrants (targets only for a provisioning certificate).
-    List {
-        #[command(flatten)]
-        api: ApiArgs,
-    },
-    /// Show one warrant.
-    Show {
-        /// LIID of the warrant.
-        liid: String,
-        #[command(flatten)]
-        api: ApiArgs,
-    },
-}
-
-/// How to reach the provisioning API.
-#[derive(clap::Args)]
-struct ApiArgs {
-    /// HOST:PORT of the API.
-    #[arg(long)]
-    api: String,
-    /// CA of the API's server certificate.
-    #[arg(long)]
-    ca: PathBuf,
-    /// This client's certificate and key.
-    #[arg(long)]
-    cert: PathBuf,
-    /// This client's private key (PEM).
-    #[arg(long)]
-    key: PathBuf,
-}
-
 fn main() -> ExitCode {
     let cli = parse_cli();
     cli::logging::init(cli.log_format);
@@ -418,12 +333,7 @@ fn main() -> ExitCode {
             run_replay(&capture, &warrants, &out, &options)
         }
         Command::Decode { file, profile } => run_decode(&file, profile.as_deref()),
-        Command::Warrant { command: WarrantCommand::Check { paths } } => run_check(&paths),
-        Command::Warrant { command: WarrantCommand::Serve { listen, warrants, cert, key, client_ca, audit } } => {
-            let config = tapline::provision::ProvisionConfig { listen, cert, key, client_ca, warrants, audit: Some(audit) };
-            run_provision_server(&config)
-        }
-        Command::Warrant { command } => run_warrant_client(command),
+        Command::Warrant { command } => cli::warrant::run(command),
         Command::Audit { command: AuditCommand::Verify { dir } } => run_audit_verify(&dir),
         Command::Audit { command: AuditCommand::Show { liid, dir } } => run_audit_show(&dir, &liid),
         Command::Demand { command } => cli_desk::run_demand(command),
@@ -747,55 +657,6 @@ fn run_audit_show(dir: &Path, liid: &str) -> Result<ExitCode, Box<dyn std::error
         println!("{}", serde_json::to_string_pretty(e)?);
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn run_provision_server(config: &tapline::provision::ProvisionConfig) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async {
-        let server = tapline::provision::start(config).await?;
-        println!("provisioning API on {}", server.addr);
-        tapline::lemf::wait_for_signal().await;
-        server.stop();
-        Ok(ExitCode::SUCCESS)
-    })
-}
-
-fn run_warrant_client(command: WarrantCommand) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let read = |file: &Path| -> Result<serde_json::Value, Box<dyn std::error::Error>> {
-        let text = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-        Ok(serde_json::from_str(&text).map_err(|e| format!("{}: {e}", file.display()))?)
-    };
-    let (api, method, path, body) = match command {
-        WarrantCommand::Add { file, api } => (api, "POST", "/warrants".to_owned(), Some(read(&file)?)),
-        WarrantCommand::Amend { liid, file, api } => (api, "PUT", format!("/warrants/{}", tapline::provision::https::percent_encode(&liid)), Some(read(&file)?)),
-        WarrantCommand::Revoke { liid, api } => (api, "DELETE", format!("/warrants/{}", tapline::provision::https::percent_encode(&liid)), None),
-        WarrantCommand::List { api } => (api, "GET", "/warrants".to_owned(), None),
-        WarrantCommand::Show { liid, api } => (api, "GET", format!("/warrants/{}", tapline::provision::https::percent_encode(&liid)), None),
-        WarrantCommand::Check { .. } | WarrantCommand::Serve { .. } => return Err("not an API command".into()),
-    };
-    let client = tapline::provision::ApiClient::new(&api.api, &api.ca, &api.cert, &api.key)?;
-    let reply = client.call(method, &path, body.as_ref())?;
-    println!("{}", serde_json::to_string_pretty(&reply.body)?);
-    if reply.is_success() {
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("tapline: HTTP {}", reply.status);
-        Ok(ExitCode::FAILURE)
-    }
-}
-
-fn run_check(paths: &[PathBuf]) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let errors = tapline::warrant::check_paths(paths);
-    for e in &errors {
-        eprintln!("{e}");
-    }
-    if errors.is_empty() {
-        println!("ok: no errors");
-        Ok(ExitCode::SUCCESS)
-    } else {
-        eprintln!("{} error(s)", errors.len());
-        Ok(ExitCode::FAILURE)
-    }
 }
 
 #[cfg(test)]

@@ -2,77 +2,15 @@
 //! the warrant store, the audit trail, and the refusals (no client certificate, a client
 //! without a role, a viewer, an invalid warrant, an unknown LIID); and the CLI client.
 
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use tapline::audit::{entries_of_liid, verify_dir, Event};
-use tapline::delivery::pki::{create_dev_pki, loopback_hosts, DevPki};
-use tapline::provision::{start, ApiClient, ProvisionConfig, ProvisionServer};
+use tapline::provision::ApiClient;
 use tapline::warrant::Store;
 
-const AGENCIES: &str = "[appliance]\noperator_id = \"EXAMPLE-TEL\"\nnetwork_element_id = \"MED-01\"\ncountry = \"US\"\n\n[[agency]]\nid = \"fbi-denver\"\ncountry = \"US\"\nprofile = \"etsi\"\nhi2 = \"tls://127.0.0.1:6100\"\nhi3 = \"tls://127.0.0.1:6101\"\n";
-
-const TARGET: &str = "tel:+13035550142";
-
-fn warrant_json(liid: &str, until: &str) -> Value {
-    json!({
-        "liid": liid,
-        "kind": "pen-register",
-        "agency": "fbi-denver",
-        "targets": [TARGET],
-        "valid_from": "2026-01-01T00:00:00Z",
-        "valid_until": until,
-        "court_order": "1:26-mj-00042",
-        "issuing_authority": "Hon. Jane Doe",
-        "post_cut_through_digits": false,
-        "served_by": "SA R. Alvarez",
-        "provisioned_by": "K. Osei"
-    })
-}
-
-struct Setup {
-    dir: tempfile::TempDir,
-    pki: DevPki,
-    rt: tokio::runtime::Runtime,
-    server: ProvisionServer,
-}
-
-impl Setup {
-    fn warrants(&self) -> std::path::PathBuf {
-        self.dir.path().join("warrants")
-    }
-    fn audit(&self) -> std::path::PathBuf {
-        self.dir.path().join("audit")
-    }
-    fn client(&self, cert: &Path, key: &Path) -> ApiClient {
-        ApiClient::new(&self.server.addr.to_string(), &self.pki.ca, cert, key).unwrap()
-    }
-    fn call(&self, client: &ApiClient, method: &str, path: &str, body: Option<&Value>) -> (u16, Value) {
-        let r = self.rt.block_on(client.request(method, path, body)).unwrap();
-        (r.status, r.body)
-    }
-}
-
-fn setup() -> Setup {
-    let dir = tempfile::tempdir().unwrap();
-    let pki = create_dev_pki(&dir.path().join("pki"), &[], &loopback_hosts()).unwrap();
-    let warrants = dir.path().join("warrants");
-    std::fs::create_dir_all(&warrants).unwrap();
-    std::fs::write(warrants.join("agencies.toml"), AGENCIES).unwrap();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let config = ProvisionConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        cert: pki.provision_api().cert.clone(),
-        key: pki.provision_api().key.clone(),
-        client_ca: pki.ca.clone(),
-        warrants,
-        audit: Some(dir.path().join("audit")),
-    };
-    let server = rt.block_on(start(&config)).unwrap();
-    Setup { dir, pki, rt, server }
-}
+mod common;
+use common::provision::{setup, text, warrant_json, warrant_toml, TARGET};
 
 #[test]
 fn every_route_and_refusal() {
@@ -177,34 +115,17 @@ fn every_route_and_refusal() {
 #[test]
 fn command_line_client() {
     let s = setup();
-    let json_file = s.dir.path().join("w.json");
-    std::fs::write(&json_file, warrant_json("PHX-7", "2027-01-01T00:00:00Z").to_string()).unwrap();
-    let addr = s.server.addr.to_string();
-    let run = |args: &[&str], cert: &str| {
-        let pki = s.dir.path().join("pki");
-        let out = Command::new(env!("CARGO_BIN_EXE_tapline"))
-            .args(args)
-            .args(["--api", &addr, "--ca"])
-            .arg(pki.join("ca.pem"))
-            .arg("--cert")
-            .arg(pki.join(format!("{cert}.pem")))
-            .arg("--key")
-            .arg(pki.join(format!("{cert}.key")))
-            .output()
-            .unwrap();
-        (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned())
-    };
-    let (ok, out) = run(&["warrant", "add", json_file.to_str().unwrap()], "provisioner");
-    assert!(ok, "{out}");
-    let (ok, out) = run(&["warrant", "list"], "viewer");
-    assert!(ok);
-    assert!(out.contains("PHX-7") && !out.contains("303555"), "{out}");
-    let (ok, out) = run(&["warrant", "show", "PHX-7"], "provisioner");
-    assert!(ok && out.contains(TARGET), "{out}");
-    let (ok, _) = run(&["warrant", "revoke", "PHX-7"], "viewer");
-    assert!(!ok);
-    let (ok, _) = run(&["warrant", "revoke", "PHX-7"], "provisioner");
-    assert!(ok);
-    let (ok, _) = run(&["warrant", "show", "PHX-7"], "provisioner");
-    assert!(!ok);
+    let file = s.dir.path().join("PHX-7.toml");
+    std::fs::write(&file, warrant_toml("PHX-7", "2026-01-01T00:00:00Z", "2027-01-01T00:00:00Z", &[TARGET])).unwrap();
+    let out = s.cli("provisioner", &["warrant", "add", file.to_str().unwrap()]);
+    assert!(out.status.success(), "{:?}", text(&out));
+    let out = s.cli("viewer", &["warrant", "list"]);
+    let (stdout, _) = text(&out);
+    assert!(out.status.success());
+    assert!(stdout.contains("PHX-7") && !stdout.contains("303555"), "{stdout}");
+    let out = s.cli("provisioner", &["warrant", "show", "PHX-7"]);
+    assert!(out.status.success() && text(&out).0.contains(TARGET), "{:?}", text(&out));
+    assert!(!s.cli("viewer", &["warrant", "revoke", "PHX-7", "--reason", "order vacated"]).status.success());
+    assert!(s.cli("provisioner", &["warrant", "revoke", "PHX-7", "--reason", "order vacated"]).status.success());
+    assert!(!s.cli("provisioner", &["warrant", "show", "PHX-7"]).status.success());
 }

@@ -303,3 +303,102 @@ fn shipped_store_loads_cleanly() {
     let other = table.identity("sip:3035550143@192.0.2.10").unwrap();
     assert_eq!(table.matching(&other, demo_time).count(), 0);
 }
+
+fn check_cli(args: &[&std::ffi::OsStr]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tapline"))
+        .args(["warrant", "check"])
+        .args(args)
+        .output()
+        .unwrap();
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+/// `VALID` as LIID `liid` ending at `until` (RFC 3339).
+fn ending(liid: &str, until: &str) -> String {
+    variant(liid, "valid_until", &format!("valid_until = {until}")).replace("valid_from = 2026-11-01T00:00:00Z", "valid_from = 2020-01-01T00:00:00Z")
+}
+
+#[test]
+fn check_cli_reports_every_error_of_a_file_in_one_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("agencies.toml"), AGENCIES).unwrap();
+    let text = variant("T-many", "agency", "agncy = \"fbi-denver\"")
+        .replace("kind = \"pen-register\"", "kind = 3")
+        .replace("court_order = \"1:26-mj-00042\"\n", "")
+        .replace("liid = \"T-many\"", "liid = \"\"");
+    let file = dir.path().join("many.toml");
+    fs::write(&file, text).unwrap();
+    let (code, _, err) = check_cli(&[file.as_os_str()]);
+    assert_eq!(code, Some(1), "{err}");
+    let f = file.display();
+    for line in [
+        format!("{f}: key `agncy`: unknown key, did you mean `agency`?"),
+        format!("{f}: key `kind`: wrong type: expected a string, found an integer"),
+        format!("{f}: key `agency`: missing required key"),
+        format!("{f}: key `court_order`: missing required key"),
+        format!("{f}: key `liid`: LIID is empty"),
+    ] {
+        assert!(err.lines().any(|l| l == line), "missing {line:?} in\n{err}");
+    }
+    assert!(err.contains("5 error(s)"), "{err}");
+    assert!(!err.contains("3035550142"), "target leaked: {err}");
+}
+
+#[test]
+fn check_cli_takes_the_agencies_file_to_check_against() {
+    let dir = tempfile::tempdir().unwrap();
+    let warrants = dir.path().join("incoming");
+    fs::create_dir(&warrants).unwrap();
+    let file = warrants.join("w.toml");
+    fs::write(&file, VALID).unwrap();
+    let good = dir.path().join("prod-agencies.toml");
+    fs::write(&good, AGENCIES).unwrap();
+    let other = dir.path().join("other-agencies.toml");
+    fs::write(&other, AGENCIES.replace("fbi-denver", "fbi-denvr")).unwrap();
+
+    let (code, out, err) = check_cli(&[file.as_os_str(), "--agencies".as_ref(), good.as_os_str()]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("ok: 1 valid warrant(s), no errors"), "{out}");
+    let (code, _, err) = check_cli(&[file.as_os_str(), "--agencies".as_ref(), other.as_os_str()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("key `agency`: unknown agency `fbi-denver`: not an [[agency]] id in agencies.toml (did you mean `fbi-denvr`? known: fbi-denvr)"),
+        "{err}"
+    );
+    // Without --agencies, the agencies.toml beside the file (absent here).
+    let (code, _, err) = check_cli(&[warrants.as_os_str()]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains(&format!("{}: cannot read", warrants.join("agencies.toml").display())), "{err}");
+}
+
+#[test]
+fn check_cli_warns_of_expired_and_expiring_warrants_without_failing() {
+    let dir = tempfile::tempdir().unwrap();
+    fs::write(dir.path().join("agencies.toml"), AGENCIES).unwrap();
+    let now = tapline::audit::now().secs();
+    let at = |secs: u64| Timestamp::from_nanos(secs * 1_000_000_000).to_rfc3339();
+    let day = 24 * 3600;
+    fs::write(dir.path().join("a-old.toml"), ending("OLD-1", &at(now - 3 * day - 600))).unwrap();
+    fs::write(dir.path().join("b-soon.toml"), ending("SOON-1", &at(now + 3 * day + 5400))).unwrap();
+    fs::write(dir.path().join("c-later.toml"), ending("LATER-1", &at(now + 30 * day))).unwrap();
+    let d = dir.path().as_os_str();
+    let (code, out, err) = check_cli(&[d]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.starts_with("ok: 3 valid warrant(s), no errors, 2 warning(s)"), "{out}");
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].starts_with("warning: ") && lines[0].contains("a-old.toml: warrant OLD-1 has expired"), "{err}");
+    assert!(lines[0].ends_with("(ended 3d 0h ago)"), "{err}");
+    assert!(lines[1].contains("b-soon.toml: warrant SOON-1 expires in 3d 1h: valid_until"), "{err}");
+    let (code, out, err) = check_cli(&[d, "--expiring-within".as_ref(), "2".as_ref()]);
+    assert_eq!((code, err.lines().count()), (Some(0), 1), "{err}");
+    assert!(out.contains("1 warning(s)"), "{out}");
+    let (code, _, err) = check_cli(&[d, "--expiring-within".as_ref(), "31".as_ref()]);
+    assert_eq!((code, err.lines().count()), (Some(0), 3), "{err}");
+    // Errors still fail the check; warnings come with them.
+    fs::write(dir.path().join("d-bad.toml"), variant("BAD-1", "kind", "kind = \"wiretap\"")).unwrap();
+    let (code, _, err) = check_cli(&[d]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("1 error(s), 2 warning(s); 3 valid warrant(s)"), "{err}");
+}

@@ -4,10 +4,12 @@
 mod cert;
 pub mod https;
 mod client;
+mod reason;
 mod server;
 mod store;
 
 pub use cert::{subject_of, Subject};
 pub use client::{ApiClient, ClientError, Reply};
 pub use server::{start, ProvisionConfig, ProvisionError, ProvisionServer};
-pub use store::{Refusal, Role, StoreError, WarrantStore, WarrantView};
+pub use reason::MAX_REASON;
+pub use store::{Listing, Refusal, Role, StoreError, WarrantStore, WarrantView};

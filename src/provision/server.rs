@@ -1,8 +1,9 @@
 //! The HTTPS server of the provisioning API (on the shared mutual-TLS plumbing of
 //! [`super::https`]): routes, roles from the client certificate, audit entries of every act.
 //!
-//! `GET /warrants`, `GET /warrants/LIID`, `POST /warrants`, `PUT /warrants/LIID`,
-//! `DELETE /warrants/LIID`; JSON in and out.
+//! `GET /warrants` (`?all=1` adds the revoked ones, `?state=S` lists one state),
+//! `GET /warrants/LIID`, `POST /warrants`, `PUT /warrants/LIID`, `DELETE /warrants/LIID`
+//! (body `{"reason": "…"}`; empty from older clients); JSON in and out.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,10 +14,13 @@ use hyper::{Method, Request, StatusCode};
 use serde_json::{json, Map, Value};
 
 use super::https::{self, error, percent_decode, read_body, reply, HttpsError, HttpsServer, Peer, Reply, TlsListen};
-use super::store::{Role, StoreError, WarrantStore};
+use super::reason;
+use super::store::{Listing, Role, StoreError, WarrantStore};
 use crate::audit::{AuditError, AuditLog, Event, ProvisioningAct};
 use crate::delivery::pki::{ROLE_PROVISIONING, ROLE_VIEWER};
 use crate::delivery::tls::TlsError;
+use crate::metrics::WarrantState;
+use crate::warrant::describe;
 
 /// Largest request body accepted.
 const MAX_BODY: usize = 64 * 1024;
@@ -106,6 +110,7 @@ impl Api {
     async fn handle(&self, client: &Client, req: Request<Incoming>) -> Reply {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
+        let req_query = req.uri().query().map(str::to_owned);
         let Some(role) = client.role else {
             self.audit_act(client, "refused", None, Some("certificate has no provisioning role"));
             return error(StatusCode::FORBIDDEN, "this certificate has no provisioning role");
@@ -128,39 +133,56 @@ impl Api {
             Err(too_large) => return too_large,
         };
         let _writing = if writes { Some(self.writing.lock().await) } else { None };
-        let (action, result) = match (&method, liid.as_deref()) {
-            (&Method::GET, None) => ("list", self.store.list(role).map(|v| json!(v))),
-            (&Method::GET, Some(l)) => ("show", self.store.show(l, role).map(|v| json!(v))),
+        let query = req_query.as_deref();
+        // Each act: its name, and the reply body with the audit detail of a success.
+        let (action, result): (&str, Result<(Value, Option<String>), StoreError>) = match (&method, liid.as_deref()) {
+            (&Method::GET, None) => match listing(query) {
+                Ok(l) => ("list", self.store.list(role, l).map(|v| (json!(v), None))),
+                Err(why) => return error(StatusCode::BAD_REQUEST, &why),
+            },
+            (&Method::GET, Some(l)) => ("show", self.store.show(l, role).map(|v| (json!(v), None))),
             (&Method::POST, None) => match document(&body) {
-                Ok(doc) => ("create", self.store.create(&doc).map(|v| json!(v))),
+                Ok(doc) => ("create", self.store.create(&doc).map(|v| (json!(v), None))),
                 Err(why) => return error(StatusCode::BAD_REQUEST, &why),
             },
             (&Method::PUT, Some(l)) => match document(&body) {
-                Ok(doc) => ("amend", self.store.amend(l, &doc).map(|v| json!(v))),
+                Ok(doc) => ("amend", self.store.amend(l, &doc).map(|(v, c)| (json!(v), Some(describe(&c))))),
                 Err(why) => return error(StatusCode::BAD_REQUEST, &why),
             },
-            (&Method::DELETE, Some(l)) => ("revoke", self.store.revoke(l).map(|v| json!(v))),
+            (&Method::DELETE, Some(l)) => match reason::of_body(&body) {
+                Ok(why) => {
+                    let detail = match &why {
+                        Some(line) => format!("reason: {}", reason::capped(line)),
+                        None => "reason: (none given)".to_owned(),
+                    };
+                    ("revoke", self.store.revoke(l, why.as_deref()).map(|v| (json!(v), Some(detail))))
+                }
+                Err(why) => return error(StatusCode::BAD_REQUEST, &why),
+            },
             _ => return error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed here"),
         };
         let subject_liid = match &result {
-            Ok(v) => v.get("liid").and_then(Value::as_str).map(str::to_owned).or(liid.clone()),
+            Ok((v, _)) => v.get("liid").and_then(Value::as_str).map(str::to_owned).or(liid.clone()),
             Err(_) => liid.clone().or_else(|| {
                 let doc: Value = serde_json::from_slice(&body).ok()?;
                 doc.get("liid")?.as_str().map(str::to_owned)
             }),
         };
         if writes {
-            let detail = result.as_ref().err().map(|e| e.to_string());
-            let act = if result.is_ok() { action } else { "refused" };
-            let detail = detail.map(|d| format!("{action}: {d}"));
+            let (act, detail) = match &result {
+                Ok((_, detail)) => (action, detail.clone()),
+                Err(e) => ("refused", Some(format!("{action}: {e}"))),
+            };
             self.audit_act(client, act, subject_liid.as_deref(), detail.as_deref());
             tracing::info!(who = %client.who, peer = %client.peer, action = act, liid = subject_liid.as_deref().unwrap_or("-"), "provisioning");
         }
+        let result = result.map(|(v, _)| v);
         match result {
             Ok(v) if action == "create" => reply(StatusCode::CREATED, v),
             Ok(v) => reply(StatusCode::OK, v),
             Err(StoreError::Unknown(l)) => error(StatusCode::NOT_FOUND, &format!("no warrant with LIID `{l}`")),
             Err(StoreError::Exists(l)) => error(StatusCode::CONFLICT, &format!("a warrant with LIID `{l}` exists")),
+            Err(StoreError::Refused(why)) => error(StatusCode::BAD_REQUEST, &why),
             Err(StoreError::Invalid(errors)) => {
                 reply(StatusCode::UNPROCESSABLE_ENTITY, json!({ "error": "invalid warrant", "errors": errors }))
             }
@@ -188,6 +210,24 @@ impl Api {
             tracing::error!(error = %e, "cannot write the audit trail");
         }
     }
+}
+
+/// The listing a `GET /warrants` query asks for: none, `all=1`, or `state=NAME`.
+fn listing(query: Option<&str>) -> Result<Listing, String> {
+    let mut listing = Listing::InStore;
+    for pair in query.unwrap_or("").split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        listing = match (key, value) {
+            ("all", "1" | "true" | "") => Listing::All,
+            ("all", "0" | "false") => Listing::InStore,
+            ("state", name) => match WarrantState::ALL.into_iter().find(|s| s.name() == name) {
+                Some(state) => Listing::State(state),
+                None => return Err("`state` must be pending, active, expired or revoked".into()),
+            },
+            _ => return Err("unknown query; use `all=1` or `state=pending|active|expired|revoked`".into()),
+        };
+    }
+    Ok(listing)
 }
 
 /// The JSON object of a request body, or why not.

@@ -1,5 +1,6 @@
 //! The API's operations on the warrant directory: JSON warrants checked exactly as warrant
-//! files are, then written through atomically (temp file, fsync, rename, fsync directory).
+//! files are, then written through atomically (temp file, fsync, rename, fsync directory);
+//! revoked files kept under `revoked/` and listed on request.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -9,7 +10,8 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::warrant::{check_paths, Store, Warrant, WarrantError};
+use crate::metrics::WarrantState;
+use crate::warrant::{changes, check_paths, load_file, names_a_target, Change, Store, Warrant, WarrantError};
 
 /// What a client may do, from the organizational unit of its certificate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,10 +37,12 @@ pub struct WarrantView {
     pub post_cut_through_digits: bool,
     pub served_by: Option<String>,
     pub provisioned_by: Option<String>,
+    /// `pending`, `active`, `expired` (by the server's clock) or `revoked`.
+    pub state: String,
 }
 
 impl WarrantView {
-    pub fn of(w: &Warrant, role: Role) -> WarrantView {
+    pub fn of(w: &Warrant, role: Role, state: WarrantState) -> WarrantView {
         WarrantView {
             liid: w.liid.to_string(),
             kind: w.kind.to_string(),
@@ -51,8 +55,20 @@ impl WarrantView {
             post_cut_through_digits: w.post_cut_through_digits,
             served_by: w.served_by.clone(),
             provisioned_by: w.provisioned_by.clone(),
+            state: state.name().to_owned(),
         }
     }
+}
+
+/// Which warrants a listing holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listing {
+    /// Those in the store: pending, active and expired.
+    InStore,
+    /// Those in the store and the revoked ones.
+    All,
+    /// Those in one state.
+    State(WarrantState),
 }
 
 /// A validation error as the API returns it (file is the warrant file it would be).
@@ -71,6 +87,9 @@ pub enum StoreError {
     Exists(String),
     #[error("invalid warrant")]
     Invalid(Vec<Refusal>),
+    /// A request refused for what it says (never echoing a target).
+    #[error("{0}")]
+    Refused(String),
     #[error("warrant store: {0}")]
     Store(String),
 }
@@ -86,20 +105,70 @@ impl WarrantStore {
         WarrantStore { dir: dir.to_owned() }
     }
 
-    fn load(&self) -> Result<Vec<Warrant>, StoreError> {
-        Store::load_dir(&self.dir).map(|(s, _)| s.warrants).map_err(|e| StoreError::Store(e.to_string()))
+    fn load(&self) -> Result<Store, StoreError> {
+        Store::load_dir(&self.dir).map(|(s, _)| s).map_err(|e| StoreError::Store(e.to_string()))
     }
 
-    pub fn list(&self, role: Role) -> Result<Vec<WarrantView>, StoreError> {
-        Ok(self.load()?.iter().map(|w| WarrantView::of(w, role)).collect())
+    /// The warrants of `listing`, states by the wall clock: in the store in file-name
+    /// order, then the revoked ones in order of revocation.
+    pub fn list(&self, role: Role, listing: Listing) -> Result<Vec<WarrantView>, StoreError> {
+        let store = self.load()?;
+        let now = crate::audit::now();
+        let mut views: Vec<WarrantView> = store.warrants.iter().map(|w| WarrantView::of(w, role, w.state_at(now))).collect();
+        if matches!(listing, Listing::All | Listing::State(WarrantState::Revoked)) {
+            for w in self.revoked(&store)? {
+                views.push(WarrantView::of(&w, role, WarrantState::Revoked));
+            }
+        }
+        if let Listing::State(state) = listing {
+            views.retain(|v| v.state == state.name());
+        }
+        Ok(views)
+    }
+
+    /// The warrants kept under `revoked/` (`LIID.toml.NANOS`), oldest revocation first.
+    /// A file that no longer parses is logged and left out.
+    fn revoked(&self, store: &Store) -> Result<Vec<Warrant>, StoreError> {
+        let dir = self.dir.join("revoked");
+        let entries = match fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::Store(format!("{}: {e}", dir.display()))),
+        };
+        let mut kept: Vec<(u64, PathBuf)> = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(|e| StoreError::Store(format!("{}: {e}", dir.display())))?.path();
+            let stamp = path.extension().and_then(|e| e.to_str()).and_then(|e| e.parse::<u64>().ok());
+            if let Some(stamp) = stamp {
+                kept.push((stamp, path));
+            }
+        }
+        kept.sort();
+        let mut warrants = Vec::with_capacity(kept.len());
+        for (_, path) in kept {
+            match load_file(&path, &store.appliance.numbering) {
+                Ok(w) => warrants.push(w),
+                Err(errors) => {
+                    for e in errors {
+                        tracing::warn!(error = %e, "revoked warrant file left out of the listing");
+                    }
+                }
+            }
+        }
+        Ok(warrants)
     }
 
     pub fn show(&self, liid: &str, role: Role) -> Result<WarrantView, StoreError> {
-        self.find(liid).map(|w| WarrantView::of(&w, role))
+        let now = crate::audit::now();
+        self.find(liid).map(|w| WarrantView::of(&w, role, w.state_at(now)))
     }
 
     fn find(&self, liid: &str) -> Result<Warrant, StoreError> {
-        self.load()?.into_iter().find(|w| w.liid.as_str() == liid).ok_or_else(|| StoreError::Unknown(liid.to_owned()))
+        Self::find_in(self.load()?, liid)
+    }
+
+    fn find_in(store: Store, liid: &str) -> Result<Warrant, StoreError> {
+        store.warrants.into_iter().find(|w| w.liid.as_str() == liid).ok_or_else(|| StoreError::Unknown(liid.to_owned()))
     }
 
     /// Validates `doc` and writes it as a new warrant file `LIID.toml`.
@@ -115,8 +184,9 @@ impl WarrantStore {
         self.write(&path, doc)
     }
 
-    /// Validates `doc` (its LIID is `liid`) and replaces the warrant's file.
-    pub fn amend(&self, liid: &str, doc: &Map<String, Value>) -> Result<WarrantView, StoreError> {
+    /// Validates `doc` (its LIID is `liid`) and replaces the warrant's file; returns the
+    /// keys changed.
+    pub fn amend(&self, liid: &str, doc: &Map<String, Value>) -> Result<(WarrantView, Vec<Change>), StoreError> {
         let current = self.find(liid)?;
         let mut doc = doc.clone();
         match doc.get("liid") {
@@ -132,19 +202,29 @@ impl WarrantStore {
                 }]))
             }
         }
-        self.write(&current.source, &doc)
+        let view = self.write(&current.source, &doc)?;
+        let amended = self.find(liid)?;
+        Ok((view, changes(&current, &amended)))
     }
 
-    /// Removes the warrant's file from the store, keeping it under `revoked/`.
-    pub fn revoke(&self, liid: &str) -> Result<WarrantView, StoreError> {
-        let current = self.find(liid)?;
+    /// Removes the warrant's file from the store, keeping it under `revoked/`. A `reason`
+    /// naming one of its targets is refused (it would go into the audit trail).
+    pub fn revoke(&self, liid: &str, reason: Option<&str>) -> Result<WarrantView, StoreError> {
+        let store = self.load()?;
+        let numbering = store.appliance.numbering.clone();
+        let current = Self::find_in(store, liid)?;
+        if reason.is_some_and(|r| names_a_target(r, &current.targets, &numbering)) {
+            return Err(StoreError::Refused(
+                "the reason names a target of this warrant; give it without identities".into(),
+            ));
+        }
         let revoked = self.dir.join("revoked");
         fs::create_dir_all(&revoked).map_err(|e| StoreError::Store(format!("{}: {e}", revoked.display())))?;
         let stamp = crate::audit::now().as_nanos();
         let kept = revoked.join(format!("{}.{stamp}", file_name(liid)));
         fs::rename(&current.source, &kept).map_err(|e| StoreError::Store(format!("{}: {e}", current.source.display())))?;
         sync_dir(&self.dir)?;
-        Ok(WarrantView::of(&current, Role::Viewer))
+        Ok(WarrantView::of(&current, Role::Viewer, WarrantState::Revoked))
     }
 
     /// Checks `doc` as the file `path` would be checked, then puts it there atomically.

@@ -46,14 +46,7 @@ impl WarrantStates {
         self.next = Some(Timestamp::from_nanos(ts.as_nanos().saturating_add(EVERY_NS)));
         let mut counts = [0u64; 4];
         for w in self.in_force.values() {
-            let i = if ts < w.valid_from {
-                0
-            } else if ts < w.valid_until {
-                1
-            } else {
-                2
-            };
-            counts[i] += 1;
+            counts[w.state_at(ts) as usize] += 1;
         }
         counts[3] = self.revoked.len() as u64;
         self.metrics.set_warrant_states(counts);

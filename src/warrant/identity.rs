@@ -218,13 +218,13 @@ fn user_is_number(user: &str, host: &str, user_phone: bool, numbering: &Numberin
     user.starts_with('+') || user_phone || numbering.is_number_domain(host)
 }
 
-fn is_separator(c: char) -> bool {
+pub(super) fn is_separator(c: char) -> bool {
     matches!(c, '-' | '.' | '(' | ')' | ' ')
 }
 
 /// Digits of a telephone number: separators removed, a leading `+` kept implicit, NANP
 /// 10-digit numbers (first digit 2–9) given the country code `1`.
-fn normalise_number(s: &str) -> Option<String> {
+pub(super) fn normalise_number(s: &str) -> Option<String> {
     let mut digits = String::with_capacity(s.len() + 1);
     let mut international = false;
     for c in s.chars() {

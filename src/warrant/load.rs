@@ -58,13 +58,26 @@ impl Store {
     }
 }
 
-/// `tapline warrant check PATH...`: PATH may be files or directories; an agencies.toml is
-/// looked up beside each warrant file (or in the directory). Returns all errors. LIIDs must be
-/// unique among the files checked from one directory.
+/// What `tapline warrant check` found: the valid warrants and every error.
+#[derive(Clone, Debug, Default)]
+pub struct Checked {
+    pub warrants: Vec<Warrant>,
+    pub errors: Vec<WarrantError>,
+}
+
+/// [`check`] with the agencies.toml beside each file: all errors.
 pub fn check_paths(paths: &[PathBuf]) -> Vec<WarrantError> {
+    check(paths, None).errors
+}
+
+/// `tapline warrant check PATH...`: PATH may be files or directories; the agencies are
+/// `agencies` when given, else the agencies.toml beside each warrant file (or in the
+/// directory). LIIDs must be unique among the files checked from one directory.
+pub fn check(paths: &[PathBuf], agencies: Option<&Path>) -> Checked {
     // Warrant files grouped by the directory whose agencies.toml governs them.
     let mut groups: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
     let mut errors = Vec::new();
+    let mut warrants = Vec::new();
     for path in paths {
         let (dir, files) = if path.is_dir() {
             match warrant_files(path) {
@@ -101,21 +114,34 @@ pub fn check_paths(paths: &[PathBuf]) -> Vec<WarrantError> {
         }
     }
     for (dir, files) in groups {
-        let (agencies, numbering) = match load_agencies(&dir.join(AGENCIES_FILE)) {
+        let agencies_file = agencies.map_or_else(|| dir.join(AGENCIES_FILE), Path::to_path_buf);
+        let (agencies, numbering) = match load_agencies(&agencies_file) {
             Ok((appliance, agencies)) => (Some(agencies), appliance.numbering),
             Err(e) => {
-                errors.extend(e);
+                // One --agencies file governs every group: its errors once.
+                for e in e {
+                    if !errors.contains(&e) {
+                        errors.push(e);
+                    }
+                }
                 (None, Numbering::default())
             }
         };
         let mut owners = LiidOwners::new();
         for file in files {
-            if let Err(e) = load_warrant(&file, agencies.as_deref(), &numbering, &mut owners) {
-                errors.extend(e);
+            match load_warrant(&file, agencies.as_deref(), &numbering, &mut owners) {
+                Ok(w) => warrants.push(w),
+                Err(e) => errors.extend(e),
             }
         }
     }
-    errors
+    Checked { warrants, errors }
+}
+
+/// One warrant file on its own, targets keyed under `numbering`, without the agency check
+/// or LIID uniqueness (a revoked warrant kept under `revoked/`).
+pub fn load_file(file: &Path, numbering: &Numbering) -> Result<Warrant, Vec<WarrantError>> {
+    load_warrant(file, None, numbering, &mut LiidOwners::new())
 }
 
 fn read(file: &Path) -> Result<String, WarrantError> {

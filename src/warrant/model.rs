@@ -6,6 +6,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::PathBuf;
 
 use super::identity::{parse_target, Identity, IdentityError, Numbering};
+use crate::metrics::WarrantState;
 use crate::Timestamp;
 
 /// The kind of court order (see HANDOVER.md "What each order may receive").
@@ -139,6 +140,18 @@ impl Warrant {
     /// In force at packet time `ts`: `valid_from <= ts < valid_until`.
     pub fn is_active(&self, ts: Timestamp) -> bool {
         self.valid_from <= ts && ts < self.valid_until
+    }
+
+    /// Its lifecycle state at `ts` while in the store: pending, active or expired (a revoked
+    /// warrant is no longer in the store).
+    pub fn state_at(&self, ts: Timestamp) -> WarrantState {
+        if ts < self.valid_from {
+            WarrantState::Pending
+        } else if ts < self.valid_until {
+            WarrantState::Active
+        } else {
+            WarrantState::Expired
+        }
     }
 
     /// Whether post-cut-through digits may be delivered (as IRI or inside the content):
@@ -353,6 +366,8 @@ mod tests {
         assert!(w.is_active(Timestamp::from_nanos(100)));
         assert!(w.is_active(Timestamp::from_nanos(199)));
         assert!(!w.is_active(Timestamp::from_nanos(200)));
+        let states: Vec<_> = [99, 100, 199, 200].map(|t| w.state_at(Timestamp::from_nanos(t))).into();
+        assert_eq!(states, [WarrantState::Pending, WarrantState::Active, WarrantState::Active, WarrantState::Expired]);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use toml::value::{Datetime, Offset};
 
 use super::error::WarrantError;
+use super::schema;
 use super::identity::Numbering;
 use super::model::{is_dns_name, Agency, Appliance, Endpoint, Liid, OrderKind, Profile, Target, Warrant};
 use super::policy::PostCutThroughDigits;
@@ -20,33 +21,58 @@ const MAX_AGENCY_ID: usize = 32;
 /// Longest operator and network element identifiers (ETSI TS 102 232-1: 1..16 octets).
 const MAX_APPLIANCE_ID: usize = 16;
 
-/// Required keys of a warrant file, all top-level.
-const WARRANT_KEYS: &[&str] = &[
-    "liid",
-    "kind",
-    "agency",
-    "targets",
-    "valid_from",
-    "valid_until",
-    "court_order",
-    "issuing_authority",
-];
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// A warrant file's values of the right type (see [`schema::WARRANT`]); the missing and
+/// mistyped ones are `None`, already reported.
 struct RawWarrant {
-    liid: String,
-    kind: String,
-    agency: String,
-    targets: Vec<String>,
-    valid_from: Datetime,
-    valid_until: Datetime,
-    court_order: String,
-    issuing_authority: String,
-    #[serde(default)]
+    liid: Option<String>,
+    kind: Option<String>,
+    agency: Option<String>,
+    targets: Option<Vec<String>>,
+    valid_from: Option<Datetime>,
+    valid_until: Option<Datetime>,
+    court_order: Option<String>,
+    issuing_authority: Option<String>,
     post_cut_through_digits: bool,
     served_by: Option<String>,
     provisioned_by: Option<String>,
+}
+
+impl RawWarrant {
+    /// The values of a table [`schema::check`]ed (only keys of the right type are left).
+    fn of(mut table: toml::Table) -> RawWarrant {
+        let mut text = |key: &str| match table.remove(key) {
+            Some(toml::Value::String(s)) => Some(s),
+            _ => None,
+        };
+        let (liid, kind, agency) = (text("liid"), text("kind"), text("agency"));
+        let (court_order, issuing_authority) = (text("court_order"), text("issuing_authority"));
+        let (served_by, provisioned_by) = (text("served_by"), text("provisioned_by"));
+        let mut datetime = |key: &str| match table.remove(key) {
+            Some(toml::Value::Datetime(d)) => Some(d),
+            _ => None,
+        };
+        let (valid_from, valid_until) = (datetime("valid_from"), datetime("valid_until"));
+        let targets = match table.remove("targets") {
+            Some(toml::Value::Array(items)) => {
+                Some(items.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            }
+            _ => None,
+        };
+        let post_cut_through_digits = table.get("post_cut_through_digits").and_then(toml::Value::as_bool) == Some(true);
+        RawWarrant {
+            liid,
+            kind,
+            agency,
+            targets,
+            valid_from,
+            valid_until,
+            court_order,
+            issuing_authority,
+            post_cut_through_digits,
+            served_by,
+            provisioned_by,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -344,14 +370,12 @@ pub(super) fn parse_warrant(
     numbering: &Numbering,
     owners: &mut LiidOwners,
 ) -> Result<Warrant, Vec<WarrantError>> {
-    let raw: RawWarrant = toml::from_str(text)
-        .map_err(|e| vec![WarrantError::from_toml(file, text, &e, WARRANT_KEYS)])?;
-    let mut report = Report {
-        file,
-        errors: Vec::new(),
-    };
-    let liid = match Liid::new(raw.liid) {
-        Ok(liid) => {
+    let mut table = schema::table(file, text, schema::WARRANT).map_err(|e| vec![e])?;
+    let errors = schema::check(file, &mut table, schema::WARRANT);
+    let raw = RawWarrant::of(table);
+    let mut report = Report { file, errors };
+    let liid = match raw.liid.map(Liid::new) {
+        Some(Ok(liid)) => {
             if let Some(first) = owners.get(&liid) {
                 report.error(
                     "liid",
@@ -365,46 +389,48 @@ pub(super) fn parse_warrant(
             }
             Some(liid)
         }
-        Err(e) => {
+        Some(Err(e)) => {
             report.error("liid", e.to_string());
             None
         }
+        None => None,
     };
-    let kind = OrderKind::from_name(&raw.kind);
-    if kind.is_none() {
-        let names: Vec<_> = OrderKind::ALL.iter().map(|k| k.as_str()).collect();
-        report.error(
-            "kind",
-            format!(
-                "unknown kind `{}`; expected one of {}",
-                raw.kind.escape_debug(),
-                names.join(", ")
-            ),
-        );
-    }
-    if let Some(agencies) = agencies {
-        if !agencies.iter().any(|a| a.id == raw.agency) {
+    let kind = raw.kind.as_deref().and_then(|name| {
+        let kind = OrderKind::from_name(name);
+        if kind.is_none() {
+            let names: Vec<_> = OrderKind::ALL.iter().map(|k| k.as_str()).collect();
+            report.error(
+                "kind",
+                format!("unknown kind `{}`; expected one of {}", name.escape_debug(), names.join(", ")),
+            );
+        }
+        kind
+    });
+    if let (Some(agencies), Some(agency)) = (agencies, &raw.agency) {
+        if !agencies.iter().any(|a| a.id == *agency) {
             let known: Vec<_> = agencies.iter().map(|a| a.id.as_str()).collect();
+            let hint = schema::closest(agency, known.iter().copied())
+                .map_or_else(String::new, |near| format!("did you mean `{near}`? "));
             report.error(
                 "agency",
                 format!(
-                    "unknown agency `{}`: not an [[agency]] id in agencies.toml (known: {})",
-                    raw.agency.escape_debug(),
+                    "unknown agency `{}`: not an [[agency]] id in agencies.toml ({hint}known: {})",
+                    agency.escape_debug(),
                     known.join(", ")
                 ),
             );
         }
     }
-    let targets = parse_targets(&mut report, &raw.targets, numbering);
-    let valid_from = report.timestamp("valid_from", &raw.valid_from);
-    let valid_until = report.timestamp("valid_until", &raw.valid_until);
+    let targets = raw.targets.as_deref().map(|t| parse_targets(&mut report, t, numbering));
+    let valid_from = raw.valid_from.and_then(|v| report.timestamp("valid_from", &v));
+    let valid_until = raw.valid_until.and_then(|v| report.timestamp("valid_until", &v));
     if let (Some(from), Some(until)) = (valid_from, valid_until) {
         if until <= from {
             report.error("valid_until", "must be after valid_from");
         }
     }
-    let court_order = report.text("court_order", &raw.court_order);
-    let issuing_authority = report.text("issuing_authority", &raw.issuing_authority);
+    let court_order = raw.court_order.map(|s| report.text("court_order", &s));
+    let issuing_authority = raw.issuing_authority.map(|s| report.text("issuing_authority", &s));
     let served_by = raw.served_by.map(|s| report.text("served_by", &s));
     let provisioned_by = raw
         .provisioned_by
@@ -418,15 +444,18 @@ pub(super) fn parse_warrant(
             format!("a {kind} order never receives post-cut-through digits"),
         );
     }
-    let (Some(liid), Some(kind), Some(valid_from), Some(valid_until)) =
-        (liid, kind, valid_from, valid_until)
+    let (Some(liid), Some(kind), Some(agency), Some(targets), Some(valid_from), Some(valid_until)) =
+        (liid, kind, raw.agency, targets, valid_from, valid_until)
     else {
+        return Err(report.errors);
+    };
+    let (Some(court_order), Some(issuing_authority)) = (court_order, issuing_authority) else {
         return Err(report.errors);
     };
     report.finish(Warrant {
         liid,
         kind,
-        agency: raw.agency,
+        agency,
         targets,
         valid_from,
         valid_until,
