@@ -406,7 +406,7 @@ fn main() -> ExitCode {
     cli::logging::init(cli.log_format);
     let result = match cli.command {
         Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, timers, records_db } => {
-            let pipeline = tapline::pipeline::PipelineConfig { media_shards, ..Default::default() };
+            let pipeline = tapline::pipeline::PipelineConfig { media_shards, progress: Some("replay"), ..Default::default() };
             let mediator = timers.config();
             let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, mediator, records_db };
             run_replay(&capture, &warrants, &out, &options)
@@ -551,7 +551,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         drain: std::time::Duration::from_secs(a.drain_secs),
         ca_override: Default::default(),
         calltrace: a.calltrace,
-        pipeline: tapline::pipeline::PipelineConfig { media_shards: a.media_shards, ..Default::default() },
+        pipeline: tapline::pipeline::PipelineConfig { media_shards: a.media_shards, progress: Some("run"), ..Default::default() },
         metrics: a.metrics,
         mediator: a.timers.config(),
         records_db: a.records_db,
@@ -631,7 +631,7 @@ fn run_gen(
     warrants: Option<&Path>,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let file = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let stats = tapline::gen::generate(cfg, std::io::BufWriter::new(file))?;
+    let stats = tapline::gen::generate_showing_progress(cfg, std::io::BufWriter::new(file))?;
     println!(
         "{}: {} calls, {} frames, {} SIP messages, {} RTP and {} RTCP packets",
         out.display(),

@@ -3,6 +3,7 @@
 //! share of them has a warrant target as a party.
 
 use std::io::{self, Write};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::call::{CallSpec, Outcome, Transport};
@@ -51,8 +52,22 @@ impl GenConfig {
 /// Mean signalling overhead of a call besides talk (setup, ringing), for the arrival rate.
 const SETUP_NS: u64 = 5_000_000_000;
 
+/// How far [`generate_counted`] is, for a progress display on another thread.
+#[derive(Debug, Default)]
+pub struct GenProgress {
+    /// Calls planned so far (of `GenConfig::calls`).
+    pub calls: AtomicU64,
+    /// Frames written so far.
+    pub frames: AtomicU64,
+}
+
 /// Writes `cfg.calls` calls with mixed outcomes, transports, families, VLANs and extras.
 pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
+    generate_counted(cfg, w, &GenProgress::default())
+}
+
+/// [`generate`], keeping `progress` up to date.
+pub fn generate_counted(cfg: &GenConfig, w: impl Write, progress: &GenProgress) -> io::Result<ScenarioStats> {
     let mut pcap = PcapWriter::new(w, cfg.resolution)?;
     let mut stats = ScenarioStats {
         calls: cfg.calls,
@@ -72,6 +87,7 @@ pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
             let (spec, _) = random_call(cfg, &plan, next_call, next_start, &mut rng);
             merger.add(plan_call(&spec, rng));
             next_call += 1;
+            progress.calls.store(next_call, Ordering::Relaxed);
             let gap_us = arrivals.between(0, mean_gap.saturating_mul(2));
             next_start =
                 Timestamp::from_nanos(next_start.as_nanos().saturating_add(gap_us * 1_000));
@@ -83,7 +99,8 @@ pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
                     encapsulator.wrap(frame.ts, &frame.bytes, &mut wrapped)?;
                     std::mem::swap(&mut frame.bytes, &mut wrapped);
                 }
-                write_counted(&mut pcap, &frame, &mut stats)?
+                write_counted(&mut pcap, &frame, &mut stats)?;
+                progress.frames.store(stats.frames, Ordering::Relaxed);
             }
             None if next_call >= cfg.calls => break,
             None => {}
@@ -91,6 +108,20 @@ pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
     }
     pcap.into_inner().flush()?;
     Ok(stats)
+}
+
+/// [`generate`] for the command line: progress on stderr (see [`crate::progress`]).
+pub fn generate_showing_progress(cfg: &GenConfig, w: impl Write + Send) -> io::Result<ScenarioStats> {
+    let progress = GenProgress::default();
+    std::thread::scope(|s| {
+        let meter = crate::progress::Meter::start(s, "gen", || crate::progress::Sample {
+            packets: progress.frames.load(Ordering::Relaxed),
+            fraction: Some((progress.calls.load(Ordering::Relaxed) as f64 / cfg.calls.max(1) as f64).min(0.999)),
+        });
+        let stats = generate_counted(cfg, w, &progress);
+        meter.finish(progress.frames.load(Ordering::Relaxed));
+        stats
+    })
 }
 
 /// Mean time between call arrivals, microseconds; each gap is drawn in `0..=2 * mean`.

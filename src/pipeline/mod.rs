@@ -19,7 +19,7 @@ pub use records::RecordBuf;
 use crate::capture::CaptureError;
 use crate::handover::sequencer::{AgencyOutput, Sequencer};
 use crate::mediation::{MediationStats, Mediator, Record, RecordSink, SignallingObserver};
-use crate::metrics::{LatencyRecorder, Metrics, Percentiles, Stage};
+use crate::metrics::{Counter, LatencyRecorder, Metrics, Percentiles, Stage};
 use crate::wire::{DecodeStats, Decoded, Decoder};
 use crate::Timestamp;
 
@@ -78,6 +78,9 @@ pub struct PipelineConfig {
     pub batch: BatchLimits,
     /// Batches each channel holds before its sender waits (replay) or drops (live).
     pub queue_batches: usize,
+    /// Show progress on stderr under this name (e.g. `replay`, see [`crate::progress`]):
+    /// drawn while stderr is a terminal, then an end line with elapsed time and throughput.
+    pub progress: Option<&'static str>,
 }
 
 impl Default for PipelineConfig {
@@ -86,6 +89,7 @@ impl Default for PipelineConfig {
             media_shards: 1,
             batch: BatchLimits { frames: 512, bytes: 256 * 1024, linger: Duration::from_micros(500) },
             queue_batches: 16,
+            progress: None,
         }
     }
 }
@@ -141,6 +145,39 @@ pub enum PipelineError {
 
 /// Feeds `source` through decoding, mediation and `encoder` until it ends or `stop` is set.
 pub fn run<E, O, H>(
+    source: &FrameSource,
+    mediator: Mediator,
+    observer: O,
+    encoder: E,
+    hook: H,
+    stop: &AtomicBool,
+    config: &PipelineConfig,
+    metrics: &Metrics,
+) -> Result<Finished<E, O>, PipelineError>
+where
+    E: EncodeStage + Send,
+    O: SignallingObserver + Send,
+    H: PacketHook<Update = E::Update> + Send,
+{
+    let Some(what) = config.progress else {
+        return run_stages(source, mediator, observer, encoder, hook, stop, config, metrics);
+    };
+    let file = match source {
+        FrameSource::Pcap { path, .. } => crate::progress::CaptureFile::of(path),
+        FrameSource::Iface(_) | FrameSource::Channel(_) => None,
+    };
+    std::thread::scope(|s| {
+        let meter = crate::progress::Meter::start(s, what, || crate::progress::Sample {
+            packets: metrics.get(Counter::Packets),
+            fraction: file.map(|f| f.fraction(metrics.get(Counter::Packets), metrics.get(Counter::Bytes))),
+        });
+        let finished = run_stages(source, mediator, observer, encoder, hook, stop, config, metrics);
+        meter.finish(metrics.get(Counter::Packets));
+        finished
+    })
+}
+
+fn run_stages<E, O, H>(
     source: &FrameSource,
     mediator: Mediator,
     observer: O,
