@@ -4,3 +4,5 @@
 pub mod checks;
 pub mod docs;
 pub mod logging;
+#[cfg(test)]
+mod flags_tests;
