@@ -579,6 +579,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         Some(path) => checks::capture_problems(path, &summary.capture_errors, summary.skipped_non_ip, summary.packets_read),
         None => summary.capture_errors.iter().map(|e| format!("capture incomplete: {e}")).collect(),
     };
+    problems.extend(checks::capture_loss(summary.dropped_pipeline_full, summary.dropped_kernel));
     problems.extend(checks::undelivered(&summary.interfaces, &spool));
     Ok(checks::exit_for(&problems))
 }

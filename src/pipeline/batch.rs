@@ -216,7 +216,12 @@ pub struct BatchReader {
     summary: CaptureSummary,
     ended: bool,
     pool: (Sender<Buffers>, crossbeam_channel::Receiver<Buffers>),
+    /// When capture loss was last logged (at most every [`LOSS_LOG_EVERY`]).
+    loss_logged: Option<Instant>,
 }
+
+/// How often ongoing capture loss is logged.
+const LOSS_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl BatchReader {
     pub fn open(source: &FrameSource, limits: BatchLimits) -> Result<BatchReader, CaptureError> {
@@ -246,6 +251,7 @@ impl BatchReader {
             summary: CaptureSummary::default(),
             ended: false,
             pool: crossbeam_channel::bounded(64),
+            loss_logged: None,
         })
     }
 
@@ -357,6 +363,10 @@ impl BatchReader {
     /// Counts a live batch the pipeline had no room for.
     pub fn dropped(&mut self, batch: &Batch) {
         self.summary.dropped_pipeline_full += batch.frames.len() as u64;
+        if self.loss_logged.is_none_or(|t| t.elapsed() >= LOSS_LOG_EVERY) {
+            self.loss_logged = Some(Instant::now());
+            tracing::warn!(dropped = self.summary.dropped_pipeline_full, "capture loss: pipeline full, frames dropped");
+        }
     }
 
     /// What was read (and, live, dropped).
