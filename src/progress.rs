@@ -1,12 +1,10 @@
 //! Progress of long work (`gen`, `replay`, `run` over a file) on stderr: packets, percent,
-//! rate and ETA, redrawn four times a second while stderr is a terminal (nothing is drawn
-//! otherwise), then one end line with the elapsed time and throughput, also when stderr is
-//! not a terminal: `tapline: replay: N packets in M:SS.s (R packets/s)`. The formatting is
-//! pure ([`status_line`], [`end_line`]); [`Meter`] is the thread that samples and draws.
+//! rate and ETA, redrawn at most four times a second while stderr is a terminal (nothing is
+//! drawn otherwise), then one end line with the elapsed time and throughput, also when
+//! stderr is not a terminal: `tapline: replay: N packets in M:SS.s (R packets/s)`. The
+//! formatting is pure ([`status_line`], [`end_line`]); [`Meter`] draws, ticked by the work.
 
 use std::io::{IsTerminal, Write};
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::thread::{Scope, ScopedJoinHandle};
 use std::time::{Duration, Instant};
 
 /// How often the line is redrawn.
@@ -105,48 +103,41 @@ impl CaptureFile {
     }
 }
 
-/// Samples the work on its own (scoped) thread and draws the status line while stderr is a
-/// terminal; [`finish`](Meter::finish) clears it and prints the end line.
-pub struct Meter<'scope> {
+/// Draws the status line on stderr while it is a terminal, at most every [`REDRAW`] as the
+/// work calls [`tick`](Meter::tick) (on the work's own thread: no thread of its own);
+/// [`finish`](Meter::finish) clears it and prints the end line.
+#[derive(Debug)]
+pub struct Meter {
     what: &'static str,
     started: Instant,
-    stop: mpsc::Sender<()>,
-    thread: Option<ScopedJoinHandle<'scope, ()>>,
+    terminal: bool,
+    drawn: Option<Instant>,
 }
 
-impl<'scope> Meter<'scope> {
-    /// Starts sampling `sample` for the work called `what` (e.g. `replay`).
-    pub fn start<'env, F>(scope: &'scope Scope<'scope, 'env>, what: &'static str, sample: F) -> Meter<'scope>
-    where
-        F: Fn() -> Sample + Send + 'scope,
-    {
-        let started = Instant::now();
-        let (stop, stopped) = mpsc::channel::<()>();
-        let thread = std::io::stderr().is_terminal().then(|| {
-            scope.spawn(move || {
-                let mut stderr = std::io::stderr();
-                // Drawn at once, then every REDRAW until stopped.
-                loop {
-                    let line = status_line(sample(), started.elapsed());
-                    let _ = write!(stderr, "\r\x1b[2K{what}: {line}");
-                    let _ = stderr.flush();
-                    if !matches!(stopped.recv_timeout(REDRAW), Err(RecvTimeoutError::Timeout)) {
-                        break;
-                    }
-                }
-                let _ = write!(stderr, "\r\x1b[2K");
-                let _ = stderr.flush();
-            })
-        });
-        Meter { what, started, stop, thread }
+impl Meter {
+    /// Starts timing the work called `what` (e.g. `replay`).
+    pub fn start(what: &'static str) -> Meter {
+        Meter { what, started: Instant::now(), terminal: std::io::stderr().is_terminal(), drawn: None }
     }
 
-    /// Stops drawing and prints the end line for `packets` (as `tapline: …`, like the other
-    /// verdict lines).
-    pub fn finish(mut self, packets: u64) {
-        let _ = self.stop.send(());
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
+    /// Redraws the line from `sample` when stderr is a terminal and the last draw is
+    /// [`REDRAW`] old (the first tick draws at once); otherwise does nothing.
+    pub fn tick(&mut self, sample: impl FnOnce() -> Sample) {
+        if !self.terminal || self.drawn.is_some_and(|t| t.elapsed() < REDRAW) {
+            return;
+        }
+        self.drawn = Some(Instant::now());
+        let line = status_line(sample(), self.started.elapsed());
+        let mut stderr = std::io::stderr();
+        let _ = write!(stderr, "\r\x1b[2K{}: {line}", self.what);
+        let _ = stderr.flush();
+    }
+
+    /// Clears the line and prints the end line for `packets` (as `tapline: …`, like the other
+    /// verdict lines), also when stderr is not a terminal.
+    pub fn finish(self, packets: u64) {
+        if self.drawn.is_some() {
+            eprint!("\r\x1b[2K");
         }
         eprintln!("tapline: {}", end_line(self.what, packets, self.started.elapsed()));
     }

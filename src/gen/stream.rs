@@ -3,7 +3,6 @@
 //! share of them has a warrant target as a party.
 
 use std::io::{self, Write};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use super::call::{CallSpec, Outcome, Transport};
@@ -52,22 +51,23 @@ impl GenConfig {
 /// Mean signalling overhead of a call besides talk (setup, ringing), for the arrival rate.
 const SETUP_NS: u64 = 5_000_000_000;
 
-/// How far [`generate_counted`] is, for a progress display on another thread.
-#[derive(Debug, Default)]
-pub struct GenProgress {
-    /// Calls planned so far (of `GenConfig::calls`).
-    pub calls: AtomicU64,
-    /// Frames written so far.
-    pub frames: AtomicU64,
-}
-
 /// Writes `cfg.calls` calls with mixed outcomes, transports, families, VLANs and extras.
 pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
-    generate_counted(cfg, w, &GenProgress::default())
+    generate_with(cfg, w, None)
 }
 
-/// [`generate`], keeping `progress` up to date.
-pub fn generate_counted(cfg: &GenConfig, w: impl Write, progress: &GenProgress) -> io::Result<ScenarioStats> {
+/// [`generate`] for the command line: progress on stderr (see [`crate::progress`]).
+pub fn generate_showing_progress(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
+    let mut meter = crate::progress::Meter::start("gen");
+    let stats = generate_with(cfg, w, Some(&mut meter))?;
+    meter.finish(stats.frames);
+    Ok(stats)
+}
+
+/// Frames written between two ticks of the progress meter.
+const TICK_EVERY: u64 = 4096;
+
+fn generate_with(cfg: &GenConfig, w: impl Write, mut meter: Option<&mut crate::progress::Meter>) -> io::Result<ScenarioStats> {
     let mut pcap = PcapWriter::new(w, cfg.resolution)?;
     let mut stats = ScenarioStats {
         calls: cfg.calls,
@@ -87,7 +87,6 @@ pub fn generate_counted(cfg: &GenConfig, w: impl Write, progress: &GenProgress) 
             let (spec, _) = random_call(cfg, &plan, next_call, next_start, &mut rng);
             merger.add(plan_call(&spec, rng));
             next_call += 1;
-            progress.calls.store(next_call, Ordering::Relaxed);
             let gap_us = arrivals.between(0, mean_gap.saturating_mul(2));
             next_start =
                 Timestamp::from_nanos(next_start.as_nanos().saturating_add(gap_us * 1_000));
@@ -100,7 +99,10 @@ pub fn generate_counted(cfg: &GenConfig, w: impl Write, progress: &GenProgress) 
                     std::mem::swap(&mut frame.bytes, &mut wrapped);
                 }
                 write_counted(&mut pcap, &frame, &mut stats)?;
-                progress.frames.store(stats.frames, Ordering::Relaxed);
+                if let Some(m) = meter.as_deref_mut().filter(|_| stats.frames.is_multiple_of(TICK_EVERY)) {
+                    let fraction = (next_call as f64 / cfg.calls.max(1) as f64).min(0.999);
+                    m.tick(|| crate::progress::Sample { packets: stats.frames, fraction: Some(fraction) });
+                }
             }
             None if next_call >= cfg.calls => break,
             None => {}
@@ -108,20 +110,6 @@ pub fn generate_counted(cfg: &GenConfig, w: impl Write, progress: &GenProgress) 
     }
     pcap.into_inner().flush()?;
     Ok(stats)
-}
-
-/// [`generate`] for the command line: progress on stderr (see [`crate::progress`]).
-pub fn generate_showing_progress(cfg: &GenConfig, w: impl Write + Send) -> io::Result<ScenarioStats> {
-    let progress = GenProgress::default();
-    std::thread::scope(|s| {
-        let meter = crate::progress::Meter::start(s, "gen", || crate::progress::Sample {
-            packets: progress.frames.load(Ordering::Relaxed),
-            fraction: Some((progress.calls.load(Ordering::Relaxed) as f64 / cfg.calls.max(1) as f64).min(0.999)),
-        });
-        let stats = generate_counted(cfg, w, &progress);
-        meter.finish(progress.frames.load(Ordering::Relaxed));
-        stats
-    })
 }
 
 /// Mean time between call arrivals, microseconds; each gap is drawn in `0..=2 * mean`.

@@ -218,6 +218,17 @@ pub struct BatchReader {
     pool: (Sender<Buffers>, crossbeam_channel::Receiver<Buffers>),
     /// When capture loss was last logged (at most every [`LOSS_LOG_EVERY`]).
     loss_logged: Option<Instant>,
+    /// Progress shown on stderr, when asked for.
+    progress: Option<ReadProgress>,
+}
+
+/// The progress meter of a reader, the capture file it reads (for the percent) and the
+/// captured bytes read so far.
+#[derive(Debug)]
+struct ReadProgress {
+    meter: crate::progress::Meter,
+    file: Option<crate::progress::CaptureFile>,
+    bytes: u64,
 }
 
 /// How often ongoing capture loss is logged.
@@ -252,7 +263,21 @@ impl BatchReader {
             ended: false,
             pool: crossbeam_channel::bounded(64),
             loss_logged: None,
+            progress: None,
         })
+    }
+
+    /// Shows progress on stderr under the name `what` (see [`crate::progress`]): ticked as
+    /// batches are read, ended by [`finish`](Self::finish) with the end line.
+    pub fn with_progress(mut self, what: Option<&'static str>, source: &FrameSource) -> Self {
+        self.progress = what.map(|what| {
+            let file = match source {
+                FrameSource::Pcap { path, .. } => crate::progress::CaptureFile::of(path),
+                FrameSource::Iface(_) | FrameSource::Channel(_) => None,
+            };
+            ReadProgress { meter: crate::progress::Meter::start(what), file, bytes: 0 }
+        });
+        self
     }
 
     /// Live capture: a full pipeline drops batches rather than waiting.
@@ -335,6 +360,11 @@ impl BatchReader {
                 break;
             }
         }
+        if let Some(p) = &mut self.progress {
+            p.bytes += batch.captured_bytes() as u64;
+            let (packets, bytes, file) = (self.index, p.bytes, p.file);
+            p.meter.tick(|| crate::progress::Sample { packets, fraction: file.map(|f| f.fraction(packets, bytes)) });
+        }
         Ok((!batch.frames.is_empty()).then_some(batch))
     }
 
@@ -389,6 +419,9 @@ impl BatchReader {
                     self.summary.dropped_kernel = stats.dropped + stats.if_dropped;
                 }
             }
+        }
+        if let Some(p) = self.progress.take() {
+            p.meter.finish(self.summary.frames);
         }
         self.summary
     }

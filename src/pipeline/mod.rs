@@ -19,7 +19,7 @@ pub use records::RecordBuf;
 use crate::capture::CaptureError;
 use crate::handover::sequencer::{AgencyOutput, Sequencer};
 use crate::mediation::{MediationStats, Mediator, Record, RecordSink, SignallingObserver};
-use crate::metrics::{Counter, LatencyRecorder, Metrics, Percentiles, Stage};
+use crate::metrics::{LatencyRecorder, Metrics, Percentiles, Stage};
 use crate::wire::{DecodeStats, Decoded, Decoder};
 use crate::Timestamp;
 
@@ -159,40 +159,7 @@ where
     O: SignallingObserver + Send,
     H: PacketHook<Update = E::Update> + Send,
 {
-    let Some(what) = config.progress else {
-        return run_stages(source, mediator, observer, encoder, hook, stop, config, metrics);
-    };
-    let file = match source {
-        FrameSource::Pcap { path, .. } => crate::progress::CaptureFile::of(path),
-        FrameSource::Iface(_) | FrameSource::Channel(_) => None,
-    };
-    std::thread::scope(|s| {
-        let meter = crate::progress::Meter::start(s, what, || crate::progress::Sample {
-            packets: metrics.get(Counter::Packets),
-            fraction: file.map(|f| f.fraction(metrics.get(Counter::Packets), metrics.get(Counter::Bytes))),
-        });
-        let finished = run_stages(source, mediator, observer, encoder, hook, stop, config, metrics);
-        meter.finish(metrics.get(Counter::Packets));
-        finished
-    })
-}
-
-fn run_stages<E, O, H>(
-    source: &FrameSource,
-    mediator: Mediator,
-    observer: O,
-    encoder: E,
-    hook: H,
-    stop: &AtomicBool,
-    config: &PipelineConfig,
-    metrics: &Metrics,
-) -> Result<Finished<E, O>, PipelineError>
-where
-    E: EncodeStage + Send,
-    O: SignallingObserver + Send,
-    H: PacketHook<Update = E::Update> + Send,
-{
-    let reader = BatchReader::open(source, config.batch)?;
+    let reader = BatchReader::open(source, config.batch)?.with_progress(config.progress, source);
     if config.media_shards == 0 {
         return run_inline(reader, mediator, observer, encoder, hook, stop, metrics);
     }
