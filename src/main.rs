@@ -47,6 +47,9 @@ enum Command {
         /// Call detail records of every call into this database: a SQLite file or postgres://….
         #[arg(long, value_name = "PATH|postgres://…")]
         records_db: Option<String>,
+        /// List every LIID in the summary (default: the top 10 by records and a totals line).
+        #[arg(long)]
+        verbose: bool,
     },
     /// Print a handover stream as JSON lines: BER PS-PDUs (hi2.ber, hi3.ber), or `laes`
     /// CDC records (hi2.ber) or CCC frames (hi3.ccc).
@@ -232,6 +235,9 @@ struct RunArgs {
     /// Media shard threads; 0 runs every stage on one thread.
     #[arg(long, default_value_t = 1)]
     media_shards: usize,
+    /// List every LIID in the summary (default: the top 10 by records and a totals line).
+    #[arg(long)]
+    verbose: bool,
     #[command(flatten)]
     timers: CallTimerArgs,
     #[command(flatten)]
@@ -326,11 +332,11 @@ fn main() -> ExitCode {
     let cli = parse_cli();
     cli::logging::init(cli.log_format);
     let result = match cli.command {
-        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, timers, records_db } => {
-            let pipeline = tapline::pipeline::PipelineConfig { media_shards, ..Default::default() };
+        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, timers, records_db, verbose } => {
+            let pipeline = tapline::pipeline::PipelineConfig { media_shards, progress: Some("replay"), ..Default::default() };
             let mediator = timers.config();
             let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, mediator, records_db };
-            run_replay(&capture, &warrants, &out, &options)
+            run_replay(&capture, &warrants, &out, &options, verbose)
         }
         Command::Decode { file, profile } => run_decode(&file, profile.as_deref()),
         Command::Warrant { command } => cli::warrant::run(command),
@@ -408,13 +414,14 @@ fn run_replay(
     warrants: &Path,
     out: &Path,
     options: &tapline::replay::ReplayOptions,
+    verbose: bool,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     checks::capture_path(capture)?;
     let (summary, refused) = tapline::replay::replay_with(capture, warrants, out, options)?;
     for e in &refused {
         eprintln!("refused warrant: {e}");
     }
-    print!("{}", tapline::report::replay_report(&summary, out));
+    print!("{}", tapline::report::replay_report(&summary, out, verbose));
     let problems =
         checks::capture_problems(capture, &summary.capture_errors, summary.decode.skipped_non_ip, summary.packets_read);
     Ok(checks::exit_for(&problems))
@@ -423,6 +430,7 @@ fn run_replay(
 fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     use tapline::run::{RunOptions, Source};
     let mut x2x3 = None;
+    let verbose = a.verbose;
     let source = match (a.pcap, a.iface, a.x2x3) {
         (Some(path), _, _) => {
             checks::capture_path(&path)?;
@@ -467,7 +475,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         drain: std::time::Duration::from_secs(a.drain_secs),
         ca_override: Default::default(),
         calltrace: a.calltrace,
-        pipeline: tapline::pipeline::PipelineConfig { media_shards: a.media_shards, ..Default::default() },
+        pipeline: tapline::pipeline::PipelineConfig { media_shards: a.media_shards, progress: Some("run"), ..Default::default() },
         metrics: a.metrics,
         mediator: a.timers.config(),
         records_db: a.records_db,
@@ -482,11 +490,12 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         let counters = listener.stop();
         println!("x2x3 ingest: {}", serde_json::to_string(&counters).unwrap_or_default());
     }
-    print!("{}", tapline::run::run_report(&summary));
+    print!("{}", tapline::run::run_report(&summary, verbose));
     let mut problems = match &pcap {
         Some(path) => checks::capture_problems(path, &summary.capture_errors, summary.skipped_non_ip, summary.packets_read),
         None => summary.capture_errors.iter().map(|e| format!("capture incomplete: {e}")).collect(),
     };
+    problems.extend(checks::capture_loss(summary.dropped_pipeline_full, summary.dropped_kernel));
     problems.extend(checks::undelivered(&summary.interfaces, &spool));
     Ok(checks::exit_for(&problems))
 }
@@ -552,7 +561,7 @@ fn run_gen(
     warrants: Option<&Path>,
 ) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let file = std::fs::File::create(out).map_err(|e| format!("{}: {e}", out.display()))?;
-    let stats = tapline::gen::generate(cfg, std::io::BufWriter::new(file))?;
+    let stats = tapline::gen::generate_showing_progress(cfg, std::io::BufWriter::new(file))?;
     println!(
         "{}: {} calls, {} frames, {} SIP messages, {} RTP and {} RTCP packets",
         out.display(),

@@ -1,7 +1,9 @@
 //! Warrant lifecycle in a running appliance: during a paced replay delivered over loopback
-//! mutual TLS, one warrant is added and one revoked; the added one intercepts its target's
-//! next call, the revoked one stops at once, and the third warrant's records are untouched.
-//! Also: HI1 notification PDUs pass the independent ETSI oracle.
+//! mutual TLS, one warrant is added, one amended and one revoked; the added one intercepts
+//! its target's next call, the revoked one stops at once, and the amended one's records are
+//! untouched. Every lifecycle audit entry and HI1 notification is at the run's clock: packet
+//! time, inside the capture's span. Also: HI1 notification PDUs pass the independent ETSI
+//! oracle.
 
 mod delivery_support;
 
@@ -26,6 +28,31 @@ fn warrant(liid: &str, target: &str) -> String {
          valid_from = 2026-01-01T00:00:00Z\nvalid_until = 2027-12-31T00:00:00Z\ncourt_order = \"2:26-wt-1\"\n\
          issuing_authority = \"Hon. John Roe\"\nserved_by = \"SA M. Chen\"\nprovisioned_by = \"K. Osei\"\n"
     )
+}
+
+/// First and last packet time of a capture, RFC 3339 (which orders as time does).
+fn capture_span(pcap: &std::path::Path) -> (String, String) {
+    let mut reader = tapline::capture::FileReader::open(pcap).unwrap();
+    let (mut first, mut last) = (None, Timestamp::default());
+    while let Some(f) = reader.next_frame().unwrap() {
+        first.get_or_insert(f.ts);
+        last = last.max(f.ts);
+    }
+    (first.unwrap().to_rfc3339(), last.to_rfc3339())
+}
+
+/// (notification, timestamp) of every HI1 notification the LEMF received.
+fn hi1_lines(lemf_out: &std::path::Path) -> Vec<(String, String, String)> {
+    std::fs::read_to_string(lemf_out.join("records.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "hi1")
+        .map(|v| {
+            let field = |k: &str| v[k].as_str().unwrap().to_owned();
+            (field("liid"), field("notification"), field("timestamp"))
+        })
+        .collect()
 }
 
 
@@ -76,7 +103,7 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
     std::fs::write(warrants.join("KEEP-1.toml"), warrant("KEEP-1", "+13035550142")).unwrap();
     std::fs::write(warrants.join("GONE-1.toml"), warrant("GONE-1", "+13035550177")).unwrap();
 
-    let options = run_options(&warrants, &dir.path().join("spool"), &pki, pcap, Some(2000));
+    let options = run_options(&warrants, &dir.path().join("spool"), &pki, pcap.clone(), Some(2000));
     // Reload only on request, so the addition and the revocation land in one snapshot.
     let lifecycle =
         LifecycleOptions { audit: Some(dir.path().join("audit")), poll: None, reload: Arc::default(), api: None };
@@ -84,11 +111,13 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
     let runner = std::thread::spawn(move || run_with(&options, Arc::new(AtomicBool::new(false)), &lifecycle));
 
     // Once the revoked-to-be warrant has delivered a third of its records (about four of its
-    // twelve calls), add one and revoke the other.
+    // twelve calls), add one, amend one (who served it) and revoke the other.
     let third = of(&reference, "GONE-1").len() as u64 / 3;
     let started = wait_until(Duration::from_secs(60), || lemf.stats().per_liid.get("GONE-1").is_some_and(|n| *n >= third));
     assert!(started, "GONE-1 records never arrived");
     std::fs::write(warrants.join("NEW-1.toml"), warrant("NEW-1", "+13035550199")).unwrap();
+    let amended = warrant("KEEP-1", "+13035550142").replace("SA M. Chen", "SA P. Novak");
+    std::fs::write(warrants.join("KEEP-1.toml"), amended).unwrap();
     std::fs::remove_file(warrants.join("GONE-1.toml")).unwrap();
     reload.store(true, Ordering::Relaxed);
 
@@ -100,7 +129,7 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
     assert_eq!(stats.gaps, 0);
     let got = records(&[lemf_out.join("hi2.ber"), lemf_out.join("hi3.ber")]);
 
-    // The warrant in force throughout: every record, once.
+    // The warrant in force throughout (amended): every record, once.
     assert_eq!(of(&got, "KEEP-1"), of(&reference, "KEEP-1"));
     // The revoked one: every record up to the revocation, none after.
     let gone = of(&got, "GONE-1");
@@ -131,7 +160,34 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
     };
     assert_eq!(status("NEW-1"), [InterceptionStatus::Activated]);
     assert_eq!(status("GONE-1"), [InterceptionStatus::Activated, InterceptionStatus::Deactivated]);
-    assert_eq!(status("KEEP-1"), [InterceptionStatus::Activated]);
+    assert_eq!(status("KEEP-1"), [InterceptionStatus::Activated, InterceptionStatus::Modified]);
+
+    // One clock: every entry, the interceptions' starts and the revocation's end, and every
+    // HI1 notification are at packet time, inside the capture (not today's wall clock).
+    let (first, last) = capture_span(&pcap);
+    let within = |what: &str, t: &str| assert!(first.as_str() <= t && t <= last.as_str(), "{what} at {t}, outside {first}..{last}");
+    let mut entries = 0;
+    for liid in ["KEEP-1", "GONE-1", "NEW-1"] {
+        for e in entries_of_liid(&audit, liid).unwrap() {
+            within(&format!("audit entry {} ({liid})", e.seq), &e.time);
+            if let Event::Interception { status, record } = &e.event {
+                within(&format!("{status:?} start ({liid})"), &record.start);
+                if *status == InterceptionStatus::Deactivated {
+                    within(&format!("revocation end ({liid})"), &record.end);
+                }
+            }
+            entries += 1;
+        }
+    }
+    assert_eq!(entries, 2 + 2 + 1 + 3 + 2, "KEEP-1 load, activated, amend, modified; NEW-1 create, activated; GONE-1 load, activated, revoke, deactivated");
+    let hi1 = hi1_lines(&lemf_out);
+    let kinds: Vec<(&str, &str)> = hi1.iter().map(|(l, n, _)| (l.as_str(), n.as_str())).collect();
+    for expected in [("KEEP-1", "activated"), ("GONE-1", "activated"), ("KEEP-1", "modified"), ("GONE-1", "deactivated"), ("NEW-1", "activated")] {
+        assert!(kinds.contains(&expected), "{expected:?} not notified: {kinds:?}");
+    }
+    for (liid, n, t) in &hi1 {
+        within(&format!("HI1 {n} ({liid})"), t);
+    }
 }
 
 #[test]

@@ -10,12 +10,10 @@ use crate::Timestamp;
 /// The `prev` of the first entry.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// Wall-clock time now (audit entries record when things were done, not packet time).
+/// Wall-clock time now: when a person's provisioning act was done. A run's lifecycle
+/// events are stamped with the run's clock instead ([`crate::time::RunClock`]).
 pub fn now() -> Timestamp {
-    let ns = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-    Timestamp::from_nanos(ns)
+    Timestamp::wall_now()
 }
 
 /// One provisioning act: `who` did `action` to `liid` from `client`.
@@ -120,7 +118,8 @@ impl Event {
 pub struct Entry {
     /// Position in the log, from 1.
     pub seq: u64,
-    /// When it was written (UTC, RFC 3339).
+    /// When it happened (UTC, RFC 3339): the wall clock for a person's act, the run's clock
+    /// ([`crate::time::RunClock`]: packet time on replay) for a run's lifecycle events.
     pub time: String,
     /// The hash of the entry before (`GENESIS` for the first).
     pub prev: String,

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::entry::{chain_hash, now, Entry, Event, GENESIS};
 use super::verify::{read_head, Head};
+use crate::Timestamp;
 
 /// The log file inside an audit directory.
 pub const LOG_FILE: &str = "audit.log";
@@ -78,16 +79,21 @@ impl AuditLog {
 
     /// Appends `event` stamped with the wall-clock time, fsyncs it, and updates the head.
     pub fn append(&mut self, event: Event) -> Result<Entry, AuditError> {
+        self.append_at(event, now())
+    }
+
+    /// [`append`](Self::append) stamped `time` (a run's clock, see [`crate::time::RunClock`]).
+    pub fn append_at(&mut self, event: Event, time: Timestamp) -> Result<Entry, AuditError> {
         let log_path = self.dir.join(LOG_FILE);
         self.file.lock().map_err(io_err(&log_path))?;
-        let appended = self.append_locked(event);
+        let appended = self.append_locked(event, time);
         let unlocked = self.file.unlock().map_err(io_err(&log_path));
         let entry = appended?;
         unlocked?;
         Ok(entry)
     }
 
-    fn append_locked(&mut self, event: Event) -> Result<Entry, AuditError> {
+    fn append_locked(&mut self, event: Event, time: Timestamp) -> Result<Entry, AuditError> {
         // Another writer may have appended since: continue from the head it left.
         if let Some(head) = read_head(&self.dir)? {
             self.entries = head.entries;
@@ -95,7 +101,7 @@ impl AuditLog {
         }
         let entry = Entry {
             seq: self.entries + 1,
-            time: now().to_rfc3339(),
+            time: time.to_rfc3339(),
             prev: self.last.clone(),
             event,
         };

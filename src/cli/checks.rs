@@ -1,14 +1,14 @@
 //! Checks that make a run that did not fully do its job say so and exit non-zero:
-//! a directory given as a capture, a truncated capture, an unsupported link type, records
-//! left undelivered.
+//! a directory given as a capture, a truncated capture, an unsupported link type, live
+//! capture loss, records left undelivered.
 //!
 //! Exit codes of `tapline` (also in deploy/README.md):
 //! - 0: the job was done;
 //! - 1: it could not be done (bad input, I/O error), nothing or only part was written;
 //! - 2: bad command line (clap);
 //! - 3: the command ran to its end but not everything was handled: the capture was cut
-//!   short or malformed, frames of an unsupported link type were skipped, or records are
-//!   left undelivered in the spool (they go first in the next run on the same spool).
+//!   short or malformed, frames of an unsupported link type were skipped, a live capture
+//!   lost frames, or records are left undelivered in the spool (they go first in the next run on the same spool).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -89,6 +89,13 @@ pub fn capture_problems(path: &Path, errors: &[String], skipped_non_ip: u64, fra
     problems
 }
 
+/// Frames a live capture lost: dropped on a full pipeline, or by the kernel or NIC.
+pub fn capture_loss(pipeline_full: u64, kernel: u64) -> Option<String> {
+    (pipeline_full + kernel > 0).then(|| {
+        format!("capture loss: {pipeline_full} frames dropped (pipeline full), {kernel} dropped by the kernel or NIC")
+    })
+}
+
 /// Prints the problems and turns them into the exit status.
 pub fn exit_for(problems: &[String]) -> ExitCode {
     for p in problems {
@@ -128,5 +135,20 @@ pub fn capture_format(bytes: &[u8]) -> Option<&'static str> {
         }
         [0x0a, 0x0d, 0x0d, 0x0a] => Some("pcapng"),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capture_loss_is_a_problem_only_when_frames_were_lost() {
+        assert_eq!(capture_loss(0, 0), None);
+        assert_eq!(
+            capture_loss(512, 3).as_deref(),
+            Some("capture loss: 512 frames dropped (pipeline full), 3 dropped by the kernel or NIC")
+        );
+        assert!(capture_loss(0, 1).is_some());
     }
 }

@@ -8,3 +8,5 @@ pub mod docs;
 pub mod logging;
 pub mod warrant;
 mod warrant_view;
+#[cfg(test)]
+mod flags_tests;

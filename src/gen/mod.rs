@@ -28,6 +28,6 @@ pub use call::{
 pub use frame::{Endpoint, FrameBuilder};
 pub use pcap_writer::{PcapWriter, Resolution};
 pub use scenario::{demo_scenario, Scenario, ScenarioStats, DEMO_SEED, DEMO_START};
-pub use stream::{generate, GenConfig};
+pub use stream::{generate, generate_showing_progress, GenConfig};
 pub use tunnel::{encapsulate_pcap, Encapsulator, MirrorTunnel};
 pub use warrants::{write_warrant_set, KindStats, WarrantSetStats, ETSI_AGENCY, LAES_AGENCY};

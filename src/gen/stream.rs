@@ -53,6 +53,21 @@ const SETUP_NS: u64 = 5_000_000_000;
 
 /// Writes `cfg.calls` calls with mixed outcomes, transports, families, VLANs and extras.
 pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
+    generate_with(cfg, w, None)
+}
+
+/// [`generate`] for the command line: progress on stderr (see [`crate::progress`]).
+pub fn generate_showing_progress(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
+    let mut meter = crate::progress::Meter::start("gen");
+    let stats = generate_with(cfg, w, Some(&mut meter))?;
+    meter.finish(stats.frames);
+    Ok(stats)
+}
+
+/// Frames written between two ticks of the progress meter.
+const TICK_EVERY: u64 = 4096;
+
+fn generate_with(cfg: &GenConfig, w: impl Write, mut meter: Option<&mut crate::progress::Meter>) -> io::Result<ScenarioStats> {
     let mut pcap = PcapWriter::new(w, cfg.resolution)?;
     let mut stats = ScenarioStats {
         calls: cfg.calls,
@@ -83,7 +98,11 @@ pub fn generate(cfg: &GenConfig, w: impl Write) -> io::Result<ScenarioStats> {
                     encapsulator.wrap(frame.ts, &frame.bytes, &mut wrapped)?;
                     std::mem::swap(&mut frame.bytes, &mut wrapped);
                 }
-                write_counted(&mut pcap, &frame, &mut stats)?
+                write_counted(&mut pcap, &frame, &mut stats)?;
+                if let Some(m) = meter.as_deref_mut().filter(|_| stats.frames.is_multiple_of(TICK_EVERY)) {
+                    let fraction = (next_call as f64 / cfg.calls.max(1) as f64).min(0.999);
+                    m.tick(|| crate::progress::Sample { packets: stats.frames, fraction: Some(fraction) });
+                }
             }
             None if next_call >= cfg.calls => break,
             None => {}

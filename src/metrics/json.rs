@@ -6,24 +6,15 @@ use serde_json::{Map, Value};
 use super::{Counter, Gauge, Metrics, Stage};
 
 /// `{"counters": {..}, "drops": {stage: n}, "gauges": {..}, "queue_depth": {stage: n},
-/// "latency": {stage: {"p50_ns", "p99_ns", "p999_ns", "max_ns", "count", "sum_ns"} | null}}`.
+/// "latency": {stage: {"p50_us", "p99_us", "p999_us", "max_us", "count", "sum_us"} | null}}`
+/// (as [`super::Percentiles`] serializes).
 pub fn snapshot_json(metrics: &Metrics) -> Value {
     let counters: Map<String, Value> = Counter::ALL.iter().map(|c| (c.name().into(), metrics.get(*c).into())).collect();
     let gauges: Map<String, Value> = Gauge::ALL.iter().map(|g| (g.name().into(), metrics.gauge(*g).into())).collect();
     let by_stage = |f: &dyn Fn(Stage) -> Value| -> Map<String, Value> {
         Stage::ALL.iter().map(|s| (s.name().into(), f(*s))).collect()
     };
-    let latency = by_stage(&|s| match metrics.latency(s) {
-        Some(p) => serde_json::json!({
-            "p50_ns": p.p50,
-            "p99_ns": p.p99,
-            "p999_ns": p.p999,
-            "max_ns": p.max,
-            "count": p.count,
-            "sum_ns": p.sum,
-        }),
-        None => Value::Null,
-    });
+    let latency = by_stage(&|s| serde_json::to_value(metrics.latency(s)).unwrap_or(Value::Null));
     serde_json::json!({
         "counters": counters,
         "drops": by_stage(&|s| metrics.drops(s).into()),
@@ -59,7 +50,7 @@ mod tests {
         assert_eq!(v["queue_depth"]["encode"], 8);
         assert_eq!(
             v["latency"]["decode"],
-            serde_json::json!({"p50_ns": 500, "p99_ns": 990, "p999_ns": 999, "max_ns": 1000, "count": 1000, "sum_ns": 500500})
+            serde_json::json!({"p50_us": 0.5, "p99_us": 0.99, "p999_us": 0.999, "max_us": 1.0, "count": 1000, "sum_us": 500.5})
         );
         assert!(v["latency"]["media"].is_null());
     }

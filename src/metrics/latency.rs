@@ -32,8 +32,9 @@ fn merge(into: &mut Histogram<u64>, from: &Histogram<u64>) {
 }
 
 /// Latency of one stage over the run, in nanoseconds. All fields are nanoseconds except
-/// `count`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+/// `count`. Serialized (summary.json, the metrics snapshot) in microseconds with the unit in
+/// each key: `{"p50_us", "p99_us", "p999_us", "max_us", "count", "sum_us"}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Percentiles {
     pub p50: u64,
     pub p99: u64,
@@ -43,6 +44,24 @@ pub struct Percentiles {
     pub count: u64,
     /// Sum of the samples as recorded (exact, before histogram rounding; saturates).
     pub sum: u64,
+}
+
+impl serde::Serialize for Percentiles {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(serde::Serialize)]
+        struct Micros {
+            p50_us: f64,
+            p99_us: f64,
+            p999_us: f64,
+            max_us: f64,
+            count: u64,
+            sum_us: f64,
+        }
+        let us = |ns: u64| ns as f64 / 1_000.0;
+        let p = self;
+        Micros { p50_us: us(p.p50), p99_us: us(p.p99), p999_us: us(p.p999), max_us: us(p.max), count: p.count, sum_us: us(p.sum) }
+            .serialize(serializer)
+    }
 }
 
 /// The shared side of one stage, behind its `Mutex` in `Metrics`.

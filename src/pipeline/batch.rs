@@ -227,7 +227,23 @@ pub struct BatchReader {
     drops_counted: u64,
     ended: bool,
     pool: (Sender<Buffers>, crossbeam_channel::Receiver<Buffers>),
+    /// When capture loss was last logged (at most every [`LOSS_LOG_EVERY`]).
+    loss_logged: Option<Instant>,
+    /// Progress shown on stderr, when asked for.
+    progress: Option<ReadProgress>,
 }
+
+/// The progress meter of a reader, the capture file it reads (for the percent) and the
+/// captured bytes read so far.
+#[derive(Debug)]
+struct ReadProgress {
+    meter: crate::progress::Meter,
+    file: Option<crate::progress::CaptureFile>,
+    bytes: u64,
+}
+
+/// How often ongoing capture loss is logged.
+const LOSS_LOG_EVERY: Duration = Duration::from_secs(10);
 
 impl BatchReader {
     pub fn open(source: &FrameSource, limits: BatchLimits) -> Result<BatchReader, CaptureError> {
@@ -241,12 +257,27 @@ impl BatchReader {
             drops_counted: 0,
             ended: false,
             pool: crossbeam_channel::bounded(64),
+            loss_logged: None,
+            progress: None,
         })
     }
 
     /// What a full pipeline does to the source's batches.
     pub fn when_full(&self) -> WhenFull {
         self.behaviour.when_full
+    }
+
+    /// Shows progress on stderr under the name `what` (see [`crate::progress`]): ticked as
+    /// batches are read, ended by [`finish`](Self::finish) with the end line.
+    pub fn with_progress(mut self, what: Option<&'static str>, source: &FrameSource) -> Self {
+        self.progress = what.map(|what| {
+            let file = match source {
+                FrameSource::Pcap { path, .. } => crate::progress::CaptureFile::of(path),
+                FrameSource::Iface(_) | FrameSource::Channel(_) => None,
+            };
+            ReadProgress { meter: crate::progress::Meter::start(what), file, bytes: 0 }
+        });
+        self
     }
 
     /// The next batch; None at the end of a file, or when `halt` is set.
@@ -282,6 +313,11 @@ impl BatchReader {
                 break;
             }
         }
+        if let Some(p) = &mut self.progress {
+            p.bytes += batch.captured_bytes() as u64;
+            let (packets, bytes, file) = (self.index, p.bytes, p.file);
+            p.meter.tick(|| crate::progress::Sample { packets, fraction: file.map(|f| f.fraction(packets, bytes)) });
+        }
         Ok((!batch.frames.is_empty()).then_some(batch))
     }
 
@@ -297,14 +333,28 @@ impl BatchReader {
     /// Counts a live batch the pipeline had no room for.
     pub fn dropped(&mut self, batch: &Batch) {
         self.summary.dropped_pipeline_full += batch.frames.len() as u64;
+        self.log_loss("capture loss: pipeline full, frames dropped");
     }
 
     /// Adds the kernel's drops since the last call to the capture-loss metric.
     fn count_kernel_drops(&mut self, metrics: &Metrics) {
         let stats = self.source.stats();
         self.summary.dropped_kernel = stats.dropped_kernel;
-        metrics.add_drops(Stage::Capture, stats.dropped_kernel.saturating_sub(self.drops_counted));
+        let new = stats.dropped_kernel.saturating_sub(self.drops_counted);
+        metrics.add_drops(Stage::Capture, new);
         self.drops_counted = self.drops_counted.max(stats.dropped_kernel);
+        if new > 0 {
+            self.log_loss("capture loss: frames dropped by the kernel");
+        }
+    }
+
+    /// Logs ongoing capture loss at WARN, at most every [`LOSS_LOG_EVERY`].
+    fn log_loss(&mut self, what: &'static str) {
+        if self.loss_logged.is_none_or(|t| t.elapsed() >= LOSS_LOG_EVERY) {
+            self.loss_logged = Some(Instant::now());
+            let (kernel, pipeline) = (self.summary.dropped_kernel, self.summary.dropped_pipeline_full);
+            tracing::warn!(dropped_kernel = kernel, dropped_pipeline_full = pipeline, "{what}");
+        }
     }
 
     /// What was read (and, live, dropped); kernel drops not counted yet go to `metrics`.
@@ -313,6 +363,9 @@ impl BatchReader {
         let stats = self.source.stats();
         self.summary.frames = stats.frames;
         self.summary.bytes = stats.bytes;
+        if let Some(p) = self.progress.take() {
+            p.meter.finish(self.summary.frames);
+        }
         self.summary
     }
 }

@@ -78,6 +78,9 @@ pub struct PipelineConfig {
     pub batch: BatchLimits,
     /// Batches each channel holds before its sender waits (replay) or drops (live).
     pub queue_batches: usize,
+    /// Show progress on stderr under this name (e.g. `replay`, see [`crate::progress`]):
+    /// drawn while stderr is a terminal, then an end line with elapsed time and throughput.
+    pub progress: Option<&'static str>,
 }
 
 impl Default for PipelineConfig {
@@ -86,6 +89,7 @@ impl Default for PipelineConfig {
             media_shards: 1,
             batch: BatchLimits { frames: 512, bytes: 256 * 1024, linger: Duration::from_micros(500) },
             queue_batches: 16,
+            progress: None,
         }
     }
 }
@@ -155,7 +159,7 @@ where
     O: SignallingObserver + Send,
     H: PacketHook<Update = E::Update> + Send,
 {
-    let reader = BatchReader::open(source, config.batch)?;
+    let reader = BatchReader::open(source, config.batch)?.with_progress(config.progress, source);
     if config.media_shards == 0 {
         return run_inline(reader, mediator, observer, encoder, hook, stop, metrics);
     }

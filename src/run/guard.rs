@@ -23,7 +23,8 @@ use crate::Timestamp;
 pub struct WarrantChange {
     /// A reloaded snapshot: the warrants whose records may be delivered from now on.
     in_force: Option<Arc<InForce>>,
-    /// HI1 notifications and the time each is stamped with.
+    /// HI1 notifications and the time each is stamped with (the run's clock when the change
+    /// was picked up or fell due).
     notices: Vec<(Notice, Timestamp)>,
 }
 
@@ -59,10 +60,10 @@ impl PacketHook for WarrantHook {
                 states.replace(Arc::clone(&update.snapshot.in_force));
             }
             let notices = self.timeline.reseed(&update.snapshot.in_force, update.notices);
-            let now = crate::audit::now();
+            let at = update.at;
             change = Some(WarrantChange {
                 in_force: Some(update.snapshot.in_force),
-                notices: notices.into_iter().map(|n| (n, now)).collect(),
+                notices: notices.into_iter().map(|n| (n, at)).collect(),
             });
         }
         if let Some(states) = &mut self.states {
@@ -70,7 +71,8 @@ impl PacketHook for WarrantHook {
         }
         let due = self.timeline.advance(ts);
         if !due.is_empty() {
-            change.get_or_insert_with(WarrantChange::default).notices.extend(due.into_iter().map(|n| (n, ts)));
+            let at = self.timeline.now();
+            change.get_or_insert_with(WarrantChange::default).notices.extend(due.into_iter().map(|n| (n, at)));
         }
         change
     }
@@ -136,7 +138,7 @@ impl EncodeStage for Guarded {
 
 impl Guarded {
     /// Spools an HI1 notification (activated, modified, deactivated) on its agency's HI2
-    /// interface, stamped `now` (wall clock for reloads, packet time for the schedule).
+    /// interface, stamped `now` (the run's clock, see [`crate::time::RunClock`]).
     fn notify(&mut self, n: &Notice, now: Timestamp) {
         let Some(index) = self.inner.agencies().iter().position(|a| a.id == n.agency) else { return };
         let Some(agency) = self.inner.agencies().get(index) else { return };

@@ -1,6 +1,8 @@
 //! Warrant lifecycle in a running appliance: notices changes of the warrant directory
 //! (modification times polled, or a SIGHUP), validates them, audits each change and hands
-//! the pipeline an immutable snapshot plus the HI1 notifications to send.
+//! the pipeline an immutable snapshot plus the HI1 notifications to send. Every event
+//! (load, change, activation, lapse) and its audit entry is stamped with the run's clock
+//! ([`RunClock`]: packet time on replay, wall time live).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use std::time::SystemTime;
 use crate::audit::{self, AuditLog, Event, InterceptionRecord, InterceptionStatus, ProvisioningAct};
 use super::schedule::Schedule;
 use crate::handover::etsi::Hi1Notification;
+use crate::time::RunClock;
 use crate::warrant::{Numbering, Store, Warrant, WarrantError, WarrantTable};
 use crate::Timestamp;
 
@@ -49,6 +52,9 @@ pub struct Notice {
 pub struct Update {
     pub snapshot: Snapshot,
     pub notices: Vec<Notice>,
+    /// The run's clock when the change was picked up: its audit entries and HI1
+    /// notifications carry this time.
+    pub at: Timestamp,
 }
 
 /// The warrant directory as last loaded, and the audit log changes go to.
@@ -63,13 +69,15 @@ pub struct Lifecycle {
     on_record: HashSet<String>,
     /// The number domains the run was started with; like the agencies, fixed until restart.
     numbering: Numbering,
+    /// What every event is stamped with.
+    clock: Arc<RunClock>,
 }
 
 impl Lifecycle {
     /// Starts from the store loaded at startup. A warrant the audit log last recorded as in
     /// force with the same order gets no new entry; any other is audited as loaded, and its
-    /// activation when packet time reaches it (see [`Timeline`]).
-    pub fn new(dir: &Path, store: &Store, audit: Option<Arc<Mutex<AuditLog>>>) -> Lifecycle {
+    /// activation when packet time reaches it (see [`Timeline`]). Events are stamped `clock`.
+    pub fn new(dir: &Path, store: &Store, audit: Option<Arc<Mutex<AuditLog>>>, clock: Arc<RunClock>) -> Lifecycle {
         let last = match &audit {
             Some(log) => {
                 let dir = lock(log).dir().to_owned();
@@ -88,6 +96,7 @@ impl Lifecycle {
             audit,
             on_record: HashSet::new(),
             numbering: store.appliance.numbering.clone(),
+            clock,
         };
         let loaded: Vec<Warrant> = lc.current.values().cloned().collect();
         for w in &loaded {
@@ -108,6 +117,7 @@ impl Lifecycle {
             audit: self.audit.clone(),
             on_record: self.on_record.clone(),
             told_active: HashMap::new(),
+            clock: Arc::clone(&self.clock),
         }
     }
 
@@ -167,7 +177,7 @@ impl Lifecycle {
                 next.insert(liid.clone(), w.clone());
             }
         }
-        let since = audit::now();
+        let since = self.clock.now();
         let mut notices = Vec::new();
         let previous = std::mem::take(&mut self.current);
         for (liid, w) in &next {
@@ -195,7 +205,7 @@ impl Lifecycle {
             return None;
         }
         tracing::info!(changes = notices.len(), warrants = self.current.len(), "warrant table reloaded");
-        Some(Update { snapshot: self.snapshot(), notices })
+        Some(Update { snapshot: self.snapshot(), notices, at: since })
     }
 
     fn refused(&mut self, e: &WarrantError, what: &str) {
@@ -225,7 +235,7 @@ impl Lifecycle {
     }
 
     fn audit(&self, event: Event) {
-        append(self.audit.as_ref(), event);
+        append(self.audit.as_ref(), event, self.clock.now());
     }
 }
 
@@ -240,6 +250,8 @@ pub struct Timeline {
     /// LIID → order digest of warrants an earlier run told their agency were activated
     /// (from the [`super::Hi1Ledger`]): their activation is not sent again.
     told_active: HashMap<String, String>,
+    /// What the audit entries are stamped with.
+    clock: Arc<RunClock>,
 }
 
 impl Timeline {
@@ -253,6 +265,7 @@ impl Timeline {
     /// The notices packet time `now` brings (warrants reaching `valid_from` or `valid_until`),
     /// each audited with its packet-time start and end. Cheap when nothing is due.
     pub fn advance(&mut self, now: Timestamp) -> Vec<Notice> {
+        self.clock.observe(now);
         let due = self.schedule.advance(now);
         due.iter()
             .filter_map(|t| {
@@ -263,7 +276,7 @@ impl Timeline {
                         Hi1Notification::Modified => InterceptionStatus::Modified,
                         Hi1Notification::Deactivated => InterceptionStatus::Deactivated,
                     };
-                    append(self.audit.as_ref(), Event::Interception { status, record: t.record() });
+                    append(self.audit.as_ref(), Event::Interception { status, record: t.record() }, self.clock.now());
                 }
                 let told = t.notification == Hi1Notification::Activated
                     && self
@@ -273,6 +286,12 @@ impl Timeline {
                 (!told).then(|| t.notice())
             })
             .collect()
+    }
+
+    /// The run's clock now: what the notices [`advance`](Timeline::advance) returns are
+    /// stamped with.
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
     }
 
     /// Follows a reloaded snapshot. Returns the reload's notices to send now: activations
@@ -287,10 +306,11 @@ fn lock(log: &Mutex<AuditLog>) -> std::sync::MutexGuard<'_, AuditLog> {
     log.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Appends to the audit log, if kept; a failure is logged (the packet path goes on).
-fn append(log: Option<&Arc<Mutex<AuditLog>>>, event: Event) {
+/// Appends to the audit log, if kept, stamped `at`; a failure is logged (the packet path
+/// goes on).
+fn append(log: Option<&Arc<Mutex<AuditLog>>>, event: Event, at: Timestamp) {
     let Some(log) = log else { return };
-    if let Err(e) = lock(log).append(event) {
+    if let Err(e) = lock(log).append_at(event, at) {
         tracing::error!(error = %e, "cannot write the audit trail");
     }
 }
@@ -353,7 +373,7 @@ mod tests {
         let (store, errors) = Store::load_dir(&w).unwrap();
         assert!(errors.is_empty());
         let log = AuditLog::open(&dir.path().join("audit")).unwrap();
-        let lc = Lifecycle::new(&w, &store, Some(Arc::new(Mutex::new(log))));
+        let lc = Lifecycle::new(&w, &store, Some(Arc::new(Mutex::new(log))), Arc::new(RunClock::wall()));
         (dir, lc)
     }
 
@@ -415,7 +435,7 @@ mod tests {
         let (store, errors) = Store::load_dir(&w).unwrap();
         assert!(errors.is_empty());
         let log = AuditLog::open(&dir.join("audit")).unwrap();
-        Lifecycle::new(&w, &store, Some(Arc::new(Mutex::new(log))))
+        Lifecycle::new(&w, &store, Some(Arc::new(Mutex::new(log))), Arc::new(RunClock::wall()))
     }
 
     /// 2026-09-21, inside the orders' validity.

@@ -34,6 +34,7 @@ use crate::metrics::{Counter, Metrics, MetricsError, MetricsServer, Stage};
 use crate::pipeline::{self, PipelineConfig, PipelineError};
 use guard::{CinGuard, WarrantHook};
 use crate::provision::{ProvisionConfig, ProvisionError, ProvisionServer};
+use crate::time::RunClock;
 use crate::warrant::{Store, WarrantError};
 
 /// Where packets come from: the pipeline's source.
@@ -186,7 +187,8 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         Some(dir) => Some(Arc::new(Mutex::new(AuditLog::open(dir)?))),
         None => None,
     };
-    let mut warrants = Lifecycle::new(&options.warrants, &store, audit);
+    let clock = Arc::new(run_clock(&options.source));
+    let mut warrants = Lifecycle::new(&options.warrants, &store, audit, clock);
     // Dropped (the server stopped) whenever this function returns.
     let _api = start_api(options, lifecycle)?;
     let numbering = store.appliance.numbering.clone();
@@ -339,6 +341,24 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         calltrace,
         records,
     })
+}
+
+/// The run's clock for `source` (see [`crate::time`]): packet time for a capture file,
+/// starting at its first packet (a file that is not regular, e.g. a pipe, is not read ahead:
+/// it starts at the wall-clock time, as does an empty or unreadable one, whose error the
+/// pipeline reports); the wall clock for live sources.
+fn run_clock(source: &Source) -> RunClock {
+    match source {
+        Source::Pcap { path, .. } => {
+            let first = std::fs::metadata(path)
+                .is_ok_and(|m| m.is_file())
+                .then(|| crate::capture::FileReader::open(path).ok())
+                .flatten()
+                .and_then(|mut r| r.next_frame().ok().flatten().map(|f| f.ts));
+            RunClock::packet(first.unwrap_or_else(crate::Timestamp::wall_now))
+        }
+        Source::Iface(_) | Source::Channel(_) => RunClock::wall(),
+    }
 }
 
 /// Starts the provisioning API on its own runtime over the run's warrant directory.

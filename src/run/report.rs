@@ -8,8 +8,8 @@ fn ms(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.1} ms"))
 }
 
-/// The run summary as an operator reads it.
-pub fn run_report(s: &RunSummary) -> String {
+/// The run summary as an operator reads it; `verbose` lists every LIID.
+pub fn run_report(s: &RunSummary, verbose: bool) -> String {
     let mut r = String::new();
     let _ = writeln!(r, "packets        {} read in {} ms", s.packets_read, s.elapsed_ms);
     if s.dropped_pipeline_full + s.dropped_kernel > 0 {
@@ -29,14 +29,7 @@ pub fn run_report(s: &RunSummary) -> String {
             ct.trace_requests, ct.traces_succeeded, ct.charged_cents
         );
     }
-    let _ = writeln!(r, "records per LIID (spooled by this run):");
-    for (liid, c) in &s.liids {
-        let _ = writeln!(
-            r,
-            "  {liid:<25} agency {:<14} IRI {:>6}  CC {:>7}  communications {}",
-            c.agency, c.iri_records, c.cc_records, c.communications
-        );
-    }
+    crate::report::liid_table(&mut r, "records per LIID (spooled by this run)", &s.liids, verbose);
     let _ = writeln!(r, "delivery (confirmed by keep-alive-response):");
     for i in &s.interfaces {
         let _ = writeln!(
@@ -61,7 +54,7 @@ pub fn run_report(s: &RunSummary) -> String {
 
 /// The demo summary: the run, then what each reference LEMF received.
 pub fn demo_report(d: &DemoSummary) -> String {
-    let mut r = run_report(&d.run);
+    let mut r = run_report(&d.run, true);
     let _ = writeln!(r, "received by the reference LEMFs (de-duplicated):");
     for (agency, s) in &d.lemfs {
         let liids: Vec<String> = s.per_liid.iter().map(|(l, n)| format!("{l} {n}")).collect();
