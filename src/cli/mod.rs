@@ -2,5 +2,6 @@
 //! checks that turn an incomplete run into a loud message and a non-zero exit.
 
 pub mod checks;
+pub mod decode_calls;
 pub mod docs;
 pub mod logging;

@@ -4,4 +4,5 @@
 pub mod handbuilt;
 pub mod oracle;
 pub mod output;
+pub mod tshark;
 pub mod warrants;
