@@ -173,3 +173,100 @@ fn lemf_writes_one_line_per_call_and_a_capture_wireshark_reads() {
     }
     assert!(rtp_packets(&den).is_empty(), "a pen register gets no content");
 }
+
+/// Replays the demo capture with `tapline replay` for an `etsi` agency `e` and a `laes`
+/// agency `l`, each with a Title III warrant on +13035550142; returns the output directory.
+fn replay_both_profiles(dir: &Path) -> PathBuf {
+    let w = dir.join("warrants");
+    std::fs::create_dir_all(&w).unwrap();
+    std::fs::write(w.join("agencies.toml"), common::warrants::agencies_toml(&[("e", "US", "etsi"), ("l", "US", "laes")])).unwrap();
+    for agency in ["e", "l"] {
+        let text = format!(
+            "liid = \"CASE-{agency}\"\nkind = \"title-iii\"\nagency = \"{agency}\"\ntargets = [\"tel:+13035550142\"]\n\
+             valid_from = 2026-01-01T00:00:00Z\nvalid_until = 2027-12-31T00:00:00Z\n\
+             court_order = \"1:26-mj-1\"\nissuing_authority = \"Hon. Test\"\n"
+        );
+        std::fs::write(w.join(format!("CASE-{agency}.toml")), text).unwrap();
+    }
+    let out = dir.join("out");
+    let replay = Command::new(env!("CARGO_BIN_EXE_tapline")).arg("replay").arg(demo_pcap()).arg("--warrants").arg(&w).arg("--out").arg(&out).output().unwrap();
+    assert_eq!(replay.status.code(), Some(0), "{}", String::from_utf8_lossy(&replay.stderr));
+    out
+}
+
+/// Every value under a key naming a time (`time`, `event_time`, `time_stamp`, ...).
+fn times(v: &Value, out: &mut Vec<String>) {
+    match v {
+        Value::Object(m) => {
+            for (k, v) in m {
+                match v.as_str() {
+                    Some(s) if k == "time" || k.ends_with("_time") || k == "time_stamp" => out.push(s.to_owned()),
+                    _ => times(v, out),
+                }
+            }
+        }
+        Value::Array(a) => a.iter().for_each(|v| times(v, out)),
+        _ => {}
+    }
+}
+
+fn is_rfc3339_utc_micros(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    b.len() == 27
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10)
+        && b[10] == b'T'
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19)
+        && b[19] == b'.'
+        && digits(20..26)
+        && b[26] == b'Z'
+}
+
+#[test]
+fn laes_and_etsi_decodes_print_times_the_same_way() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay_both_profiles(dir.path());
+    let mut first = Vec::new();
+    for file in ["e/hi2.ber", "e/hi3.ber", "l/hi2.ber", "l/hi3.ccc"] {
+        let decoded = Command::new(env!("CARGO_BIN_EXE_tapline")).arg("decode").arg(out.join(file)).output().unwrap();
+        assert_eq!(decoded.status.code(), Some(0), "{file}: {}", String::from_utf8_lossy(&decoded.stderr));
+        let mut found = Vec::new();
+        for line in lines(&String::from_utf8_lossy(&decoded.stdout)) {
+            times(&line, &mut found);
+        }
+        assert!(!found.is_empty(), "{file} prints times");
+        let odd: Vec<_> = found.iter().filter(|t| !is_rfc3339_utc_micros(t)).collect();
+        assert!(odd.is_empty(), "{file}: not RFC 3339 UTC with microseconds: {odd:?}");
+        first.push(found[0].clone());
+    }
+    assert_eq!(first[0], first[2], "the call's first IRI and first CDC record print the same instant");
+    assert_eq!(first[1], first[3], "the first CC and the first CCC frame print the same instant");
+}
+
+#[test]
+fn decode_calls_refuses_a_laes_stream_and_a_pcap() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = replay_both_profiles(dir.path());
+    let decode = |file: &Path| Command::new(env!("CARGO_BIN_EXE_tapline")).args(["decode", "--calls"]).arg(file).output().unwrap();
+    let laes = decode(&out.join("l/hi2.ber"));
+    assert_eq!(laes.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&laes.stderr).contains("--calls reads an etsi hi2.ber (PS-PDUs), this is a laes stream"), "{laes:?}");
+    let pcap = decode(&demo_pcap());
+    assert_eq!(pcap.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&pcap.stderr).contains("this is a pcap capture, not a handover stream"), "{pcap:?}");
+    // From a replay's files (no LEMF): the same lines for the one etsi call.
+    let etsi = decode(&out.join("e/hi2.ber"));
+    assert_eq!(etsi.status.code(), Some(0));
+    let got = lines(&String::from_utf8_lossy(&etsi.stdout));
+    let cins: Vec<u64> = got.iter().map(|l| l["cin"].as_u64().unwrap()).collect();
+    assert_eq!(cins, [1, 2, 3]);
+    assert_eq!(got.iter().map(|l| l["content_packets"].as_u64().unwrap()).sum::<u64>(), 608 + 500);
+}

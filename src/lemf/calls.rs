@@ -392,3 +392,7 @@ pub fn calls_of_files(view: &mut CallView, hi2: &[Pdu], hi3: &[Pdu]) -> Vec<Call
     lines.extend(view.finish());
     lines
 }
+
+#[cfg(test)]
+#[path = "calls_tests.rs"]
+mod tests;
