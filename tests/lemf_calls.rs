@@ -270,3 +270,26 @@ fn decode_calls_refuses_a_laes_stream_and_a_pcap() {
     assert_eq!(cins, [1, 2, 3]);
     assert_eq!(got.iter().map(|l| l["content_packets"].as_u64().unwrap()).sum::<u64>(), 608 + 500);
 }
+
+#[test]
+fn lemf_refuses_a_warrant_directory_it_cannot_read() {
+    let tmp = tempfile::tempdir().unwrap();
+    let pki = tmp.path().join("pki");
+    assert!(Command::new(env!("CARGO_BIN_EXE_tapline")).args(["certs", "--out"]).arg(&pki).output().unwrap().status.success());
+    let out = Command::new(env!("CARGO_BIN_EXE_tapline"))
+        .args(["lemf", "--listen", "127.0.0.1:0", "--cert"])
+        .arg(pki.join("fbi-denver.pem"))
+        .arg("--key")
+        .arg(pki.join("fbi-denver.key"))
+        .arg("--client-ca")
+        .arg(pki.join("ca.pem"))
+        .arg("--out")
+        .arg(tmp.path().join("lemf"))
+        .arg("--warrants")
+        .arg(tmp.path().join("no-such-dir"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("warrants for the call view") && err.contains("no-such-dir"), "{err}");
+}

@@ -12,8 +12,9 @@
 //! content can still be in flight when its IRI-End arrives. A call is released once its
 //! signalling ended (BYE or a final failure, the IRI-End) *and* HI3 has moved past it: a CC
 //! record stamped at least [`CONTENT_GRACE_NS`] after the call's end was received (HI3 is
-//! one connection per agency, delivered in capture order). Calls without later content
-//! (the last calls, IRI-only warrants) are released by [`CallView::finish`] at LEMF shutdown
+//! one connection per agency, delivered in capture order). A call of an IRI-only warrant
+//! (`iRIOnlySIPMessage`: no content follows) is released at its end. Calls without later
+//! content (the last calls) are released by [`CallView::finish`] at LEMF shutdown
 //! or at the end of the files, ended or not (`"open": true`: still in progress, ended at its
 //! last message).
 
@@ -23,7 +24,7 @@ use std::net::IpAddr;
 use serde_json::{json, Value};
 
 use crate::gen::Endpoint;
-use crate::handover::{decode_pdu, split_stream, Payload, Pdu};
+use crate::handover::{decode_pdu, split_stream, IriContentKind, Payload, Pdu};
 use crate::records::{CallRecord, CdrTracker};
 use crate::rtp::RtpKind;
 use crate::sip;
@@ -147,6 +148,8 @@ struct Call {
     cdr: CdrTracker,
     ended: Option<CallRecord>,
     content_packets: u64,
+    /// Its SIP came as `iRIOnlySIPMessage`: no content will follow.
+    iri_only: bool,
     caller_media: Option<Media>,
     callee_media: Option<Media>,
     captured: Vec<(Timestamp, Captured)>,
@@ -158,6 +161,7 @@ impl Call {
             cdr: CdrTracker::with_numbering(numbering.clone()),
             ended: None,
             content_packets: 0,
+            iri_only: false,
             caller_media: None,
             callee_media: None,
             captured: Vec::new(),
@@ -208,7 +212,9 @@ impl CallView {
     }
 
     /// One HI2 SIP message of (LIID, CIN) at capture time `ts`; returns the calls it released.
-    pub fn sip(&mut self, key: CallKey, ts: Timestamp, src: IpAddr, dst: IpAddr, bytes: &[u8]) -> Vec<CallLine> {
+    /// `iri_only`: it came as `iRIOnlySIPMessage`, so the warrant delivers no content and the
+    /// call is released as soon as it ends.
+    pub fn sip(&mut self, key: CallKey, ts: Timestamp, (src, dst): (IpAddr, IpAddr), bytes: &[u8], iri_only: bool) -> Vec<CallLine> {
         let Ok(msg) = sip::parse(bytes) else { return Vec::new() };
         let exists = self.calls.contains_key(&key);
         if !exists && !matches!(msg.start(), sip::StartLine::Request { method: sip::Method::Invite, .. }) {
@@ -220,9 +226,23 @@ impl CallView {
         let call = self.calls.entry(key.clone()).or_insert_with(|| Call::new(&self.numbering));
         note_media(call, &msg);
         call.captured.push((ts, Captured::Sip { src, dst, bytes: bytes.to_vec() }));
-        if let Some(record) = call.cdr.handle_sip(&msg, ts, "udp") {
-            self.ended.insert((record.end_ns, key.clone()));
+        call.iri_only |= iri_only;
+        if let Some(mut record) = call.cdr.handle_sip(&msg, ts, "udp") {
+            // A second dialog on one CIN (a new leg after a 3xx): one line, from the first start.
+            if let Some(first) = call.ended.take() {
+                self.ended.remove(&(first.end_ns, key.clone()));
+                record.start_ns = record.start_ns.min(first.start_ns);
+            }
+            let release_now = call.iri_only;
+            if !release_now {
+                self.ended.insert((record.end_ns, key.clone()));
+            }
             call.ended = Some(record);
+            if release_now {
+                let mut lines: Vec<CallLine> = self.release(&key, false).into_iter().collect();
+                lines.extend(self.release_passed());
+                return lines;
+            }
         }
         self.release_passed()
     }
@@ -359,7 +379,8 @@ pub fn feed(view: &mut CallView, pdu: &Pdu) -> Vec<CallLine> {
         Payload::Iri(iris) => {
             for iri in iris {
                 if let (Some(src), Some(dst)) = (iri.src, iri.dst) {
-                    lines.extend(view.sip(key.clone(), ts, src, dst, &iri.bytes));
+                    let iri_only = iri.kind == IriContentKind::IriOnlySipMessage;
+                    lines.extend(view.sip(key.clone(), ts, (src, dst), &iri.bytes, iri_only));
                 }
             }
         }

@@ -48,11 +48,11 @@ fn bye() -> Vec<u8> {
 
 /// An answered call of CIN 1: INVITE at 0, 200 at 1 s, two content packets, BYE at 5 s.
 fn answered_call(view: &mut CallView) -> Vec<CallLine> {
-    let mut out = view.sip(key(1), at(0), CALLER, CALLEE, &invite());
-    out.extend(view.sip(key(1), at(1000), CALLEE, CALLER, &ok()));
+    let mut out = view.sip(key(1), at(0), (CALLER, CALLEE), &invite(), false);
+    out.extend(view.sip(key(1), at(1000), (CALLEE, CALLER), &ok(), false));
     out.extend(view.content(key(1), at(1100), false, &RTP));
     out.extend(view.content(key(1), at(1120), true, &RTP));
-    out.extend(view.sip(key(1), at(5000), CALLEE, CALLER, &bye()));
+    out.extend(view.sip(key(1), at(5000), (CALLEE, CALLER), &bye(), false));
     out
 }
 
@@ -82,10 +82,10 @@ fn an_ended_call_waits_until_content_has_moved_past_its_end() {
 #[test]
 fn a_late_iri_end_is_released_at_once_when_content_is_already_past_it() {
     let mut view = CallView::default();
-    view.sip(key(1), at(0), CALLER, CALLEE, &invite());
+    view.sip(key(1), at(0), (CALLER, CALLEE), &invite(), false);
     view.content(key(1), at(1100), false, &RTP);
     view.content(key(2), at(9000), false, &RTP);
-    let released = view.sip(key(1), at(5000), CALLEE, CALLER, &bye());
+    let released = view.sip(key(1), at(5000), (CALLEE, CALLER), &bye(), false);
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].content_packets, 1);
 }
@@ -94,8 +94,8 @@ fn a_late_iri_end_is_released_at_once_when_content_is_already_past_it() {
 fn content_before_the_iri_begin_counts_and_shutdown_releases_open_calls() {
     let mut view = CallView::default();
     view.content(key(1), at(1100), false, &RTP);
-    view.sip(key(1), at(0), CALLER, CALLEE, &invite());
-    view.sip(key(1), at(1000), CALLEE, CALLER, &ok());
+    view.sip(key(1), at(0), (CALLER, CALLEE), &invite(), false);
+    view.sip(key(1), at(1000), (CALLEE, CALLER), &ok(), false);
     assert_eq!(view.held(), 1);
     let lines = view.finish();
     assert_eq!(lines.len(), 1);
@@ -138,4 +138,14 @@ fn content_goes_to_the_sdp_endpoints_only_when_the_target_side_is_known() {
     let unknown = endpoints(HashMap::new());
     assert_eq!(unknown[2], (at(1100), super::super::pcap::synthetic_pair(1, false).0, super::super::pcap::synthetic_pair(1, false).1));
     assert_eq!(unknown[0], (at(0), sip(CALLER), sip(CALLEE)), "SIP stays at its real addresses");
+}
+
+#[test]
+fn a_call_of_an_iri_only_warrant_is_released_at_its_end() {
+    let mut view = CallView::default();
+    assert!(view.sip(key(1), at(0), (CALLER, CALLEE), &invite(), true).is_empty());
+    assert!(view.sip(key(1), at(1000), (CALLEE, CALLER), &ok(), true).is_empty());
+    let released = view.sip(key(1), at(5000), (CALLEE, CALLER), &bye(), true);
+    assert_eq!(released.len(), 1, "no content will come: no wait");
+    assert_eq!((released[0].content_packets, released[0].open), (0, false));
 }
