@@ -287,8 +287,18 @@ fn lemf_refuses_a_warrant_directory_it_cannot_read() {
         .arg(tmp.path().join("lemf"))
         .arg("--warrants")
         .arg(tmp.path().join("no-such-dir"))
-        .output()
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .unwrap();
+    // A LEMF that started anyway would serve until signalled: stop it and fail.
+    let mut child = out;
+    let exited = wait_until(std::time::Duration::from_secs(60), || child.try_wait().is_ok_and(|s| s.is_some()));
+    if !exited {
+        let _ = child.kill();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(exited, "the LEMF started without the warrants it was given");
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("warrants for the call view") && err.contains("no-such-dir"), "{err}");
