@@ -59,6 +59,10 @@ enum Command {
         /// `etsi` or `laes`; default: `laes` for a stream of CdcPdus or a `.ccc` file.
         #[arg(long)]
         profile: Option<String>,
+        /// Print one line per call (as the LEMF's calls.jsonl) from an etsi hi2.ber; the
+        /// hi3.ber beside it gives the content counts.
+        #[arg(long)]
+        calls: bool,
     },
     /// Warrant provisioning.
     Warrant {
@@ -83,7 +87,8 @@ enum Command {
     /// Run the pipeline and deliver each agency's records over mutual TLS from a disk spool.
     Run(RunArgs),
     /// A reference agency server (LEMF): accepts the appliance over mutual TLS, answers
-    /// keep-alives, writes records.jsonl, hi2.ber, hi3.ber and content.pcap into OUT.
+    /// keep-alives, writes records.jsonl, hi2.ber, hi3.ber, content.pcap, calls.jsonl and
+    /// calls.pcap into OUT.
     Lemf {
         /// Address to listen on; repeat for the HI2 and HI3 ports.
         #[arg(long, required = true)]
@@ -100,6 +105,10 @@ enum Command {
         /// Directory the received records are written into.
         #[arg(long)]
         out: PathBuf,
+        /// The agency's copy of the warrants: which party is the target, so calls.pcap puts
+        /// content at its real addresses (without it, on synthetic ones).
+        #[arg(long, value_name = "DIR")]
+        warrants: Option<PathBuf>,
     },
     /// Create a development PKI: CA, appliance client certificate, one server certificate
     /// per agency.
@@ -338,15 +347,15 @@ fn main() -> ExitCode {
             let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, mediator, records_db };
             run_replay(&capture, &warrants, &out, &options, verbose)
         }
-        Command::Decode { file, profile } => run_decode(&file, profile.as_deref()),
+        Command::Decode { file, profile, calls } => run_decode(&file, profile.as_deref(), calls),
         Command::Warrant { command } => cli::warrant::run(command),
         Command::Audit { command: AuditCommand::Verify { dir } } => run_audit_verify(&dir),
         Command::Audit { command: AuditCommand::Show { liid, dir } } => run_audit_show(&dir, &liid),
         Command::Demand { command } => cli_desk::run_demand(command),
         Command::Desk { command } => cli_desk::run_desk(command),
         Command::Run(args) => run_delivery(args),
-        Command::Lemf { listen, cert, key, client_ca, out } => {
-            let config = tapline::lemf::LemfConfig { listen, cert, key, client_ca, out };
+        Command::Lemf { listen, cert, key, client_ca, out, warrants } => {
+            let config = tapline::lemf::LemfConfig { listen, cert, key, client_ca, out, warrants };
             tapline::lemf::serve_until_signal(&config)
                 .map(|stats| {
                     println!("{}", serde_json::to_string_pretty(&stats).unwrap_or_default());
@@ -590,7 +599,7 @@ fn run_gen(
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_decode(file: &Path, profile: Option<&str>) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn run_decode(file: &Path, profile: Option<&str>, calls: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if file.is_dir() {
         return Err(format!("{} is a directory; give a handover stream file (hi2.ber, hi3.ber, hi3.ccc)", file.display()).into());
     }
@@ -602,6 +611,9 @@ fn run_decode(file: &Path, profile: Option<&str>) -> Result<ExitCode, Box<dyn st
             file.display()
         )
         .into());
+    }
+    if calls {
+        return cli::decode_calls::print(file, &bytes);
     }
     let laes = match profile {
         Some("laes") => true,

@@ -4,6 +4,7 @@
 pub mod api_config;
 pub mod capture;
 pub mod checks;
+pub mod decode_calls;
 pub mod docs;
 pub mod logging;
 pub mod warrant;

@@ -44,6 +44,11 @@ impl<W: Write> PcapWriter<W> {
         Ok(PcapWriter { inner, resolution })
     }
 
+    /// Continues a file that already has its global header (appending after a restart).
+    pub fn resume(inner: W, resolution: Resolution) -> Self {
+        PcapWriter { inner, resolution }
+    }
+
     /// Appends one record. Frames longer than the snaplen are refused, not truncated.
     pub fn write_frame(&mut self, ts: Timestamp, frame: &[u8]) -> io::Result<()> {
         let len = u32::try_from(frame.len())
@@ -76,6 +81,10 @@ impl<W: Write> PcapWriter<W> {
 
     pub fn into_inner(self) -> W {
         self.inner
+    }
+
+    pub fn get_mut(&mut self) -> &mut W {
+        &mut self.inner
     }
 }
 

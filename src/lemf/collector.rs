@@ -10,18 +10,22 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::pcap;
+use super::call_files::CallFiles;
+use super::calls::{pdus_of, CallView};
+use super::pcap::{self, PcapFile};
 use super::sip::summarise;
 use crate::handover::laes::decode::{decode_cdc, looks_like_cdc, udp_payload, CdcRecord};
 use crate::handover::laes::{case_id_field, Frame};
 use crate::handover::etsi::Hi1Notification;
-use crate::handover::{decode_pdu, split_stream, DecodeError, Header, Hi1Operation, Payload, Pdu};
+use crate::handover::{decode_pdu, DecodeError, Header, Hi1Operation, Payload, Pdu};
 use crate::Timestamp;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectorError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
+    #[error("warrants for the call view: {0}")]
+    Warrants(String),
 }
 
 /// Record kind: which interface's counter numbers it.
@@ -85,6 +89,10 @@ pub struct LemfStats {
     /// Connections closed for an oversized record or an unsplittable stream (set by the
     /// server, not the collector).
     pub malformed_connections: u64,
+    /// Lines written to `calls.jsonl` by this run of the LEMF.
+    pub calls: u64,
+    /// Datagrams left out of `calls.pcap` (too big for one UDP datagram, mixed families).
+    pub calls_pcap_skipped: u64,
     /// Distinct records per LIID.
     pub per_liid: std::collections::BTreeMap<String, u64>,
 }
@@ -104,7 +112,8 @@ pub struct Collector {
     hi2: BufWriter<File>,
     hi3: BufWriter<File>,
     jsonl: BufWriter<File>,
-    pcap: BufWriter<File>,
+    pcap: PcapFile,
+    calls: CallFiles,
     /// `laes` CCC frames, opened with the first one.
     ccc: Option<BufWriter<File>>,
     /// `laes`: (Case ID field, CIN) → the full caseId, learnt from `ccopen`.
@@ -123,12 +132,18 @@ fn open_append(path: &Path) -> Result<BufWriter<File>, CollectorError> {
 }
 
 impl Collector {
-    /// Opens `dir`, re-reading earlier `hi2.ber`/`hi3.ber` (a torn last PDU is cut) so that
-    /// records received before a restart count as seen.
+    /// Opens `dir` with a call view that knows no targets ([`Collector::open_with`]).
     pub fn open(dir: &Path) -> Result<Collector, CollectorError> {
+        Collector::open_with(dir, CallView::default())
+    }
+
+    /// Opens `dir`, re-reading earlier `hi2.ber`/`hi3.ber` (a torn last PDU is cut) so that
+    /// records received before a restart count as seen and calls in progress go on.
+    pub fn open_with(dir: &Path, view: CallView) -> Result<Collector, CollectorError> {
         fs::create_dir_all(dir).map_err(io_at(dir))?;
         let mut streams: HashMap<StreamKey, StreamState> = HashMap::new();
         let mut stats = LemfStats::default();
+        let mut calls = CallFiles::open(dir, view)?;
         for name in ["hi2.ber", "hi3.ber"] {
             let path = dir.join(name);
             let bytes = match fs::read(&path) {
@@ -136,15 +151,12 @@ impl Collector {
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
                 Err(source) => return Err(CollectorError::Io { path, source }),
             };
-            let mut whole = 0usize;
-            for pdu in split_stream(&bytes) {
-                let Ok(pdu) = pdu else { break };
-                whole += pdu.len();
-                if let Ok(p) = decode_pdu(pdu) {
-                    if let Some((key, seq)) = stream_key(&p) {
-                        note(&mut streams, &mut stats, key, seq);
-                    }
+            let (pdus, whole) = pdus_of(&bytes);
+            for p in &pdus {
+                if let Some((key, seq)) = stream_key(p) {
+                    note(&mut streams, &mut stats, key, seq);
                 }
+                calls.pdu(p)?;
             }
             if whole < bytes.len() {
                 let f = OpenOptions::new().write(true).open(&path).map_err(io_at(&path))?;
@@ -152,17 +164,14 @@ impl Collector {
             }
         }
         let pcap_path = dir.join("content.pcap");
-        let fresh_pcap = fs::metadata(&pcap_path).map(|m| m.len() == 0).unwrap_or(true);
-        let mut pcap = open_append(&pcap_path)?;
-        if fresh_pcap {
-            pcap.write_all(&pcap::global_header()).map_err(io_at(&pcap_path))?;
-        }
+        let pcap = PcapFile::open(&pcap_path).map_err(io_at(&pcap_path))?;
         let mut c = Collector {
             dir: dir.to_owned(),
             hi2: open_append(&dir.join("hi2.ber"))?,
             hi3: open_append(&dir.join("hi3.ber"))?,
             jsonl: open_append(&dir.join("records.jsonl"))?,
             pcap,
+            calls,
             ccc: None,
             ccc_cases: HashMap::new(),
             streams,
@@ -175,7 +184,14 @@ impl Collector {
     pub fn stats(&self) -> LemfStats {
         let mut s = self.stats.clone();
         s.gaps = self.gaps();
+        (s.calls, s.calls_pcap_skipped) = self.calls.counts();
         s
+    }
+
+    /// Writes the call lines of every call still held (LEMF shutdown), then flushes.
+    pub fn finish_calls(&mut self) -> Result<(), CollectorError> {
+        self.calls.finish()?;
+        self.flush()
     }
 
     fn gaps(&self) -> u64 {
@@ -225,6 +241,7 @@ impl Collector {
             };
             w.write_all(bytes).map_err(|source| CollectorError::Io { path: self.dir.join(name), source })?;
             self.write_pcap(&pdu, cin)?;
+            self.calls.pdu(&pdu)?;
         }
         self.write_line(&pdu, &liid, cin, kind, seq, bytes.len(), duplicate)?;
         Ok(Received::Record { duplicate })
@@ -265,13 +282,13 @@ impl Collector {
         Ok(())
     }
 
-    /// One RTP/RTCP packet into `content.pcap`, between a per-CIN port pair.
+    /// One RTP/RTCP packet into `content.pcap`, between a per-CIN port pair. Contents too
+    /// big for one UDP datagram are cut to fit.
     fn pcap_content(&mut self, ts: Timestamp, cin: u32, to_target: bool, contents: &[u8]) -> Result<(), CollectorError> {
-        let port_target = 16_384 + 2 * (cin % 16_000) as u16;
-        let target = (pcap::TARGET, port_target);
-        let remote = (pcap::REMOTE, port_target + 2);
-        let (src, dst) = if to_target { (remote, target) } else { (target, remote) };
-        pcap::write_record(&mut self.pcap, ts, src, dst, contents)
+        let (src, dst) = pcap::synthetic_pair(cin, to_target);
+        let contents = contents.get(..contents.len().min(pcap::MAX_UDP_PAYLOAD)).unwrap_or_default();
+        self.pcap
+            .write_udp(ts, src, dst, contents)
             .map_err(|source| CollectorError::Io { path: self.dir.join("content.pcap"), source })
     }
 
@@ -418,14 +435,11 @@ impl Collector {
 
     /// Pushes everything received to the files (before a keep-alive is answered).
     pub fn flush(&mut self) -> Result<(), CollectorError> {
-        for (w, name) in [
-            (&mut self.hi2, "hi2.ber"),
-            (&mut self.hi3, "hi3.ber"),
-            (&mut self.jsonl, "records.jsonl"),
-            (&mut self.pcap, "content.pcap"),
-        ] {
+        for (w, name) in [(&mut self.hi2, "hi2.ber"), (&mut self.hi3, "hi3.ber"), (&mut self.jsonl, "records.jsonl")] {
             w.flush().map_err(|source| CollectorError::Io { path: self.dir.join(name), source })?;
         }
+        self.pcap.flush().map_err(|source| CollectorError::Io { path: self.dir.join("content.pcap"), source })?;
+        self.calls.flush()?;
         if let Some(w) = &mut self.ccc {
             w.flush().map_err(|source| CollectorError::Io { path: self.dir.join("hi3.ccc"), source })?;
         }

@@ -183,3 +183,41 @@ fn seen_sequences_stay_small_in_order_and_catch_duplicates() {
     assert!(seen.insert(10_000));
     assert_eq!((seen.len(), seen.ahead.len(), seen.below), (10_003, 0, 10_003));
 }
+
+fn sip_iri(cin: u32, seq: u32, t: IriType, sip: &str) -> Vec<u8> {
+    let ip = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    let mut out = Vec::new();
+    encode_iri(&mut out, &header(cin, seq), t, &IriContent::SipMessage { src: ip, dst: ip, sip: sip.as_bytes() });
+    out
+}
+
+#[test]
+fn a_restarted_collector_writes_each_call_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let invite = "INVITE sip:+17205550101@x SIP/2.0\r\nFrom: <sip:+13035550142@x>;tag=a\r\nTo: <sip:+17205550101@x>\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n";
+    let ok = "SIP/2.0 200 OK\r\nFrom: <sip:+13035550142@x>;tag=a\r\nTo: <sip:+17205550101@x>;tag=b\r\nCall-ID: c1\r\nCSeq: 1 INVITE\r\n\r\n";
+    let calls = |dir: &Path| fs::read_to_string(dir.join("calls.jsonl")).unwrap_or_default();
+    {
+        let mut c = Collector::open(dir.path()).unwrap();
+        c.receive(&sip_iri(1, 0, IriType::Begin, invite)).unwrap();
+        c.receive(&cc(1, 0)).unwrap();
+        c.flush().unwrap();
+        // Stopped without finishing (a crash): the call is still open.
+    }
+    assert_eq!(calls(dir.path()), "");
+    {
+        let mut c = Collector::open(dir.path()).unwrap();
+        c.receive(&sip_iri(1, 1, IriType::Continue, ok)).unwrap();
+        c.finish_calls().unwrap();
+        assert_eq!(c.stats().calls, 1);
+    }
+    let first = calls(dir.path());
+    let line: serde_json::Value = serde_json::from_str(first.trim()).unwrap();
+    assert_eq!((line["cin"].as_u64(), line["content_packets"].as_u64()), (Some(1), Some(1)), "rebuilt from hi2.ber/hi3.ber");
+    assert_eq!((line["disposition"].as_str(), line["open"].as_bool()), (Some("answered"), Some(true)));
+    let pcap_len = fs::metadata(dir.path().join("calls.pcap")).unwrap().len();
+    let mut c = Collector::open(dir.path()).unwrap();
+    c.finish_calls().unwrap();
+    assert_eq!(calls(dir.path()), first, "its line is not written again");
+    assert_eq!(fs::metadata(dir.path().join("calls.pcap")).unwrap().len(), pcap_len, "nor its frames");
+}

@@ -7,6 +7,8 @@
 //! and is counted (`malformed_connections`). A whole record that does not decode is counted
 //! as `undecodable` and the stream goes on (it stays in step).
 
+mod call_files;
+pub mod calls;
 mod collector;
 pub mod pcap;
 pub mod sip;
@@ -53,6 +55,9 @@ pub struct LemfConfig {
     /// Only clients whose certificate chains to this CA are accepted.
     pub client_ca: PathBuf,
     pub out: PathBuf,
+    /// The agency's copy of the warrants (a warrant directory): tells the call view which
+    /// party is the target, so `calls.pcap` puts content at its real addresses.
+    pub warrants: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +96,7 @@ impl Lemf {
     /// Binds every listen address and starts accepting (on the current tokio runtime).
     pub async fn start(config: &LemfConfig) -> Result<Lemf, LemfError> {
         let acceptor = TlsAcceptor::from(tls::server_config(&config.cert, &config.key, &config.client_ca)?);
-        let shared = Arc::new(Shared { collector: Mutex::new(Collector::open(&config.out)?), refused: AtomicU64::new(0), malformed: AtomicU64::new(0) });
+        let shared = Arc::new(Shared { collector: Mutex::new(Collector::open_with(&config.out, call_files::view_from_warrants(config.warrants.as_deref())?)?), refused: AtomicU64::new(0), malformed: AtomicU64::new(0) });
         let (stop, stopped) = watch::channel(false);
         let (mut addrs, mut listeners) = (Vec::new(), Vec::new());
         for &addr in &config.listen {
@@ -121,7 +126,7 @@ impl Lemf {
         for l in std::mem::take(&mut self.listeners) {
             let _ = l.await;
         }
-        self.shared.lock().flush()?;
+        self.shared.lock().finish_calls()?;
         Ok(self.stats())
     }
 }

@@ -1,92 +1,101 @@
-//! A minimal classic-pcap writer for the LEMF's `content.pcap`: each CC payload (an RTP
-//! packet) wrapped in synthetic Ethernet/IPv4/UDP headers so Wireshark can play the call.
+//! The LEMF's capture files (`content.pcap`, `calls.pcap`): UDP frames built by the
+//! project's frame builder ([`FrameBuilder`]: one checksum) into its pcap writer
+//! ([`PcapWriter`]: one header writer), appended to across LEMF restarts.
 
-use std::io::{self, Write};
-use std::net::Ipv4Addr;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 
+use crate::gen::{Endpoint, FrameBuilder, PcapWriter, Resolution};
 use crate::Timestamp;
 
-/// The synthetic target and remote party addresses.
+/// The synthetic target and remote party addresses of `content.pcap` (HI3 content carries
+/// no addresses).
 pub const TARGET: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 pub const REMOTE: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
 
-/// The classic pcap global header: microsecond timestamps, LINKTYPE_ETHERNET.
-pub fn global_header() -> [u8; 24] {
-    let mut h = [0u8; 24];
-    h[0..4].copy_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
-    h[4..6].copy_from_slice(&2u16.to_le_bytes());
-    h[6..8].copy_from_slice(&4u16.to_le_bytes());
-    h[16..20].copy_from_slice(&65_535u32.to_le_bytes());
-    h[20..24].copy_from_slice(&1u32.to_le_bytes());
-    h
+/// The largest UDP payload of one IPv4 datagram.
+pub const MAX_UDP_PAYLOAD: usize = 65_507;
+
+/// An open capture file.
+pub struct PcapFile {
+    writer: PcapWriter<BufWriter<File>>,
+    frames: FrameBuilder,
 }
 
-/// One pcap record: `payload` as UDP from `src:sport` to `dst:dport`, at `ts`.
-/// Payloads too big for one IPv4 datagram are cut to fit.
-pub fn write_record(
-    out: &mut impl Write,
-    ts: Timestamp,
-    (src, sport): (Ipv4Addr, u16),
-    (dst, dport): (Ipv4Addr, u16),
-    payload: &[u8],
-) -> io::Result<()> {
-    let payload = payload.get(..payload.len().min(65_507)).unwrap_or_default();
-    let udp_len = 8 + payload.len() as u16;
-    let ip_len = 20 + udp_len;
-    let frame_len = 14 + u32::from(ip_len);
-    let mut rec = Vec::with_capacity(16 + frame_len as usize);
-    rec.extend_from_slice(&(ts.secs() as u32).to_le_bytes());
-    rec.extend_from_slice(&ts.subsec_micros().to_le_bytes());
-    rec.extend_from_slice(&frame_len.to_le_bytes());
-    rec.extend_from_slice(&frame_len.to_le_bytes());
-    rec.extend_from_slice(&[0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00]);
-    let mut ip = [0u8; 20];
-    ip[0] = 0x45;
-    ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-    ip[6] = 0x40;
-    ip[8] = 64;
-    ip[9] = 17;
-    ip[12..16].copy_from_slice(&src.octets());
-    ip[16..20].copy_from_slice(&dst.octets());
-    let sum = checksum(&ip);
-    ip[10..12].copy_from_slice(&sum.to_be_bytes());
-    rec.extend_from_slice(&ip);
-    rec.extend_from_slice(&sport.to_be_bytes());
-    rec.extend_from_slice(&dport.to_be_bytes());
-    rec.extend_from_slice(&udp_len.to_be_bytes());
-    rec.extend_from_slice(&[0, 0]);
-    rec.extend_from_slice(payload);
-    out.write_all(&rec)
-}
-
-/// The IPv4 header checksum (RFC 1071).
-fn checksum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header
-        .chunks(2)
-        .map(|c| u32::from(u16::from_be_bytes([c.first().copied().unwrap_or(0), c.get(1).copied().unwrap_or(0)])))
-        .sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
+impl PcapFile {
+    /// Opens `path` for appending; a new or empty file gets the global header (microseconds,
+    /// Ethernet).
+    pub fn open(path: &Path) -> io::Result<PcapFile> {
+        let fresh = fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true);
+        let file = BufWriter::with_capacity(256 * 1024, OpenOptions::new().create(true).append(true).open(path)?);
+        let writer = if fresh { PcapWriter::new(file, Resolution::Micro)? } else { PcapWriter::resume(file, Resolution::Micro) };
+        Ok(PcapFile { writer, frames: FrameBuilder::new(1) })
     }
-    !(sum as u16)
+
+    /// One UDP datagram from `src` to `dst` at `ts`. Refused (`InvalidInput`) when the
+    /// payload does not fit one datagram or the two addresses are of different families.
+    pub fn write_udp(&mut self, ts: Timestamp, src: Endpoint, dst: Endpoint, payload: &[u8]) -> io::Result<()> {
+        if payload.len() > MAX_UDP_PAYLOAD || src.ip.is_ipv4() != dst.ip.is_ipv4() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "payload does not fit one UDP datagram between these addresses"));
+        }
+        let mut frame = Vec::with_capacity(62 + payload.len());
+        self.frames.udp_frame(&mut frame, src, dst, None, payload);
+        self.writer.write_frame(ts, &frame)
+    }
+
+    pub fn flush(&mut self) -> io::Result<()> {
+        io::Write::flush(self.writer.get_mut())
+    }
+}
+
+/// The synthetic (source, destination) of content of call `cin`: a per-CIN port pair
+/// between [`TARGET`] and [`REMOTE`], so each call's streams stay apart.
+pub fn synthetic_pair(cin: u32, to_target: bool) -> (Endpoint, Endpoint) {
+    let port_target = 16_384 + 2 * (cin % 16_000) as u16;
+    let target = Endpoint::new(IpAddr::V4(TARGET), port_target);
+    let remote = Endpoint::new(IpAddr::V4(REMOTE), port_target + 2);
+    if to_target {
+        (remote, target)
+    } else {
+        (target, remote)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gen::frame::transport_checksum;
 
     #[test]
-    fn record_bytes_are_a_valid_ethernet_ipv4_udp_frame() {
-        let mut out = Vec::new();
+    fn records_are_valid_ethernet_ipv4_udp_frames_appended_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.pcap");
         let ts = Timestamp::from_secs_micros(1_700_000_000, 250);
-        write_record(&mut out, ts, (TARGET, 16384), (REMOTE, 16386), &[0x80, 0x00, 0xaa]).unwrap();
-        assert_eq!(out.len(), 16 + 14 + 20 + 8 + 3);
-        assert_eq!(&out[0..8], &[0x00, 0xf1, 0x53, 0x65, 0xfa, 0, 0, 0]);
-        assert_eq!(&out[8..12], &45u32.to_le_bytes());
-        let ip = &out[30..50];
-        assert_eq!(checksum(ip), 0, "header with its checksum sums to zero");
+        let (src, dst) = synthetic_pair(0, false);
+        for _ in 0..2 {
+            let mut f = PcapFile::open(&path).unwrap();
+            f.write_udp(ts, src, dst, &[0x80, 0x00, 0xaa]).unwrap();
+            f.flush().unwrap();
+        }
+        let out = fs::read(&path).unwrap();
+        let record = 16 + 14 + 20 + 8 + 3;
+        assert_eq!(out.len(), 24 + 2 * record, "one global header, two records");
+        assert_eq!(out[..4], [0xd4, 0xc3, 0xb2, 0xa1]);
+        let rec = &out[24..24 + record];
+        assert_eq!(&rec[0..8], &[0x00, 0xf1, 0x53, 0x65, 0xfa, 0, 0, 0]);
+        let ip = &rec[30..50];
         assert_eq!(&ip[12..20], &[10, 0, 0, 1, 10, 0, 0, 2]);
-        assert_eq!(&out[50..58], &[0x40, 0x00, 0x40, 0x02, 0x00, 0x0b, 0, 0]);
-        assert_eq!(global_header()[..4], [0xd4, 0xc3, 0xb2, 0xa1]);
+        assert_eq!(&rec[50..54], &[0x40, 0x00, 0x40, 0x02]);
+        let udp = &rec[50..];
+        let mut zeroed = udp.to_vec();
+        zeroed[6..8].copy_from_slice(&[0, 0]);
+        let sum = transport_checksum(src.ip, dst.ip, 17, &zeroed);
+        assert_eq!(u16::from_be_bytes([udp[6], udp[7]]), sum);
+        let mut f = PcapFile::open(&path).unwrap();
+        let v6 = Endpoint::new("2001:db8::1".parse().unwrap(), 5060);
+        assert!(f.write_udp(ts, src, v6, b"x").is_err(), "mixed families are refused, not a panic");
+        assert!(f.write_udp(ts, src, dst, &vec![0; MAX_UDP_PAYLOAD + 1]).is_err());
     }
 }

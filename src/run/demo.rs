@@ -81,6 +81,7 @@ pub fn demo(capture: &Path, warrants: &Path, out: &Path) -> Result<DemoSummary, 
             key: server.key.clone(),
             client_ca: pki.ca.clone(),
             out: dir,
+            warrants: Some(warrants.to_owned()),
         };
         lemfs.push((agency.id.clone(), runtime.block_on(Lemf::start(&config))?));
     }

@@ -5,4 +5,5 @@ pub mod handbuilt;
 pub mod oracle;
 pub mod output;
 pub mod provision;
+pub mod tshark;
 pub mod warrants;

@@ -49,6 +49,7 @@ pub fn lemf_config(pki: &DevPki, agency: &str, listen: Vec<SocketAddr>, out: &Pa
         key: server.key.clone(),
         client_ca: pki.ca.clone(),
         out: out.to_owned(),
+        warrants: None,
     }
 }
 
