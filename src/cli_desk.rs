@@ -7,8 +7,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use tapline::audit::{AuditLog, Event, ProvisioningAct};
 use tapline::desk::{cpni, DemandDoc, Desk, DeskConfig, Release};
-use tapline::records::{self, Db};
+use tapline::records::{self, Db, Retention};
+use tapline::warrant::Numbering;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -27,12 +29,54 @@ pub struct Store {
     /// The carrier's legal entity demands must be addressed to.
     #[arg(long, default_value = "Carrier Example Inc.")]
     carrier: String,
+    #[command(flatten)]
+    appliance: ApplianceArgs,
 }
 
 impl Store {
     fn desk(&self) -> Result<Desk> {
-        let config = DeskConfig { carrier: self.carrier.clone(), ..DeskConfig::default() };
+        let config = DeskConfig { carrier: self.carrier.clone(), numbering: self.appliance.numbering()?, ..DeskConfig::default() };
         Ok(Desk::open(Db::open(&self.db)?, &self.audit, config)?)
+    }
+}
+
+/// How numbers written by people key: under the appliance's number domains, as in `tapline run`.
+#[derive(Args, Clone)]
+pub struct ApplianceArgs {
+    /// The appliance's warrant directory: its agencies.toml `[appliance] number_domains` say
+    /// which SIP hosts' digit users are telephone numbers (without it: none).
+    #[arg(long = "warrants", value_name = "DIR")]
+    warrants: Option<PathBuf>,
+}
+
+impl ApplianceArgs {
+    fn numbering(&self) -> Result<Numbering> {
+        match &self.warrants {
+            Some(dir) => Ok(tapline::warrant::Store::load_dir(dir)?.0.appliance.numbering),
+            None => Ok(Numbering::default()),
+        }
+    }
+
+    fn key(&self, number: &str) -> Result<String> {
+        Ok(tapline::calltrace::number_key(number, &self.numbering()?).map_err(|e| format!("number: {e}"))?)
+    }
+}
+
+/// How long the records database keeps things (`tapline run`, `replay`, `desk purge`).
+#[derive(Args, Clone, Copy)]
+pub struct RetentionArgs {
+    /// Days call records are kept (47 CFR §42.6: 18 months); purged daily, except under a
+    /// preservation hold.
+    #[arg(long, default_value_t = records::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(i64).range(1..))]
+    retention_days: i64,
+    /// Business days a Call Identification Center case is kept after its last trace.
+    #[arg(long, default_value_t = records::cic::DEFAULT_TRACE_RETENTION_BUSINESS_DAYS, value_parser = clap::value_parser!(i64).range(1..))]
+    trace_business_days: i64,
+}
+
+impl RetentionArgs {
+    pub fn get(self) -> Retention {
+        Retention { call_days: self.retention_days, trace_business_days: self.trace_business_days }
     }
 }
 
@@ -115,18 +159,17 @@ pub enum DeskCommand {
         /// Records database: a SQLite file or postgres://….
         #[arg(long)]
         db: String,
+        #[command(flatten)]
+        appliance: ApplianceArgs,
     },
-    /// The daily purge: calls past retention (except under a hold), traces past theirs.
+    /// The daily purge (`tapline run` does it itself): calls past retention (except under a
+    /// hold), traces past theirs.
     Purge {
         /// Records database: a SQLite file or postgres://….
         #[arg(long)]
         db: String,
-        /// Days call records are kept (47 CFR §42.6: 18 months).
-        #[arg(long, default_value_t = records::DEFAULT_RETENTION_DAYS)]
-        retention_days: i64,
-        /// Business days a trace case is kept after its last trace.
-        #[arg(long, default_value_t = records::cic::DEFAULT_TRACE_RETENTION_BUSINESS_DAYS)]
-        trace_business_days: i64,
+        #[command(flatten)]
+        retention: RetentionArgs,
     },
     /// Set a customer's CPNI password (read from the TAPLINE_CPNI_PASSWORD environment variable).
     SetPassword {
@@ -135,8 +178,11 @@ pub enum DeskCommand {
         /// Records database: a SQLite file or postgres://….
         #[arg(long)]
         db: String,
+        #[command(flatten)]
+        appliance: ApplianceArgs,
     },
-    /// Block or unblock Call Trace on a subscriber line.
+    /// Block or unblock Call Trace on a subscriber line (audited); a running appliance
+    /// applies it at its next start.
     BlockTrace {
         /// The subscriber's number.
         number: String,
@@ -146,6 +192,14 @@ pub enum DeskCommand {
         /// Records database: a SQLite file or postgres://….
         #[arg(long)]
         db: String,
+        /// Audit trail directory.
+        #[arg(long)]
+        audit: PathBuf,
+        /// Who acts (recorded in the audit trail).
+        #[arg(long = "as", value_name = "NAME", default_value = "analyst")]
+        who: String,
+        #[command(flatten)]
+        appliance: ApplianceArgs,
     },
     /// The Call Identification Center's cases of a subscriber (JSON).
     Cases {
@@ -154,6 +208,8 @@ pub enum DeskCommand {
         /// Records database: a SQLite file or postgres://….
         #[arg(long)]
         db: String,
+        #[command(flatten)]
+        appliance: ApplianceArgs,
     },
     /// An analyst releases a case below the three-trace threshold (threatening calls).
     Override {
@@ -177,11 +233,6 @@ pub enum DeskCommand {
         #[arg(long)]
         db: String,
     },
-}
-
-fn number_key(n: &str) -> Result<String> {
-    let id = tapline::warrant::parse_target(n, &tapline::warrant::Numbering::default()).map_err(|e| format!("number: {e}"))?;
-    Ok(tapline::calltrace::identity_key(&id))
 }
 
 fn now() -> i64 {
@@ -242,28 +293,41 @@ pub fn run_demand(cmd: DemandCommand) -> Result<ExitCode> {
 
 pub fn run_desk(cmd: DeskCommand) -> Result<ExitCode> {
     match cmd {
-        DeskCommand::ImportDirectory { file, db } => {
+        DeskCommand::ImportDirectory { file, db, appliance } => {
             let mut db = Db::open(&db)?;
-            let n = if file.extension().is_some_and(|e| e == "csv") { records::import_csv(&mut db, &file)? } else { records::import_toml(&mut db, &file)? };
+            let numbering = appliance.numbering()?;
+            let n = if file.extension().is_some_and(|e| e == "csv") {
+                records::import_csv(&mut db, &file, &numbering)?
+            } else {
+                records::import_toml(&mut db, &file, &numbering)?
+            };
             println!("{n} subscribers imported");
         }
-        DeskCommand::Purge { db, retention_days, trace_business_days } => {
-            let mut db = Db::open(&db)?;
-            let mut report = db.purge(now(), retention_days)?;
-            report.traces_deleted = db.purge_traces(now(), trace_business_days)?;
+        DeskCommand::Purge { db, retention } => {
+            let report = Db::open(&db)?.purge_expired(now(), &retention.get())?;
             println!("{}", serde_json::to_string(&report)?);
         }
-        DeskCommand::SetPassword { number, db } => {
+        DeskCommand::SetPassword { number, db, appliance } => {
             let password = std::env::var("TAPLINE_CPNI_PASSWORD").map_err(|_| "set TAPLINE_CPNI_PASSWORD to the new password")?;
-            cpni::set_password(&mut Db::open(&db)?, &number_key(&number)?, &password, now())?;
+            cpni::set_password(&mut Db::open(&db)?, &appliance.key(&number)?, &password, now())?;
             println!("password set; the customer is notified at the address of record");
         }
-        DeskCommand::BlockTrace { number, unblock, db } => {
-            Db::open(&db)?.set_trace_block(&number_key(&number)?, !unblock, now())?;
+        DeskCommand::BlockTrace { number, unblock, db, audit, who, appliance } => {
+            let key = appliance.key(&number)?;
+            let mut log = AuditLog::open(&audit)?;
+            Db::open(&db)?.set_trace_block(&key, !unblock, now())?;
+            log.append(Event::Provisioning(ProvisioningAct {
+                who,
+                action: if unblock { "trace-unblocked" } else { "trace-blocked" }.into(),
+                liid: None,
+                client: db,
+                detail: Some(serde_json::json!({ "line": key }).to_string()),
+            }))?;
+            println!("Call Trace {} on the line", if unblock { "unblocked" } else { "blocked" });
         }
-        DeskCommand::Cases { number, db } => {
+        DeskCommand::Cases { number, db, appliance } => {
             let mut db = Db::open(&db)?;
-            let n = number_key(&number)?;
+            let n = appliance.key(&number)?;
             let cases = db.cases_of(&n)?;
             let traces = db.traces_of(&n)?;
             println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "cases": cases, "traces": traces }))?);

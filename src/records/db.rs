@@ -67,6 +67,9 @@ pub enum DbError {
     Type { db: String, column: usize },
     #[error("{0}")]
     Invalid(String),
+    /// The audit trail of the records writer (purges, blocked traces) could not be written.
+    #[error("audit trail: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// The engine behind a [`Db`].
