@@ -7,6 +7,8 @@
 mod common;
 mod desk_support;
 
+use desk_support::{A, B, C, D}; // A: the subscriber asked about (Alex Rivera)
+
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -19,10 +21,6 @@ use tapline::replay::{replay_with, ReplayOptions};
 use tapline::Timestamp;
 
 const START_S: u64 = 1_793_628_000; // 2026-11-02T14:00Z
-const A: &str = "13035550142"; // the subscriber asked about (Alex Rivera)
-const B: &str = "13035550177";
-const C: &str = "13035550188";
-const D: &str = "13035550199";
 const PASSWORD: &str = "tangerine!Orbit#71";
 
 fn at(s: u64) -> Timestamp {

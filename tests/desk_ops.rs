@@ -6,6 +6,8 @@
 mod common;
 mod desk_support;
 
+use desk_support::{A, B, C, D};
+
 use std::fs;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,10 +22,6 @@ use tapline::Timestamp;
 
 const START_S: u64 = 1_709_560_800; // 2024-03-04T14:00Z, before any test machine's clock
 const DAY_S: u64 = 86_400;
-const A: &str = "13035550142";
-const B: &str = "13035550177";
-const C: &str = "13035550188";
-const D: &str = "13035550199";
 
 fn at(s: u64) -> Timestamp {
     Timestamp::from_secs_micros(START_S + s, 0)
@@ -255,4 +253,31 @@ fn each_new_trace_raises_the_alarm_on_the_metrics_endpoint() {
     for n in [A, B, C, "5550142"] {
         assert!(!body.contains(n), "a number in the metrics");
     }
+}
+
+fn tapline(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_tapline")).args(args).output().unwrap()
+}
+
+#[test]
+fn desk_block_trace_sets_and_lifts_the_block_under_the_appliance_domains_audited() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let spec = desk_support::sqlite_in(dir);
+    let w = dir.join("warrants");
+    fs::create_dir_all(&w).unwrap();
+    let agencies = common::warrants::agencies_toml(&[("a", "US", "etsi")]).replace("[appliance]\n", "[appliance]\nnumber_domains = [\"carrier.net\"]\n");
+    fs::write(w.join("agencies.toml"), agencies).unwrap();
+    let audit = dir.join("audit");
+    let (db, audit_s, w_s) = (spec.as_str(), audit.to_str().unwrap(), w.to_str().unwrap());
+    let out = tapline(&["desk", "block-trace", "sip:3035550142@carrier.net", "--db", db, "--audit", audit_s, "--as", "analyst-7", "--warrants", w_s]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(Db::open(&spec).unwrap().trace_blocked(A).unwrap(), "keyed as the number under the appliance's domain");
+    let out = tapline(&["desk", "block-trace", "+13035550142", "--unblock", "--db", db, "--audit", audit_s]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!Db::open(&spec).unwrap().trace_blocked(A).unwrap());
+    let actions: Vec<String> = audit_actions(dir).into_iter().map(|(a, _)| a).collect();
+    assert_eq!(actions, ["trace-blocked", "trace-unblocked"]);
+    let out = tapline(&["desk", "purge", "--db", db, "--retention-days", "0"]);
+    assert!(!out.status.success(), "a retention of 0 days would purge everything");
 }
