@@ -105,25 +105,37 @@ fn replay(capture: &Path, warrants: &Path, out: &Path, options: ReplayOptions) -
     (summary, t.elapsed().as_secs_f64())
 }
 
+/// CPU seconds (user + system) of this process so far, all threads (Linux, 100 ticks/s).
+fn cpu_secs() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// The call detail recorder's cost: the same replay with the records database off and on
-/// (a fresh SQLite file each time, the writer's tail included), alternating; best of each.
+/// (a fresh SQLite file each time, the writer's tail included), alternating; best wall time
+/// and best CPU time (all threads, the writer's included) of each.
 fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeline: PipelineConfig) {
     let reps = env_or("TAPLINE_BENCH_CDR_REPS", 3).max(1);
-    let (mut off, mut on, mut inserted) = (f64::MAX, f64::MAX, 0);
+    let (mut off, mut on, mut cpu_off, mut cpu_on, mut inserted) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX, 0);
     for r in 0..reps {
+        let cpu = cpu_secs();
         let (_, secs) = replay(capture, warrants, &dir.join("cdr-off"), ReplayOptions { pipeline, ..ReplayOptions::default() });
-        off = off.min(secs);
+        (off, cpu_off) = (off.min(secs), cpu_off.min(cpu_secs() - cpu));
         let db = dir.join(format!("cdr-{label}-{r}.sqlite")).display().to_string();
         let options = ReplayOptions { pipeline, records_db: Some(db), ..ReplayOptions::default() };
+        let cpu = cpu_secs();
         let (summary, secs) = replay(capture, warrants, &dir.join("cdr-on"), options);
-        on = on.min(secs);
+        (on, cpu_on) = (on.min(secs), cpu_on.min(cpu_secs() - cpu));
         inserted = summary.records.map_or(0, |s| s.calls_inserted);
     }
     println!(
         "call detail records, {label}: observer off {off:.2} s, on {on:.2} s ({inserted} calls into SQLite), best of {reps}: \
-         on/off = {:.3} ({:+.1} %)",
+         on/off = {:.3} ({:+.1} %); CPU off {cpu_off:.2} s, on {cpu_on:.2} s: {:+.1} %",
         on / off,
-        (on / off - 1.0) * 100.0
+        (on / off - 1.0) * 100.0,
+        (cpu_on / cpu_off - 1.0) * 100.0
     );
 }
 
