@@ -2,11 +2,13 @@
 //! over 3 GB, 2,500 calls at once, 10 % of calls under warrants of every kind), replays it
 //! to files single-threaded and on the threaded pipeline, compares with `tcpdump`, measures
 //! memory per tracked call, and delivers the same capture over mutual TLS to reference
-//! LEMFs on loopback.
+//! LEMFs on loopback; and the call detail recorder's cost: the same replay with the records
+//! database off and on.
 //!
 //! `cargo bench --bench replay`. Sizes: `TAPLINE_BENCH_CALLS` (default 5600),
 //! `TAPLINE_BENCH_CONCURRENT` (2500), `TAPLINE_BENCH_SHARE` (10 %), `TAPLINE_BENCH_SHARDS`
-//! (1); `TAPLINE_BENCH_TLS=0` skips the TLS mode.
+//! (1); `TAPLINE_BENCH_TLS=0` skips the TLS mode; `TAPLINE_BENCH_CDR_REPS` (3) replays
+//! per side of the recorder comparison, `TAPLINE_BENCH_CDR_ONLY=1` runs only that.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::fs;
@@ -95,13 +97,46 @@ fn print_run(label: &str, s: &Summary, secs: f64) -> f64 {
     pps
 }
 
-fn replay(capture: &Path, warrants: &Path, out: &Path, pipeline: PipelineConfig) -> (Summary, f64) {
+fn replay(capture: &Path, warrants: &Path, out: &Path, options: ReplayOptions) -> (Summary, f64) {
     reset_peak_rss();
     let t = Instant::now();
-    let options = ReplayOptions { pipeline, ..ReplayOptions::default() };
     let (summary, refused) = replay_with(capture, warrants, out, &options).expect("replay");
     assert!(refused.is_empty(), "generated warrants refused: {refused:?}");
     (summary, t.elapsed().as_secs_f64())
+}
+
+/// CPU seconds (user + system) of this process so far, all threads (Linux, 100 ticks/s).
+fn cpu_secs() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// The call detail recorder's cost: the same replay with the records database off and on
+/// (a fresh SQLite file each time, the writer's tail included), alternating; best wall time
+/// and best CPU time (all threads, the writer's included) of each.
+fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeline: PipelineConfig) {
+    let reps = env_or("TAPLINE_BENCH_CDR_REPS", 3).max(1);
+    let (mut off, mut on, mut cpu_off, mut cpu_on, mut inserted) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX, 0);
+    for r in 0..reps {
+        let cpu = cpu_secs();
+        let (_, secs) = replay(capture, warrants, &dir.join("cdr-off"), ReplayOptions { pipeline, ..ReplayOptions::default() });
+        (off, cpu_off) = (off.min(secs), cpu_off.min(cpu_secs() - cpu));
+        let db = dir.join(format!("cdr-{label}-{r}.sqlite")).display().to_string();
+        let options = ReplayOptions { pipeline, records_db: Some(db), ..ReplayOptions::default() };
+        let cpu = cpu_secs();
+        let (summary, secs) = replay(capture, warrants, &dir.join("cdr-on"), options);
+        (on, cpu_on) = (on.min(secs), cpu_on.min(cpu_secs() - cpu));
+        inserted = summary.records.map_or(0, |s| s.calls_inserted);
+    }
+    println!(
+        "call detail records, {label}: observer off {off:.2} s, on {on:.2} s ({inserted} calls into SQLite), best of {reps}: \
+         on/off = {:.3} ({:+.1} %); CPU off {cpu_off:.2} s, on {cpu_on:.2} s: {:+.1} %",
+        on / off,
+        (on / off - 1.0) * 100.0,
+        (cpu_on / cpu_off - 1.0) * 100.0
+    );
 }
 
 /// tcpdump reading the same file, filtering SIP, writing nothing: packets/s, if installed.
@@ -186,10 +221,17 @@ fn main() {
     // Warm the page cache so every reader sees the same file state.
     let _ = tcpdump(&capture, stats.frames);
 
-    let (single, secs) = replay(&capture, &warrants, &tmp.path().join("out-single"), PipelineConfig::single_threaded());
-    print_run("replay, 1 thread ", &single, secs);
     let pipeline = PipelineConfig { media_shards: shards, ..PipelineConfig::default() };
-    let (parallel, secs) = replay(&capture, &warrants, &tmp.path().join("out-parallel"), pipeline);
+    if env_or("TAPLINE_BENCH_CDR_ONLY", 0) != 0 {
+        cdr_overhead(&capture, &warrants, tmp.path(), "1 thread", PipelineConfig::single_threaded());
+        cdr_overhead(&capture, &warrants, tmp.path(), "pipeline", pipeline);
+        return;
+    }
+    let single_options = ReplayOptions { pipeline: PipelineConfig::single_threaded(), ..ReplayOptions::default() };
+    let (single, secs) = replay(&capture, &warrants, &tmp.path().join("out-single"), single_options);
+    print_run("replay, 1 thread ", &single, secs);
+    let options = ReplayOptions { pipeline, ..ReplayOptions::default() };
+    let (parallel, secs) = replay(&capture, &warrants, &tmp.path().join("out-parallel"), options);
     let pps = print_run("replay, pipeline ", &parallel, secs);
     match tcpdump(&capture, stats.frames) {
         Some(t) => println!(
@@ -200,6 +242,8 @@ fn main() {
         None => println!("tcpdump not installed: no comparison"),
     }
     memory_per_call(tmp.path());
+    cdr_overhead(&capture, &warrants, tmp.path(), "1 thread", PipelineConfig::single_threaded());
+    cdr_overhead(&capture, &warrants, tmp.path(), "pipeline", pipeline);
 
     if env_or("TAPLINE_BENCH_TLS", 1) != 0 {
         let t = Instant::now();

@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 use tapline::desk::{DemandDoc, Desk, DeskConfig, DeskRole, Release};
-use tapline::records::{self, Db};
+use tapline::records::{self, Db, Retention};
+use tapline::warrant::Numbering;
 
 type Result<T> = std::result::Result<T, Box<dyn std::error::Error>>;
 
@@ -24,11 +25,13 @@ pub struct Place {
     /// The carrier's legal entity demands must be addressed to.
     #[arg(long, default_value = "Carrier Example Inc.")]
     carrier: String,
+    #[command(flatten)]
+    appliance: ApplianceArgs,
 }
 
 impl Place {
     fn desk(&self) -> Result<Desk> {
-        let config = DeskConfig { carrier: self.carrier.clone(), ..DeskConfig::default() };
+        let config = DeskConfig { carrier: self.carrier.clone(), numbering: self.appliance.numbering()?, ..DeskConfig::default() };
         Ok(Desk::open(Db::open(&self.db)?, &self.audit, config)?)
     }
 }
@@ -46,6 +49,42 @@ pub struct Store {
 impl Store {
     fn desk(&self) -> Result<Desk> {
         self.place.desk()
+    }
+}
+
+/// How numbers written by people key: under the appliance's number domains, as in `tapline run`.
+#[derive(Args, Clone)]
+pub struct ApplianceArgs {
+    /// The appliance's warrant directory: its agencies.toml `[appliance] number_domains` say
+    /// which SIP hosts' digit users are telephone numbers (without it: none).
+    #[arg(long = "warrants", value_name = "DIR")]
+    warrants: Option<PathBuf>,
+}
+
+impl ApplianceArgs {
+    fn numbering(&self) -> Result<Numbering> {
+        match &self.warrants {
+            Some(dir) => Ok(tapline::warrant::Store::load_dir(dir)?.0.appliance.numbering),
+            None => Ok(Numbering::default()),
+        }
+    }
+}
+
+/// How long the records database keeps things (`tapline run`, `replay`, `desk purge`).
+#[derive(Args, Clone, Copy)]
+pub struct RetentionArgs {
+    /// Days call records are kept (47 CFR §42.6: 18 months); purged daily, except under a
+    /// preservation hold.
+    #[arg(long, default_value_t = records::DEFAULT_RETENTION_DAYS, value_parser = clap::value_parser!(i64).range(1..))]
+    retention_days: i64,
+    /// Business days a Call Identification Center case is kept after its last trace.
+    #[arg(long, default_value_t = records::cic::DEFAULT_TRACE_RETENTION_BUSINESS_DAYS, value_parser = clap::value_parser!(i64).range(1..))]
+    trace_business_days: i64,
+}
+
+impl RetentionArgs {
+    pub fn get(self) -> Retention {
+        Retention { call_days: self.retention_days, trace_business_days: self.trace_business_days }
     }
 }
 
@@ -149,18 +188,17 @@ pub enum DeskCommand {
         /// Records database: a SQLite file or postgres://….
         #[arg(long)]
         db: String,
+        #[command(flatten)]
+        appliance: ApplianceArgs,
     },
-    /// The daily purge: calls past retention (except under a hold), traces past theirs.
+    /// The daily purge (`tapline run` does it itself): calls past retention (except under a
+    /// hold), traces past theirs.
     Purge {
         /// Records database: a SQLite file or postgres://….
         #[arg(long)]
         db: String,
-        /// Days call records are kept (47 CFR §42.6: 18 months).
-        #[arg(long, default_value_t = records::DEFAULT_RETENTION_DAYS)]
-        retention_days: i64,
-        /// Business days a trace case is kept after its last trace.
-        #[arg(long, default_value_t = records::cic::DEFAULT_TRACE_RETENTION_BUSINESS_DAYS)]
-        trace_business_days: i64,
+        #[command(flatten)]
+        retention: RetentionArgs,
     },
     /// Set a customer's CPNI password (read from the TAPLINE_CPNI_PASSWORD environment variable).
     SetPassword {
@@ -169,7 +207,8 @@ pub enum DeskCommand {
         #[command(flatten)]
         store: Store,
     },
-    /// Block or unblock Call Trace on a subscriber line.
+    /// Block or unblock Call Trace on a subscriber line (audited); a running appliance
+    /// applies it at its next start.
     BlockTrace {
         /// The subscriber's number.
         number: String,
@@ -290,15 +329,18 @@ pub fn run_desk(cmd: DeskCommand) -> Result<ExitCode> {
             let tls = tapline::provision::https::TlsListen { listen, cert, key, client_ca };
             return serve(&tls, place.desk()?, &packages);
         }
-        DeskCommand::ImportDirectory { file, db } => {
+        DeskCommand::ImportDirectory { file, db, appliance } => {
             let mut db = Db::open(&db)?;
-            let n = if file.extension().is_some_and(|e| e == "csv") { records::import_csv(&mut db, &file)? } else { records::import_toml(&mut db, &file)? };
+            let numbering = appliance.numbering()?;
+            let n = if file.extension().is_some_and(|e| e == "csv") {
+                records::import_csv(&mut db, &file, &numbering)?
+            } else {
+                records::import_toml(&mut db, &file, &numbering)?
+            };
             println!("{n} subscribers imported");
         }
-        DeskCommand::Purge { db, retention_days, trace_business_days } => {
-            let mut db = Db::open(&db)?;
-            let mut report = db.purge(now(), retention_days)?;
-            report.traces_deleted = db.purge_traces(now(), trace_business_days)?;
+        DeskCommand::Purge { db, retention } => {
+            let report = Db::open(&db)?.purge_expired(now(), &retention.get())?;
             println!("{}", serde_json::to_string(&report)?);
         }
         DeskCommand::SetPassword { number, store } => {

@@ -50,6 +50,8 @@ enum Command {
         /// List every LIID in the summary (default: the top 10 by records and a totals line).
         #[arg(long)]
         verbose: bool,
+        #[command(flatten)]
+        retention: cli_desk::RetentionArgs,
     },
     /// Print a handover stream as JSON lines: BER PS-PDUs (hi2.ber, hi3.ber), or `laes`
     /// CDC records (hi2.ber) or CCC frames (hi3.ccc).
@@ -234,6 +236,8 @@ struct RunArgs {
     /// SPOOL/records/records.sqlite) or postgres://… (see README, "Law Enforcement Support desk").
     #[arg(long, value_name = "PATH|postgres://…")]
     records_db: Option<String>,
+    #[command(flatten)]
+    retention: cli_desk::RetentionArgs,
     /// Audit trail directory (default SPOOL/audit).
     #[arg(long)]
     audit: Option<PathBuf>,
@@ -341,10 +345,11 @@ fn main() -> ExitCode {
     let cli = parse_cli();
     cli::logging::init(cli.log_format);
     let result = match cli.command {
-        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, timers, records_db, verbose } => {
+        Command::Replay { capture, warrants, out, calltrace, calltrace_state, media_shards, timers, records_db, verbose, retention } => {
             let pipeline = tapline::pipeline::PipelineConfig { media_shards, progress: Some("replay"), ..Default::default() };
             let mediator = timers.config();
-            let options = tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, mediator, records_db };
+            let options =
+                tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, mediator, records_db, retention: retention.get(), metrics: None };
             run_replay(&capture, &warrants, &out, &options, verbose)
         }
         Command::Decode { file, profile, calls } => run_decode(&file, profile.as_deref(), calls),
@@ -488,6 +493,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         metrics: a.metrics,
         mediator: a.timers.config(),
         records_db: a.records_db,
+        retention: a.retention.get(),
     };
     let pcap = match &options.source {
         Source::Pcap { path, .. } => Some(path.clone()),

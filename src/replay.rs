@@ -8,7 +8,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::calltrace::{self, CallTraceError, CallTraceStats, CallTracer, JsonlOutput, Tracker};
+use crate::calltrace::{self, CallTraceError, CallTraceStats, JsonlOutput};
 use std::sync::atomic::AtomicBool;
 
 use crate::capture::CaptureError;
@@ -52,6 +52,11 @@ pub struct ReplayOptions {
     /// Call detail records of every call to this database (a SQLite file, or
     /// `postgres://…`); Call Trace then reads its directory from it (see `records`).
     pub records_db: Option<String>,
+    /// How long the records database keeps calls and traces (purged at the first packet and
+    /// each new UTC day of packet time).
+    pub retention: crate::records::Retention,
+    /// Count into these metrics (e.g. served on an endpoint) rather than the replay's own.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 /// Bytes written per agency.
@@ -222,29 +227,22 @@ pub fn replay_with(
     let output = FileOutput::new(out, agency_ids, profiles);
     let sequencer = Sequencer::new(store.appliance, store.agencies, output);
     let mediator = Mediator::with_config(table, options.mediator, CinAllocator::new());
-    let writer = match &options.records_db {
-        Some(spec) => Some(crate::records::Writer::start(spec)?),
-        None => None,
-    };
-    let tracer = match &options.calltrace {
+    let calltrace = match &options.calltrace {
         Some(path) => {
-            let mut config = calltrace::Config::load(path, &numbering)?;
-            if let Some(spec) = &options.records_db {
-                config.directory = crate::records::Db::open(spec)?.directory()?;
-            }
+            let config = calltrace::Config::load(path, &numbering)?;
             let state = match &options.calltrace_state {
                 Some(p) => calltrace::load_state(p)?,
                 None => calltrace::TraceState::default(),
             };
-            let output = crate::records::TraceTee::new(writer.as_ref(), JsonlOutput::create(out)?);
-            Some(CallTracer::new(Tracker::with_state(config, state), output))
+            Some((config, state, JsonlOutput::create(out)?))
         }
         None => None,
     };
-    let observer = crate::records::DeskObserver { records: writer.as_ref().map(|w| w.observer(numbering.clone())), tracer };
+    let metrics = options.metrics.clone().unwrap_or_default();
+    let context = crate::records::WriterContext { metrics: Arc::clone(&metrics), audit: None, retention: options.retention };
+    let (writer, observer) = crate::records::hook::start(options.records_db.as_deref(), calltrace, &numbering, context)?;
     let source = FrameSource::Pcap { path: capture.to_owned(), rate: None };
     let stop = AtomicBool::new(false);
-    let metrics = Metrics::new();
     let done = pipeline::run(&source, mediator, observer, sequencer, NoHook::default(), &stop, &options.pipeline, &metrics)?;
     let sequencer = done.encoder;
     let liid_counts = sequencer.counts_of_all(liids);

@@ -366,7 +366,7 @@ fn command_line_certs_and_serve() {
         .unwrap();
     assert!(blocked.status.success(), "{}", String::from_utf8_lossy(&blocked.stderr));
     let who: Vec<(String, String)> = desk_entries(&tmp.path().join("audit")).into_iter().map(|e| (e.0, e.1)).collect();
-    let expected = [("alice", "demand-entered"), ("sam", "desk-refused"), ("carol", "trace-block-set")];
+    let expected = [("alice", "demand-entered"), ("sam", "desk-refused"), ("carol", "trace-blocked")];
     assert_eq!(who, expected.map(|(a, b)| (a.to_owned(), b.to_owned())));
     assert!(verify_dir(&tmp.path().join("audit")).unwrap().is_ok());
 }

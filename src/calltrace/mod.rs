@@ -13,7 +13,7 @@ mod tests;
 use std::path::PathBuf;
 
 pub use config::{Area, Config, MAX_CHARGE_CENTS};
-pub use directory::{identity_key, Directory, Listing};
+pub use directory::{identity_key, number_key, Directory, Listing};
 pub use output::{load_state, save_state, CallTracer, JsonlOutput, TraceOutput};
 pub use record::{
     ChargeRecord, FailureReason, SubscriberOutcome, TraceEvent, TraceRecord, TraceResult, TracedCall,

@@ -126,7 +126,9 @@ impl<O: TraceOutput> CallTracer<O> {
     }
 
     fn write(&mut self, event: &TraceEvent) -> io::Result<()> {
-        self.output.trace(&event.cic)?;
+        if let Some(cic) = &event.cic {
+            self.output.trace(cic)?;
+        }
         if let Some(charge) = &event.charge {
             self.output.charge(charge)?;
         }

@@ -8,6 +8,9 @@ use serde::Serialize;
 pub enum TraceResult {
     Success,
     Failure,
+    /// The subscriber's line has Call Trace blocked: nothing was traced or charged, and
+    /// the Center got no record (only in a [`SubscriberOutcome`]).
+    Blocked,
 }
 
 /// Why a `*57` could not trace the last incoming call.
@@ -84,7 +87,8 @@ pub struct SubscriberOutcome {
 /// The records of one `*57`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TraceEvent {
-    pub cic: TraceRecord,
+    /// The Center's record; `None` when the line has Call Trace blocked.
+    pub cic: Option<TraceRecord>,
     /// Present only for a successful trace.
     pub charge: Option<ChargeRecord>,
     pub outcome: SubscriberOutcome,

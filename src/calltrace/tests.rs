@@ -69,6 +69,11 @@ fn star57(t: &mut Tracker, call_id: &str, secs: u64) -> TraceEvent {
     feed(t, &invite(call_id, "*57", &uri("+13035550142"), ""), secs).expect("a trace")
 }
 
+/// The Center's record of a `*57` (every line here may trace).
+fn cic(ev: &TraceEvent) -> &TraceRecord {
+    ev.cic.as_ref().expect("a record for the Center")
+}
+
 fn rang_call(t: &mut Tracker, call_id: &str, caller: &str, secs: u64) {
     assert!(feed(t, &invite(call_id, "+13035550142", &uri(caller), ""), secs).is_none());
     feed(t, &response(call_id, 100, "INVITE"), secs);
@@ -81,22 +86,22 @@ fn answered_call_is_traced_with_directory_listing_and_charge() {
     rang_call(&mut t, "c1", "+13035550177", 0);
     feed(&mut t, &response("c1", 200, "INVITE"), 3);
     let ev = star57(&mut t, "t1", 60);
-    assert_eq!(ev.cic.result, TraceResult::Success);
-    assert_eq!(ev.cic.trace_id, "CT-00000001");
-    assert_eq!(ev.cic.subscriber, "13035550142");
-    assert_eq!(ev.cic.calling_number.as_deref(), Some("13035550177"));
-    assert_eq!(ev.cic.caller_name.as_deref(), Some("Pat Example"));
-    assert_eq!(ev.cic.caller_address.as_deref(), Some("1 Main St, Denver CO"));
-    let call = ev.cic.traced_call.as_ref().unwrap();
+    assert_eq!(cic(&ev).result, TraceResult::Success);
+    assert_eq!(cic(&ev).trace_id, "CT-00000001");
+    assert_eq!(cic(&ev).subscriber, "13035550142");
+    assert_eq!(cic(&ev).calling_number.as_deref(), Some("13035550177"));
+    assert_eq!(cic(&ev).caller_name.as_deref(), Some("Pat Example"));
+    assert_eq!(cic(&ev).caller_address.as_deref(), Some("1 Main St, Denver CO"));
+    let call = cic(&ev).traced_call.as_ref().unwrap();
     assert_eq!(call.call_id, "c1");
     assert_eq!(call.time, at(0).to_rfc3339());
     // Longest prefix wins: 1303555 (700) over 1303 (650).
-    assert_eq!(ev.cic.charge_cents, 700);
-    let charge = ev.charge.unwrap();
+    assert_eq!(cic(&ev).charge_cents, 700);
+    let charge = ev.charge.clone().unwrap();
     assert_eq!((charge.area.as_deref(), charge.charge_cents), (Some("denver-downtown"), 700));
     assert_eq!(ev.outcome.charge_cents, 700);
     assert_eq!(ev.outcome.result, TraceResult::Success);
-    assert_eq!((ev.cic.successful_traces, ev.cic.threshold_reached), (1, false));
+    assert_eq!((cic(&ev).successful_traces, cic(&ev).threshold_reached), (1, false));
 }
 
 #[test]
@@ -105,9 +110,9 @@ fn unlisted_caller_has_number_but_no_name() {
     rang_call(&mut t, "c1", "+17205550101", 0);
     feed(&mut t, &response("c1", 487, "INVITE"), 9);
     let ev = star57(&mut t, "t1", 20);
-    assert_eq!(ev.cic.result, TraceResult::Success);
-    assert_eq!(ev.cic.calling_number.as_deref(), Some("17205550101"));
-    assert_eq!(ev.cic.caller_name, None);
+    assert_eq!(cic(&ev).result, TraceResult::Success);
+    assert_eq!(cic(&ev).calling_number.as_deref(), Some("17205550101"));
+    assert_eq!(cic(&ev).caller_name, None);
 }
 
 #[test]
@@ -119,10 +124,10 @@ fn never_rang_is_a_free_failure() {
     // A later 180 of another transaction must not count.
     feed(&mut t, &response("c1", 180, "INVITE"), 2);
     let ev = star57(&mut t, "t1", 10);
-    assert_eq!(ev.cic.result, TraceResult::Failure);
-    assert_eq!(ev.cic.failure_reason, Some(FailureReason::NeverRang));
-    assert_eq!(ev.cic.calling_number, None);
-    assert_eq!(ev.cic.charge_cents, 0);
+    assert_eq!(cic(&ev).result, TraceResult::Failure);
+    assert_eq!(cic(&ev).failure_reason, Some(FailureReason::NeverRang));
+    assert_eq!(cic(&ev).calling_number, None);
+    assert_eq!(cic(&ev).charge_cents, 0);
     assert!(ev.charge.is_none());
     assert_eq!((ev.outcome.result, ev.outcome.charge_cents), (TraceResult::Failure, 0));
 }
@@ -131,13 +136,13 @@ fn never_rang_is_a_free_failure() {
 fn no_incoming_call_and_expiry() {
     let mut t = Tracker::new(config());
     let ev = star57(&mut t, "t0", 0);
-    assert_eq!(ev.cic.failure_reason, Some(FailureReason::NoIncomingCall));
-    assert!(ev.cic.traced_call.is_none());
+    assert_eq!(cic(&ev).failure_reason, Some(FailureReason::NoIncomingCall));
+    assert!(cic(&ev).traced_call.is_none());
     rang_call(&mut t, "c1", "+13035550177", 10);
     let day = 24 * 3600;
     assert_eq!(t.subscribers_tracked(), 1);
     let ev = star57(&mut t, "t1", 10 + day + 1);
-    assert_eq!(ev.cic.failure_reason, Some(FailureReason::NoIncomingCall));
+    assert_eq!(cic(&ev).failure_reason, Some(FailureReason::NoIncomingCall));
     assert_eq!(t.subscribers_tracked(), 0, "the sweep forgot the old call");
 }
 
@@ -146,14 +151,14 @@ fn anonymous_unavailable_fails_private_succeeds() {
     let mut t = Tracker::new(config());
     rang_call(&mut t, "c1", "anonymous", 0);
     let ev = star57(&mut t, "t1", 10);
-    assert_eq!(ev.cic.failure_reason, Some(FailureReason::CallerUnavailable));
+    assert_eq!(cic(&ev).failure_reason, Some(FailureReason::CallerUnavailable));
     let private = "Privacy: id\r\nP-Asserted-Identity: <sip:+13035550177@carrier.example;user=phone>\r\n";
     feed(&mut t, &invite("c2", "+13035550142", "sip:anonymous@anonymous.invalid", private), 20);
     feed(&mut t, &response("c2", 183, "INVITE"), 21);
     let ev = star57(&mut t, "t2", 30);
-    assert_eq!(ev.cic.result, TraceResult::Success);
-    assert_eq!(ev.cic.calling_number.as_deref(), Some("13035550177"));
-    assert!(ev.cic.traced_call.unwrap().caller_private);
+    assert_eq!(cic(&ev).result, TraceResult::Success);
+    assert_eq!(cic(&ev).calling_number.as_deref(), Some("13035550177"));
+    assert!(cic(&ev).traced_call.as_ref().unwrap().caller_private);
 }
 
 #[test]
@@ -165,8 +170,8 @@ fn call_waiting_call_is_the_last_incoming_call() {
     // A retransmission of the first INVITE does not bring it back.
     feed(&mut t, &invite("first", "+13035550142", &uri("+13035550177"), ""), 11);
     let ev = star57(&mut t, "t1", 40);
-    assert_eq!(ev.cic.traced_call.unwrap().call_id, "waiting");
-    assert_eq!(ev.cic.calling_number.as_deref(), Some("17205550101"));
+    assert_eq!(cic(&ev).traced_call.as_ref().unwrap().call_id, "waiting");
+    assert_eq!(cic(&ev).calling_number.as_deref(), Some("17205550101"));
 }
 
 #[test]
@@ -181,12 +186,12 @@ fn forwarded_call_is_the_last_incoming_call_of_both_subscribers() {
     feed(&mut t, &invite("fw", "+13035550142", &uri("+13035550111"), &diversion), 0);
     feed(&mut t, &response("fw", 180, "INVITE"), 1);
     let ev = star57(&mut t, "t1", 10);
-    assert_eq!(ev.cic.calling_number.as_deref(), Some("13035550111"));
-    assert!(ev.cic.traced_call.unwrap().forwarded);
+    assert_eq!(cic(&ev).calling_number.as_deref(), Some("13035550111"));
+    assert!(cic(&ev).traced_call.as_ref().unwrap().forwarded);
     let from_0188 = invite("t2", "*57", &uri("+13035550188"), "");
     let ev = feed(&mut t, &from_0188, 20).unwrap();
-    assert_eq!(ev.cic.subscriber, "13035550188");
-    assert_eq!(ev.cic.result, TraceResult::Success);
+    assert_eq!(cic(&ev).subscriber, "13035550188");
+    assert_eq!(cic(&ev).result, TraceResult::Success);
 }
 
 #[test]
@@ -195,7 +200,7 @@ fn third_trace_of_same_caller_sets_flag_and_state_survives() {
     for i in 0..2u64 {
         rang_call(&mut t, &format!("c{i}"), "+13035550177", i * 100);
         let ev = star57(&mut t, &format!("t{i}"), i * 100 + 50);
-        assert_eq!((ev.cic.successful_traces, ev.cic.threshold_reached), (i as u32 + 1, false));
+        assert_eq!((cic(&ev).successful_traces, cic(&ev).threshold_reached), (i as u32 + 1, false));
     }
     // Restart: counts and the trace id sequence continue.
     let state = t.state();
@@ -203,13 +208,13 @@ fn third_trace_of_same_caller_sets_flag_and_state_survives() {
     let mut t = Tracker::with_state(config(), state);
     rang_call(&mut t, "c2", "+13035550177", 200);
     let ev = star57(&mut t, "t2", 250);
-    assert_eq!(ev.cic.trace_id, "CT-00000003");
-    assert_eq!((ev.cic.successful_traces, ev.cic.threshold_reached), (3, true));
+    assert_eq!(cic(&ev).trace_id, "CT-00000003");
+    assert_eq!((cic(&ev).successful_traces, cic(&ev).threshold_reached), (3, true));
     assert_eq!(t.stats().thresholds_reached, 1);
     // Failures do not count; another caller has its own count.
     rang_call(&mut t, "c3", "+17205550101", 300);
     let ev = star57(&mut t, "t3", 350);
-    assert_eq!(ev.cic.successful_traces, 1);
+    assert_eq!(cic(&ev).successful_traces, 1);
 }
 
 #[test]
@@ -239,7 +244,7 @@ fn outcome_json_has_no_caller_identity() {
             assert!(!text.contains(needle), "{needle} leaked");
         }
     }
-    assert!(serde_json::to_string(&ev.cic).unwrap().contains("13035550177"));
+    assert!(serde_json::to_string(cic(&ev)).unwrap().contains("13035550177"));
 }
 
 #[test]
@@ -265,12 +270,12 @@ fn redirected_call_counts_as_reached() {
     feed(&mut t, &invite("c1", "+13035550142", &uri("+13035550177"), ""), 0);
     feed(&mut t, &response("c1", 302, "INVITE"), 1);
     let ev = star57(&mut t, "t1", 10);
-    assert_eq!(ev.cic.result, TraceResult::Success);
+    assert_eq!(cic(&ev).result, TraceResult::Success);
     // A 180 to a non-INVITE transaction (CSeq method) is not ringing.
     feed(&mut t, &invite("c2", "+13035550142", &uri("+13035550177"), ""), 20);
     feed(&mut t, &response("c2", 180, "PRACK"), 21);
     let ev = star57(&mut t, "t2", 30);
-    assert_eq!(ev.cic.failure_reason, Some(FailureReason::NeverRang));
+    assert_eq!(cic(&ev).failure_reason, Some(FailureReason::NeverRang));
 }
 
 mod property {
@@ -297,9 +302,27 @@ mod property {
                 if let Some(ev) = t.on_sip(&msg, at(i as u64)) {
                     let json = serde_json::to_value(&ev.outcome).unwrap();
                     prop_assert_eq!(json.as_object().map(|o| o.len()), Some(5));
-                    prop_assert_eq!(ev.charge.is_some(), ev.cic.result == TraceResult::Success);
+                    prop_assert_eq!(ev.charge.is_some(), ev.cic.as_ref().is_some_and(|c| c.result == TraceResult::Success));
                 }
             }
         }
     }
+}
+
+#[test]
+fn star57_from_a_blocked_line_traces_and_charges_nothing() {
+    let mut c = config();
+    let dir = format!("{DIRECTORY}\n[[subscriber]]\nnumber = \"+13035550142\"\nname = \"Alex\"\naddress = \"x\"\ntrace_blocked = true\n");
+    c.directory = Directory::from_toml(&dir, Path::new("dir.toml"), &Numbering::default()).unwrap();
+    let mut t = Tracker::new(c);
+    rang_call(&mut t, "c1", "+13035550177", 0);
+    let ev = star57(&mut t, "t1", 10);
+    assert_eq!(ev.cic, None, "no record for the Center");
+    assert_eq!(ev.charge, None, "no charge");
+    assert_eq!((ev.outcome.result, ev.outcome.charge_cents), (TraceResult::Blocked, 0));
+    let json = serde_json::to_string(&ev.outcome).unwrap();
+    assert!(!json.contains("5550177") && json.contains("\"blocked\""), "{json}");
+    let s = t.stats();
+    assert_eq!((s.trace_requests, s.requests_blocked, s.traces_succeeded, s.charged_cents), (1, 1, 0, 0));
+    assert!(t.state().pairs.is_empty(), "no running count");
 }

@@ -57,6 +57,8 @@ pub struct CallTraceStats {
     pub charged_cents: u64,
     /// `*57` INVITEs from callers who are not the carrier's subscribers (ignored).
     pub requests_from_non_subscribers: u64,
+    /// `*57` calls from lines with Call Trace blocked (nothing traced or charged).
+    pub requests_blocked: u64,
 }
 
 /// Successful traces of one caller by one subscriber.
@@ -252,6 +254,11 @@ impl Tracker {
         let trace_id = format!("CT-{:08}", self.next_trace);
         self.next_trace += 1;
         let time = ts.to_rfc3339();
+        if self.config.directory.trace_blocked(&subscriber_key) {
+            self.stats.requests_blocked += 1;
+            let outcome = SubscriberOutcome { trace_id, time, subscriber: subscriber_key, result: TraceResult::Blocked, charge_cents: 0 };
+            return Some(TraceEvent { cic: None, charge: None, outcome });
+        }
         let last = self
             .last_incoming
             .get(&subscriber_key)
@@ -327,7 +334,7 @@ impl Tracker {
             result: cic.result,
             charge_cents: cic.charge_cents,
         };
-        Some(TraceEvent { cic, charge, outcome })
+        Some(TraceEvent { cic: Some(cic), charge, outcome })
     }
 
     /// Forgets calls older than the retention time and INVITEs older than ten minutes.

@@ -76,9 +76,11 @@ fn flag_names_are_consistent_across_subcommands() {
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
 
-/// Flags of other tools the documents mention (cargo, xmllint, etsi_oracle.py), and clap's own.
-const OTHER_TOOLS: &[&str] =
-    &["bench", "features", "release", "profile", "test", "locked", "nocapture", "schema", "type", "help", "version"];
+/// Flags of other tools the documents mention (cargo, xmllint, etsi_oracle.py, tcpreplay), and
+/// clap's own.
+const OTHER_TOOLS: &[&str] = &[
+    "bench", "features", "release", "profile", "test", "locked", "nocapture", "schema", "type", "help", "version", "topspeed", "pps",
+];
 
 #[test]
 fn documented_flags_are_the_current_names() {

@@ -6,36 +6,34 @@ use serde_json::json;
 
 use super::service::now_ns;
 use super::{cpni, Desk, DeskError};
-use crate::calltrace::identity_key;
 use crate::records::cic::Case;
 use crate::records::TraceCase;
-use crate::warrant::{parse_target, Numbering};
-
-/// The records database's key of a number or SIP URI as a person writes it.
-pub fn number_key(n: &str) -> Result<String, DeskError> {
-    let id = parse_target(n, &Numbering::default()).map_err(|_| DeskError::BadNumber)?;
-    Ok(identity_key(&id))
-}
 
 impl Desk {
+    /// The records database's key of a number or SIP URI as a person writes it, under the
+    /// appliance's number domains.
+    pub fn number_key(&self, n: &str) -> Result<String, DeskError> {
+        crate::calltrace::number_key(n, &self.config().numbering).map_err(|_| DeskError::BadNumber)
+    }
+
     /// Sets (or changes) a line's CPNI password; the customer is notified at the address
     /// of record. The password is never logged.
     pub fn set_cpni_password(&mut self, number: &str, password: &str, who: &str) -> Result<(), DeskError> {
-        let n = number_key(number)?;
+        let n = self.number_key(number)?;
         cpni::set_password(&mut self.db, &n, password, now_ns())?;
         self.record(who, "cpni-password-set", json!({ "number": n }))
     }
 
     /// Blocks (or unblocks) Call Trace on a line.
     pub fn set_trace_block(&mut self, number: &str, blocked: bool, who: &str) -> Result<(), DeskError> {
-        let n = number_key(number)?;
+        let n = self.number_key(number)?;
         self.db.set_trace_block(&n, blocked, now_ns())?;
-        self.record(who, "trace-block-set", json!({ "number": n, "blocked": blocked }))
+        self.record(who, if blocked { "trace-blocked" } else { "trace-unblocked" }, json!({ "line": n }))
     }
 
     /// A line's cases and their traces (logged: trace results are record contents).
     pub fn cases(&mut self, number: &str, who: &str) -> Result<(Vec<Case>, Vec<TraceCase>), DeskError> {
-        let n = number_key(number)?;
+        let n = self.number_key(number)?;
         let cases = self.db.cases_of(&n)?;
         let traces = self.db.traces_of(&n)?;
         self.record(who, "cases-shown", json!({ "number": n, "cases": cases.len(), "traces": traces.len() }))?;

@@ -14,7 +14,6 @@ mod service;
 
 pub use demand::{CustomerAuth, DemandDoc, Refusal, RequesterKind, State};
 pub use instrument::{release, CallsMade, Instrument, Release, SubscriberInfo};
-pub use lines::number_key;
 pub use package::{FileEntry, Produced};
 pub use roles::{allowed, DeskAction, DeskRole};
 pub use service::{DemandRecord, Desk, DeskConfig, PRESERVATION_DAYS};

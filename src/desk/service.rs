@@ -14,9 +14,9 @@ use super::instrument::{release, Instrument, Release};
 use super::package::{self, PackageInput, Produced};
 use super::DeskError;
 use crate::audit::{self, AuditLog, Event, ProvisioningAct};
-use crate::calltrace::identity_key;
+use crate::calltrace::number_key;
 use crate::records::{Db, Hold, Value, DAY_NS, DEFAULT_RETENTION_DAYS};
-use crate::warrant::{parse_target, Numbering};
+use crate::warrant::Numbering;
 
 /// A preservation hold's term (18 U.S.C. §2703(f)(2)), renewable once.
 pub const PRESERVATION_DAYS: i64 = 90;
@@ -31,6 +31,9 @@ pub struct DeskConfig {
     pub retention_days: i64,
     /// Fee of a customer's own request, cents.
     pub customer_fee_cents: i64,
+    /// The appliance's number domains (`[appliance] number_domains`): how a demand's
+    /// numbers key, as mediation and Call Trace key the parties of calls.
+    pub numbering: Numbering,
 }
 
 impl Default for DeskConfig {
@@ -40,6 +43,7 @@ impl Default for DeskConfig {
             custodian: "Custodian of Records, Law Enforcement Support".into(),
             retention_days: DEFAULT_RETENTION_DAYS,
             customer_fee_cents: 500,
+            numbering: Numbering::default(),
         }
     }
 }
@@ -179,8 +183,8 @@ impl Desk {
     pub fn enter(&mut self, mut doc: DemandDoc, who: &str) -> Result<DemandRecord, DeskError> {
         let mut bad_number = false;
         for n in &mut doc.numbers {
-            match parse_target(n, &Numbering::default()) {
-                Ok(id) => *n = identity_key(&id),
+            match number_key(n, &self.config.numbering) {
+                Ok(key) => *n = key,
                 Err(_) => bad_number = true,
             }
         }

@@ -72,10 +72,14 @@ pub enum Counter {
     RecordsSpooled,
     RecordsConfirmed,
     SpoolDiskFull,
+    TraceAlarms,
+    CallRecordsPurged,
+    TracesPurged,
+    RecordsPurges,
 }
 
 impl Counter {
-    pub const COUNT: usize = 13;
+    pub const COUNT: usize = 17;
     pub const ALL: [Counter; Counter::COUNT] = [
         Counter::Packets,
         Counter::Bytes,
@@ -90,6 +94,10 @@ impl Counter {
         Counter::RecordsSpooled,
         Counter::RecordsConfirmed,
         Counter::SpoolDiskFull,
+        Counter::TraceAlarms,
+        Counter::CallRecordsPurged,
+        Counter::TracesPurged,
+        Counter::RecordsPurges,
     ];
 
     /// The JSON key; the Prometheus name is `tapline_<name>_total`.
@@ -108,6 +116,10 @@ impl Counter {
             Counter::RecordsSpooled => "records_spooled",
             Counter::RecordsConfirmed => "records_confirmed",
             Counter::SpoolDiskFull => "spool_disk_full",
+            Counter::TraceAlarms => "trace_alarms",
+            Counter::CallRecordsPurged => "call_records_purged",
+            Counter::TracesPurged => "traces_purged",
+            Counter::RecordsPurges => "records_purges",
         }
     }
 
@@ -127,6 +139,10 @@ impl Counter {
             Counter::RecordsSpooled => "Records written to an agency spool.",
             Counter::RecordsConfirmed => "Records whose delivery an agency confirmed.",
             Counter::SpoolDiskFull => "Times a spool's file system reached its headroom and the pipeline was held (alarm).",
+            Counter::TraceAlarms => "New *57 traces at the Call Identification Center (alarm: an analyst must look).",
+            Counter::CallRecordsPurged => "Call detail records deleted by the retention purge.",
+            Counter::TracesPurged => "Call Identification Center traces deleted by the retention purge.",
+            Counter::RecordsPurges => "Retention purges of the records database run (daily, by packet time).",
         }
     }
 }

@@ -60,15 +60,18 @@ pub fn add_business_days(ns: i64, days: i64) -> i64 {
 
 impl Db {
     /// Stores a trace from Call Trace: opens or extends the (subscriber, caller) case.
-    /// A subscriber with Call Trace blocked gets a `blocked` row without caller data.
-    pub fn record_trace(&mut self, t: &TraceRecord) -> Result<TraceCase, DbError> {
+    /// A line with Call Trace blocked here (blocked after the tracer started) gets no case
+    /// and no trace: `None`.
+    pub fn record_trace(&mut self, t: &TraceRecord) -> Result<Option<TraceCase>, DbError> {
         let time_ns = parse_ns(&t.time);
-        let blocked = self.trace_blocked(&t.subscriber)?;
+        if self.trace_blocked(&t.subscriber)? {
+            return Ok(None);
+        }
         let call = match &t.traced_call {
             Some(c) => self.call_by_id(&c.call_id)?,
             None => None,
         };
-        let success = t.result == TraceResult::Success && !blocked;
+        let success = t.result == TraceResult::Success;
         let caller = if success { t.calling_number.clone() } else { None };
         let listed = match &caller {
             Some(c) => self.subscriber(c)?,
@@ -76,7 +79,6 @@ impl Db {
         };
         let private = t.traced_call.as_ref().is_some_and(|c| c.caller_private);
         let caller_type = match (&caller, &listed) {
-            _ if blocked => "blocked",
             (None, _) => "unavailable",
             (Some(_), Some(s)) if s.services.iter().any(|x| x == "payphone") => "pay_phone",
             _ if private => "private",
@@ -122,7 +124,7 @@ impl Db {
             case_id,
             time_ns,
             subscriber: t.subscriber.clone(),
-            result: if blocked { "blocked".into() } else { format!("{:?}", t.result).to_lowercase() },
+            result: format!("{:?}", t.result).to_lowercase(),
             failure_reason: t.failure_reason.map(|r| serde_json::to_value(r).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()),
             call_id: t.traced_call.as_ref().map(|c| c.call_id.clone()),
             caller: caller.clone(),
@@ -156,7 +158,7 @@ impl Db {
                 row.threshold_reached.into(),
             ],
         )?;
-        Ok(row)
+        Ok(Some(row))
     }
 
     /// Traces of a subscriber's cases (not handed off), oldest first.

@@ -67,6 +67,9 @@ pub enum DbError {
     Type { db: String, column: usize },
     #[error("{0}")]
     Invalid(String),
+    /// The audit trail of the records writer (purges, blocked traces) could not be written.
+    #[error("audit trail: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// The engine behind a [`Db`].
@@ -106,7 +109,8 @@ impl Db {
             let mut db = Db { engine: Engine::Sqlite(conn), name };
             // WAL: readers (the desk) never block the writer thread; NORMAL sync is durable
             // at each checkpoint and never corrupts.
-            db.batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000;")?;
+            // A 64 MiB page cache keeps the party indexes' upper levels in memory at 10^8 rows.
+            db.batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=10000; PRAGMA cache_size=-65536;")?;
             db
         };
         let mut db = db;

@@ -2,15 +2,16 @@
 //! means of payment, imported from CSV or TOML into the records database. It is the one
 //! directory: Call Trace reads its listings from here (`Db::directory`), the desk its
 //! subscriber information. The TOML form is the Call Trace `directory.toml` format
-//! (`[[subscriber]]` `number`, `name`, `address`) with the optional extra keys.
+//! (`[[subscriber]]` `number`, `name`, `address`) with the optional extra keys. Numbers key
+//! under the appliance's number domains (`number_key`), as mediation and Call Trace key them.
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use super::db::{Db, DbError, Value};
-use crate::calltrace::{identity_key, Directory, Listing};
-use crate::warrant::{parse_target, Numbering};
+use crate::calltrace::{number_key, Directory, Listing};
+use crate::warrant::Numbering;
 
 /// One subscriber of the carrier.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +31,9 @@ pub struct Subscriber {
     /// Means and source of payment.
     #[serde(default)]
     pub payment: Option<String>,
+    /// `true` blocks Call Trace on the line, `false` lifts a block; absent leaves it as is.
+    #[serde(default)]
+    pub trace_blocked: Option<bool>,
 }
 
 fn services_de<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -57,11 +61,10 @@ fn invalid(path: &Path, entry: usize, key: &str, why: impl std::fmt::Display) ->
     DbError::Invalid(format!("{}: subscriber[{entry}].{key}: {why}", path.display()))
 }
 
-fn normalise(path: &Path, mut subs: Vec<Subscriber>) -> Result<Vec<Subscriber>, DbError> {
+fn normalise(path: &Path, mut subs: Vec<Subscriber>, numbering: &Numbering) -> Result<Vec<Subscriber>, DbError> {
     let mut seen = std::collections::HashSet::new();
     for (i, s) in subs.iter_mut().enumerate() {
-        let id = parse_target(&s.number, &Numbering::default()).map_err(|_| invalid(path, i, "number", "not a telephone number or SIP URI"))?;
-        s.number = identity_key(&id);
+        s.number = number_key(&s.number, numbering).map_err(|_| invalid(path, i, "number", "not a telephone number or SIP URI"))?;
         if !seen.insert(s.number.clone()) {
             return Err(invalid(path, i, "number", "listed twice"));
         }
@@ -73,23 +76,30 @@ fn normalise(path: &Path, mut subs: Vec<Subscriber>) -> Result<Vec<Subscriber>, 
     Ok(subs)
 }
 
-/// Imports a TOML directory (the `directory.toml` format); entries replace those of the same number.
-pub fn import_toml(db: &mut Db, path: &Path) -> Result<usize, DbError> {
+/// Imports a TOML directory (the `directory.toml` format); entries replace those of the same
+/// number. Numbers key under the appliance's `numbering`.
+pub fn import_toml(db: &mut Db, path: &Path, numbering: &Numbering) -> Result<usize, DbError> {
     let text = std::fs::read_to_string(path).map_err(|e| DbError::Invalid(format!("{}: {e}", path.display())))?;
     let file: TomlFile = toml::from_str(&text).map_err(|e| DbError::Invalid(format!("{}: not valid TOML: {}", path.display(), e.message())))?;
-    let subs = normalise(path, file.subscriber)?;
+    let subs = normalise(path, file.subscriber, numbering)?;
     db.upsert_subscribers(&subs)?;
     Ok(subs.len())
 }
 
-/// Imports a CSV directory with a header row `number,name,address,account_start,services,payment`
-/// (the last three may be empty or absent).
-pub fn import_csv(db: &mut Db, path: &Path) -> Result<usize, DbError> {
+/// Imports a CSV directory with a header row `number,name,address,account_start,services,payment,trace_blocked`
+/// (the last four may be empty or absent; `trace_blocked` is `yes`/`no`).
+pub fn import_csv(db: &mut Db, path: &Path, numbering: &Numbering) -> Result<usize, DbError> {
     let mut reader = csv::Reader::from_path(path).map_err(|e| DbError::Invalid(format!("{}: {e}", path.display())))?;
     let mut subs = Vec::new();
     for (i, row) in reader.deserialize::<CsvRow>().enumerate() {
         let row = row.map_err(|e| invalid(path, i, "row", e))?;
         let empty = |s: Option<String>| s.filter(|s| !s.trim().is_empty());
+        let trace_blocked = match empty(row.trace_blocked).as_deref().map(str::trim) {
+            None => None,
+            Some("yes" | "true") => Some(true),
+            Some("no" | "false") => Some(false),
+            Some(_) => return Err(invalid(path, i, "trace_blocked", "not yes or no")),
+        };
         subs.push(Subscriber {
             number: row.number,
             name: row.name,
@@ -97,9 +107,10 @@ pub fn import_csv(db: &mut Db, path: &Path) -> Result<usize, DbError> {
             account_start: empty(row.account_start),
             services: row.services.unwrap_or_default().split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             payment: empty(row.payment),
+            trace_blocked,
         });
     }
-    let subs = normalise(path, subs)?;
+    let subs = normalise(path, subs, numbering)?;
     db.upsert_subscribers(&subs)?;
     Ok(subs.len())
 }
@@ -115,6 +126,8 @@ struct CsvRow {
     services: Option<String>,
     #[serde(default)]
     payment: Option<String>,
+    #[serde(default)]
+    trace_blocked: Option<String>,
 }
 
 const SUB_COLUMNS: &str = "number, name, address, account_start, services, payment";
@@ -128,15 +141,20 @@ fn sub_of(r: &[Value]) -> Option<Subscriber> {
         account_start: t(3),
         services: t(4).map(|s| s.split(';').filter(|x| !x.is_empty()).map(str::to_owned).collect()).unwrap_or_default(),
         payment: t(5),
+        trace_blocked: None,
     })
 }
 
 impl Db {
     /// Inserts or replaces subscribers (numbers already normalised), keeping their CPNI
-    /// credentials.
+    /// credentials; sets or lifts the Call Trace blocks the entries say.
     pub fn upsert_subscribers(&mut self, subs: &[Subscriber]) -> Result<(), DbError> {
+        let now_ns = i64::try_from(crate::audit::now().as_nanos()).unwrap_or(i64::MAX);
         self.transaction(|db| {
             for s in subs {
+                if let Some(blocked) = s.trace_blocked {
+                    db.set_trace_block(&s.number, blocked, now_ns)?;
+                }
                 let services = s.services.join(";");
                 let params = [
                     s.number.as_str().into(),
@@ -164,11 +182,14 @@ impl Db {
         Ok(rows.first().and_then(|r| sub_of(r)))
     }
 
-    /// The Call Trace directory (name and address of every subscriber).
+    /// The Call Trace directory: name and address of every subscriber, and the lines with
+    /// Call Trace blocked.
     pub fn directory(&mut self) -> Result<Directory, DbError> {
         let rows = self.query(&format!("SELECT {SUB_COLUMNS} FROM subscribers"), &[])?;
+        let blocked = self.query("SELECT number FROM trace_blocks", &[])?;
         Ok(Directory::from_entries(
             rows.iter().filter_map(|r| sub_of(r)).map(|s| (s.number, Listing { name: s.name, address: s.address })),
+            blocked.iter().filter_map(|r| r.first().and_then(Value::text).map(str::to_owned)),
         ))
     }
 }

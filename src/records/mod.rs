@@ -4,12 +4,15 @@
 //!
 //! [`CdrTracker`] is the sans-IO core (SIP messages in, [`CallRecord`]s out);
 //! [`RecordsObserver`] plugs it into mediation's `SignallingObserver` hook and hands the
-//! records to a [`Writer`] thread that batches them into the [`Db`] off the hot path.
+//! records to a [`Writer`] thread that batches them into the [`Db`] off the hot path, and
+//! purges by [`Retention`] daily; [`hook::start`] wires it and Call Trace onto a run.
 
 mod cdr;
 pub mod cic;
 pub mod db;
 mod directory;
+pub mod hook;
+mod purge;
 mod schema;
 mod store;
 mod writer;
@@ -20,7 +23,9 @@ pub use cdr::{CdrStats, CdrTracker};
 pub use db::{Db, DbError, Value};
 pub use directory::{import_csv, import_toml, Subscriber};
 pub use store::{Direction, Hold, PurgeReport, TraceCase, DEFAULT_RETENTION_DAYS};
-pub use writer::{DeskObserver, RecordsObserver, TraceTee, Writer, WriterStats};
+pub use hook::{DeskObserver, DeskTracer, TraceTee};
+pub use purge::{PurgeSchedule, Retention};
+pub use writer::{RecordsObserver, Writer, WriterContext, WriterStats, PURGE_ACTOR};
 
 use serde::{Deserialize, Serialize};
 

@@ -27,11 +27,6 @@ CREATE TABLE IF NOT EXISTS calls (
     transport TEXT NOT NULL,
     traced BIGINT NOT NULL DEFAULT 0
 );
-CREATE INDEX IF NOT EXISTS calls_caller ON calls (caller, start_ns);
-CREATE INDEX IF NOT EXISTS calls_callee ON calls (callee, start_ns);
-CREATE INDEX IF NOT EXISTS calls_original ON calls (original_called, start_ns);
-CREATE INDEX IF NOT EXISTS calls_start ON calls (start_ns);
-CREATE INDEX IF NOT EXISTS calls_call_id ON calls (call_id);
 CREATE TABLE IF NOT EXISTS holds (
     id TEXT PRIMARY KEY,
     demand_id TEXT NOT NULL,
@@ -106,10 +101,27 @@ CREATE TABLE IF NOT EXISTS demands (
 );
 ";
 
+/// The indexes of `calls`: (name, columns).
+const CALL_INDEXES: [(&str, &str); 5] = [
+    ("calls_caller", "caller, start_ns"),
+    ("calls_callee", "callee, start_ns"),
+    ("calls_original", "original_called, start_ns"),
+    ("calls_start", "start_ns"),
+    ("calls_call_id", "call_id"),
+];
+
+fn create_call_indexes(db: &mut Db) -> Result<(), DbError> {
+    for (name, columns) in CALL_INDEXES {
+        db.batch(&format!("CREATE INDEX IF NOT EXISTS {name} ON calls ({columns})"))?;
+    }
+    Ok(())
+}
+
 /// Creates the tables and indexes if missing, and records the schema version.
 pub fn create(db: &mut Db) -> Result<(), DbError> {
     let id = if db.is_postgres() { "BIGSERIAL PRIMARY KEY" } else { "INTEGER PRIMARY KEY" };
     db.batch(&TABLES.replace("{ID}", id))?;
+    create_call_indexes(db)?;
     let rows = db.query("SELECT value FROM meta WHERE key = $1", &["schema".into()])?;
     match rows.first().and_then(|r| r.first()).and_then(|v| v.text()) {
         None => {
@@ -119,4 +131,24 @@ pub fn create(db: &mut Db) -> Result<(), DbError> {
         Some(v) => return Err(DbError::Invalid(format!("{}: schema version {v}, this build reads {SCHEMA_VERSION}", db.name()))),
     }
     Ok(())
+}
+
+impl Db {
+    /// Loads many call records at once (an archive import, the benchmark): drops the call
+    /// indexes, inserts each batch `next` yields in its own transaction, and rebuilds the
+    /// indexes (one sort each, far faster than growing them row by row). Queries by party
+    /// are slow until it returns; not for a database a run is writing to. Rows loaded.
+    pub fn bulk_load_calls(&mut self, mut next: impl FnMut() -> Option<Vec<super::CallRecord>>) -> Result<u64, DbError> {
+        for (name, _) in CALL_INDEXES {
+            self.batch(&format!("DROP INDEX IF EXISTS {name}"))?;
+        }
+        let mut rows = 0;
+        let loaded = std::iter::from_fn(&mut next).try_for_each(|batch| {
+            rows += batch.len() as u64;
+            self.insert_calls(&batch)
+        });
+        // The indexes come back even when a batch failed.
+        let rebuilt = create_call_indexes(self);
+        loaded.and(rebuilt).map(|()| rows)
+    }
 }

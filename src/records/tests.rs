@@ -147,3 +147,30 @@ fn business_days_skip_weekends() {
     assert_eq!(cic::add_business_days(friday, 1), friday + 3 * DAY_NS);
     assert_eq!(cic::add_business_days(friday, 10), friday + 14 * DAY_NS);
 }
+
+/// The directory keys numbers under the appliance's number domains, as the recorder keys
+/// the parties of calls (`sip:3035550142@carrier.net` is the number 13035550142 there);
+/// its `trace_blocked` flag sets and lifts blocks, which the Call Trace directory carries.
+#[test]
+fn directory_import_keys_under_the_appliance_domains_and_sets_trace_blocks() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut db = Db::open(&tmp.path().join("r.sqlite").display().to_string()).unwrap();
+    let toml = tmp.path().join("d.toml");
+    std::fs::write(&toml, "[[subscriber]]\nnumber = \"sip:3035550142@carrier.net\"\nname = \"A\"\naddress = \"x\"\ntrace_blocked = true\n").unwrap();
+    let carrier = crate::warrant::Numbering::new(["carrier.net"]);
+    import_toml(&mut db, &toml, &carrier).unwrap();
+    assert!(db.subscriber("13035550142").unwrap().is_some(), "keyed as the number");
+    assert!(db.trace_blocked("13035550142").unwrap());
+    let dir = db.directory().unwrap();
+    assert!(dir.trace_blocked("13035550142") && dir.lookup(&crate::warrant::Identity::Tel("13035550142".into())).is_some());
+    // Without the number domain the same URI is a SIP user, as mediation would read it.
+    import_toml(&mut db, &toml, &crate::warrant::Numbering::default()).unwrap();
+    assert!(db.subscriber("sip:3035550142@carrier.net").unwrap().is_some());
+    let csv = tmp.path().join("d.csv");
+    std::fs::write(&csv, "number,name,address,trace_blocked\n+13035550142,A,x,no\n").unwrap();
+    import_csv(&mut db, &csv, &carrier).unwrap();
+    assert!(!db.trace_blocked("13035550142").unwrap(), "`no` lifts the block");
+    std::fs::write(&csv, "number,name,address,trace_blocked\n+13035550142,A,x,maybe\n").unwrap();
+    let err = import_csv(&mut db, &csv, &carrier).unwrap_err().to_string();
+    assert!(err.contains("subscriber[0].trace_blocked") && !err.contains("5550142"), "{err}");
+}

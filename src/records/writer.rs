@@ -1,12 +1,12 @@
 //! Off the hot path: [`RecordsObserver`] (on mediation's signalling hook) runs the
 //! [`CdrTracker`] and hands finished records in batches over a bounded channel to the
 //! [`Writer`] thread, which inserts them in one transaction per batch. A full channel
-//! blocks the signalling stage (back-pressure) rather than drop a record. [`TraceTee`] is
-//! the Call Trace output that also tells the writer which call a `*57` traced, so the
-//! record is flagged and the Call Identification Center gets its case.
+//! blocks the signalling stage (back-pressure) rather than drop a record. The observer also
+//! keeps the [`PurgeSchedule`]: at the first packet and each new UTC day of packet time it
+//! asks the writer for the retention purge, which is logged, counted and audited.
 
 use std::collections::HashSet;
-use std::io;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -14,9 +14,12 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
 use super::cdr::CdrTracker;
 use super::db::{Db, DbError};
+use super::purge::{PurgeSchedule, Retention};
 use super::CallRecord;
-use crate::calltrace::{ChargeRecord, SubscriberOutcome, TraceOutput, TraceRecord};
+use crate::audit::{AuditLog, Event, ProvisioningAct};
+use crate::calltrace::TraceRecord;
 use crate::mediation::SignallingObserver;
+use crate::metrics::{Counter, Metrics};
 use crate::sip::Message;
 use crate::wire::{Datagram, Transport};
 
@@ -26,37 +29,73 @@ const BATCH: usize = 512;
 const CHANNEL_BATCHES: usize = 256;
 /// Longest a finished record waits in the writer before its transaction.
 const FLUSH_EVERY: Duration = Duration::from_millis(200);
+/// Who the audit trail names for the retention purge.
+pub const PURGE_ACTOR: &str = "records-retention";
 
-enum Msg {
+pub(super) enum Msg {
     Calls(Vec<CallRecord>),
     Trace(Box<TraceRecord>),
+    /// The retention purge, at this packet time (ns).
+    Purge(i64),
 }
 
-/// What the writer stored. No identity appears here.
+/// What the writer stored and purged. No identity appears here.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WriterStats {
     pub calls_inserted: u64,
     pub transactions: u64,
     pub calls_traced: u64,
-    /// New traces at the Call Identification Center (each raised an alarm).
-    pub trace_alarms: u64,
+    /// Traces stored at the Call Identification Center.
+    pub traces_stored: u64,
+    /// Traces not stored because the line has Call Trace blocked in the database.
+    pub traces_blocked: u64,
+    pub purges: u64,
+    pub calls_purged: u64,
+    /// Calls past retention kept by a preservation hold (at the last purge).
+    pub calls_held: u64,
+    pub traces_purged: u64,
+}
+
+/// Where the records side reports besides its database: the run's metrics and audit trail,
+/// and the retention its daily purge applies.
+#[derive(Clone, Default)]
+pub struct WriterContext {
+    pub metrics: Arc<Metrics>,
+    pub audit: Option<Arc<Mutex<AuditLog>>>,
+    pub retention: Retention,
+}
+
+impl WriterContext {
+    /// Appends a records event to the audit trail, when there is one.
+    pub(super) fn audit(&self, action: &str, client: &str, detail: serde_json::Value) -> Result<(), DbError> {
+        let Some(audit) = &self.audit else { return Ok(()) };
+        let mut log = audit.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        log.append(Event::Provisioning(ProvisioningAct {
+            who: PURGE_ACTOR.into(),
+            action: action.into(),
+            liid: None,
+            client: client.into(),
+            detail: Some(detail.to_string()),
+        }))?;
+        Ok(())
+    }
 }
 
 /// The writer thread and its channel.
 pub struct Writer {
-    tx: Sender<Msg>,
+    pub(super) tx: Sender<Msg>,
     handle: JoinHandle<Result<WriterStats, DbError>>,
 }
 
 impl Writer {
     /// Opens the database `spec` (errors come back here, before any traffic) and starts
     /// the writer thread on it.
-    pub fn start(spec: &str) -> Result<Writer, DbError> {
+    pub fn start(spec: &str, context: WriterContext) -> Result<Writer, DbError> {
         let db = Db::open(spec)?;
         let (tx, rx) = bounded(CHANNEL_BATCHES);
         let handle = std::thread::Builder::new()
             .name("records-writer".into())
-            .spawn(move || write_loop(db, rx))
+            .spawn(move || write_loop(db, rx, &context))
             .map_err(|e| DbError::Invalid(format!("cannot start the records writer: {e}")))?;
         Ok(Writer { tx, handle })
     }
@@ -64,9 +103,14 @@ impl Writer {
     /// An observer for mediation's signalling hook, feeding this writer; it reads identities
     /// under the carrier's number domains, as mediation does.
     pub fn observer(&self, numbering: crate::warrant::Numbering) -> RecordsObserver {
-        RecordsObserver { tracker: CdrTracker::with_numbering(numbering), tx: self.tx.clone(), buf: Vec::with_capacity(BATCH), expired: Vec::new() }
+        RecordsObserver {
+            tracker: CdrTracker::with_numbering(numbering),
+            tx: self.tx.clone(),
+            buf: Vec::with_capacity(BATCH),
+            expired: Vec::new(),
+            schedule: PurgeSchedule::default(),
+        }
     }
-
 
     /// Waits for everything sent to be stored (drop the observers and tees first). The
     /// first database error of the run, if any.
@@ -76,7 +120,7 @@ impl Writer {
     }
 }
 
-fn write_loop(mut db: Db, rx: Receiver<Msg>) -> Result<WriterStats, DbError> {
+fn write_loop(mut db: Db, rx: Receiver<Msg>, context: &WriterContext) -> Result<WriterStats, DbError> {
     let mut stats = WriterStats::default();
     let mut batch: Vec<CallRecord> = Vec::new();
     // `*57` traces of calls not stored yet (still in progress when traced).
@@ -120,6 +164,12 @@ fn write_loop(mut db: Db, rx: Receiver<Msg>) -> Result<WriterStats, DbError> {
                     store_trace(&mut db, &trace, &mut traced_pending, &mut stats)
                 });
             }
+            Some(Msg::Purge(packet_ns)) => {
+                result = flush(&mut db, &mut batch, &mut traced_pending, &mut stats).and_then(|()| {
+                    oldest = None;
+                    purge(&mut db, packet_ns, context, &mut stats)
+                });
+            }
             None => {
                 result = flush(&mut db, &mut batch, &mut traced_pending, &mut stats);
                 oldest = None;
@@ -142,6 +192,11 @@ fn write_loop(mut db: Db, rx: Receiver<Msg>) -> Result<WriterStats, DbError> {
 }
 
 fn store_trace(db: &mut Db, trace: &TraceRecord, pending: &mut HashSet<String>, stats: &mut WriterStats) -> Result<(), DbError> {
+    let Some(stored) = db.record_trace(trace)? else {
+        stats.traces_blocked += 1;
+        tracing::info!(trace_id = %trace.trace_id, "trace not stored: the line has Call Trace blocked");
+        return Ok(());
+    };
     if let Some(call) = trace.traced_call.as_ref().filter(|_| trace.calling_number.is_some()) {
         if db.mark_traced(&call.call_id)? {
             stats.calls_traced += 1;
@@ -149,12 +204,35 @@ fn store_trace(db: &mut Db, trace: &TraceRecord, pending: &mut HashSet<String>, 
             pending.insert(call.call_id.clone());
         }
     }
-    let stored = db.record_trace(trace)?;
-    stats.trace_alarms += 1;
-    // The alarm: the Center must look at a new trace. No number in the log.
-    tracing::warn!(trace_id = %stored.trace_id, case_id = %stored.case_id, threshold_reached = stored.threshold_reached,
-        "new trace at the Call Identification Center");
+    stats.traces_stored += 1;
+    tracing::info!(trace_id = %stored.trace_id, case_id = %stored.case_id, threshold_reached = stored.threshold_reached,
+        "trace stored at the Call Identification Center");
     Ok(())
+}
+
+/// The retention purge at packet time `packet_ns`, never later than the wall clock (a
+/// capture stamped in the future must not purge records early); counted and audited.
+fn purge(db: &mut Db, packet_ns: i64, context: &WriterContext, stats: &mut WriterStats) -> Result<(), DbError> {
+    let wall_ns = i64::try_from(crate::audit::now().as_nanos()).unwrap_or(i64::MAX);
+    let now_ns = packet_ns.min(wall_ns);
+    let r = context.retention;
+    let report = db.purge_expired(now_ns, &r)?;
+    stats.purges += 1;
+    stats.calls_purged += report.calls_deleted;
+    stats.calls_held = report.calls_held;
+    stats.traces_purged += report.traces_deleted;
+    let m = &context.metrics;
+    m.add(Counter::RecordsPurges, 1);
+    m.add(Counter::CallRecordsPurged, report.calls_deleted);
+    m.add(Counter::TracesPurged, report.traces_deleted);
+    tracing::info!(calls_deleted = report.calls_deleted, calls_held = report.calls_held, traces_deleted = report.traces_deleted,
+        retention_days = r.call_days, trace_business_days = r.trace_business_days, "records retention purge");
+    let detail = serde_json::json!({
+        "as_of": crate::Timestamp::from_nanos(u64::try_from(now_ns).unwrap_or(0)).to_rfc3339(),
+        "retention": r,
+        "report": report,
+    });
+    context.audit("records-purged", db.name(), detail)
 }
 
 /// Mediation's signalling hook for call detail records.
@@ -163,6 +241,7 @@ pub struct RecordsObserver {
     tx: Sender<Msg>,
     buf: Vec<CallRecord>,
     expired: Vec<CallRecord>,
+    schedule: PurgeSchedule,
 }
 
 impl RecordsObserver {
@@ -187,6 +266,12 @@ impl RecordsObserver {
 
 impl SignallingObserver for RecordsObserver {
     fn on_sip(&mut self, msg: &Message<'_>, dg: &Datagram<'_>) {
+        let now_ns = i64::try_from(dg.ts.as_nanos()).unwrap_or(i64::MAX);
+        if self.schedule.due(now_ns) {
+            // The records finished before this moment go in before the purge judges them.
+            self.flush();
+            let _ = self.tx.send(Msg::Purge(now_ns));
+        }
         let transport = match dg.transport {
             Transport::Udp => "udp",
             Transport::Tcp { .. } => "tcp",
@@ -198,62 +283,6 @@ impl SignallingObserver for RecordsObserver {
         self.buf.append(&mut self.expired);
         if self.buf.len() >= BATCH {
             self.flush();
-        }
-    }
-}
-
-/// A Call Trace output that also sends each trace to the records writer (when there is one).
-pub struct TraceTee<O> {
-    inner: O,
-    tx: Option<Sender<Msg>>,
-}
-
-impl<O: TraceOutput> TraceTee<O> {
-    /// Forwards to `inner`, and tells `writer` of each trace.
-    pub fn new(writer: Option<&Writer>, inner: O) -> Self {
-        TraceTee { inner, tx: writer.map(|w| w.tx.clone()) }
-    }
-}
-
-impl<O: TraceOutput> TraceOutput for TraceTee<O> {
-    fn trace(&mut self, record: &TraceRecord) -> io::Result<()> {
-        self.inner.trace(record)?;
-        match &self.tx {
-            Some(tx) => tx.send(Msg::Trace(Box::new(record.clone()))).map_err(|_| io::Error::other("the records writer stopped")),
-            None => Ok(()),
-        }
-    }
-    fn charge(&mut self, record: &ChargeRecord) -> io::Result<()> {
-        self.inner.charge(record)
-    }
-    fn outcome(&mut self, record: &SubscriberOutcome) -> io::Result<()> {
-        self.inner.outcome(record)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-/// Call detail records and Call Trace on one signalling hook: a message is shown to the
-/// recorder first, and before a `*57` reaches the tracer the records finished so far are
-/// handed over, so the writer has the traced call before the trace.
-pub struct DeskObserver<T> {
-    pub records: Option<RecordsObserver>,
-    pub tracer: Option<T>,
-}
-
-impl<T: SignallingObserver> SignallingObserver for DeskObserver<T> {
-    fn on_sip(&mut self, msg: &Message<'_>, dg: &Datagram<'_>) {
-        if let Some(r) = &mut self.records {
-            r.on_sip(msg, dg);
-            if let Some(uri) = msg.request_uri().filter(|_| matches!(msg.method(), Some(crate::sip::Method::Invite))) {
-                if crate::calltrace::tracker::is_trace_code(uri) {
-                    r.flush();
-                }
-            }
-        }
-        if let Some(t) = &mut self.tracer {
-            t.on_sip(msg, dg);
         }
     }
 }

@@ -105,6 +105,7 @@ pub fn demo(capture: &Path, warrants: &Path, out: &Path) -> Result<DemoSummary, 
         metrics: None,
         mediator: Default::default(),
         records_db: None,
+        retention: Default::default(),
     };
     let result = run(&options, Arc::new(AtomicBool::new(false)));
     let mut received = BTreeMap::new();

@@ -23,7 +23,7 @@ pub use schedule::{Schedule, Transition};
 pub use report::{demo_report, run_report};
 
 use crate::audit::{AuditError, AuditLog};
-use crate::calltrace::{self, CallTraceError, CallTraceStats, CallTracer, JsonlOutput, Tracker};
+use crate::calltrace::{self, CallTraceError, CallTraceStats, JsonlOutput};
 use crate::capture::CaptureError;
 use crate::delivery::{
     report_of, CinReservation, Delivery, DeliveryError, DeliveryOptions, InterfaceReport, SpoolError,
@@ -63,6 +63,9 @@ pub struct RunOptions {
     /// `SPOOL/records/records.sqlite`, or `postgres://…`); Call Trace then reads its
     /// directory from it (see `records`).
     pub records_db: Option<String>,
+    /// How long the records database keeps calls and traces (purged at the first packet and
+    /// each new UTC day of packet time, audited).
+    pub retention: crate::records::Retention,
 }
 
 /// How a running appliance follows changes of its warrants.
@@ -188,6 +191,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         None => None,
     };
     let clock = Arc::new(run_clock(&options.source));
+    let desk_audit = audit.clone();
     let mut warrants = Lifecycle::new(&options.warrants, &store, audit, clock);
     // Dropped (the server stopped) whenever this function returns.
     let _api = start_api(options, lifecycle)?;
@@ -254,24 +258,16 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
     });
     let calltrace_dir = spool.join("calltrace");
-    let writer = match &options.records_db {
-        Some(spec) => Some(crate::records::Writer::start(spec)?),
-        None => None,
-    };
-    let tracer = match &options.calltrace {
+    let calltrace = match &options.calltrace {
         Some(config) => {
             let state = calltrace::load_state(&calltrace_dir.join("state.json"))?;
-            let mut config = calltrace::Config::load(config, &numbering)?;
-            if let Some(spec) = &options.records_db {
-                config.directory = crate::records::Db::open(spec)?.directory()?;
-            }
-            let tracker = Tracker::with_state(config, state);
-            let output = crate::records::TraceTee::new(writer.as_ref(), JsonlOutput::create(&calltrace_dir)?);
-            Some(CallTracer::new(tracker, output))
+            let config = calltrace::Config::load(config, &numbering)?;
+            Some((config, state, JsonlOutput::create(&calltrace_dir)?))
         }
         None => None,
     };
-    let tracer = crate::records::DeskObserver { records: writer.as_ref().map(|w| w.observer(numbering.clone())), tracer };
+    let context = crate::records::WriterContext { metrics: Arc::clone(&metrics), audit: desk_audit, retention: options.retention };
+    let (writer, tracer) = crate::records::hook::start(options.records_db.as_deref(), calltrace, &numbering, context)?;
     let hook = WarrantHook::new(updates, timeline).with_states(states);
     metrics.set_running(true);
     let finished = pipeline::run(&options.source, mediator, tracer, sink, hook, &stop, &options.pipeline, &metrics);

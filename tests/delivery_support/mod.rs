@@ -214,6 +214,7 @@ pub fn run_options(warrants: &Path, spool: &Path, pki: &DevPki, pcap: PathBuf, r
         metrics: None,
         mediator: Default::default(),
         records_db: None,
+        retention: Default::default(),
     }
 }
 

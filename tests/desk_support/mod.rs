@@ -11,6 +11,13 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The demo carrier's subscribers of `calltrace/directory.toml` (Alex Rivera, Jordan Lee,
+/// Sam Patel, Casey Nguyen), as the records key them.
+pub const A: &str = "13035550142";
+pub const B: &str = "13035550177";
+pub const C: &str = "13035550188";
+pub const D: &str = "13035550199";
+
 pub struct Pg {
     _dir: tempfile::TempDir,
     data: PathBuf,

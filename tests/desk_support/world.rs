@@ -15,10 +15,7 @@ use tapline::Timestamp;
 use crate::common;
 
 pub const START_S: u64 = 1_793_628_000; // 2026-11-02T14:00Z
-pub const A: &str = "13035550142"; // the subscriber asked about (Alex Rivera)
-pub const B: &str = "13035550177";
-pub const C: &str = "13035550188";
-pub const D: &str = "13035550199";
+pub use super::{A, B, C, D}; // A: the subscriber asked about (Alex Rivera)
 pub const PASSWORD: &str = "tangerine!Orbit#71";
 
 pub fn at(s: u64) -> Timestamp {
@@ -111,10 +108,10 @@ pub fn world(spec: String, tmp: tempfile::TempDir) -> World {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     {
         let mut db = Db::open(&spec).expect("open db");
-        records::import_toml(&mut db, &root.join("calltrace/directory.toml")).expect("import directory");
+        records::import_toml(&mut db, &root.join("calltrace/directory.toml"), &Default::default()).expect("import directory");
         let csv = tmp.path().join("extra.csv");
         fs::write(&csv, format!("number,name,address,account_start,services,payment\n+{A},Alex Rivera,\"1410 Larimer St, Denver, CO 80202\",2019-04-01,voice;voicemail,credit card ending 4242\n")).unwrap();
-        records::import_csv(&mut db, &csv).expect("import csv");
+        records::import_csv(&mut db, &csv, &Default::default()).expect("import csv");
     }
     let capture = tmp.path().join("capture.pcap");
     scenario().write_pcap(fs::File::create(&capture).unwrap()).unwrap();
@@ -129,7 +126,7 @@ pub fn world(spec: String, tmp: tempfile::TempDir) -> World {
     let (summary, _) = replay_with(&capture, &wdir, &tmp.path().join("out"), &options).expect("replay");
     let stats = summary.records.expect("records stats");
     assert_eq!(stats.calls_inserted, 7, "every call of the capture: {stats:?}");
-    assert_eq!((stats.calls_traced, stats.trace_alarms), (1, 1));
+    assert_eq!((stats.calls_traced, stats.traces_stored), (1, 1));
     World { tmp, spec }
 }
 
