@@ -1,6 +1,8 @@
 //! The `tapline` binary as an operator meets it when something is wrong: the message on
 //! stderr and the exit status (3: ran to its end but left something undone; 1: could not run).
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -235,15 +237,7 @@ fn lemf_says_where_it_listens() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = tmp.path().join("pki");
     assert!(tapline().args(["certs", "--out"]).arg(&pki).output().unwrap().status.success());
-    let child = tapline()
-        .args(["lemf", "--listen", "127.0.0.1:0", "--cert"])
-        .arg(pki.join("fbi-denver.pem"))
-        .arg("--key")
-        .arg(pki.join("fbi-denver.key"))
-        .arg("--client-ca")
-        .arg(pki.join("ca.pem"))
-        .arg("--out")
-        .arg(tmp.path().join("lemf"))
+    let child = common::lemf::command(&pki.join("fbi-denver.pem"), &pki.join("fbi-denver.key"), &pki.join("ca.pem"), &tmp.path().join("lemf"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -4,6 +4,7 @@
 //! client flooding the reference LEMF. Nothing a peer does confirms a record it did not
 //! receive, and every record stays spooled until a genuine LEMF confirms it.
 
+mod common;
 mod delivery_support;
 
 use std::net::SocketAddr;
@@ -305,15 +306,7 @@ fn lemf_and_run_refuse_a_private_key_others_can_read() {
     let pki = pki(&dir.path().join("pki"), &["agency-a"]);
     let key = &pki.server("agency-a").unwrap().key;
     std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tapline"))
-        .args(["lemf", "--listen", "127.0.0.1:0", "--cert"])
-        .arg(&pki.server("agency-a").unwrap().cert)
-        .arg("--key")
-        .arg(key)
-        .arg("--client-ca")
-        .arg(&pki.ca)
-        .arg("--out")
-        .arg(dir.path().join("lemf"))
+    let out = common::lemf::command(&pki.server("agency-a").unwrap().cert, key, &pki.ca, &dir.path().join("lemf"))
         .output()
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);

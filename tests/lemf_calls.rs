@@ -276,15 +276,7 @@ fn lemf_refuses_a_warrant_directory_it_cannot_read() {
     let tmp = tempfile::tempdir().unwrap();
     let pki = tmp.path().join("pki");
     assert!(Command::new(env!("CARGO_BIN_EXE_tapline")).args(["certs", "--out"]).arg(&pki).output().unwrap().status.success());
-    let out = Command::new(env!("CARGO_BIN_EXE_tapline"))
-        .args(["lemf", "--listen", "127.0.0.1:0", "--cert"])
-        .arg(pki.join("fbi-denver.pem"))
-        .arg("--key")
-        .arg(pki.join("fbi-denver.key"))
-        .arg("--client-ca")
-        .arg(pki.join("ca.pem"))
-        .arg("--out")
-        .arg(tmp.path().join("lemf"))
+    let out = common::lemf::command(&pki.join("fbi-denver.pem"), &pki.join("fbi-denver.key"), &pki.join("ca.pem"), &tmp.path().join("lemf"))
         .arg("--warrants")
         .arg(tmp.path().join("no-such-dir"))
         .stdout(std::process::Stdio::piped())

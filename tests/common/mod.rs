@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod handbuilt;
+pub mod lemf;
 pub mod oracle;
 pub mod output;
 pub mod provision;
