@@ -234,18 +234,6 @@ fn find_key<'a>(v: &'a serde_json::Value, key: &str) -> Option<&'a serde_json::V
 
 // ---------------------------------------------------------------- tshark
 
-fn require_tshark() -> bool {
-    let ok = Command::new("tshark").arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
-    if ok {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("tshark required under CI but not installed");
-    }
-    eprintln!("SKIPPED: tshark not installed");
-    false
-}
-
 fn tshark(args: &[&str]) -> String {
     let o = Command::new("tshark").args(args).output().expect("tshark");
     assert!(o.status.success(), "tshark {args:?}: {}", String::from_utf8_lossy(&o.stderr));
@@ -340,7 +328,7 @@ fn ipv4_udp(src_port: u16, dst_port: u16, payload: &[u8]) -> Vec<u8> {
 
 #[test]
 fn tshark_decodes_cdc_with_hi2operations_and_ccc_with_pcli20() {
-    if !require_tshark() {
+    if !common::tshark::available() {
         return;
     }
     let out = run(&[("L-T3", "title-iii", "l", false)]);

@@ -5,7 +5,6 @@
 
 use std::fs;
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use tapline::gen::{encapsulate_pcap, generate, tunnel, write_warrant_set, GenConfig, MirrorTunnel};
@@ -29,36 +28,15 @@ fn wrap(plain: &Path, tunnel: MirrorTunnel) -> (std::path::PathBuf, u64) {
     (out, frames)
 }
 
-fn tshark_available() -> bool {
-    if Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success()) {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "tshark required under CI=true but not installed");
-    eprintln!("SKIPPED: tshark not installed (apt-get install tshark)");
-    false
-}
-
-/// One line per frame: the fields asked for, `|`-separated.
-fn tshark_fields(capture: &Path, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.args(["-n", "-r"]).arg(capture).args(["-T", "fields", "-E", "separator=|", "-E", "occurrence=f"]);
-    for field in fields {
-        cmd.args(["-e", field]);
-    }
-    let out = cmd.output().unwrap();
-    assert!(out.status.success(), "tshark failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().map(|l| l.split('|').map(str::to_owned).collect()).collect()
-}
-
 #[test]
 fn tshark_decodes_every_tunnel_the_generator_writes() {
-    if !tshark_available() {
+    if !common::tshark::available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let (plain, _) = small_capture(dir.path(), 8, 0);
     let plain_protocols: Vec<String> =
-        tshark_fields(&plain, &["frame.protocols"]).into_iter().map(|mut f| f.remove(0)).collect();
+        common::tshark::fields(&plain, "frame", &["frame.protocols"]).into_iter().map(|mut f| f.remove(0)).collect();
     assert!(plain_protocols.iter().any(|p| p.contains(":sip")), "the capture has SIP");
     for tunnel in MirrorTunnel::ALL {
         let (wrapped, frames) = wrap(&plain, tunnel);
@@ -72,7 +50,7 @@ fn tshark_decodes_every_tunnel_the_generator_writes() {
             "_ws.malformed",
             "_ws.expert.severity",
         ];
-        let rows = tshark_fields(&wrapped, &fields);
+        let rows = common::tshark::fields(&wrapped, "frame", &fields);
         assert_eq!(rows.len() as u64, frames);
         assert_eq!(rows.len(), plain_protocols.len());
         let prefix = match tunnel {

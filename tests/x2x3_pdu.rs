@@ -2,6 +2,8 @@
 //! sipgate's capture (read with tapline's pcap reader and TCP reassembly), and tshark's
 //! `5gli` dissector decoding the PDUs tapline writes.
 
+mod common;
+
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -128,17 +130,6 @@ fn decodes_the_real_x2_pdu_of_the_sipgate_capture() {
     assert_eq!(pdu.to_vec(), pdu_bytes, "tapline writes the same bytes back");
 }
 
-fn tshark() -> Option<&'static str> {
-    if Command::new("tshark").arg("--version").output().is_ok_and(|o| o.status.success()) {
-        return Some("tshark");
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("tshark required under CI but not installed");
-    }
-    eprintln!("SKIP: tshark not installed");
-    None
-}
-
 const INVITE: &str = "INVITE sip:+17205550101@example.net SIP/2.0\r\n\
 Via: SIP/2.0/UDP 192.0.2.10:5060;branch=z9hG4bK-1\r\n\
 From: <sip:+13035550142@example.net>;tag=a1\r\n\
@@ -154,7 +145,9 @@ Content-Length: 0\r\n\r\n";
 /// `5gli` dissector (`li5g` in newer Wireshark), with the SIP and RTP inside dissected.
 #[test]
 fn tshark_decodes_the_pdus_tapline_writes() {
-    let Some(tshark) = tshark() else { return };
+    if !common::tshark::available() {
+        return;
+    }
     let dir = tempfile::tempdir().expect("tempdir");
     let port = 24_101;
     let poi = Endpoint::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 41_000);
@@ -210,7 +203,7 @@ fn tshark_decodes_the_pdus_tapline_writes() {
 
     let fields = ["frame.protocols", "li5g.ver", "li5g.type", "li5g.pf", "li5g.pd", "li5g.xid", "li5g.sq", "li5g.srcip", "li5g.dstport", "sip.Method", "rtp.ssrc"];
     let run = |proto: &str| {
-        let mut c = Command::new(tshark);
+        let mut c = Command::new("tshark");
         c.arg("-r").arg(&pcap).args(["-d", &format!("tcp.port=={port},{proto}"), "-T", "fields", "-E", "separator=|", "-E", "occurrence=f"]);
         for f in fields {
             c.args(["-e", f]);
