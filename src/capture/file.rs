@@ -13,7 +13,7 @@ use pcap_parser::{PcapBlockOwned, PcapError};
 
 use self::buffered::BufferedBlocks;
 use self::mapped::MappedBlocks;
-use super::source::{Backing, Behaviour, CaptureSource, Next, SourceStats, WhenFull};
+use super::source::{Backing, Behaviour, CaptureSource, Next, SourceStats};
 use super::{CaptureError, CaptureStats, Frame, LinkType};
 use crate::Timestamp;
 
@@ -187,7 +187,7 @@ impl CaptureSource for FileReader {
     }
 
     fn behaviour(&self) -> Behaviour {
-        Behaviour { live: false, when_full: WhenFull::Wait, deadlined: false }
+        Behaviour { live: false, deadlined: false }
     }
 
     fn stats(&mut self) -> SourceStats {

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use pcap::{Active, Capture, Precision};
 
-use super::source::{Behaviour, CaptureSource, Next, SourceStats, WhenFull};
+use super::source::{Behaviour, CaptureSource, Next, SourceStats};
 use super::{CaptureError, Frame, LinkType, LiveConfig};
 use crate::Timestamp;
 
@@ -160,7 +160,7 @@ impl CaptureSource for LiveCapture {
     }
 
     fn behaviour(&self) -> Behaviour {
-        Behaviour { live: true, when_full: WhenFull::Wait, deadlined: true }
+        Behaviour { live: true, deadlined: true }
     }
 
     /// Kernel counters; when libpcap cannot read them, the frames handed out (the error

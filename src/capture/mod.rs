@@ -22,7 +22,7 @@ pub use iface::{open_live, CaptureBackend, LiveConfig};
 pub use live::{LiveCapture, LiveStats};
 pub use paced::Paced;
 pub use pushed::{Pushed, PushedFrame};
-pub use source::{Backing, Behaviour, CaptureSource, Next, SourceStats, WhenFull};
+pub use source::{Backing, Behaviour, CaptureSource, Next, SourceStats};
 
 use crate::Timestamp;
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
 
-use super::source::{Behaviour, CaptureSource, Next, SourceStats, WhenFull};
+use super::source::{Behaviour, CaptureSource, Next, SourceStats};
 use super::{CaptureError, Frame, LinkType};
 use crate::Timestamp;
 
@@ -56,7 +56,7 @@ impl CaptureSource for Pushed {
     }
 
     fn behaviour(&self) -> Behaviour {
-        Behaviour { live: false, when_full: WhenFull::Wait, deadlined: true }
+        Behaviour { live: false, deadlined: true }
     }
 
     fn stop_now(&mut self) -> bool {

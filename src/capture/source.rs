@@ -42,24 +42,15 @@ pub enum Next<'a> {
     End,
 }
 
-/// What the capture stage does with a batch when the pipeline is full.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WhenFull {
-    /// Wait for room: replay and pushed frames (nothing is lost), and live capture, whose
-    /// kernel buffer holds the traffic meanwhile and counts what it must drop.
-    Wait,
-    /// Drop the batch and count it: a live source without a buffer of its own to hold
-    /// traffic back in.
-    Drop,
-}
-
 /// How the batch stage treats a source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Behaviour {
-    /// Live traffic: a read error ends the run. Otherwise a read error is recorded in the
-    /// summary while reading goes on.
+    /// Live traffic: a read error ends the run, and a batch waiting for room in a full
+    /// pipeline is dropped (counted) at a stop request. Otherwise a read error is recorded
+    /// in the summary while reading goes on. Every source waits for room when the pipeline
+    /// is full: live traffic is held meanwhile in the kernel's buffer, which counts what it
+    /// must drop.
     pub live: bool,
-    pub when_full: WhenFull,
     /// A partial batch is handed on after the linger time instead of waiting to fill.
     pub deadlined: bool,
 }

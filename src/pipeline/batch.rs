@@ -3,21 +3,21 @@
 //! ring block) copies nothing: it is a list of (offset, length, timestamp) into that
 //! memory, which lives (and a ring block stays out of the kernel's hands) while any batch
 //! holds it. Frames of other sources are copied into the batch's buffer (one allocation per
-//! batch, reused). When the pipeline is full, the source's [`WhenFull`] decides: replay
-//! and pushed frames wait (back-pressure, nothing lost); so does live capture, whose kernel
-//! buffer (libpcap's, or the AF_PACKET ring's free blocks) holds the traffic meanwhile and
-//! counts what it must drop, until a stop request drops (and counts) the waiting batch.
+//! batch, reused). When the pipeline is full, every source waits: replay and pushed frames
+//! by back-pressure (nothing lost), live capture while its kernel buffer (libpcap's, or the
+//! AF_PACKET ring's free blocks) holds the traffic and counts what it must drop, until a
+//! stop request drops (and counts) the waiting batch.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{SendTimeoutError, Sender, TrySendError};
+use crossbeam_channel::{SendTimeoutError, Sender};
 
 use crate::capture::{
     open_live, Backing, Behaviour, CaptureError, CaptureSource, FileReader, Frame, LinkType, LiveConfig, Next, Paced,
-    Pushed, WhenFull,
+    Pushed,
 };
 pub use crate::capture::PushedFrame;
 use crate::metrics::{Metrics, Stage};
@@ -262,11 +262,6 @@ impl BatchReader {
         })
     }
 
-    /// What a full pipeline does to the source's batches.
-    pub fn when_full(&self) -> WhenFull {
-        self.behaviour.when_full
-    }
-
     /// Shows progress on stderr under the name `what` (see [`crate::progress`]): ticked as
     /// batches are read, ended by [`finish`](Self::finish) with the end line.
     pub fn with_progress(mut self, what: Option<&'static str>, source: &FrameSource) -> Self {
@@ -395,7 +390,8 @@ const LIVE_SEND_WAIT: Duration = Duration::from_millis(100);
 const DROPS_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The capture stage: reads batches onto `tx` until the source ends, `halt` is set or the
-/// receiver is gone. Replay waits for room; live capture drops (counted) when full.
+/// receiver is gone. Every source waits for room; a live one gives up its waiting batch
+/// (counted) at a stop request.
 pub fn capture(
     mut reader: BatchReader,
     tx: &Sender<Batch>,
@@ -408,25 +404,9 @@ pub fn capture(
             reader.count_kernel_drops(metrics);
             drops_read = Instant::now();
         }
-        match reader.when_full() {
-            WhenFull::Drop => match tx.try_send(batch) {
-                Ok(()) => {}
-                Err(TrySendError::Full(b)) => {
-                    metrics.add_drops(Stage::Decode, b.frames.len() as u64);
-                    reader.dropped(&b);
-                }
-                Err(TrySendError::Disconnected(_)) => break,
-            },
-            WhenFull::Wait if reader.behaviour.live => {
-                if !send_live(&mut reader, tx, batch, halt, metrics) {
-                    break;
-                }
-            }
-            WhenFull::Wait => {
-                if tx.send(batch).is_err() {
-                    break;
-                }
-            }
+        let sent = if reader.behaviour.live { send_live(&mut reader, tx, batch, halt, metrics) } else { tx.send(batch).is_ok() };
+        if !sent {
+            break;
         }
     }
     Ok(reader.finish(metrics))

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use self::ring::{BlockLease, Ring, RingConfig};
-use super::source::{Backing, Behaviour, CaptureSource, Next, SourceStats, WhenFull};
+use super::source::{Backing, Behaviour, CaptureSource, Next, SourceStats};
 use super::{CaptureError, Frame, LinkType, LiveConfig};
 use crate::Timestamp;
 
@@ -231,7 +231,7 @@ impl CaptureSource for AfPacket {
     }
 
     fn behaviour(&self) -> Behaviour {
-        Behaviour { live: true, when_full: WhenFull::Wait, deadlined: true }
+        Behaviour { live: true, deadlined: true }
     }
 
     /// Frames handed out and the kernel's drops; an error reading those is logged (the
