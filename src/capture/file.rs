@@ -8,6 +8,7 @@ mod mapped;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
+use pcap_parser::pcap::LegacyPcapBlock;
 use pcap_parser::pcapng::Block;
 use pcap_parser::{PcapBlockOwned, PcapError};
 
@@ -288,19 +289,10 @@ fn classify<'a>(
             });
             BlockKind::Other
         }
-        PcapBlockOwned::Legacy(record) => {
-            let Some(interface) = interfaces.first() else {
-                return BlockKind::Invalid("record before file header".to_string());
-            };
-            let units =
-                u64::from(record.ts_sec) * interface.units_per_sec + u64::from(record.ts_usec);
-            BlockKind::Packet(PacketBlock {
-                data: record.data,
-                ts: to_timestamp(units, interface.units_per_sec, 0),
-                link: interface.link,
-                orig_len: record.origlen,
-            })
-        }
+        PcapBlockOwned::Legacy(record) => match legacy_record(record, interfaces) {
+            Ok(packet) => BlockKind::Packet(packet),
+            Err(reason) => BlockKind::Invalid(reason),
+        },
         PcapBlockOwned::NG(Block::SectionHeader(_)) => {
             interfaces.clear();
             BlockKind::Other
@@ -350,6 +342,20 @@ fn classify<'a>(
         }
         PcapBlockOwned::NG(_) => BlockKind::Other,
     }
+}
+
+/// The packet of a classic pcap record, on the file header's interface.
+fn legacy_record<'a>(record: &LegacyPcapBlock<'a>, interfaces: &[Interface]) -> Result<PacketBlock<'a>, String> {
+    let Some(interface) = interfaces.first() else {
+        return Err("record before file header".to_string());
+    };
+    let units = u64::from(record.ts_sec) * interface.units_per_sec + u64::from(record.ts_usec);
+    Ok(PacketBlock {
+        data: record.data,
+        ts: to_timestamp(units, interface.units_per_sec, 0),
+        link: interface.link,
+        orig_len: record.origlen,
+    })
 }
 
 /// The first `len` bytes of a block's padded data, all of it when shorter (pcap-parser's

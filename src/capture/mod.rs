@@ -9,6 +9,7 @@ mod iface;
 #[cfg(feature = "live")]
 mod live;
 mod paced;
+pub mod prefetch;
 mod pushed;
 mod source;
 
