@@ -230,10 +230,11 @@ where
         // A live capture error ends the run, as it does on the threaded pipeline.
         let Some(batch) = reader.next_batch(&halt)? else { break };
         let mut records = 0;
-        for meta in &batch.frames {
+        for (k, meta) in batch.frames.iter().enumerate() {
             if let Some(update) = hook.before(&mut mediator, meta.ts) {
                 encoder.update(update);
             }
+            batch.prefetch_ahead(k);
             let frame = batch.frame(meta);
             if let Decoded::Datagram(dg) = decoder.decode(&frame) {
                 let mut sink = encode::Counting { encoder: &mut encoder, records: 0 };

@@ -102,6 +102,7 @@ where
                 links.flush(&mut works, &mut ticket.shard_msgs, &batch);
                 links.wait();
             }
+            batch.prefetch_ahead(k);
             let frame = batch.frame(meta);
             let Decoded::Datagram(dg) = decoder.decode(&frame) else { continue };
             ticket.records.at(index);
