@@ -1,5 +1,6 @@
 //! ETSI TS 103 221-1 X1: the tasking messages between an ADMF and a network element
-//! (point of interception) — typed messages ([`message`]), a reader that refuses DTDs and
+//! (point of interception) — typed messages ([`message`]), their target identifiers
+//! ([`target`]), a reader that refuses DTDs and
 //! external entities ([`parse`]), a schema-valid writer ([`write`]), the network element's
 //! task table as a sans-IO core ([`ne`]) and its HTTPS endpoint ([`server`]).
 
@@ -7,6 +8,7 @@ pub mod message;
 pub mod ne;
 pub mod parse;
 pub mod server;
+pub mod target;
 pub mod write;
 
 pub use message::*;

@@ -1,0 +1,11 @@
+//! The mediation function as ADMF (ETSI TS 103 221-1): turns the warrants in force into X1
+//! tasks on every point of interception and keeps them in step. [`plan`] says what each POI
+//! must hold, [`sync`] is the per-POI reconciliation state machine (sans I/O), [`envelope`]
+//! wraps and checks the X1 containers of a round.
+
+pub mod envelope;
+pub mod plan;
+pub mod sync;
+
+pub use plan::{delivery_type, did_of, next_boundary, xid_of, Plan, Planned};
+pub use sync::{AdmfEvent, Deactivation, PoiState, PoiSync};
