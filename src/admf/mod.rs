@@ -3,6 +3,7 @@
 //! must hold, [`sync`] is the per-POI reconciliation state machine (sans I/O), [`envelope`]
 //! wraps and checks the X1 containers of a round.
 
+pub mod config;
 pub mod envelope;
 pub mod plan;
 pub mod sync;
