@@ -3,10 +3,14 @@
 //! must hold, [`sync`] is the per-POI reconciliation state machine (sans I/O), [`envelope`]
 //! wraps and checks the X1 containers of a round.
 
+pub mod client;
 pub mod config;
 pub mod envelope;
 pub mod plan;
+pub mod service;
 pub mod sync;
 
+pub use config::{PoiConfig, PoisConfig};
+pub use service::{Admf, AdmfContext, AdmfError};
 pub use plan::{delivery_type, did_of, next_boundary, xid_of, Plan, Planned};
 pub use sync::{AdmfEvent, Deactivation, PoiState, PoiSync};
