@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tapline::admf::client::X1Client;
+use tapline::x1::client::X1Client;
 use tapline::admf::envelope::{answers, container, Parties};
 use tapline::admf::{xid_of, PoiState, PoisConfig};
 use tapline::delivery::pki::{create_dev_pki, issue_client_cert, loopback_hosts, DevPki};
@@ -64,7 +64,7 @@ fn start_poi(pki: &DevPki, ne: &str, addr: SocketAddr) -> (Proc, SocketAddr) {
 /// What a POI holds, read over X1 as the ADMF (`ListAllDetails`, then `GetTaskDetails`).
 fn held(rt: &tokio::runtime::Runtime, config: &PoisConfig, poi: usize) -> Option<BTreeMap<Xid, TaskDetails>> {
     let p = &config.pois[poi];
-    let client = X1Client::new(p, &config.cert, &config.key).expect("client");
+    let client = X1Client::new(&p.x1, &p.ca, &config.cert, &config.key).expect("client");
     let parties = Parties { admf: config.admf_identifier.clone(), ne: p.ne_identifier.clone() };
     let round = |requests: Vec<Request>| {
         let x1 = container(&parties, &requests, Timestamp::wall_now());

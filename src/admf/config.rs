@@ -10,6 +10,10 @@
 //! ca = "ca.pem"                # CA of the POIs' X1 server certificates
 //! deliver_to = "192.0.2.10:24000"   # the mediation function's X2/X3 listener (TCP)
 //! reconcile_secs = 60          # full reconciliation of every POI this often
+//! report_listen = "0.0.0.0:8445"    # optional: where POIs send issue reports (HTTPS, mTLS)
+//! report_cert = "admf-server.pem"   # its server certificate and key
+//! report_key = "admf-server.key"
+//! # report_client_ca = "poi-ca.pem" # CA of the POIs' client certificates (default: ca)
 //!
 //! [[poi]]
 //! id = "edge-1"                # label in logs, metrics and the audit trail
@@ -28,6 +32,7 @@ use serde::Deserialize;
 
 use crate::delivery::tls;
 use crate::warrant::WarrantError;
+use crate::x1::client::X1Url;
 use crate::x1::{DeliveryAddress, Port};
 
 /// The ADMF and every POI it tasks.
@@ -40,6 +45,18 @@ pub struct PoisConfig {
     pub key: PathBuf,
     pub reconcile: Duration,
     pub pois: Vec<PoiConfig>,
+    /// The issue-report endpoint, when configured.
+    pub reports: Option<ReportListen>,
+}
+
+/// Where the ADMF receives issue reports from POIs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReportListen {
+    pub listen: SocketAddr,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA of the POIs' client certificates (their common name is their neIdentifier).
+    pub client_ca: PathBuf,
 }
 
 /// One point of interception.
@@ -52,40 +69,6 @@ pub struct PoiConfig {
     pub ca: PathBuf,
     /// Where it delivers X2/X3.
     pub deliver_to: DeliveryAddress,
-}
-
-/// `https://host:port/path` of a POI's X1 endpoint.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct X1Url {
-    /// Without IPv6 brackets: the TLS server name and the connect address.
-    pub host: String,
-    pub port: u16,
-    pub path: String,
-}
-
-impl X1Url {
-    pub fn parse(url: &str) -> Option<X1Url> {
-        let rest = url.strip_prefix("https://")?;
-        let (authority, path) = match rest.find('/') {
-            Some(i) => (rest.get(..i)?, rest.get(i..)?),
-            None => (rest, "/"),
-        };
-        let (host, port) = match authority.strip_prefix('[') {
-            Some(v6) => {
-                let (host, after) = v6.split_once(']')?;
-                host.parse::<std::net::Ipv6Addr>().ok()?;
-                (host, after.strip_prefix(':').unwrap_or("443"))
-            }
-            None => match authority.rsplit_once(':') {
-                Some((h, p)) => (h, p),
-                None => (authority, "443"),
-            },
-        };
-        let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
-        let valid_host = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
-        let valid_path = path.bytes().all(|b| b.is_ascii_graphic());
-        (valid_host && valid_path).then(|| X1Url { host: host.to_ascii_lowercase(), port, path: path.to_owned() })
-    }
 }
 
 #[derive(Deserialize)]
@@ -104,6 +87,10 @@ struct AdmfDoc {
     ca: Option<PathBuf>,
     deliver_to: Option<String>,
     reconcile_secs: Option<u64>,
+    report_listen: Option<String>,
+    report_cert: Option<PathBuf>,
+    report_key: Option<PathBuf>,
+    report_client_ca: Option<PathBuf>,
 }
 
 #[derive(Deserialize)]
@@ -157,6 +144,27 @@ impl PoisConfig {
             Some(t) => Some(address("admf.deliver_to", t)?),
             None => None,
         };
+        let reports = match (&doc.admf.report_listen, &doc.admf.report_cert, &doc.admf.report_key) {
+            (None, None, None) if doc.admf.report_client_ca.is_none() => None,
+            (Some(listen), Some(rcert), Some(rkey)) => {
+                let listen = listen
+                    .parse::<SocketAddr>()
+                    .map_err(|_| err("admf.report_listen", "not an IP address and port such as 0.0.0.0:8445".into()))?;
+                let (rcert, rkey) = (resolve(rcert), resolve(rkey));
+                tls::load_certs(&rcert).map_err(|e| err("admf.report_cert", e.to_string()))?;
+                tls::load_key(&rkey).map_err(|e| err("admf.report_key", e.to_string()))?;
+                let client_ca = match doc.admf.report_client_ca.as_deref().or(doc.admf.ca.as_deref()) {
+                    Some(ca) => resolve(ca),
+                    None => return Err(err("admf.report_client_ca", "missing: give it or admf.ca".into())),
+                };
+                tls::load_certs(&client_ca).map_err(|e| err("admf.report_client_ca", e.to_string()))?;
+                Some(ReportListen { listen, cert: rcert, key: rkey, client_ca })
+            }
+            (listen, rcert, _) => {
+                let missing = if listen.is_none() { "admf.report_listen" } else if rcert.is_none() { "admf.report_cert" } else { "admf.report_key" };
+                return Err(err(missing, "missing: report_listen, report_cert and report_key go together".into()));
+            }
+        };
         if doc.poi.is_empty() {
             return Err(WarrantError::new(file, Some("poi"), "no [[poi]]: give at least one point of interception"));
         }
@@ -187,7 +195,7 @@ impl PoisConfig {
             };
             pois.push(PoiConfig { id: p.id, x1, ne_identifier: p.ne_identifier, ca, deliver_to });
         }
-        Ok(PoisConfig { file: file.to_owned(), admf_identifier, cert, key, reconcile, pois })
+        Ok(PoisConfig { file: file.to_owned(), admf_identifier, cert, key, reconcile, pois, reports })
     }
 }
 
@@ -252,6 +260,7 @@ deliver_to = "[::1]:24001"
             (GOOD.replace("ne_identifier = \"poi-2\"", "ne_identifier = \" \""), "poi[2].ne_identifier", "empty"),
             (GOOD.replace("ne_identifier = \"poi-2\"", "ne_id = \"poi-2\""), "poi[2].ne_id", "unknown key"),
             (GOOD.replace("deliver_to = \"127.0.0.1:24000\"", "reconcile_secs = 0"), "admf.reconcile_secs", "at least 1"),
+            (GOOD.replace("ca = \"ca.pem\"\n", "ca = \"ca.pem\"\nreport_listen = \"127.0.0.1:8445\"\n"), "admf.report_cert", "together"),
         ];
         for (text, key, reason) in cases {
             let e = PoisConfig::parse(&file, &text).expect_err(key);

@@ -12,16 +12,17 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::client::X1Client;
 use super::config::{PoiConfig, PoisConfig};
 use super::envelope::{answers, container, Parties};
 use super::plan::{next_boundary, Plan};
+use super::reports::ReportDesk;
 use super::sync::{AdmfEvent, PoiState, PoiSync};
 use crate::audit::{AuditLog, Event, ProvisioningAct};
 use crate::delivery::tls::TlsError;
 use crate::metrics::{Metrics, X1Family};
 use crate::time::RunClock;
 use crate::warrant::Warrant;
+use crate::x1::client::X1Client;
 use crate::x1::{parse_response, write_request};
 
 /// Who the ADMF's audit entries name.
@@ -35,6 +36,10 @@ pub enum AdmfError {
     Tls { poi: String, source: TlsError },
     #[error("ADMF runtime: {0}")]
     Runtime(std::io::Error),
+    #[error("X1 report endpoint: {0}")]
+    ReportTls(TlsError),
+    #[error("X1 report endpoint on {addr}: {source}")]
+    ReportListen { addr: std::net::SocketAddr, source: std::io::Error },
 }
 
 /// What the ADMF needs from the run.
@@ -52,6 +57,7 @@ pub struct Admf {
     states: Arc<Mutex<BTreeMap<String, PoiState>>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    report_addr: Option<std::net::SocketAddr>,
 }
 
 impl Admf {
@@ -59,10 +65,29 @@ impl Admf {
     pub fn start(config: &PoisConfig, warrants: Vec<Warrant>, context: AdmfContext) -> Result<Admf, AdmfError> {
         let mut clients = Vec::with_capacity(config.pois.len());
         for poi in &config.pois {
-            let client = X1Client::new(poi, &config.cert, &config.key).map_err(|source| AdmfError::Tls { poi: poi.id.clone(), source })?;
+            let client = X1Client::new(&poi.x1, &poi.ca, &config.cert, &config.key).map_err(|source| AdmfError::Tls { poi: poi.id.clone(), source })?;
             clients.push((poi.clone(), client));
         }
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(AdmfError::Runtime)?;
+        let reports = match &config.reports {
+            Some(r) => {
+                let acceptor = tokio_rustls::TlsAcceptor::from(
+                    crate::delivery::tls::server_config(&r.cert, &r.key, &r.client_ca).map_err(AdmfError::ReportTls)?,
+                );
+                let listen = |source| AdmfError::ReportListen { addr: r.listen, source };
+                let std_listener = std::net::TcpListener::bind(r.listen).map_err(listen)?;
+                std_listener.set_nonblocking(true).map_err(listen)?;
+                let addr = std_listener.local_addr().map_err(listen)?;
+                let listener = {
+                    let _entered = runtime.enter();
+                    tokio::net::TcpListener::from_std(std_listener).map_err(listen)?
+                };
+                tracing::info!(%addr, "X1 report endpoint listening");
+                Some((listener, acceptor, Arc::new(ReportDesk::of(config, Arc::clone(&context.metrics))), addr))
+            }
+            None => None,
+        };
+        let report_addr = reports.as_ref().map(|r| r.3);
         let (tx, rx) = watch::channel(Arc::new(warrants));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let states = Arc::new(Mutex::new(config.pois.iter().map(|p| (p.id.clone(), PoiState::Unknown)).collect()));
@@ -72,6 +97,9 @@ impl Admf {
             .spawn(move || {
                 runtime.block_on(async move {
                     let mut tasks = tokio::task::JoinSet::new();
+                    if let Some((listener, acceptor, desk, _)) = reports {
+                        tasks.spawn(super::reports::serve(listener, acceptor, desk));
+                    }
                     for (poi, client) in clients {
                         let parties = Parties { admf: admf.clone(), ne: poi.ne_identifier.clone() };
                         let shell = PoiShell { poi, client, parties, context: context.clone(), states: shared.clone(), reconcile };
@@ -84,13 +112,18 @@ impl Admf {
             })
             .map_err(AdmfError::Runtime)?;
         tracing::info!(pois = config.pois.len(), admf = %config.admf_identifier, "ADMF tasking points of interception over X1");
-        Ok(Admf { warrants: tx, states, stop: Some(stop_tx), thread: Some(thread) })
+        Ok(Admf { warrants: tx, states, stop: Some(stop_tx), thread: Some(thread), report_addr })
     }
 
     /// The warrants of the store changed: every POI gets the difference now.
     pub fn follow<'w>(&self, warrants: impl IntoIterator<Item = &'w Arc<Warrant>>) {
         let list: Vec<Warrant> = warrants.into_iter().map(|w| Warrant::clone(w)).collect();
         self.warrants.send_replace(Arc::new(list));
+    }
+
+    /// Where the issue-report endpoint listens, when configured.
+    pub fn report_addr(&self) -> Option<std::net::SocketAddr> {
+        self.report_addr
     }
 
     /// Where the ADMF stands with each POI, by id.

@@ -237,3 +237,45 @@ pub fn write_response(response: &X1Response) -> String {
     }
     x.out
 }
+
+/// Writes an `X1Request` container of issue reports (network element → ADMF).
+pub fn write_reports(reports: &X1Reports) -> String {
+    let mut x = Xml::new();
+    x.open("x1:X1Request", &root_attrs());
+    for (h, r) in &reports.messages {
+        x.open("x1:x1RequestMessage", &format!(" xsi:type=\"x1:{}Request\"", r.kind().as_str()));
+        header(&mut x, h);
+        match r {
+            IssueReport::Task { xid, kind, code, details } => {
+                x.leaf("x1:xId", &xid.to_string());
+                x.leaf("x1:taskReportType", kind.as_str());
+                if let Some(c) = code {
+                    x.leaf("x1:taskIssueErrorCode", &c.to_string());
+                }
+                if let Some(d) = details {
+                    x.leaf("x1:taskIssueDetails", d);
+                }
+            }
+            IssueReport::Destination { did, kind, code, details } => {
+                x.leaf("x1:dId", &did.to_string());
+                x.leaf("x1:destinationReportType", kind.as_str());
+                if let Some(c) = code {
+                    x.leaf("x1:destinationIssueErrorCode", &c.to_string());
+                }
+                if let Some(d) = details {
+                    x.leaf("x1:destinationIssueDetails", d);
+                }
+            }
+            IssueReport::Ne { kind, description, code } => {
+                x.leaf("x1:typeOfNeIssueMessage", kind.as_str());
+                x.leaf("x1:description", description);
+                if let Some(c) = code {
+                    x.leaf("x1:issueCode", &c.to_string());
+                }
+            }
+        }
+        x.close("x1:x1RequestMessage");
+    }
+    x.close("x1:X1Request");
+    x.out
+}

@@ -1,7 +1,7 @@
-//! The ADMF's X1 client: one HTTPS POST per round to a POI's X1 endpoint, over TLS 1.3 with
-//! the ADMF's client certificate (the mutual-TLS set-up of delivery,
-//! [`crate::delivery::tls::client_config`]), the server checked against the POI's CA and the
-//! URL's host.
+//! The HTTPS client of X1: one POST per round (an ADMF tasking a network element, or a
+//! network element reporting an issue to its ADMF), over TLS 1.3 with the sender's client
+//! certificate (the mutual-TLS set-up of delivery, [`crate::delivery::tls::client_config`]),
+//! the server checked against its CA and the URL's host.
 
 use std::time::Duration;
 
@@ -11,7 +11,6 @@ use hyper_util::rt::TokioIo;
 use rustls_pki_types::ServerName;
 use tokio_rustls::TlsConnector;
 
-use super::config::{PoiConfig, X1Url};
 use crate::delivery::tls::{self, TlsError};
 
 /// Largest X1 response body read.
@@ -40,7 +39,41 @@ pub enum ClientError {
     Timeout(Duration),
 }
 
-/// A POI's X1 endpoint as the ADMF reaches it.
+/// `https://host:port/path` of an X1 endpoint.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct X1Url {
+    /// Without IPv6 brackets: the TLS server name and the connect address.
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+impl X1Url {
+    pub fn parse(url: &str) -> Option<X1Url> {
+        let rest = url.strip_prefix("https://")?;
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (rest.get(..i)?, rest.get(i..)?),
+            None => (rest, "/"),
+        };
+        let (host, port) = match authority.strip_prefix('[') {
+            Some(v6) => {
+                let (host, after) = v6.split_once(']')?;
+                host.parse::<std::net::Ipv6Addr>().ok()?;
+                (host, after.strip_prefix(':').unwrap_or("443"))
+            }
+            None => match authority.rsplit_once(':') {
+                Some((h, p)) => (h, p),
+                None => (authority, "443"),
+            },
+        };
+        let port: u16 = port.parse().ok().filter(|p| *p != 0)?;
+        let valid_host = !host.is_empty() && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
+        let valid_path = path.bytes().all(|b| b.is_ascii_graphic());
+        (valid_host && valid_path).then(|| X1Url { host: host.to_ascii_lowercase(), port, path: path.to_owned() })
+    }
+}
+
+/// An X1 endpoint as its peer reaches it.
 #[derive(Clone)]
 pub struct X1Client {
     url: X1Url,
@@ -49,11 +82,12 @@ pub struct X1Client {
 }
 
 impl X1Client {
-    /// The client of `poi` presenting `cert`/`key`.
-    pub fn new(poi: &PoiConfig, cert: &std::path::Path, key: &std::path::Path) -> Result<X1Client, TlsError> {
-        let config = tls::client_config(&poi.ca, cert, key)?;
-        let name = ServerName::try_from(poi.x1.host.clone()).map_err(|_| TlsError::ServerName(poi.x1.host.clone()))?;
-        Ok(X1Client { url: poi.x1.clone(), name, connector: TlsConnector::from(config) })
+    /// The client of the endpoint `url`, whose server certificate chains to `ca`,
+    /// presenting `cert`/`key`.
+    pub fn new(url: &X1Url, ca: &std::path::Path, cert: &std::path::Path, key: &std::path::Path) -> Result<X1Client, TlsError> {
+        let config = tls::client_config(ca, cert, key)?;
+        let name = ServerName::try_from(url.host.clone()).map_err(|_| TlsError::ServerName(url.host.clone()))?;
+        Ok(X1Client { url: url.clone(), name, connector: TlsConnector::from(config) })
     }
 
     /// POSTs `body` (an `X1Request`), returns the response body.
