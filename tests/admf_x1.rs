@@ -287,3 +287,52 @@ fn write_one(dir: &Path) -> PathBuf {
     .expect("warrant");
     path
 }
+
+#[test]
+fn issue_reports_are_acknowledged_from_a_known_poi_and_refused_from_anyone_else() {
+    use tapline::x1::report::{ReportError, Reporter};
+    use tapline::x1::{IssueReport, NeIssueType, ReportType};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = create_dev_pki(&tmp.path().join("pki"), &["poi".to_string(), "mf".to_string()], &loopback_hosts()).expect("PKI");
+    let pki_dir = pki.ca.parent().expect("dir").to_owned();
+    let poi_cert = issue_client_cert(&pki_dir, "poi-1", "poi").expect("POI client cert");
+    let stranger = issue_client_cert(&pki_dir, "poi-9", "poi").expect("stranger cert");
+    let mf = pki.server("mf").expect("mf cert");
+    let path = pois_toml(tmp.path(), &pki, "appliance", &[("127.0.0.1:9".parse().expect("addr"), "poi-1")], "127.0.0.1:24000".parse().expect("addr"));
+    let mut text = std::fs::read_to_string(&path).expect("pois.toml");
+    text = text.replacen(
+        "reconcile_secs = 1\n",
+        &format!("reconcile_secs = 1\nreport_listen = \"127.0.0.1:0\"\nreport_cert = \"{}\"\nreport_key = \"{}\"\n", mf.cert.display(), mf.key.display()),
+        1,
+    );
+    std::fs::write(&path, text).expect("pois.toml");
+    let config = PoisConfig::load(&path).expect("pois.toml");
+    let metrics = Arc::new(tapline::metrics::Metrics::new());
+    let context = tapline::admf::AdmfContext { clock: Arc::new(tapline::time::RunClock::wall()), audit: None, metrics: Arc::clone(&metrics) };
+    let admf = tapline::admf::Admf::start(&config, vec![], context).expect("ADMF");
+    let addr = admf.report_addr().expect("report endpoint");
+    let url = tapline::x1::client::X1Url::parse(&format!("https://localhost:{}/X1/ADMF", addr.port())).expect("url");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let now = Timestamp::wall_now();
+
+    let poi = Reporter::new(&url, &pki.ca, &poi_cert.cert, &poi_cert.key, "appliance", "poi-1").expect("reporter");
+    let outage = IssueReport::Ne { kind: NeIssueType::FaultReport, description: "MDF unreachable".into(), code: Some(1) };
+    rt.block_on(poi.send(outage.clone(), now)).expect("acknowledged");
+    let task = IssueReport::Task { xid: xid("PEN-1"), kind: ReportType::NonTerminatingFault, code: None, details: None };
+    rt.block_on(poi.send(task, now)).expect("acknowledged");
+
+    // A certificate of the right CA but not a POI of pois.toml; and a POI claiming to be another.
+    let other = Reporter::new(&url, &pki.ca, &stranger.cert, &stranger.key, "appliance", "poi-9").expect("reporter");
+    assert!(matches!(rt.block_on(other.send(outage.clone(), now)), Err(ReportError::Refused { code: 1000 })));
+    let impostor = Reporter::new(&url, &pki.ca, &stranger.cert, &stranger.key, "appliance", "poi-1").expect("reporter");
+    assert!(matches!(rt.block_on(impostor.send(outage.clone(), now)), Err(ReportError::Refused { code: 1000 })));
+    // The report endpoint wants a client certificate: the server's own is no client.
+    let no_client = Reporter::new(&url, &pki.ca, &mf.cert, &mf.key, "appliance", "poi-1").expect("reporter");
+    assert!(rt.block_on(no_client.send(outage, now)).is_err());
+
+    let mut counted = metrics.x1(tapline::metrics::X1Family::Reports);
+    counted.sort();
+    assert_eq!(counted, [("p1".to_string(), "FaultReport", 1), ("p1".to_string(), "NonTerminatingFault", 1)]);
+    let text = tapline::metrics::render_prometheus(&metrics);
+    assert!(text.contains("tapline_x1_reports_total{poi=\"p1\",kind=\"FaultReport\"} 1"), "{text}");
+}
