@@ -148,7 +148,7 @@ pub fn next_boundary<'w>(warrants: impl IntoIterator<Item = &'w Warrant>, now: T
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::warrant::{Numbering, Target};
     use crate::x1::TargetIdentifier;

@@ -7,23 +7,9 @@ use crate::admf::plan::{xid_of, Plan};
 use crate::warrant::{Numbering, OrderKind, Target, Warrant};
 use crate::x1::{DeliveryAddress, DeliveryType, NeConfig, NetworkElement, Port, X1Response};
 use crate::Timestamp;
-use std::path::PathBuf;
 
 fn warrant(liid: &str, kind: OrderKind, target: &str, from: u64, until: u64) -> Warrant {
-    Warrant {
-        liid: Liid::new(liid).expect("liid"),
-        kind,
-        agency: "a".into(),
-        targets: vec![Target::parse(target, &Numbering::default()).expect("target")],
-        valid_from: Timestamp::from_nanos(from),
-        valid_until: Timestamp::from_nanos(until),
-        court_order: "c".into(),
-        issuing_authority: "i".into(),
-        post_cut_through_digits: false,
-        served_by: None,
-        provisioned_by: None,
-        source: PathBuf::from("w.toml"),
-    }
+    crate::admf::plan::tests::warrant(liid, kind, &[target], from, until)
 }
 
 fn mf() -> DeliveryAddress {

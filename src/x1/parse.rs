@@ -121,6 +121,11 @@ fn header(c: &mut Children<'_, '_>) -> Result<MessageHeader, X1Error> {
 
 /// Parses an `X1Request` container.
 pub fn parse_request(xml: &str) -> Result<X1Request, X1Error> {
+    Ok(X1Request { messages: request_container(xml, request_message)? })
+}
+
+/// The messages of an `X1Request` container, each read by `message`.
+fn request_container<T>(xml: &str, message: impl Fn(Node<'_, '_>) -> Result<T, X1Error>) -> Result<Vec<T>, X1Error> {
     let doc = parse_doc(xml)?;
     let root = doc.root_element();
     if !is(&root, "X1Request") {
@@ -131,12 +136,12 @@ pub fn parse_request(xml: &str) -> Result<X1Request, X1Error> {
         if !is(&node, "x1RequestMessage") {
             return Err(X1Error::Unexpected(node.tag_name().name().to_owned()));
         }
-        messages.push(request_message(node)?);
+        messages.push(message(node)?);
     }
     if messages.is_empty() {
         return Err(X1Error::Empty);
     }
-    Ok(X1Request { messages })
+    Ok(messages)
 }
 
 fn request_message(node: Node<'_, '_>) -> Result<(MessageHeader, Request), X1Error> {
@@ -413,22 +418,7 @@ fn response_message(node: Node<'_, '_>) -> Result<(MessageHeader, Response), X1E
 /// Parses an `X1Request` container of issue reports (network element → ADMF); any other
 /// request in it is refused.
 pub fn parse_reports(xml: &str) -> Result<X1Reports, X1Error> {
-    let doc = parse_doc(xml)?;
-    let root = doc.root_element();
-    if !is(&root, "X1Request") {
-        return Err(X1Error::Root("X1Request"));
-    }
-    let mut messages = Vec::new();
-    for node in root.children().filter(|n| n.is_element()) {
-        if !is(&node, "x1RequestMessage") {
-            return Err(X1Error::Unexpected(node.tag_name().name().to_owned()));
-        }
-        messages.push(report_message(node)?);
-    }
-    if messages.is_empty() {
-        return Err(X1Error::Empty);
-    }
-    Ok(X1Reports { messages })
+    Ok(X1Reports { messages: request_container(xml, report_message)? })
 }
 
 fn optional_code(c: &mut Children<'_, '_>, name: &'static str) -> Result<Option<u32>, X1Error> {
