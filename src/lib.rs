@@ -1,5 +1,6 @@
 //! tapline: lawful-intercept mediation. Capture → decode → SIP tracking → mediation → handover.
 
+pub mod admf;
 pub mod audit;
 pub mod calltrace;
 pub mod capture;

@@ -7,6 +7,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 mod cli;
 use cli::checks;
+mod cli_admf;
 mod cli_desk;
 
 #[derive(Parser)]
@@ -258,6 +259,8 @@ struct RunArgs {
     #[command(flatten)]
     x2x3: RunX2x3Args,
     #[command(flatten)]
+    pois: cli_admf::PoisArgs,
+    #[command(flatten)]
     capture: cli::capture::CaptureArgs,
 }
 
@@ -475,7 +478,7 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         }
         _ => None,
     };
-    let lifecycle = tapline::run::LifecycleOptions { audit: Some(audit), api, ..Default::default() };
+    let lifecycle = tapline::run::LifecycleOptions { audit: Some(audit), api, pois: a.pois.load()?, ..Default::default() };
     let options = RunOptions {
         warrants: a.warrants,
         source,

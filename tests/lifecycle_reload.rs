@@ -106,7 +106,7 @@ fn warrant_added_and_revoked_while_a_replay_runs() {
     let options = run_options(&warrants, &dir.path().join("spool"), &pki, pcap.clone(), Some(2000));
     // Reload only on request, so the addition and the revocation land in one snapshot.
     let lifecycle =
-        LifecycleOptions { audit: Some(dir.path().join("audit")), poll: None, reload: Arc::default(), api: None };
+        LifecycleOptions { audit: Some(dir.path().join("audit")), poll: None, reload: Arc::default(), api: None, pois: None };
     let reload = lifecycle.reload.clone();
     let runner = std::thread::spawn(move || run_with(&options, Arc::new(AtomicBool::new(false)), &lifecycle));
 

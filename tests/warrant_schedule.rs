@@ -93,7 +93,7 @@ fn warrants_start_and_lapse_by_packet_time() {
     std::fs::write(warrants.join("LATE-1.toml"), warrant("LATE-1", "+13035550199", &rfc3339(late_from), wide.1)).unwrap();
 
     let audit = dir.path().join("audit");
-    let lifecycle = LifecycleOptions { audit: Some(audit.clone()), poll: None, reload: Arc::default(), api: None };
+    let lifecycle = LifecycleOptions { audit: Some(audit.clone()), poll: None, reload: Arc::default(), api: None, pois: None };
     let summary = run_with(
         &options(dir.path(), &pki, warrants, pcap, None),
         Arc::new(AtomicBool::new(false)),
@@ -165,6 +165,7 @@ fn a_warrant_added_over_the_api_during_a_run_is_picked_up() {
             warrants: PathBuf::from("/nonexistent"),
             audit: None,
         }),
+        pois: None,
     };
     let options = options(dir.path(), &pki, warrants.clone(), pcap, Some(500));
     let runner = std::thread::spawn(move || run_with(&options, Arc::new(AtomicBool::new(false)), &lifecycle));

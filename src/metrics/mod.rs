@@ -195,6 +195,43 @@ pub struct Metrics {
     queue_depths: [Cell; Stage::COUNT],
     latency: [Mutex<StageLatency>; Stage::COUNT],
     states: state::States,
+    /// X1 counters by POI id and outcome or kind (not on the packet path).
+    x1: Mutex<std::collections::BTreeMap<(X1Family, String, &'static str), u64>>,
+}
+
+/// The X1 counter families (labels: the POI's id from pois.toml and an outcome or kind).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum X1Family {
+    /// X1 requests the ADMF sent, by POI and outcome (`ok`, `refused`, `unreachable`).
+    Requests,
+    /// X1 fault reports received from POIs, by POI and report kind.
+    Reports,
+}
+
+impl X1Family {
+    pub const ALL: [X1Family; 2] = [X1Family::Requests, X1Family::Reports];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            X1Family::Requests => "tapline_x1_requests_total",
+            X1Family::Reports => "tapline_x1_reports_total",
+        }
+    }
+
+    pub fn help(self) -> &'static str {
+        match self {
+            X1Family::Requests => "X1 requests sent to points of interception, by POI and outcome.",
+            X1Family::Reports => "X1 issue reports received from points of interception, by POI and kind.",
+        }
+    }
+
+    /// The second label's name.
+    pub fn label(self) -> &'static str {
+        match self {
+            X1Family::Requests => "outcome",
+            X1Family::Reports => "kind",
+        }
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -223,7 +260,20 @@ impl Metrics {
             queue_depths: Default::default(),
             latency: std::array::from_fn(|_| Mutex::new(StageLatency::new())),
             states: state::States::default(),
+            x1: Mutex::default(),
         }
+    }
+
+    /// Counts `n` more of an X1 family for POI `poi` and `value` (outcome or kind).
+    pub fn add_x1(&self, family: X1Family, poi: &str, value: &'static str, n: u64) {
+        let mut map = self.x1.lock().unwrap_or_else(|p| p.into_inner());
+        *map.entry((family, poi.to_owned(), value)).or_default() += n;
+    }
+
+    /// The samples of an X1 family: (POI, outcome or kind, count).
+    pub fn x1(&self, family: X1Family) -> Vec<(String, &'static str, u64)> {
+        let map = self.x1.lock().unwrap_or_else(|p| p.into_inner());
+        map.iter().filter(|((f, _, _), _)| *f == family).map(|((_, poi, v), n)| (poi.clone(), *v, *n)).collect()
     }
 
     /// Counts `n` more of `counter`.

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::{Counter, Gauge, Metrics, Stage, WarrantState, BUILD};
+use super::{Counter, Gauge, Metrics, Stage, WarrantState, X1Family, BUILD};
 
 /// The `Content-Type` of the rendering.
 pub(super) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -57,6 +57,8 @@ pub const FAMILIES: &[&str] = &[
     "tapline_queue_depth",
     "tapline_stage_latency_seconds",
     "tapline_warrants",
+    "tapline_x1_requests_total",
+    "tapline_x1_reports_total",
     "tapline_interface_records_spooled_total",
     "tapline_interface_records_confirmed_total",
     "tapline_interface_records_unconfirmed",
@@ -113,6 +115,13 @@ pub fn render_prometheus(metrics: &Metrics) -> String {
     family(&mut out, "tapline_warrants", "Warrants by lifecycle state at the current packet time.", "gauge");
     for state in WarrantState::ALL {
         sample(&mut out, "tapline_warrants", &[("state", state.name())], metrics.warrants(state));
+    }
+
+    for f in X1Family::ALL {
+        family(&mut out, f.name(), f.help(), "counter");
+        for (poi, value, n) in metrics.x1(f) {
+            sample(&mut out, f.name(), &[("poi", poi.as_str()), (f.label(), value)], n);
+        }
     }
 
     interfaces(&mut out, metrics);

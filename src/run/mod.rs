@@ -35,7 +35,7 @@ use crate::pipeline::{self, PipelineConfig, PipelineError};
 use guard::{CinGuard, WarrantHook};
 use crate::provision::{ProvisionConfig, ProvisionError, ProvisionServer};
 use crate::time::RunClock;
-use crate::warrant::{Store, WarrantError};
+use crate::warrant::{Store, Warrant, WarrantError};
 
 /// Where packets come from: the pipeline's source.
 pub use crate::pipeline::FrameSource as Source;
@@ -81,11 +81,14 @@ pub struct LifecycleOptions {
     /// directory (picked up by the next poll) and audit trail: the config's `warrants` and
     /// `audit` are replaced by the run's. Stopped when the run ends.
     pub api: Option<ProvisionConfig>,
+    /// Task these points of interception over X1 with the warrants in force, following every
+    /// change (see [`crate::admf`]).
+    pub pois: Option<crate::admf::PoisConfig>,
 }
 
 impl Default for LifecycleOptions {
     fn default() -> Self {
-        LifecycleOptions { audit: None, poll: Some(Duration::from_secs(1)), reload: Arc::default(), api: None }
+        LifecycleOptions { audit: None, poll: Some(Duration::from_secs(1)), reload: Arc::default(), api: None, pois: None }
     }
 }
 
@@ -119,6 +122,8 @@ pub enum RunError {
     Metrics(#[from] MetricsError),
     #[error("records: {0}")]
     Records(#[from] crate::records::DbError),
+    #[error("ADMF: {0}")]
+    Admf(#[from] crate::admf::AdmfError),
 }
 
 /// What a run did. Targets never appear here.
@@ -192,6 +197,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     };
     let clock = Arc::new(run_clock(&options.source));
     let desk_audit = audit.clone();
+    let (admf_clock, admf_audit) = (Arc::clone(&clock), audit.clone());
     let mut warrants = Lifecycle::new(&options.warrants, &store, audit, clock);
     // Dropped (the server stopped) whenever this function returns.
     let _api = start_api(options, lifecycle)?;
@@ -220,6 +226,14 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     // delivery metrics go to SPOOL/metrics.json every few seconds.
     let done = Arc::new(AtomicBool::new(false));
     let metrics = Arc::new(Metrics::new());
+    let admf = match &lifecycle.pois {
+        Some(pois) => {
+            let context = crate::admf::AdmfContext { clock: admf_clock, audit: admf_audit, metrics: Arc::clone(&metrics) };
+            let now = warrants.snapshot().in_force.values().map(|w| Warrant::clone(w)).collect();
+            Some(Arc::new(crate::admf::Admf::start(pois, now, context)?))
+        }
+        None => None,
+    };
     let states = states::WarrantStates::new(Arc::clone(&metrics), in_force);
     // Stopped (and its port freed) whenever this function returns.
     let _metrics_server: Option<MetricsServer> = match options.metrics {
@@ -231,6 +245,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         let shared = Arc::clone(&metrics);
         let metrics = spool.join("metrics.json");
         let (poll, reload) = (lifecycle.poll, lifecycle.reload.clone());
+        let admf = admf.clone();
         move || {
             let mut written = Instant::now();
             let mut polled = Instant::now();
@@ -241,6 +256,9 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
                 if forced || poll.is_some_and(|p| polled.elapsed() >= p) {
                     polled = Instant::now();
                     if let Some(update) = warrants.poll(forced) {
+                        if let Some(admf) = &admf {
+                            admf.follow(update.snapshot.in_force.values());
+                        }
                         let _ = updates_tx.send(update);
                     }
                 }

@@ -39,7 +39,7 @@ impl WarrantError {
     /// Maps a `toml` deserialisation error of `text` (read from `file`) to file/key/reason.
     /// `root_keys` are the top-level keys of the schema: a missing one is reported unqualified
     /// (its span, the whole document, may start at a table header).
-    pub(super) fn from_toml(
+    pub(crate) fn from_toml(
         file: &Path,
         text: &str,
         err: &toml::de::Error,

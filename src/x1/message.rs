@@ -176,10 +176,14 @@ pub enum RequestKind {
     GetNeStatus,
     Ping,
     Keepalive,
+    /// Issue reports, sent by a network element to the ADMF ([`IssueReport`]).
+    ReportTaskIssue,
+    ReportDestinationIssue,
+    ReportNeIssue,
 }
 
 impl RequestKind {
-    pub const ALL: [RequestKind; 12] = [
+    pub const ALL: [RequestKind; 15] = [
         RequestKind::ActivateTask,
         RequestKind::ModifyTask,
         RequestKind::DeactivateTask,
@@ -192,6 +196,9 @@ impl RequestKind {
         RequestKind::GetNeStatus,
         RequestKind::Ping,
         RequestKind::Keepalive,
+        RequestKind::ReportTaskIssue,
+        RequestKind::ReportDestinationIssue,
+        RequestKind::ReportNeIssue,
     ];
 
     /// The `RequestMessageType` enumeration value.
@@ -209,6 +216,9 @@ impl RequestKind {
             RequestKind::GetNeStatus => "GetNEStatus",
             RequestKind::Ping => "Ping",
             RequestKind::Keepalive => "Keepalive",
+            RequestKind::ReportTaskIssue => "ReportTaskIssue",
+            RequestKind::ReportDestinationIssue => "ReportDestinationIssue",
+            RequestKind::ReportNeIssue => "ReportNEIssue",
         }
     }
 
@@ -286,4 +296,106 @@ pub enum X1Response {
 /// Standard error codes written (TS 103 221-1 annex: generic error).
 pub mod error_code {
     pub const GENERIC: u32 = 1000;
+}
+
+/// `TaskReportType` of a task or destination issue report (TS 103 221-1 clause 6.4.2.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ReportType {
+    AllClear,
+    Warning,
+    NonTerminatingFault,
+    TerminatingFault,
+    ImplicitDeactivation,
+    FullyActionedAndSuccessful,
+    FullyActionedAndUnsuccessful,
+}
+
+impl ReportType {
+    pub const ALL: [ReportType; 7] = [
+        ReportType::AllClear,
+        ReportType::Warning,
+        ReportType::NonTerminatingFault,
+        ReportType::TerminatingFault,
+        ReportType::ImplicitDeactivation,
+        ReportType::FullyActionedAndSuccessful,
+        ReportType::FullyActionedAndUnsuccessful,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportType::AllClear => "AllClear",
+            ReportType::Warning => "Warning",
+            ReportType::NonTerminatingFault => "NonTerminatingFault",
+            ReportType::TerminatingFault => "TerminatingFault",
+            ReportType::ImplicitDeactivation => "ImplicitDeactivation",
+            ReportType::FullyActionedAndSuccessful => "FullyActionedAndSuccessful",
+            ReportType::FullyActionedAndUnsuccessful => "FullyActionedAndUnsuccessful",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ReportType> {
+        ReportType::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// `TypeOfNeIssueMessage` of a network-element issue report (clause 6.5.4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum NeIssueType {
+    Warning,
+    FaultCleared,
+    FaultReport,
+    Alert,
+}
+
+impl NeIssueType {
+    pub const ALL: [NeIssueType; 4] = [NeIssueType::Warning, NeIssueType::FaultCleared, NeIssueType::FaultReport, NeIssueType::Alert];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NeIssueType::Warning => "Warning",
+            NeIssueType::FaultCleared => "FaultCleared",
+            NeIssueType::FaultReport => "FaultReport",
+            NeIssueType::Alert => "Alert",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<NeIssueType> {
+        NeIssueType::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+/// An issue report a network element sends to its ADMF (clause 6.5): the requests of the
+/// other direction, in an `X1Request` container of their own ([`X1Reports`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IssueReport {
+    /// `ReportTaskIssueRequest`.
+    Task { xid: Xid, kind: ReportType, code: Option<u32>, details: Option<String> },
+    /// `ReportDestinationIssueRequest`.
+    Destination { did: Xid, kind: ReportType, code: Option<u32>, details: Option<String> },
+    /// `ReportNEIssueRequest`.
+    Ne { kind: NeIssueType, description: String, code: Option<u32> },
+}
+
+impl IssueReport {
+    pub fn kind(&self) -> RequestKind {
+        match self {
+            IssueReport::Task { .. } => RequestKind::ReportTaskIssue,
+            IssueReport::Destination { .. } => RequestKind::ReportDestinationIssue,
+            IssueReport::Ne { .. } => RequestKind::ReportNeIssue,
+        }
+    }
+
+    /// The report's type as written (a metrics label value).
+    pub fn type_str(&self) -> &'static str {
+        match self {
+            IssueReport::Task { kind, .. } | IssueReport::Destination { kind, .. } => kind.as_str(),
+            IssueReport::Ne { kind, .. } => kind.as_str(),
+        }
+    }
+}
+
+/// An `X1Request` container of issue reports (network element → ADMF).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct X1Reports {
+    pub messages: Vec<(MessageHeader, IssueReport)>,
 }

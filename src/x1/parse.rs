@@ -121,6 +121,11 @@ fn header(c: &mut Children<'_, '_>) -> Result<MessageHeader, X1Error> {
 
 /// Parses an `X1Request` container.
 pub fn parse_request(xml: &str) -> Result<X1Request, X1Error> {
+    Ok(X1Request { messages: request_container(xml, request_message)? })
+}
+
+/// The messages of an `X1Request` container, each read by `message`.
+fn request_container<T>(xml: &str, message: impl Fn(Node<'_, '_>) -> Result<T, X1Error>) -> Result<Vec<T>, X1Error> {
     let doc = parse_doc(xml)?;
     let root = doc.root_element();
     if !is(&root, "X1Request") {
@@ -131,12 +136,12 @@ pub fn parse_request(xml: &str) -> Result<X1Request, X1Error> {
         if !is(&node, "x1RequestMessage") {
             return Err(X1Error::Unexpected(node.tag_name().name().to_owned()));
         }
-        messages.push(request_message(node)?);
+        messages.push(message(node)?);
     }
     if messages.is_empty() {
         return Err(X1Error::Empty);
     }
-    Ok(X1Request { messages })
+    Ok(messages)
 }
 
 fn request_message(node: Node<'_, '_>) -> Result<(MessageHeader, Request), X1Error> {
@@ -408,4 +413,54 @@ fn response_message(node: Node<'_, '_>) -> Result<(MessageHeader, Response), X1E
     };
     c.finish()?;
     Ok((h, response))
+}
+
+/// Parses an `X1Request` container of issue reports (network element → ADMF); any other
+/// request in it is refused.
+pub fn parse_reports(xml: &str) -> Result<X1Reports, X1Error> {
+    Ok(X1Reports { messages: request_container(xml, report_message)? })
+}
+
+fn optional_code(c: &mut Children<'_, '_>, name: &'static str) -> Result<Option<u32>, X1Error> {
+    match c.optional(name) {
+        Some(n) => text_of(n).parse().map(Some).map_err(|_| X1Error::Invalid(name)),
+        None => Ok(None),
+    }
+}
+
+fn report_type(c: &mut Children<'_, '_>, name: &'static str) -> Result<ReportType, X1Error> {
+    ReportType::parse(&c.text(name)?).ok_or(X1Error::Invalid(name))
+}
+
+fn report_message(node: Node<'_, '_>) -> Result<(MessageHeader, IssueReport), X1Error> {
+    let kind = xsi_type(node)?;
+    let mut c = Children::of(node);
+    let h = header(&mut c)?;
+    let report = match kind.as_str() {
+        "ReportTaskIssueRequest" => {
+            let xid = uuid(&c.text("xId")?, "xId")?;
+            let kind = report_type(&mut c, "taskReportType")?;
+            let code = optional_code(&mut c, "taskIssueErrorCode")?;
+            let details = c.optional("taskIssueDetails").map(|n| n.text().unwrap_or("").to_owned());
+            c.skip(&["taskIssueExtensions"]);
+            IssueReport::Task { xid, kind, code, details }
+        }
+        "ReportDestinationIssueRequest" => {
+            let did = uuid(&c.text("dId")?, "dId")?;
+            let kind = report_type(&mut c, "destinationReportType")?;
+            let code = optional_code(&mut c, "destinationIssueErrorCode")?;
+            let details = c.optional("destinationIssueDetails").map(|n| n.text().unwrap_or("").to_owned());
+            IssueReport::Destination { did, kind, code, details }
+        }
+        "ReportNEIssueRequest" => {
+            let kind = NeIssueType::parse(&c.text("typeOfNeIssueMessage")?).ok_or(X1Error::Invalid("typeOfNeIssueMessage"))?;
+            let description = c.required("description")?.text().unwrap_or("").to_owned();
+            let code = optional_code(&mut c, "issueCode")?;
+            c.skip(&["nEIssueExtensions"]);
+            IssueReport::Ne { kind, description, code }
+        }
+        other => return Err(X1Error::Unsupported(other.to_owned())),
+    };
+    c.finish()?;
+    Ok((h, report))
 }

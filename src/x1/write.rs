@@ -237,3 +237,45 @@ pub fn write_response(response: &X1Response) -> String {
     }
     x.out
 }
+
+/// The fields of a task or destination issue report, under `tags` (id, type, code, details).
+fn issue(x: &mut Xml, tags: [&str; 4], id: &crate::x2x3::Xid, kind: ReportType, code: Option<u32>, details: Option<&str>) {
+    x.leaf(tags[0], &id.to_string());
+    x.leaf(tags[1], kind.as_str());
+    if let Some(c) = code {
+        x.leaf(tags[2], &c.to_string());
+    }
+    if let Some(d) = details {
+        x.leaf(tags[3], d);
+    }
+}
+
+/// Writes an `X1Request` container of issue reports (network element → ADMF).
+pub fn write_reports(reports: &X1Reports) -> String {
+    let mut x = Xml::new();
+    x.open("x1:X1Request", &root_attrs());
+    for (h, r) in &reports.messages {
+        x.open("x1:x1RequestMessage", &format!(" xsi:type=\"x1:{}Request\"", r.kind().as_str()));
+        header(&mut x, h);
+        match r {
+            IssueReport::Task { xid, kind, code, details } => {
+                let tags = ["x1:xId", "x1:taskReportType", "x1:taskIssueErrorCode", "x1:taskIssueDetails"];
+                issue(&mut x, tags, xid, *kind, *code, details.as_deref());
+            }
+            IssueReport::Destination { did, kind, code, details } => {
+                let tags = ["x1:dId", "x1:destinationReportType", "x1:destinationIssueErrorCode", "x1:destinationIssueDetails"];
+                issue(&mut x, tags, did, *kind, *code, details.as_deref());
+            }
+            IssueReport::Ne { kind, description, code } => {
+                x.leaf("x1:typeOfNeIssueMessage", kind.as_str());
+                x.leaf("x1:description", description);
+                if let Some(c) = code {
+                    x.leaf("x1:issueCode", &c.to_string());
+                }
+            }
+        }
+        x.close("x1:x1RequestMessage");
+    }
+    x.close("x1:X1Request");
+    x.out
+}

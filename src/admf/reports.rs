@@ -1,0 +1,159 @@
+//! The ADMF's report endpoint (`[admf] report_listen` in pois.toml): HTTPS with client
+//! certificates required, where points of interception POST `X1Request` containers of
+//! issue reports (TS 103 221-1 clause 6.5). Each report is acknowledged when its
+//! neIdentifier is the common name of the client certificate and a POI of pois.toml
+//! ([`crate::x1::report::acknowledge`]), then logged (WARN for faults and warnings, INFO
+//! otherwise; the free-text details are never logged: they could name anything) and counted
+//! in `tapline_x1_reports_total{poi,kind}`.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio_rustls::TlsAcceptor;
+
+use super::config::PoisConfig;
+use crate::metrics::{Metrics, X1Family};
+use crate::x1::report::{acknowledge, ReportPolicy};
+use crate::x1::{parse_reports, write_response, IssueReport, NeIssueType, ReportType, X1Response, VERSION};
+use crate::Timestamp;
+
+/// Largest report container accepted.
+const MAX_BODY: usize = 256 * 1024;
+
+/// What the endpoint knows: who it is and the POIs (neIdentifier → id).
+pub(super) struct ReportDesk {
+    pub admf: String,
+    pub known: Vec<String>,
+    pub ids: Vec<(String, String)>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl ReportDesk {
+    pub fn of(config: &PoisConfig, metrics: Arc<Metrics>) -> ReportDesk {
+        ReportDesk {
+            admf: config.admf_identifier.clone(),
+            known: config.pois.iter().map(|p| p.ne_identifier.clone()).collect(),
+            ids: config.pois.iter().map(|p| (p.ne_identifier.clone(), p.id.clone())).collect(),
+            metrics,
+        }
+    }
+
+    fn poi_id(&self, ne: &str) -> &str {
+        self.ids.iter().find(|(n, _)| n == ne).map_or("unknown", |(_, id)| id.as_str())
+    }
+
+    /// Answers one POST body from the peer `peer` (its certificate's common name).
+    fn handle(&self, peer: &str, body: &[u8]) -> String {
+        let now = Timestamp::wall_now();
+        let parsed = std::str::from_utf8(body).map_err(|_| "not UTF-8".to_owned()).and_then(|t| parse_reports(t).map_err(|e| e.to_string()));
+        let reports = match parsed {
+            Ok(r) => r,
+            Err(why) => {
+                tracing::warn!(reason = %why, "X1 report not readable; top-level error");
+                return write_response(&X1Response::TopLevelError {
+                    admf_identifier: self.admf.clone(),
+                    ne_identifier: if peer.is_empty() { "unknown".into() } else { peer.to_owned() },
+                    timestamp: now.to_rfc3339(),
+                    version: VERSION.to_owned(),
+                });
+            }
+        };
+        let policy = ReportPolicy { admf_identifier: &self.admf, known: &self.known };
+        let (answer, accepted) = acknowledge(&policy, peer, &reports, now);
+        let refused = reports.messages.len() - accepted.len();
+        if refused > 0 {
+            tracing::warn!(refused, "X1 reports refused: sender not a POI of pois.toml or not bound to its certificate");
+        }
+        for (ne, report) in &accepted {
+            let poi = self.poi_id(ne);
+            self.metrics.add_x1(X1Family::Reports, poi, report.type_str(), 1);
+            log(poi, report);
+        }
+        write_response(&answer)
+    }
+}
+
+/// Whether a report says something is wrong (logged at WARN).
+fn is_fault(report: &IssueReport) -> bool {
+    match report {
+        IssueReport::Task { kind, .. } | IssueReport::Destination { kind, .. } => match kind {
+            ReportType::AllClear | ReportType::FullyActionedAndSuccessful => false,
+            ReportType::Warning
+            | ReportType::NonTerminatingFault
+            | ReportType::TerminatingFault
+            | ReportType::ImplicitDeactivation
+            | ReportType::FullyActionedAndUnsuccessful => true,
+        },
+        IssueReport::Ne { kind, .. } => match kind {
+            NeIssueType::FaultCleared => false,
+            NeIssueType::Warning | NeIssueType::FaultReport | NeIssueType::Alert => true,
+        },
+    }
+}
+
+fn log(poi: &str, report: &IssueReport) {
+    let (what, id, code) = match report {
+        IssueReport::Task { xid, code, .. } => ("task", Some(xid.to_string()), *code),
+        IssueReport::Destination { did, code, .. } => ("destination", Some(did.to_string()), *code),
+        IssueReport::Ne { code, .. } => ("network element", None, *code),
+    };
+    let kind = report.type_str();
+    if is_fault(report) {
+        tracing::warn!(poi, about = what, id, kind, code, "X1 issue reported by a POI");
+    } else {
+        tracing::info!(poi, about = what, id, kind, code, "X1 issue reported by a POI");
+    }
+}
+
+fn reply(status: StatusCode, body: String) -> hyper::Response<Full<Bytes>> {
+    let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/xml"));
+    r
+}
+
+async fn answer(desk: &ReportDesk, peer: &str, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+    if req.method() != Method::POST {
+        return reply(StatusCode::METHOD_NOT_ALLOWED, String::new());
+    }
+    match Limited::new(req.into_body(), MAX_BODY).collect().await {
+        Ok(b) => reply(StatusCode::OK, desk.handle(peer, &b.to_bytes())),
+        Err(_) => reply(StatusCode::PAYLOAD_TOO_LARGE, String::new()),
+    }
+}
+
+/// Serves `listener` until the task is dropped.
+pub(super) async fn serve(listener: tokio::net::TcpListener, acceptor: TlsAcceptor, desk: Arc<ReportDesk>) {
+    loop {
+        let Ok((tcp, addr)) = listener.accept().await else { continue };
+        let (acceptor, desk) = (acceptor.clone(), desk.clone());
+        tokio::spawn(async move {
+            let stream = match acceptor.accept(tcp).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(peer = %addr, error = %e, "X1 report client refused at TLS");
+                    return;
+                }
+            };
+            let peer = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| crate::provision::subject_of(c.as_ref()))
+                .and_then(|s| s.common_name)
+                .unwrap_or_default();
+            let service = service_fn(move |req| {
+                let (desk, peer) = (desk.clone(), peer.clone());
+                async move { Ok::<_, Infallible>(answer(&desk, &peer, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+        });
+    }
+}
