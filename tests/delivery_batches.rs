@@ -13,8 +13,8 @@ use std::time::Duration;
 use delivery_support::*;
 use tapline::delivery::pki::DevPki;
 use tapline::delivery::{tls, Delivery, DeliveryOptions, SenderConfig};
-use tapline::handover::{decode_pdu, encode_keepalive_response, split_stream, Payload, PduHeader};
-use tapline::Timestamp;
+use tapline::handover::{decode_pdu, split_stream, Payload};
+use tapline::lemf::keepalive_response;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
@@ -27,7 +27,7 @@ struct Seen {
 }
 
 /// A TLS server presenting `agency`'s certificate that reads records and answers each
-/// keep-alive with a response echoing its PSHeader.
+/// keep-alive with a response echoing its PSHeader (as the reference LEMF builds it).
 fn answering_server(rt: &tokio::runtime::Runtime, pki: &DevPki, agency: &str) -> (std::net::SocketAddr, Arc<Seen>) {
     let server = pki.server(agency).expect("server cert");
     let acceptor = tokio_rustls::TlsAcceptor::from(tls::server_config(&server.cert, &server.key, &pki.ca).expect("config"));
@@ -63,23 +63,7 @@ fn answering_server(rt: &tokio::runtime::Runtime, pki: &DevPki, agency: &str) ->
                             seen.gaps.lock().unwrap().push(since_keepalive);
                         }
                         since_keepalive = 0;
-                        let h = decoded.header;
-                        let (liid, op, ne) = (
-                            String::from_utf8_lossy(&h.liid).into_owned(),
-                            String::from_utf8_lossy(&h.operator_id).into_owned(),
-                            String::from_utf8_lossy(h.network_element_id.as_deref().unwrap_or_default()).into_owned(),
-                        );
-                        let header = PduHeader {
-                            liid: &liid,
-                            authorization_country: h.authorization_country.as_deref().unwrap_or(""),
-                            operator_id: &op,
-                            network_element_id: &ne,
-                            cin: 0,
-                            delivery_country: h.delivery_country.as_deref().unwrap_or(""),
-                            sequence: h.sequence,
-                            ts: Timestamp::from_secs_micros(h.seconds.unwrap_or(0), h.micros.unwrap_or(0)),
-                        };
-                        encode_keepalive_response(&mut answers, &header);
+                        keepalive_response(&mut answers, &decoded.header);
                     }
                     buf.drain(..used);
                     if !answers.is_empty() && (tls.write_all(&answers).await.is_err() || tls.flush().await.is_err()) {
