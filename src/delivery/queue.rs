@@ -3,7 +3,8 @@
 //!
 //! The pipeline appends; it never waits for the disk to flush. The sender reads, and a read
 //! first makes everything appended so far durable with one `fdatasync` run outside the lock
-//! (group commit, see `spool.rs`). A full spool (size limit) or a full file system (down to
+//! (group commit, see `spool.rs`); the async sender runs that sync on a blocking thread
+//! ([`Queue::make_durable`]) and then reads only what is durable ([`Queue::read_synced`]). A full spool (size limit) or a full file system (down to
 //! its headroom) holds the pipeline with an alarm until there is room again: replay waits,
 //! and live capture drops and counts at the capture edge while the pipeline is held.
 
@@ -201,6 +202,17 @@ impl Queue {
     pub fn read(&self, from: Position, max: usize) -> Result<Chunk, SpoolError> {
         self.make_durable()?;
         self.lock().spool.read(from, max)
+    }
+
+    /// Whole records from `from` on that are already durable, without syncing (the caller
+    /// ran [`Queue::make_durable`] first, e.g. off the async workers).
+    pub fn read_synced(&self, from: Position, max: usize) -> Result<Chunk, SpoolError> {
+        self.lock().spool.read(from, max)
+    }
+
+    /// Whether records were appended since the last sync (a group commit is due).
+    pub fn sync_due(&self) -> bool {
+        self.lock().spool.sync_pending().is_some()
     }
 
     /// Syncs everything appended so far (nothing to do when it is already on disk).

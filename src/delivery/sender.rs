@@ -1,6 +1,14 @@
 //! The async sender of one agency interface: connects over mutual TLS with capped back-off,
 //! sends the spool from the confirmed position, probes with keep-alives, and confirms.
 //!
+//! Records go out in batches: up to [`SenderConfig::chunk_bytes`] (64 KiB) of whole durable
+//! records per TLS write, with the keep-alive that confirms the batch appended to the same
+//! write. Batches are pipelined: the sender goes on writing while earlier keep-alives are
+//! unanswered, up to [`TrackerConfig::max_outstanding`] keep-alives and
+//! [`TrackerConfig::window_bytes`] unconfirmed, and waits only when the window is full or
+//! the spool is drained. A response confirms exactly the records written before its
+//! keep-alive, so a record leaves the spool only after the agency stored it.
+//!
 //! Nothing the agency sends can confirm a record it did not receive: a keep-alive-response
 //! must echo its keep-alive's PSHeader (LIID, network identifiers, sequence number from a
 //! random start, microsecond timestamp) and arrive after the keep-alive was written (see
@@ -121,6 +129,8 @@ enum ConnError {
     Dead,
     #[error("{0}")]
     Spool(#[from] super::spool::SpoolError),
+    #[error("spool sync task failed: {0}")]
+    SyncTask(String),
 }
 
 /// Delivers until `phase` says stop, or says drain and everything spooled is confirmed.
@@ -304,22 +314,7 @@ async fn serve(s: &Sender, stream: TlsStream<TcpStream>, phase: &mut watch::Rece
     let write_limit = s.config.tracker.response_timeout;
     // Every way out of the exchange (`?` included) goes through the clean-up below.
     let result = async { loop {
-        let mut drained = true;
-        while tracker.may_send() {
-            let chunk = q.read(tracker.send_from(), s.config.chunk_bytes)?;
-            if chunk.records == 0 {
-                break;
-            }
-            drained = false;
-            write(&mut wr, &chunk.bytes, write_limit).await?;
-            tracker.sent(chunk.end, chunk.records, chunk.bytes.len() as u64);
-            if tracker.probe_due(Instant::now(), false).is_some() {
-                break;
-            }
-        }
-        if drained && q.read(tracker.send_from(), 1)?.records > 0 {
-            drained = false;
-        }
+        let drained = send_batches(s, &mut wr, &mut tracker).await?;
         let now = Instant::now();
         if let Some(sequence) = tracker.probe_due(now, drained) {
             let (pdu, ts) = keepalive(&s.identity, sequence);
@@ -382,6 +377,39 @@ async fn serve(s: &Sender, stream: TlsStream<TcpStream>, phase: &mut watch::Rece
         reader.abort();
     }
     result
+}
+
+/// Writes batches while the window allows: each batch is up to [`SenderConfig::chunk_bytes`]
+/// of whole records read from the spool with, when one may be outstanding, the keep-alive
+/// that confirms them appended, all in one TLS write. Returns whether the spool is drained
+/// (everything durable was written). Does not wait for responses: several batches are in
+/// flight before their confirmations arrive (pipelining, bounded by the window).
+async fn send_batches<W: AsyncWriteExt + Unpin>(s: &Sender, wr: &mut W, tracker: &mut Tracker) -> Result<bool, ConnError> {
+    let limit = s.config.tracker.response_timeout;
+    while tracker.may_send() {
+        if s.queue.sync_due() {
+            // The group commit's fdatasync runs off the async workers, so that other
+            // senders (and, in one process, a LEMF) go on while the disk flushes.
+            let queue = s.queue.clone();
+            tokio::task::spawn_blocking(move || queue.make_durable())
+                .await
+                .map_err(|e| ConnError::SyncTask(e.to_string()))??;
+        }
+        let chunk = s.queue.read_synced(tracker.send_from(), s.config.chunk_bytes)?;
+        if chunk.records == 0 {
+            return Ok(true);
+        }
+        let mut batch = chunk.bytes;
+        tracker.sent(chunk.end, chunk.records, batch.len() as u64);
+        let now = Instant::now();
+        if let Some(sequence) = tracker.probe_due(now, true) {
+            let (pdu, ts) = keepalive(&s.identity, sequence);
+            batch.extend_from_slice(&pdu);
+            tracker.probe_sent(now, ts.secs(), ts.subsec_micros());
+        }
+        write(wr, &batch, limit).await?;
+    }
+    Ok(false)
 }
 
 async fn write<W: AsyncWriteExt + Unpin>(wr: &mut W, bytes: &[u8], limit: Duration) -> Result<(), ConnError> {

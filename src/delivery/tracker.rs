@@ -44,7 +44,7 @@ impl Default for TrackerConfig {
             idle: Duration::from_secs(10),
             response_timeout: Duration::from_secs(15),
             window_bytes: 8 << 20,
-            max_outstanding: 8,
+            max_outstanding: 16,
         }
     }
 }

@@ -154,7 +154,7 @@ impl Collector {
             let (pdus, whole) = pdus_of(&bytes);
             for p in &pdus {
                 if let Some((key, seq)) = stream_key(p) {
-                    note(&mut streams, &mut stats, key, seq);
+                    note(&mut streams, &mut stats, &key, seq);
                 }
                 calls.pdu(p)?;
             }
@@ -226,9 +226,9 @@ impl Collector {
             _ => return Ok(Received::Other),
         }
         let Some((key, seq)) = stream_key(&pdu) else { return Ok(Received::Other) };
-        let (liid, cin, kind) = (key.0.clone(), key.1, key.2);
+        let (cin, kind) = (key.1, key.2);
         let expected = self.streams.get(&key).and_then(|s| s.max).map_or(0, |m| m.wrapping_add(1));
-        let duplicate = !note(&mut self.streams, &mut self.stats, key, seq);
+        let duplicate = !note(&mut self.streams, &mut self.stats, &key, seq);
         if duplicate {
             self.stats.duplicates += 1;
         } else {
@@ -243,7 +243,7 @@ impl Collector {
             self.write_pcap(&pdu, cin)?;
             self.calls.pdu(&pdu)?;
         }
-        self.write_line(&pdu, &liid, cin, kind, seq, bytes.len(), duplicate)?;
+        self.write_line(&pdu, &key.0, cin, kind, seq, bytes.len(), duplicate)?;
         Ok(Received::Record { duplicate })
     }
 
@@ -293,12 +293,7 @@ impl Collector {
     }
 
     fn count(&mut self, liid: &str, kind: Kind) {
-        self.stats.records += 1;
-        match kind {
-            Kind::Iri => self.stats.iri_records += 1,
-            Kind::Cc => self.stats.cc_records += 1,
-        }
-        *self.stats.per_liid.entry(liid.to_owned()).or_default() += 1;
+        count_record(&mut self.stats, liid, kind);
     }
 
     /// A `laes` CDC record: stored in `hi2.ber`, one `records.jsonl` line (kind IRI, the
@@ -395,42 +390,47 @@ impl Collector {
         size: usize,
         duplicate: bool,
     ) -> Result<(), CollectorError> {
-        let mut line = json!({
-            "liid": String::from_utf8_lossy(liid),
-            "cin": cin,
-            "kind": match kind { Kind::Iri => "IRI", Kind::Cc => "CC" },
-            "sequence": seq,
-            "timestamp": timestamp(&pdu.header).to_rfc3339(),
-            "size": size,
-            "duplicate": duplicate,
-        });
+        let mut line = RecordLine {
+            liid: String::from_utf8_lossy(liid),
+            cin,
+            kind: match kind {
+                Kind::Iri => "IRI",
+                Kind::Cc => "CC",
+            },
+            sequence: seq,
+            timestamp: timestamp(&pdu.header).to_rfc3339(),
+            size,
+            duplicate,
+            ..RecordLine::default()
+        };
         match &pdu.payload {
             Payload::Iri(iris) => {
                 if let Some(iri) = iris.first() {
-                    line["iri_type"] = json!(iri.iri_type.map(iri_type_name));
-                    line["content"] = json!(iri.kind.asn1_name());
-                    line["content_size"] = json!(iri.bytes.len());
+                    line.iri_type = Some(iri.iri_type.map(iri_type_name));
+                    line.content = Some(iri.kind.asn1_name());
+                    line.content_size = Some(iri.bytes.len());
                     if iri.src.is_some() {
                         let s = summarise(&iri.bytes);
-                        line["sip"] = json!(s.method_or_status);
-                        line["caller"] = json!(s.caller);
-                        line["callee"] = json!(s.callee);
+                        (line.sip, line.caller, line.callee) = (Some(s.method_or_status), Some(s.caller), Some(s.callee));
                     }
                 }
             }
             Payload::Cc(ccs) => {
                 if let Some(cc) = ccs.first() {
-                    line["direction"] = json!(match cc.direction {
+                    line.direction = Some(match cc.direction {
                         Some(0) => "fromTarget",
                         Some(1) => "toTarget",
                         _ => "unknown",
                     });
-                    line["content_size"] = json!(cc.contents.len());
+                    line.content_size = Some(cc.contents.len());
                 }
             }
             _ => {}
         }
-        self.append_line(&line)
+        let path = || self.dir.join("records.jsonl");
+        serde_json::to_writer(&mut self.jsonl, &line)
+            .map_err(|e| CollectorError::Io { path: path(), source: io::Error::other(e) })?;
+        self.jsonl.write_all(b"\n").map_err(|source| CollectorError::Io { path: path(), source })
     }
 
     /// Pushes everything received to the files (before a keep-alive is answered).
@@ -447,6 +447,35 @@ impl Collector {
     }
 }
 
+/// One `records.jsonl` line of a PS-PDU record, serialised without building a JSON tree
+/// (the hot path of the LEMF). Fields are in the order a `serde_json` map writes them
+/// (sorted), so the line is the same as the map's; `None` leaves a field out, `Some(None)`
+/// writes `null`.
+#[derive(Default, serde::Serialize)]
+struct RecordLine<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    callee: Option<Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caller: Option<Option<String>>,
+    cin: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content: Option<Option<&'static str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    content_size: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    direction: Option<&'static str>,
+    duplicate: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    iri_type: Option<Option<&'static str>>,
+    kind: &'static str,
+    liid: std::borrow::Cow<'a, str>,
+    sequence: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sip: Option<Option<String>>,
+    size: usize,
+    timestamp: String,
+}
+
 /// The CIN of a `laes` CDC record: the `CIN,HASH` of its callId, or a ccclose's CCCID / 2.
 fn cdc_cin(rec: &CdcRecord) -> Option<u32> {
     match (&rec.call_id, &rec.ccc_ids) {
@@ -459,21 +488,33 @@ fn cdc_cin(rec: &CdcRecord) -> Option<u32> {
 use crate::handover::decode::rfc3339_of_generalized;
 
 /// Records `seq` of `key`; false when it was seen before.
-fn note(streams: &mut HashMap<StreamKey, StreamState>, stats: &mut LemfStats, key: StreamKey, seq: u32) -> bool {
+fn note(streams: &mut HashMap<StreamKey, StreamState>, stats: &mut LemfStats, key: &StreamKey, seq: u32) -> bool {
     let kind = key.2;
-    let liid = String::from_utf8_lossy(&key.0).into_owned();
-    let s = streams.entry(key).or_default();
+    if !streams.contains_key(key) {
+        streams.insert(key.clone(), StreamState::default());
+    }
+    let Some(s) = streams.get_mut(key) else { return false };
     if !s.seen.insert(seq) {
         return false;
     }
     s.max = Some(s.max.map_or(seq, |m| m.max(seq)));
+    count_record(stats, &String::from_utf8_lossy(&key.0), kind);
+    true
+}
+
+/// One more distinct record of `liid` and `kind`.
+fn count_record(stats: &mut LemfStats, liid: &str, kind: Kind) {
     stats.records += 1;
     match kind {
         Kind::Iri => stats.iri_records += 1,
         Kind::Cc => stats.cc_records += 1,
     }
-    *stats.per_liid.entry(liid).or_default() += 1;
-    true
+    match stats.per_liid.get_mut(liid) {
+        Some(n) => *n += 1,
+        None => {
+            stats.per_liid.insert(liid.to_owned(), 1);
+        }
+    }
 }
 
 fn stream_key(p: &Pdu) -> Option<(StreamKey, u32)> {

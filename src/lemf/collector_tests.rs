@@ -221,3 +221,35 @@ fn a_restarted_collector_writes_each_call_once() {
     assert_eq!(calls(dir.path()), first, "its line is not written again");
     assert_eq!(fs::metadata(dir.path().join("calls.pcap")).unwrap().len(), pcap_len, "nor its frames");
 }
+
+#[test]
+fn record_lines_are_byte_for_byte_what_a_json_map_writes() {
+    // The lines are written from a struct, not a JSON tree; a JSON map (keys sorted) of
+    // the same fields is the reference the format was defined by.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = Collector::open(dir.path()).unwrap();
+    c.receive(&iri(5, 0)).unwrap();
+    c.receive(&cc(5, 0)).unwrap();
+    c.receive(&cc(5, 0)).unwrap();
+    c.flush().unwrap();
+    let ts = "2026-09-21T14:13:20.000007Z";
+    let expected = [
+        serde_json::json!({
+            "liid": "LIID-1", "cin": 5, "kind": "IRI", "sequence": 0, "timestamp": ts, "size": iri(5, 0).len(),
+            "duplicate": false, "iri_type": "END", "content": "sIPMessage",
+            "content_size": b"BYE sip:b@x SIP/2.0\r\nFrom: <sip:a@x>;tag=1\r\nTo: <sip:b@x>\r\n\r\n".len(),
+            "sip": "BYE", "caller": "sip:a@x", "callee": "sip:b@x",
+        }),
+        serde_json::json!({
+            "liid": "LIID-1", "cin": 5, "kind": "CC", "sequence": 0, "timestamp": ts, "size": cc(5, 0).len(),
+            "duplicate": false, "direction": "toTarget", "content_size": 12,
+        }),
+        serde_json::json!({
+            "liid": "LIID-1", "cin": 5, "kind": "CC", "sequence": 0, "timestamp": ts, "size": cc(5, 0).len(),
+            "duplicate": true, "direction": "toTarget", "content_size": 12,
+        }),
+    ];
+    let lines = fs::read_to_string(dir.path().join("records.jsonl")).unwrap();
+    let want: Vec<String> = expected.iter().map(|v| serde_json::to_string(v).unwrap()).collect();
+    assert_eq!(lines.lines().collect::<Vec<_>>(), want);
+}

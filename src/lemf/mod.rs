@@ -255,7 +255,7 @@ fn next_record(buf: &[u8], ccc: bool) -> Result<Option<(&[u8], bool)>, StreamRef
 }
 
 /// A keep-alive-response echoing the keep-alive's header (same sequence number).
-fn keepalive_response(out: &mut Vec<u8>, h: &Header) {
+pub fn keepalive_response(out: &mut Vec<u8>, h: &Header) {
     let liid = String::from_utf8_lossy(&h.liid);
     let operator = String::from_utf8_lossy(&h.operator_id);
     let element = h.network_element_id.as_deref().map(String::from_utf8_lossy).unwrap_or_default();
