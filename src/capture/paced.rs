@@ -8,7 +8,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::source::{Backing, Behaviour, CaptureSource, Next, SourceStats};
+use super::source::{within, Backing, Behaviour, CaptureSource, Next, SourceStats};
 use super::{CaptureError, Frame, LinkType};
 use crate::Timestamp;
 
@@ -55,15 +55,30 @@ impl FromStr for Rate {
 /// stage then checks for a stop request (a capture's pause must not hold up a stop).
 const MAX_WAIT: Duration = Duration::from_millis(50);
 
-/// A frame read from the inner source before it was due, kept until it is (a copy: the
-/// inner source's frame lives only until its next call).
-#[derive(Debug)]
+/// A frame read from the inner source before it was due, kept until it is.
 struct Held {
     ts: Timestamp,
     link: LinkType,
     orig_len: u32,
-    data: Vec<u8>,
+    bytes: HeldBytes,
     due: Instant,
+}
+
+/// Where a held frame's bytes are: still in the source's shared memory (batches then
+/// borrow it as they would have), or copied (the source reuses its buffer).
+enum HeldBytes {
+    Shared(Arc<dyn Backing>, std::ops::Range<usize>),
+    Copied(Vec<u8>),
+}
+
+impl Held {
+    fn frame(&self) -> Frame<'_> {
+        let data = match &self.bytes {
+            HeldBytes::Shared(backing, range) => backing.bytes().get(range.clone()).unwrap_or_default(),
+            HeldBytes::Copied(data) => data,
+        };
+        Frame { ts: self.ts, link: self.link, data, orig_len: self.orig_len }
+    }
 }
 
 /// A source released on a schedule.
@@ -75,15 +90,16 @@ pub struct Paced<S> {
     first: Option<Timestamp>,
     /// Frames released so far.
     released: u64,
-    /// The next frame, read but not yet due; `held.data` is reused.
+    /// The next frame, read but not yet due.
     held: Option<Held>,
-    spare: Vec<u8>,
+    /// The held frame released last (the frame handed out borrows it).
+    out: Option<Held>,
 }
 
 impl<S: CaptureSource> Paced<S> {
     /// Paces `inner` at `rate` from now.
     pub fn new(inner: S, rate: Rate) -> Paced<S> {
-        Paced { inner, rate, started: Instant::now(), first: None, released: 0, held: None, spare: Vec::new() }
+        Paced { inner, rate, started: Instant::now(), first: None, released: 0, held: None, out: None }
     }
 }
 
@@ -108,30 +124,35 @@ impl<S: CaptureSource> CaptureSource for Paced<S> {
     /// returns [`Next::Idle`]: the partial batch is handed on, the frame released later.
     fn next_frame(&mut self, deadline: Option<Instant>) -> Result<Next<'_>, CaptureError> {
         let limit = deadline.unwrap_or_else(|| Instant::now() + MAX_WAIT);
-        if let Some(held) = self.held.take() {
-            if held.due > limit {
-                self.held = Some(held);
+        if let Some(due) = self.held.as_ref().map(|held| held.due) {
+            if due > limit {
                 sleep_until(limit);
                 return Ok(Next::Idle);
             }
-            sleep_until(held.due);
+            sleep_until(due);
             self.released += 1;
-            // The copy is handed out from `spare`, reused by the next hold.
-            self.spare = held.data;
-            let frame = Frame { ts: held.ts, link: held.link, data: &self.spare, orig_len: held.orig_len };
-            return Ok(Next::Frame(frame));
+            self.out = self.held.take();
+            return Ok(self.out.as_ref().map_or(Next::Idle, |held| Next::Frame(held.frame())));
         }
+        // The memory the frame will lie in, when it is shared (a frame held lies there still).
+        let backing = self.inner.backing();
         let frame = match self.inner.next_frame(None)? {
             Next::Frame(frame) => frame,
             other => return Ok(other),
         };
         let due = due(self.rate, self.started, &mut self.first, self.released, frame.ts);
         if due > limit {
-            // Kept as a copy: the inner source's frame lives only until its next call.
-            let mut data = std::mem::take(&mut self.spare);
-            data.clear();
-            data.extend_from_slice(frame.data);
-            self.held = Some(Held { ts: frame.ts, link: frame.link, orig_len: frame.orig_len, data, due });
+            let shared = backing.and_then(|b| within(b.bytes(), frame.data).map(|range| (b, range)));
+            let bytes = match (shared, self.out.take()) {
+                (Some((backing, range)), _) => HeldBytes::Shared(backing, range),
+                (None, Some(Held { bytes: HeldBytes::Copied(mut data), .. })) => {
+                    data.clear();
+                    data.extend_from_slice(frame.data);
+                    HeldBytes::Copied(data)
+                }
+                (None, _) => HeldBytes::Copied(frame.data.to_vec()),
+            };
+            self.held = Some(Held { ts: frame.ts, link: frame.link, orig_len: frame.orig_len, bytes, due });
             sleep_until(limit);
             return Ok(Next::Idle);
         }
@@ -214,9 +235,11 @@ mod tests {
         let deadline = Instant::now() + Duration::from_millis(1);
         assert!(matches!(paced.next_frame(Some(deadline)).expect("read"), Next::Idle));
         assert!(Instant::now() >= deadline, "waited until the deadline");
+        let backing = paced.backing().expect("a mapped file shares its memory");
         for (t, data) in &ts[1..4] {
             let Next::Frame(f) = paced.next_frame(None).expect("read") else { panic!("frame released") };
             assert_eq!((f.ts, f.data), (*t, &data[..]), "the held frame comes next, then the rest in order");
+            assert!(within(backing.bytes(), f.data).is_some(), "a held frame is not copied out of the map");
         }
         assert_eq!(paced.stats().frames, 4, "the held frame was read once");
     }

@@ -171,12 +171,7 @@ impl Batch {
     }
 }
 
-/// The range `inner` occupies in `outer`, if it lies there.
-pub(super) fn within(outer: &[u8], inner: &[u8]) -> Option<std::ops::Range<usize>> {
-    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
-    let end = start.checked_add(inner.len())?;
-    (end <= outer.len()).then_some(start..end)
-}
+pub(super) use crate::capture::within;
 
 /// When the capture stage stops early: a stop request, or the encoding stage failed.
 #[derive(Clone, Copy, Debug)]
