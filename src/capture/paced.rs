@@ -2,7 +2,10 @@
 //! its scheduled time, so a replayed capture arrives as live traffic would. The schedule is
 //! either a fixed packet rate (frame `i` at `i / R` seconds from the start) or a multiple of
 //! the capture's own timing (frame at `(ts - first ts) / N`). A frame's release is its
-//! capture moment: the batch stage stamps it then, and stage latencies start there.
+//! capture moment: the batch stage stamps it then, and stage latencies start there. One
+//! wake-up releases every frame due within [`SLACK`] of it (frames go out at most that much
+//! early, as a NIC's interrupt coalescing would hand them over), so the capture thread
+//! neither sleeps nor reads the clock once per frame at high rates.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -55,6 +58,37 @@ impl FromStr for Rate {
 /// stage then checks for a stop request (a capture's pause must not hold up a stop).
 const MAX_WAIT: Duration = Duration::from_millis(50);
 
+/// How early a frame may be released with the wake-up before its own (the default timer
+/// slack of a Linux thread: a shorter sleep would overshoot by about this much anyway).
+const SLACK: Duration = Duration::from_micros(50);
+
+/// The release clock, read again only when the next frame is not known to be due yet.
+struct Clock {
+    now: Instant,
+}
+
+impl Clock {
+    /// Returns once `due` is at most [`SLACK`] ahead, sleeping if it is further.
+    fn wait_until(&mut self, due: Instant) {
+        if due <= self.now + SLACK {
+            return;
+        }
+        self.now = Instant::now();
+        if let Some(wait) = due.checked_duration_since(self.now + SLACK) {
+            std::thread::sleep(wait + SLACK);
+            self.now = Instant::now();
+        }
+    }
+
+    /// Sleeps until `when` exactly (a batch deadline: the batch stage closes the batch then).
+    fn sleep_until(&mut self, when: Instant) {
+        if let Some(wait) = when.checked_duration_since(Instant::now()) {
+            std::thread::sleep(wait);
+        }
+        self.now = Instant::now();
+    }
+}
+
 /// A frame read from the inner source before it was due, kept until it is.
 struct Held {
     ts: Timestamp,
@@ -94,12 +128,30 @@ pub struct Paced<S> {
     held: Option<Held>,
     /// The held frame released last (the frame handed out borrows it).
     out: Option<Held>,
+    clock: Clock,
+    /// The inner source's shared memory as of its last [`Next::Boundary`] (a frame held
+    /// stays there, not copied, when it lies in it).
+    backing: Option<Arc<dyn Backing>>,
+    /// The inner source passed a boundary: `backing` is to be read again.
+    rebased: bool,
 }
 
 impl<S: CaptureSource> Paced<S> {
     /// Paces `inner` at `rate` from now.
     pub fn new(inner: S, rate: Rate) -> Paced<S> {
-        Paced { inner, rate, started: Instant::now(), first: None, released: 0, held: None, out: None }
+        let (started, backing) = (Instant::now(), inner.backing());
+        Paced {
+            inner,
+            rate,
+            started,
+            first: None,
+            released: 0,
+            held: None,
+            out: None,
+            clock: Clock { now: started },
+            backing,
+            rebased: false,
+        }
     }
 }
 
@@ -126,23 +178,28 @@ impl<S: CaptureSource> CaptureSource for Paced<S> {
         let limit = deadline.unwrap_or_else(|| Instant::now() + MAX_WAIT);
         if let Some(due) = self.held.as_ref().map(|held| held.due) {
             if due > limit {
-                sleep_until(limit);
+                self.clock.sleep_until(limit);
                 return Ok(Next::Idle);
             }
-            sleep_until(due);
+            self.clock.wait_until(due);
             self.released += 1;
             self.out = self.held.take();
             return Ok(self.out.as_ref().map_or(Next::Idle, |held| Next::Frame(held.frame())));
         }
-        // The memory the frame will lie in, when it is shared (a frame held lies there still).
-        let backing = self.inner.backing();
+        if std::mem::take(&mut self.rebased) {
+            self.backing = self.inner.backing();
+        }
         let frame = match self.inner.next_frame(None)? {
             Next::Frame(frame) => frame,
+            Next::Boundary => {
+                self.rebased = true;
+                return Ok(Next::Boundary);
+            }
             other => return Ok(other),
         };
         let due = due(self.rate, self.started, &mut self.first, self.released, frame.ts);
         if due > limit {
-            let shared = backing.and_then(|b| within(b.bytes(), frame.data).map(|range| (b, range)));
+            let shared = self.backing.as_ref().and_then(|b| within(b.bytes(), frame.data).map(|range| (Arc::clone(b), range)));
             let bytes = match (shared, self.out.take()) {
                 (Some((backing, range)), _) => HeldBytes::Shared(backing, range),
                 (None, Some(Held { bytes: HeldBytes::Copied(mut data), .. })) => {
@@ -153,10 +210,10 @@ impl<S: CaptureSource> CaptureSource for Paced<S> {
                 (None, _) => HeldBytes::Copied(frame.data.to_vec()),
             };
             self.held = Some(Held { ts: frame.ts, link: frame.link, orig_len: frame.orig_len, bytes, due });
-            sleep_until(limit);
+            self.clock.sleep_until(limit);
             return Ok(Next::Idle);
         }
-        sleep_until(due);
+        self.clock.wait_until(due);
         self.released += 1;
         Ok(Next::Frame(frame))
     }
@@ -175,12 +232,6 @@ impl<S: CaptureSource> CaptureSource for Paced<S> {
 
     fn stats(&mut self) -> SourceStats {
         self.inner.stats()
-    }
-}
-
-fn sleep_until(when: Instant) {
-    if let Some(wait) = when.checked_duration_since(Instant::now()) {
-        std::thread::sleep(wait);
     }
 }
 
