@@ -224,9 +224,10 @@ struct RunArgs {
     /// Size limit of each agency interface's spool, MiB.
     #[arg(long, default_value_t = 1024)]
     spool_limit_mib: u64,
-    /// Replay at most this many packets per second.
-    #[arg(long)]
-    rate: Option<u32>,
+    /// Replay paced: packets per second (e.g. 50000) or a multiple of the capture's own
+    /// rate (e.g. 2x); each packet is released at its scheduled time.
+    #[arg(long, value_name = "PPS|Nx")]
+    rate: Option<tapline::capture::Rate>,
     /// Seconds to wait for confirmations after the capture ends or SIGTERM.
     #[arg(long, default_value_t = 30)]
     drain_secs: u64,
@@ -352,7 +353,7 @@ fn main() -> ExitCode {
             let pipeline = tapline::pipeline::PipelineConfig { media_shards, progress: Some("replay"), ..Default::default() };
             let mediator = timers.config();
             let options =
-                tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, mediator, records_db, retention: retention.get(), metrics: None };
+                tapline::replay::ReplayOptions { calltrace, calltrace_state, pipeline, mediator, records_db, retention: retention.get(), metrics: None, rate: None };
             run_replay(&capture, &warrants, &out, &options, verbose)
         }
         Command::Decode { file, profile, calls } => run_decode(&file, profile.as_deref(), calls),

@@ -7,6 +7,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::calltrace::{self, CallTraceError, CallTraceStats, JsonlOutput};
 use std::sync::atomic::AtomicBool;
@@ -57,6 +58,9 @@ pub struct ReplayOptions {
     pub retention: crate::records::Retention,
     /// Count into these metrics (e.g. served on an endpoint) rather than the replay's own.
     pub metrics: Option<Arc<Metrics>>,
+    /// Release the capture's frames paced at this rate, each at its scheduled time (see
+    /// [`crate::capture::Rate`]); None reads as fast as the pipeline takes them.
+    pub rate: Option<crate::capture::Rate>,
 }
 
 /// Bytes written per agency.
@@ -108,8 +112,13 @@ pub struct FileOutput {
     profiles: Vec<Profile>,
     files: HashMap<(usize, Channel), BufWriter<File>>,
     bytes: Vec<AgencyBytes>,
+    /// When the oldest PDU not yet written out to its file went into a buffer.
+    held_since: Option<Instant>,
     error: Option<ReplayError>,
 }
+
+/// How long a PDU may wait in a file's buffer before it is written out.
+const FILE_FLUSH_AFTER: Duration = Duration::from_millis(1);
 
 impl FileOutput {
     /// `profiles[i]` is the profile of agency `agency_ids[i]` (missing: `etsi`).
@@ -120,7 +129,7 @@ impl FileOutput {
                 AgencyBytes { hi3_file: stream_file_name(profile, Channel::Hi3), ..AgencyBytes::default() }
             })
             .collect();
-        FileOutput { dir: dir.to_owned(), agency_ids, profiles, files: HashMap::new(), bytes, error: None }
+        FileOutput { dir: dir.to_owned(), agency_ids, profiles, files: HashMap::new(), bytes, held_since: None, error: None }
     }
 
     fn path(&self, agency: usize, channel: Channel) -> PathBuf {
@@ -174,11 +183,33 @@ impl AgencyOutput for FileOutput {
             self.error = Some(ReplayError::Io { path: self.path(agency, channel), source });
             return;
         }
+        self.held_since.get_or_insert_with(Instant::now);
         if let Some(b) = self.bytes.get_mut(agency) {
             match channel {
                 Channel::Hi2 => b.hi2_bytes += pdu.len() as u64,
                 Channel::Hi3 => b.hi3_bytes += pdu.len() as u64,
             }
+        }
+    }
+
+    fn held_until(&self) -> Option<Instant> {
+        self.held_since.map(|since| since + FILE_FLUSH_AFTER)
+    }
+
+    /// Writes every file's buffer out; the first error stops further output (as in
+    /// `write_pdu`) and is returned by [`FileOutput::finish`].
+    fn flush(&mut self) {
+        if self.held_since.take().is_none() || self.error.is_some() {
+            return;
+        }
+        let mut failed = None;
+        for (&(agency, channel), w) in &mut self.files {
+            if let Err(source) = w.flush() {
+                failed.get_or_insert((agency, channel, source));
+            }
+        }
+        if let Some((agency, channel, source)) = failed {
+            self.error = Some(ReplayError::Io { path: self.path(agency, channel), source });
         }
     }
 }
@@ -241,7 +272,7 @@ pub fn replay_with(
     let metrics = options.metrics.clone().unwrap_or_default();
     let context = crate::records::WriterContext { metrics: Arc::clone(&metrics), audit: None, retention: options.retention };
     let (writer, observer) = crate::records::hook::start(options.records_db.as_deref(), calltrace, &numbering, context)?;
-    let source = FrameSource::Pcap { path: capture.to_owned(), rate: None };
+    let source = FrameSource::Pcap { path: capture.to_owned(), rate: options.rate };
     let stop = AtomicBool::new(false);
     let done = pipeline::run(&source, mediator, observer, sequencer, NoHook::default(), &stop, &options.pipeline, &metrics)?;
     let sequencer = done.encoder;

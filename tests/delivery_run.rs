@@ -225,6 +225,8 @@ fn demo_delivers_the_bundled_capture_to_two_reference_lemfs() {
         _ => eprintln!("SKIP: tshark unavailable; content.pcap not checked with Wireshark"),
     }
     assert!(report.contains("calls          4 seen, 3 intercepted"), "{report}");
+    assert!(d.run.latency.encoded.is_some_and(|p| p.count > 0), "the run reports capture→spooled latency");
+    assert!(report.contains("latency        capture → spooled record p50 "), "{report}");
 }
 
 #[test]

@@ -21,9 +21,9 @@ pub use file::FileReader;
 pub use iface::{open_live, CaptureBackend, LiveConfig};
 #[cfg(feature = "live")]
 pub use live::{LiveCapture, LiveStats};
-pub use paced::Paced;
+pub use paced::{Paced, Rate, RateError};
 pub use pushed::{Pushed, PushedFrame};
-pub use source::{Backing, Behaviour, CaptureSource, Next, SourceStats};
+pub use source::{within, Backing, Behaviour, CaptureSource, Next, SourceStats};
 
 use crate::Timestamp;
 

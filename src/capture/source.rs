@@ -28,6 +28,13 @@ impl Backing for memmap2::Mmap {
     }
 }
 
+/// The range `inner` occupies in `outer`, if it lies there (a frame in a source's backing).
+pub fn within(outer: &[u8], inner: &[u8]) -> Option<std::ops::Range<usize>> {
+    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
+    let end = start.checked_add(inner.len())?;
+    (end <= outer.len()).then_some(start..end)
+}
+
 /// What a source has next.
 #[derive(Debug)]
 pub enum Next<'a> {

@@ -23,6 +23,15 @@ pub trait AgencyOutput {
     /// One whole PDU for agency number `agency` (index into the encoder's agency list): a
     /// PS-PDU (`etsi`), or a CDC record (HI2) or CCC frame (HI3) (`laes`).
     fn write_pdu(&mut self, agency: usize, channel: Channel, pdu: &[u8]);
+
+    /// When PDUs held in a buffer must be written out (None: nothing is held, as with an
+    /// output that writes each PDU at once).
+    fn held_until(&self) -> Option<std::time::Instant> {
+        None
+    }
+
+    /// Writes out every PDU held in a buffer (its deadline came, or the source is idle).
+    fn flush(&mut self) {}
 }
 
 /// Records delivered for one LIID, for the summary. No target appears here.

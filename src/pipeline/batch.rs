@@ -17,7 +17,7 @@ use crossbeam_channel::{SendTimeoutError, Sender};
 
 use crate::capture::{
     open_live, Backing, Behaviour, CaptureError, CaptureSource, FileReader, Frame, LinkType, LiveConfig, Next, Paced,
-    Pushed,
+    Pushed, Rate,
 };
 pub use crate::capture::PushedFrame;
 use crate::metrics::{Metrics, Stage};
@@ -26,8 +26,9 @@ use crate::Timestamp;
 /// Where packets come from.
 #[derive(Clone, Debug)]
 pub enum FrameSource {
-    /// Replay a pcap/pcapng file, at most `rate` packets per second when given.
-    Pcap { path: PathBuf, rate: Option<u32> },
+    /// Replay a pcap/pcapng file; paced at `rate` when given (each frame released at its
+    /// scheduled time), else as fast as the pipeline takes it.
+    Pcap { path: PathBuf, rate: Option<Rate> },
     /// Live capture from an interface (build with `--features live`).
     Iface(LiveConfig),
     /// Frames pushed by another component (X2/X3 ingest), read until every sender is gone;
@@ -40,7 +41,7 @@ impl FrameSource {
     /// Opens the source: the one table that knows every kind.
     fn open(&self, limits: &BatchLimits) -> Result<Box<dyn CaptureSource>, CaptureError> {
         Ok(match self {
-            FrameSource::Pcap { path, rate: Some(rate) } if *rate > 0 => Box::new(Paced::new(FileReader::open(path)?, *rate)),
+            FrameSource::Pcap { path, rate: Some(rate) } => Box::new(Paced::new(FileReader::open(path)?, *rate)),
             FrameSource::Pcap { path, .. } => Box::new(FileReader::open(path)?),
             FrameSource::Iface(config) => open_live(config)?,
             FrameSource::Channel(rx) => Box::new(Pushed::new(rx.clone(), limits.linger)),
@@ -186,12 +187,7 @@ impl Batch {
     }
 }
 
-/// The range `inner` occupies in `outer`, if it lies there.
-pub(super) fn within(outer: &[u8], inner: &[u8]) -> Option<std::ops::Range<usize>> {
-    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
-    let end = start.checked_add(inner.len())?;
-    (end <= outer.len()).then_some(start..end)
-}
+pub(super) use crate::capture::within;
 
 /// When the capture stage stops early: a stop request, or the encoding stage failed.
 #[derive(Clone, Copy, Debug)]
@@ -213,6 +209,14 @@ pub struct BatchLimits {
     pub bytes: usize,
     /// Live capture and paced replay: a partial batch waits at most this long.
     pub linger: Duration,
+}
+
+impl BatchLimits {
+    /// Whether `batch` was closed by a limit (frames or bytes) rather than by its deadline,
+    /// an idle source or the end.
+    pub fn filled_by(&self, batch: &Batch) -> bool {
+        batch.frames.len() >= self.frames || batch.captured_bytes() >= self.bytes
+    }
 }
 
 /// What the capture stage read.
@@ -278,6 +282,11 @@ impl BatchReader {
         })
     }
 
+    /// The limits batches are read with.
+    pub fn limits(&self) -> &BatchLimits {
+        &self.limits
+    }
+
     /// Shows progress on stderr under the name `what` (see [`crate::progress`]): ticked as
     /// batches are read, ended by [`finish`](Self::finish) with the end line.
     pub fn with_progress(mut self, what: Option<&'static str>, source: &FrameSource) -> Self {
@@ -320,7 +329,7 @@ impl BatchReader {
                 }
             }
             let lingered = deadline.is_some_and(|deadline| Instant::now() >= deadline);
-            if batch.frames.len() >= self.limits.frames || batch.captured_bytes() >= self.limits.bytes || lingered {
+            if self.limits.filled_by(&batch) || lingered {
                 break;
             }
         }
@@ -436,7 +445,7 @@ mod tests {
     fn paced_replay_hands_on_partial_batches_at_their_deadline() {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.pcap");
         let limits = BatchLimits { frames: 512, bytes: 1 << 20, linger: Duration::from_millis(2) };
-        let mut reader = BatchReader::open(&FrameSource::Pcap { path, rate: Some(2_000) }, limits).expect("open");
+        let mut reader = BatchReader::open(&FrameSource::Pcap { path, rate: Some(Rate::PacketsPerSecond(2_000)) }, limits).expect("open");
         let (stop, failed) = (AtomicBool::new(false), AtomicBool::new(false));
         let halt = Halt { stop: &stop, failed: &failed };
         for _ in 0..5 {

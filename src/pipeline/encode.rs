@@ -3,8 +3,9 @@
 //! a single-threaded run's), applies updates at their place, and feeds the encoder.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
 
-use crossbeam_channel::Receiver;
+use crossbeam_channel::{Receiver, RecvTimeoutError};
 
 use super::media::ShardOut;
 use super::signalling::Ticket;
@@ -34,7 +35,7 @@ pub(super) fn run<E: EncodeStage>(
     metrics: &Metrics,
 ) -> E {
     let mut latency = LatencyRecorder::new(Stage::Encode);
-    for ticket in tickets {
+    while let Some(ticket) = next_ticket(&tickets, &mut encoder) {
         let mut sources = vec![ticket.records];
         for (out, &msgs) in outs.iter().zip(&ticket.shard_msgs) {
             for _ in 0..msgs {
@@ -51,11 +52,33 @@ pub(super) fn run<E: EncodeStage>(
             latency.record_n(ticket.batch.read_at.elapsed(), sink.records);
             latency.flush_into(metrics);
         }
+        flush_due(&mut encoder);
         if encoder.failed() {
             failed.store(true, Ordering::Relaxed);
         }
     }
     encoder
+}
+
+/// The next ticket, None when the channel is closed. While output is held in the
+/// encoder's buffers, waits only until it is due and writes it out then: a record is not
+/// held back because no further batch comes (a paced replay's pause, quiet live traffic).
+fn next_ticket<E: EncodeStage>(tickets: &Receiver<Ticket<E::Update>>, encoder: &mut E) -> Option<Ticket<E::Update>> {
+    loop {
+        let Some(due) = encoder.held_until() else { return tickets.recv().ok() };
+        match tickets.recv_deadline(due) {
+            Ok(ticket) => return Some(ticket),
+            Err(RecvTimeoutError::Timeout) => encoder.flush(),
+            Err(RecvTimeoutError::Disconnected) => return None,
+        }
+    }
+}
+
+/// Writes out the encoder's held output when its deadline has passed.
+pub(super) fn flush_due<E: EncodeStage>(encoder: &mut E) {
+    if encoder.held_until().is_some_and(|due| due <= Instant::now()) {
+        encoder.flush();
+    }
 }
 
 /// Hands the records of `sources` to `sink` in capture-index order (each source is in

@@ -11,7 +11,7 @@ mod signalling;
 mod stats;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use batch::{Batch, BatchLimits, BatchReader, CaptureSummary, FrameSource, Halt, PushedFrame};
 pub use records::RecordBuf;
@@ -34,6 +34,13 @@ pub trait EncodeStage {
     fn failed(&self) -> bool {
         false
     }
+    /// When output held in buffers must be written out (None: nothing is held). The
+    /// encoding stage flushes then even when no further record comes.
+    fn held_until(&self) -> Option<Instant> {
+        None
+    }
+    /// Writes out held output.
+    fn flush(&mut self) {}
 }
 
 /// Replay's encoder: records straight into the sequencer; nothing changes while running.
@@ -44,6 +51,12 @@ impl<O: AgencyOutput> EncodeStage for Sequencer<O> {
     }
     fn update(&mut self, update: Self::Update) {
         match update {}
+    }
+    fn held_until(&self) -> Option<Instant> {
+        self.output().held_until()
+    }
+    fn flush(&mut self) {
+        self.output_mut().flush();
     }
 }
 
@@ -249,6 +262,13 @@ where
         encoded.flush_into(metrics);
         published.publish(metrics, &batch, &mediator.stats(), decoder.stats());
         stats::publish_calls(metrics, &mediator);
+        // A partial batch: the source is idle (a paced replay's gap, quiet traffic), and the
+        // next batch may be long in coming: write out what is held now.
+        if !reader.limits().filled_by(&batch) {
+            encoder.flush();
+        } else {
+            encode::flush_due(&mut encoder);
+        }
     }
     let mediation = mediator.stats();
     Ok(Finished {

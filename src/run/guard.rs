@@ -134,6 +134,14 @@ impl EncodeStage for Guarded {
     fn failed(&self) -> bool {
         self.error.is_some() || self.inner.output().error().is_some()
     }
+
+    fn held_until(&self) -> Option<std::time::Instant> {
+        EncodeStage::held_until(&self.inner)
+    }
+
+    fn flush(&mut self) {
+        EncodeStage::flush(&mut self.inner);
+    }
 }
 
 impl Guarded {

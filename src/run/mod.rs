@@ -144,6 +144,9 @@ pub struct RunSummary {
     pub warrants_refused: usize,
     /// Records per LIID handed to the spools by this run.
     pub liids: BTreeMap<String, LiidCounts>,
+    /// Wall-clock time from capturing a packet's batch (a paced replay: releasing its
+    /// first frame) to its records being encoded and spooled, and the stages between.
+    pub latency: pipeline::LatencySummary,
     /// Per agency interface: spooled, confirmed, left in the spool, latency.
     pub interfaces: Vec<InterfaceReport>,
     /// The run ended on SIGTERM/SIGINT rather than at the end of the capture.
@@ -346,6 +349,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         warrants_loaded,
         warrants_refused: refused.len(),
         liids: liid_counts,
+        latency: pipeline::LatencySummary::of(&metrics),
         interfaces,
         interrupted,
         elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),

@@ -29,6 +29,17 @@ pub fn run_report(s: &RunSummary, verbose: bool) -> String {
             ct.trace_requests, ct.traces_succeeded, ct.charged_cents
         );
     }
+    if let Some(p) = s.latency.encoded {
+        let us = |ns: u64| ns as f64 / 1e3;
+        let _ = writeln!(
+            r,
+            "latency        capture → spooled record p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs, max {:.0} µs",
+            us(p.p50),
+            us(p.p99),
+            us(p.p999),
+            us(p.max)
+        );
+    }
     crate::report::liid_table(&mut r, "records per LIID (spooled by this run)", &s.liids, verbose);
     let _ = writeln!(r, "delivery (confirmed by keep-alive-response):");
     for i in &s.interfaces {

@@ -194,7 +194,7 @@ pub fn run_options(warrants: &Path, spool: &Path, pki: &DevPki, pcap: PathBuf, r
     use tapline::delivery::{DeliveryOptions, SenderConfig, TrackerConfig};
     tapline::run::RunOptions {
         warrants: warrants.to_owned(),
-        source: tapline::run::Source::Pcap { path: pcap, rate },
+        source: tapline::run::Source::Pcap { path: pcap, rate: rate.map(tapline::capture::Rate::PacketsPerSecond) },
         delivery: DeliveryOptions {
             spool: spool.to_owned(),
             client_cert: pki.appliance.cert.clone(),
