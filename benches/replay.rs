@@ -25,6 +25,9 @@ use tapline::replay::{replay_with, ReplayOptions, Summary};
 use tapline::warrant::{Store, WarrantTable};
 use tapline::wire::{Decoded, Decoder};
 
+#[path = "support/thread_cpu.rs"]
+mod thread_cpu;
+
 /// Counts heap bytes in use, for memory per tracked call.
 struct Counting;
 static HEAP: AtomicUsize = AtomicUsize::new(0);
@@ -113,29 +116,69 @@ fn cpu_secs() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Best (lowest) of each measure over the replays of one side of the comparison.
+#[derive(Clone, Copy)]
+struct Best {
+    wall: f64,
+    cpu: f64,
+    /// The thread the observer runs on: the critical path (`main` single-threaded).
+    critical: f64,
+    writer: f64,
+}
+
+impl Best {
+    const NONE: Best = Best { wall: f64::MAX, cpu: f64::MAX, critical: f64::MAX, writer: f64::MAX };
+    fn min(self, o: Best) -> Best {
+        Best { wall: self.wall.min(o.wall), cpu: self.cpu.min(o.cpu), critical: self.critical.min(o.critical), writer: self.writer.min(o.writer) }
+    }
+}
+
+fn pct(on: f64, off: f64) -> f64 {
+    (on / off - 1.0) * 100.0
+}
+
 /// The call detail recorder's cost: the same replay with the records database off and on
-/// (a fresh SQLite file each time, the writer's tail included), alternating; best wall time
-/// and best CPU time (all threads, the writer's included) of each.
+/// (a fresh SQLite file each time, the writer's tail included), interleaved off-on, on-off,
+/// … so drift in the machine's load falls on both sides; best of each measure per side:
+/// wall time, CPU of all threads, CPU of the thread the observer runs on (what bounds the
+/// pipeline's throughput, and does not grow with other load) and of the records writer.
 fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeline: PipelineConfig) {
     let reps = env_or("TAPLINE_BENCH_CDR_REPS", 3).max(1);
-    let (mut off, mut on, mut cpu_off, mut cpu_on, mut inserted) = (f64::MAX, f64::MAX, f64::MAX, f64::MAX, 0);
+    let critical = if pipeline.media_shards == 0 { "main" } else { "tl-signalling" };
+    let (mut off, mut on, mut inserted) = (Best::NONE, Best::NONE, 0);
     for r in 0..reps {
-        let cpu = cpu_secs();
-        let (_, secs) = replay(capture, warrants, &dir.join("cdr-off"), ReplayOptions { pipeline, ..ReplayOptions::default() });
-        (off, cpu_off) = (off.min(secs), cpu_off.min(cpu_secs() - cpu));
-        let db = dir.join(format!("cdr-{label}-{r}.sqlite")).display().to_string();
-        let options = ReplayOptions { pipeline, records_db: Some(db), ..ReplayOptions::default() };
-        let cpu = cpu_secs();
-        let (summary, secs) = replay(capture, warrants, &dir.join("cdr-on"), options);
-        (on, cpu_on) = (on.min(secs), cpu_on.min(cpu_secs() - cpu));
-        inserted = summary.records.map_or(0, |s| s.calls_inserted);
+        for records in if r % 2 == 0 { [false, true] } else { [true, false] } {
+            let records_db = records.then(|| dir.join(format!("cdr-{label}-{r}.sqlite")).display().to_string());
+            let options = ReplayOptions { pipeline, records_db, ..ReplayOptions::default() };
+            let out = dir.join(if records { "cdr-on" } else { "cdr-off" });
+            let (cpu, threads) = (cpu_secs(), thread_cpu::ThreadCpu::start(&["main", "tl-signalling", "records-writer"]));
+            let (summary, wall) = replay(capture, warrants, &out, options);
+            let cpu = cpu_secs() - cpu;
+            let threads = threads.finish();
+            let of = |name: &str| threads.get(name).copied().unwrap_or(0.0);
+            let run = Best { wall, cpu, critical: of(critical), writer: of("records-writer") };
+            if records {
+                on = on.min(run);
+                inserted = summary.records.map_or(0, |s| s.calls_inserted);
+            } else {
+                off = off.min(run);
+            }
+        }
     }
     println!(
-        "call detail records, {label}: observer off {off:.2} s, on {on:.2} s ({inserted} calls into SQLite), best of {reps}: \
-         on/off = {:.3} ({:+.1} %); CPU off {cpu_off:.2} s, on {cpu_on:.2} s: {:+.1} %",
-        on / off,
-        (on / off - 1.0) * 100.0,
-        (cpu_on / cpu_off - 1.0) * 100.0
+        "call detail records, {label}: observer off {:.2} s, on {:.2} s ({inserted} calls into SQLite), best of {reps} interleaved: \
+         wall {:+.1} %; CPU all threads off {:.2} s, on {:.2} s: {:+.1} %; {critical} thread CPU off {:.3} s, on {:.3} s: {:+.1} %; \
+         records-writer CPU {:.3} s",
+        off.wall,
+        on.wall,
+        pct(on.wall, off.wall),
+        off.cpu,
+        on.cpu,
+        pct(on.cpu, off.cpu),
+        off.critical,
+        on.critical,
+        pct(on.critical, off.critical),
+        on.writer
     );
 }
 
