@@ -75,3 +75,52 @@ impl SignallingObserver for RecordsObserver {
         self.flush_due(last);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::FlowKey;
+
+    const BYE: &str = "BYE sip:x@y SIP/2.0\r\nFrom: <sip:a@b>;tag=a\r\nTo: <sip:c@d>;tag=b\r\nCall-ID: o1\r\nCSeq: 2 BYE\r\n\
+        Content-Length: 0\r\n\r\n";
+    const SECOND: u64 = 1_000_000_000;
+    /// 2026-11-02 14:00 UTC.
+    const T0: u64 = 1_793_628_000 * SECOND;
+
+    fn see(o: &mut RecordsObserver, ts: u64) {
+        let msg = crate::sip::parse(BYE.as_bytes()).expect("SIP");
+        let ip = "10.0.0.1".parse().expect("ip");
+        let flow = FlowKey { src: ip, dst: ip, src_port: 5060, dst_port: 5060, proto: 17 };
+        let dg = Datagram { ts: Timestamp::from_nanos(ts), flow, transport: Transport::Udp, payload: &[], ip_packet: &[], vlan: None };
+        o.on_sip(&msg, &dg);
+    }
+
+    fn sent(rx: &crossbeam_channel::Receiver<Msg>) -> Vec<&'static str> {
+        rx.try_iter()
+            .map(|m| match m {
+                Msg::Signals(_) => "signals",
+                Msg::Drain => "drain",
+                Msg::Trace(_) => "trace",
+                Msg::Purge(_) => "purge",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn batches_go_over_a_second_of_packet_time_after_their_first_message_and_before_a_purge() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let mut o = RecordsObserver::new(tx);
+        see(&mut o, T0);
+        assert_eq!(sent(&rx), ["purge"], "the first packet's purge, nothing before it");
+        see(&mut o, T0 + SECOND / 2);
+        o.on_batch(Timestamp::from_nanos(T0 + SECOND - 1));
+        assert!(sent(&rx).is_empty(), "kept while younger than a second");
+        o.on_batch(Timestamp::from_nanos(T0 + SECOND));
+        assert_eq!(sent(&rx), ["signals"], "a quiet link still hands its messages over");
+        see(&mut o, T0 + 2 * SECOND);
+        see(&mut o, T0 + 24 * 3600 * SECOND);
+        assert_eq!(sent(&rx), ["signals", "purge"], "the messages before midnight go in before the purge");
+        o.finish();
+        assert_eq!(sent(&rx), ["signals", "drain"]);
+    }
+}

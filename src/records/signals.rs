@@ -37,7 +37,8 @@ pub struct SignalBatch {
 
 impl Default for SignalBatch {
     fn default() -> Self {
-        SignalBatch { events: Vec::with_capacity(EVENTS), bytes: Vec::with_capacity(BYTES / 4) }
+        // Small: on a quiet link a batch goes over after a second with a few messages.
+        SignalBatch { events: Vec::with_capacity(64), bytes: Vec::with_capacity(16 * 1024) }
     }
 }
 

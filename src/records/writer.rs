@@ -33,8 +33,8 @@ use crate::metrics::{Counter, Metrics};
 
 /// Finished records per transaction, at most.
 const TRANSACTION: usize = 8192;
-/// Batches in flight before the signalling stage waits.
-const CHANNEL_BATCHES: usize = 256;
+/// Batches in flight before the signalling stage waits (each at most ~1 MiB of messages).
+const CHANNEL_BATCHES: usize = 64;
 /// Longest a finished record waits in the writer before its transaction.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Who the audit trail names for the retention purge.
