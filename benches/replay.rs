@@ -116,20 +116,30 @@ fn cpu_secs() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Threads whose CPU the recorder comparison reports (`main`: single-threaded, all stages).
+const THREADS: [&str; 6] = ["main", "tl-capture", "tl-signalling", "tl-media-0", "tl-encode", "records-writer"];
+
 /// Best (lowest) of each measure over the replays of one side of the comparison.
 #[derive(Clone, Copy)]
 struct Best {
     wall: f64,
     cpu: f64,
-    /// The thread the observer runs on: the critical path (`main` single-threaded).
-    critical: f64,
-    writer: f64,
+    /// CPU seconds per thread of [`THREADS`].
+    threads: [f64; THREADS.len()],
 }
 
 impl Best {
-    const NONE: Best = Best { wall: f64::MAX, cpu: f64::MAX, critical: f64::MAX, writer: f64::MAX };
-    fn min(self, o: Best) -> Best {
-        Best { wall: self.wall.min(o.wall), cpu: self.cpu.min(o.cpu), critical: self.critical.min(o.critical), writer: self.writer.min(o.writer) }
+    const NONE: Best = Best { wall: f64::MAX, cpu: f64::MAX, threads: [f64::MAX; THREADS.len()] };
+    fn min(mut self, o: Best) -> Best {
+        self.wall = self.wall.min(o.wall);
+        self.cpu = self.cpu.min(o.cpu);
+        for (a, b) in self.threads.iter_mut().zip(o.threads) {
+            *a = a.min(b);
+        }
+        self
+    }
+    fn thread(&self, name: &str) -> f64 {
+        THREADS.iter().position(|t| *t == name).and_then(|i| self.threads.get(i)).copied().unwrap_or(0.0)
     }
 }
 
@@ -140,8 +150,9 @@ fn pct(on: f64, off: f64) -> f64 {
 /// The call detail recorder's cost: the same replay with the records database off and on
 /// (a fresh SQLite file each time, the writer's tail included), interleaved off-on, on-off,
 /// … so drift in the machine's load falls on both sides; best of each measure per side:
-/// wall time, CPU of all threads, CPU of the thread the observer runs on (what bounds the
-/// pipeline's throughput, and does not grow with other load) and of the records writer.
+/// wall time, CPU of all threads, and CPU per thread: the one the observer runs on (what
+/// bounds the pipeline's throughput; it does not grow with other load the way wall time
+/// does) and the records writer's, among the others.
 fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeline: PipelineConfig) {
     let reps = env_or("TAPLINE_BENCH_CDR_REPS", 3).max(1);
     let critical = if pipeline.media_shards == 0 { "main" } else { "tl-signalling" };
@@ -151,12 +162,11 @@ fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeli
             let records_db = records.then(|| dir.join(format!("cdr-{label}-{r}.sqlite")).display().to_string());
             let options = ReplayOptions { pipeline, records_db, ..ReplayOptions::default() };
             let out = dir.join(if records { "cdr-on" } else { "cdr-off" });
-            let (cpu, threads) = (cpu_secs(), thread_cpu::ThreadCpu::start(&["main", "tl-signalling", "records-writer"]));
+            let (cpu, sampler) = (cpu_secs(), thread_cpu::ThreadCpu::start(&THREADS));
             let (summary, wall) = replay(capture, warrants, &out, options);
             let cpu = cpu_secs() - cpu;
-            let threads = threads.finish();
-            let of = |name: &str| threads.get(name).copied().unwrap_or(0.0);
-            let run = Best { wall, cpu, critical: of(critical), writer: of("records-writer") };
+            let threads = sampler.finish();
+            let run = Best { wall, cpu, threads: THREADS.map(|t| threads.get(t).copied().unwrap_or(0.0)) };
             if records {
                 on = on.min(run);
                 inserted = summary.records.map_or(0, |s| s.calls_inserted);
@@ -165,21 +175,25 @@ fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeli
             }
         }
     }
+    let (c_off, c_on) = (off.thread(critical), on.thread(critical));
     println!(
         "call detail records, {label}: observer off {:.2} s, on {:.2} s ({inserted} calls into SQLite), best of {reps} interleaved: \
-         wall {:+.1} %; CPU all threads off {:.2} s, on {:.2} s: {:+.1} %; {critical} thread CPU off {:.3} s, on {:.3} s: {:+.1} %; \
-         records-writer CPU {:.3} s",
+         wall {:+.1} %; CPU all threads off {:.2} s, on {:.2} s: {:+.1} %; {critical} thread CPU off {c_off:.3} s, on {c_on:.3} s: \
+         {:+.1} %",
         off.wall,
         on.wall,
         pct(on.wall, off.wall),
         off.cpu,
         on.cpu,
         pct(on.cpu, off.cpu),
-        off.critical,
-        on.critical,
-        pct(on.critical, off.critical),
-        on.writer
+        pct(c_on, c_off),
     );
+    let per_thread: Vec<String> = THREADS
+        .iter()
+        .filter(|t| off.thread(t) + on.thread(t) > 0.0)
+        .map(|t| format!("{t} {:.3}/{:.3}", off.thread(t), on.thread(t)))
+        .collect();
+    println!("call detail records, {label}: CPU s per thread off/on: {}", per_thread.join(", "));
 }
 
 /// tcpdump reading the same file, filtering SIP, writing nothing: packets/s, if installed.

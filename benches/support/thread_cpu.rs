@@ -3,7 +3,7 @@
 //! sample before it exits is its total to within that. Unlike wall time this does not grow
 //! when other work shares the cores (Linux only; empty elsewhere).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::fs;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -26,8 +26,8 @@ type Samples = HashMap<u64, (String, u64)>;
 
 impl ThreadCpu {
     pub fn start(names: &'static [&'static str]) -> ThreadCpu {
-        let (mut seen, mut other) = (Samples::new(), HashSet::new());
-        scan(names, &mut seen, &mut other);
+        let mut seen = Samples::new();
+        scan(names, &mut seen);
         let base = seen.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&stop);
@@ -36,7 +36,7 @@ impl ThreadCpu {
             .spawn(move || {
                 loop {
                     let last = flag.load(Ordering::Relaxed);
-                    scan(names, &mut seen, &mut other);
+                    scan(names, &mut seen);
                     if last {
                         return seen;
                     }
@@ -60,19 +60,16 @@ impl ThreadCpu {
     }
 }
 
-/// One pass over the process's threads.
-fn scan(names: &[&str], seen: &mut Samples, other: &mut HashSet<u64>) {
+/// One pass over the process's threads. A thread not (yet) of a sampled name is looked at
+/// again next time: a new thread names itself only after it started.
+fn scan(names: &[&str], seen: &mut Samples) {
     let Ok(dir) = fs::read_dir("/proc/self/task") else { return };
     for entry in dir.flatten() {
         let Some(tid) = entry.file_name().to_str().and_then(|t| t.parse::<u64>().ok()) else { continue };
-        if other.contains(&tid) {
-            continue;
-        }
         if !seen.contains_key(&tid) {
             let comm = fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
             let name = if tid == u64::from(std::process::id()) { "main" } else { comm.trim() };
             if !names.contains(&name) {
-                other.insert(tid);
                 continue;
             }
             seen.insert(tid, (name.to_owned(), 0));
