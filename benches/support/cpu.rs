@@ -91,7 +91,9 @@ fn sample(into: &Mutex<BTreeMap<u32, (String, f64)>>) {
         let Ok(stat) = fs::read_to_string(task.path().join("stat")) else { continue };
         // `pid (comm) state ...`: utime and stime are fields 14 and 15 (ticks of 1/100 s).
         let Some((head, rest)) = stat.rsplit_once(')') else { continue };
-        let name = head.split_once('(').map_or("?", |(_, n)| n).to_string();
+        // The process's first thread is `main` whatever the binary is called.
+        let name = if tid == std::process::id() { "main" } else { head.split_once('(').map_or("?", |(_, n)| n) };
+        let name = name.to_string();
         let fields: Vec<&str> = rest.split_whitespace().collect();
         let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         let secs = (ticks(11) + ticks(12)) / 100.0;

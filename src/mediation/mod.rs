@@ -32,6 +32,9 @@ pub use shard::{CallMedia, MediaIntercept, MediaShard, ShardStats, TapControl};
 /// for services on the same signalling view such as call trace. `()` observes nothing.
 pub trait SignallingObserver {
     fn on_sip(&mut self, msg: &crate::sip::Message<'_>, dg: &Datagram<'_>);
+    /// The pipeline finished a batch whose last packet has time `last` (SIP or not): an
+    /// observer that buffers may hand its buffer on here.
+    fn on_batch(&mut self, _last: Timestamp) {}
 }
 
 impl SignallingObserver for () {
@@ -43,6 +46,11 @@ impl<O: SignallingObserver> SignallingObserver for Option<O> {
     fn on_sip(&mut self, msg: &crate::sip::Message<'_>, dg: &Datagram<'_>) {
         if let Some(o) = self {
             o.on_sip(msg, dg);
+        }
+    }
+    fn on_batch(&mut self, last: Timestamp) {
+        if let Some(o) = self {
+            o.on_batch(last);
         }
     }
 }

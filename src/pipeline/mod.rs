@@ -255,6 +255,9 @@ where
                 records += sink.records;
             }
         }
+        if let Some(last) = batch.frames.last() {
+            observer.on_batch(last.ts);
+        }
         let elapsed = batch.read_at.elapsed();
         signalling.record(elapsed);
         signalling.flush_into(metrics);

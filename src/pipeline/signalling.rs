@@ -120,6 +120,9 @@ where
             }
         }
         links.flush(&mut works, &mut ticket.shard_msgs, &batch);
+        if let Some(last) = batch.frames.last() {
+            observer.on_batch(last.ts);
+        }
         latency.record(batch.read_at.elapsed());
         latency.flush_into(metrics);
         published.publish(metrics, &batch, &mediator.stats(), decoder.stats());

@@ -46,6 +46,38 @@ pub struct CdrStats {
     pub calls_expired: u64,
     /// Messages of a Call-ID the recorder never saw an INVITE for (ignored).
     pub messages_without_call: u64,
+    /// Initial INVITEs whose message could not be read again off the signalling thread
+    /// (no call started; never expected: the same bytes parsed there).
+    pub invites_unreadable: u64,
+}
+
+/// What the recorder reads from one SIP message besides its Call-ID: a few bytes, cheap to
+/// take on the signalling thread and to hand to the writer thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// An INVITE; `initial` without a To tag (it may start a call).
+    Invite { initial: bool },
+    Bye,
+    Cancel,
+    /// Any other request (ACK, PRACK, UPDATE, INFO…): only keeps the call alive.
+    OtherRequest,
+    /// A response; `invite` when its CSeq method is INVITE.
+    Response { status: u16, invite: bool },
+}
+
+impl Signal {
+    /// How `msg` moves a call.
+    pub fn of(msg: &Message<'_>) -> Signal {
+        match msg.start() {
+            StartLine::Request { method: Method::Invite, .. } => Signal::Invite { initial: msg.to().and_then(|t| t.tag).is_none() },
+            StartLine::Request { method: Method::Bye, .. } => Signal::Bye,
+            StartLine::Request { method: Method::Cancel, .. } => Signal::Cancel,
+            StartLine::Request { .. } => Signal::OtherRequest,
+            StartLine::Response { status, .. } => {
+                Signal::Response { status: *status, invite: matches!(msg.cseq(), Some((_, Method::Invite))) }
+            }
+        }
+    }
 }
 
 /// The recorder's state machine.
@@ -85,39 +117,66 @@ impl CdrTracker {
     /// One SIP message seen at `ts` over `transport` (`udp`/`tcp`); a record when it ended a call.
     pub fn handle_sip(&mut self, msg: &Message<'_>, ts: Timestamp, transport: &'static str) -> Option<CallRecord> {
         let call_id = msg.call_id()?;
-        match msg.start() {
-            StartLine::Request { method: Method::Invite, uri, .. } => {
+        self.handle(call_id, Signal::of(msg), ts, transport, || Some(msg.clone()))
+    }
+
+    /// True while the call `call_id` is being followed.
+    pub fn is_open(&self, call_id: &str) -> bool {
+        self.calls.contains_key(call_id)
+    }
+
+    /// One SIP message of dialog `call_id`, as [`Signal::of`] read it, seen at `ts`; a record
+    /// when it ended a call. `initial_invite` gives the whole message of an initial INVITE
+    /// and is called only when that INVITE starts a call (the parties come from it); `None`
+    /// from it (the message cannot be read) starts no call and is counted.
+    pub fn handle<'m>(
+        &mut self,
+        call_id: &str,
+        signal: Signal,
+        ts: Timestamp,
+        transport: &'static str,
+        initial_invite: impl FnOnce() -> Option<Message<'m>>,
+    ) -> Option<CallRecord> {
+        match signal {
+            Signal::Invite { initial } => {
                 if let Some(p) = self.calls.get_mut(call_id) {
                     p.last_seen = ts;
                     return None; // retransmission, re-INVITE or another leg
                 }
-                if msg.to().and_then(|t| t.tag).is_some() {
+                if !initial {
                     self.stats.messages_without_call += 1;
                     return None; // re-INVITE of a dialog that began before the capture
                 }
+                let Some(msg) = initial_invite() else {
+                    self.stats.invites_unreadable += 1;
+                    return None;
+                };
+                let Some(uri) = msg.request_uri() else {
+                    self.stats.invites_unreadable += 1;
+                    return None;
+                };
                 self.stats.calls_started += 1;
-                let record = new_record(msg, uri, call_id, ts, transport, &self.numbering);
+                let record = new_record(&msg, uri, call_id, ts, transport, &self.numbering);
                 self.calls.insert(call_id.to_owned(), Pending { record, phase: Phase::Setup { cancelled: false }, last_seen: ts });
                 None
             }
-            StartLine::Request { method, .. } => {
+            Signal::Bye | Signal::Cancel | Signal::OtherRequest => {
                 let Some(p) = self.calls.get_mut(call_id) else {
                     self.stats.messages_without_call += 1;
                     return None;
                 };
                 p.last_seen = ts;
-                match (method, &mut p.phase) {
-                    (Method::Bye, _) => self.end(call_id, ts, None),
-                    (Method::Cancel, Phase::Setup { cancelled }) => {
+                match (signal, &mut p.phase) {
+                    (Signal::Bye, _) => self.end(call_id, ts, None),
+                    (Signal::Cancel, Phase::Setup { cancelled }) => {
                         *cancelled = true;
                         None
                     }
                     _ => None,
                 }
             }
-            StartLine::Response { status, .. } => {
-                let status = *status;
-                if !matches!(msg.cseq(), Some((_, Method::Invite))) || status < 200 {
+            Signal::Response { status, invite } => {
+                if !invite || status < 200 {
                     if let Some(p) = self.calls.get_mut(call_id) {
                         p.last_seen = ts;
                     }

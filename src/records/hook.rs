@@ -19,6 +19,7 @@ use crate::metrics::Counter;
 use crate::sip::Message;
 use crate::warrant::Numbering;
 use crate::wire::Datagram;
+use crate::Timestamp;
 
 /// Call Trace with its output teed to the desk.
 pub type DeskTracer<O> = CallTracer<TraceTee<O>>;
@@ -33,7 +34,7 @@ pub fn start<O: TraceOutput>(
     context: WriterContext,
 ) -> Result<(Option<Writer>, DeskObserver<DeskTracer<O>>), DbError> {
     let writer = match records_db {
-        Some(spec) => Some(Writer::start(spec, context.clone())?),
+        Some(spec) => Some(Writer::start(spec, numbering.clone(), context.clone())?),
         None => None,
     };
     let tracer = match calltrace {
@@ -46,7 +47,7 @@ pub fn start<O: TraceOutput>(
         }
         None => None,
     };
-    let records = writer.as_ref().map(|w| w.observer(numbering.clone()));
+    let records = writer.as_ref().map(Writer::observer);
     Ok((writer, DeskObserver { records, tracer }))
 }
 
@@ -101,14 +102,23 @@ impl<T: SignallingObserver> SignallingObserver for DeskObserver<T> {
     fn on_sip(&mut self, msg: &Message<'_>, dg: &Datagram<'_>) {
         if let Some(r) = &mut self.records {
             r.on_sip(msg, dg);
-            if let Some(uri) = msg.request_uri().filter(|_| matches!(msg.method(), Some(crate::sip::Method::Invite))) {
-                if crate::calltrace::tracker::is_trace_code(uri) {
-                    r.flush();
-                }
+            if self.tracer.is_some() && is_trace_request(msg) {
+                r.flush();
             }
         }
         if let Some(t) = &mut self.tracer {
             t.on_sip(msg, dg);
         }
     }
+
+    fn on_batch(&mut self, last: Timestamp) {
+        self.records.on_batch(last);
+        self.tracer.on_batch(last);
+    }
+}
+
+/// A `*57` INVITE (Call Trace's request).
+fn is_trace_request(msg: &Message<'_>) -> bool {
+    let invite = matches!(msg.method(), Some(crate::sip::Method::Invite));
+    msg.request_uri().filter(|_| invite).is_some_and(crate::calltrace::tracker::is_trace_code)
 }

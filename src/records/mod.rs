@@ -3,23 +3,26 @@
 //! Support desk, with retention, preservation holds and the subscriber directory.
 //!
 //! [`CdrTracker`] is the sans-IO core (SIP messages in, [`CallRecord`]s out);
-//! [`RecordsObserver`] plugs it into mediation's `SignallingObserver` hook and hands the
-//! records to a [`Writer`] thread that batches them into the [`Db`] off the hot path, and
-//! purges by [`Retention`] daily; [`hook::start`] wires it and Call Trace onto a run.
+//! [`RecordsObserver`] sits on mediation's `SignallingObserver` hook and hands what the
+//! recorder reads of each message, in batches, to a [`Writer`] thread that runs the
+//! recorder and batches the records into the [`Db`] off the hot path, and purges by
+//! [`Retention`] daily; [`hook::start`] wires it and Call Trace onto a run.
 
 mod cdr;
 pub mod cic;
 pub mod db;
 mod directory;
 pub mod hook;
+mod observer;
 mod purge;
 mod schema;
+mod signals;
 mod store;
 mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use cdr::{CdrStats, CdrTracker};
+pub use cdr::{CdrStats, CdrTracker, Signal};
 pub use db::{Db, DbError, Value};
 pub use directory::{import_csv, import_toml, Subscriber};
 pub use store::{Direction, Hold, PurgeReport, TraceCase, DEFAULT_RETENTION_DAYS};

@@ -1,9 +1,17 @@
-//! Off the hot path: [`RecordsObserver`] (on mediation's signalling hook) runs the
-//! [`CdrTracker`] and hands finished records in batches over a bounded channel to the
-//! [`Writer`] thread, which inserts them in one transaction per batch. A full channel
-//! blocks the signalling stage (back-pressure) rather than drop a record. The observer also
-//! keeps the [`PurgeSchedule`]: at the first packet and each new UTC day of packet time it
-//! asks the writer for the retention purge, which is logged, counted and audited.
+//! Off the hot path: [`RecordsObserver`] (on mediation's signalling hook, the pipeline's
+//! critical path) only copies what the call detail recorder reads of each SIP message into
+//! a [`SignalBatch`] and hands the batches over a bounded channel to the [`Writer`] thread,
+//! which runs the [`CdrTracker`] on them and inserts the finished records in large
+//! transactions. A full channel blocks the signalling stage (back-pressure) rather than drop
+//! a record. The observer also keeps the [`PurgeSchedule`]: at the first packet and each new
+//! UTC day of packet time it asks the writer for the retention purge, which is logged,
+//! counted and audited.
+//!
+//! Durability: call records are business records, not intercepts. The writer commits at
+//! least every [`FLUSH_EVERY`] and SQLite runs WAL with `synchronous=NORMAL` (see `db`), so
+//! a crash or power cut may lose the calls that ended in the last second or so (and those
+//! still in progress, which have no record yet); it never corrupts the database. Intercepts
+//! go through the spool, which has its own, stronger contract.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -12,28 +20,31 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 
+pub use super::observer::RecordsObserver;
+
 use super::cdr::CdrTracker;
 use super::db::{Db, DbError};
-use super::purge::{PurgeSchedule, Retention};
+use super::purge::Retention;
+use super::signals::SignalBatch;
 use super::CallRecord;
 use crate::audit::{AuditLog, Event, ProvisioningAct};
 use crate::calltrace::TraceRecord;
-use crate::mediation::SignallingObserver;
 use crate::metrics::{Counter, Metrics};
-use crate::sip::Message;
-use crate::wire::{Datagram, Transport};
 
-/// Records handed over per channel message.
-const BATCH: usize = 512;
-/// Batches in flight before the signalling stage waits.
-const CHANNEL_BATCHES: usize = 256;
+/// Finished records per transaction, at most.
+const TRANSACTION: usize = 8192;
+/// Batches in flight before the signalling stage waits (each at most ~1 MiB of messages).
+const CHANNEL_BATCHES: usize = 64;
 /// Longest a finished record waits in the writer before its transaction.
-const FLUSH_EVERY: Duration = Duration::from_millis(200);
+pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Who the audit trail names for the retention purge.
 pub const PURGE_ACTOR: &str = "records-retention";
 
 pub(super) enum Msg {
-    Calls(Vec<CallRecord>),
+    /// SIP messages for the recorder, in capture order.
+    Signals(SignalBatch),
+    /// End of input: the calls still open end at their last message.
+    Drain,
     Trace(Box<TraceRecord>),
     /// The retention purge, at this packet time (ns).
     Purge(i64),
@@ -89,27 +100,23 @@ pub struct Writer {
 
 impl Writer {
     /// Opens the database `spec` (errors come back here, before any traffic) and starts
-    /// the writer thread on it.
-    pub fn start(spec: &str, context: WriterContext) -> Result<Writer, DbError> {
+    /// the writer thread on it, with the call detail recorder reading identities under the
+    /// carrier's number domains, as mediation does.
+    pub fn start(spec: &str, numbering: crate::warrant::Numbering, context: WriterContext) -> Result<Writer, DbError> {
         let db = Db::open(spec)?;
         let (tx, rx) = bounded(CHANNEL_BATCHES);
+        let tracker = CdrTracker::with_numbering(numbering);
         let handle = std::thread::Builder::new()
             .name("records-writer".into())
-            .spawn(move || write_loop(db, rx, &context))
+            .spawn(move || write_loop(db, rx, tracker, &context))
             .map_err(|e| DbError::Invalid(format!("cannot start the records writer: {e}")))?;
         Ok(Writer { tx, handle })
     }
 
-    /// An observer for mediation's signalling hook, feeding this writer; it reads identities
-    /// under the carrier's number domains, as mediation does.
-    pub fn observer(&self, numbering: crate::warrant::Numbering) -> RecordsObserver {
-        RecordsObserver {
-            tracker: CdrTracker::with_numbering(numbering),
-            tx: self.tx.clone(),
-            buf: Vec::with_capacity(BATCH),
-            expired: Vec::new(),
-            schedule: PurgeSchedule::default(),
-        }
+    /// The observer for mediation's signalling hook, feeding this writer's recorder (one
+    /// per writer: the recorder follows one stream of messages).
+    pub fn observer(&self) -> RecordsObserver {
+        RecordsObserver::new(self.tx.clone())
     }
 
     /// Waits for everything sent to be stored (drop the observers and tees first). The
@@ -120,68 +127,95 @@ impl Writer {
     }
 }
 
-fn write_loop(mut db: Db, rx: Receiver<Msg>, context: &WriterContext) -> Result<WriterStats, DbError> {
-    let mut stats = WriterStats::default();
-    let mut batch: Vec<CallRecord> = Vec::new();
-    // `*57` traces of calls not stored yet (still in progress when traced).
-    let mut traced_pending: HashSet<String> = HashSet::new();
-    let mut first_error: Option<DbError> = None;
-    let mut oldest: Option<Instant> = None;
-    let flush = |db: &mut Db, batch: &mut Vec<CallRecord>, pending: &mut HashSet<String>, stats: &mut WriterStats| {
-        if batch.is_empty() {
+/// Finished records waiting for their transaction, and `*57` traces of calls not stored
+/// yet (still in progress when traced).
+#[derive(Default)]
+struct Pending {
+    calls: Vec<CallRecord>,
+    traced: HashSet<String>,
+    /// When the oldest waiting record finished (wall clock): it is committed by then + [`FLUSH_EVERY`].
+    since: Option<Instant>,
+}
+
+impl Pending {
+    /// Inserts the waiting records in one transaction.
+    fn flush(&mut self, db: &mut Db, stats: &mut WriterStats) -> Result<(), DbError> {
+        self.since = None;
+        if self.calls.is_empty() {
             return Ok(());
         }
-        for r in batch.iter_mut() {
-            if pending.remove(&r.call_id) {
+        for r in self.calls.iter_mut() {
+            if self.traced.remove(&r.call_id) {
                 r.traced = true;
             }
         }
-        db.insert_calls(batch)?;
-        stats.calls_inserted += batch.len() as u64;
-        stats.transactions += 1;
-        batch.clear();
-        Ok::<(), DbError>(())
-    };
+        let result = db.insert_calls(&self.calls);
+        if result.is_ok() {
+            stats.calls_inserted += self.calls.len() as u64;
+            stats.transactions += 1;
+        }
+        self.calls.clear();
+        result
+    }
+
+    /// Notes that records were added now; true when the transaction is due.
+    fn added(&mut self) -> bool {
+        if !self.calls.is_empty() {
+            self.since.get_or_insert_with(Instant::now);
+        }
+        self.calls.len() >= TRANSACTION || self.since.is_some_and(|t| t.elapsed() >= FLUSH_EVERY)
+    }
+}
+
+fn write_loop(mut db: Db, rx: Receiver<Msg>, mut tracker: CdrTracker, context: &WriterContext) -> Result<WriterStats, DbError> {
+    let mut stats = WriterStats::default();
+    let mut pending = Pending::default();
+    let mut first_error: Option<DbError> = None;
     loop {
-        let msg = match rx.recv_timeout(FLUSH_EVERY) {
-            Ok(m) => Some(m),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => break,
+        // Sleep until a message comes or the oldest waiting record is due.
+        let msg = match pending.since {
+            Some(t) => match rx.recv_deadline(t + FLUSH_EVERY) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => break,
+            },
+            None => match rx.recv() {
+                Ok(m) => Some(m),
+                Err(_) => break,
+            },
         };
-        let mut result = Ok(());
-        match msg {
-            Some(Msg::Calls(mut calls)) => {
-                oldest.get_or_insert_with(Instant::now);
-                batch.append(&mut calls);
-                if batch.len() >= 8 * BATCH || oldest.is_some_and(|t| t.elapsed() >= FLUSH_EVERY) {
-                    result = flush(&mut db, &mut batch, &mut traced_pending, &mut stats);
-                    oldest = None;
+        let result = match msg {
+            Some(Msg::Signals(signals)) => {
+                signals.replay(&mut tracker, &mut pending.calls);
+                if pending.added() {
+                    pending.flush(&mut db, &mut stats)
+                } else {
+                    Ok(())
                 }
             }
+            Some(Msg::Drain) => {
+                tracker.drain(&mut pending.calls);
+                pending.flush(&mut db, &mut stats)
+            }
             Some(Msg::Trace(trace)) => {
-                result = flush(&mut db, &mut batch, &mut traced_pending, &mut stats).and_then(|()| {
-                    oldest = None;
-                    store_trace(&mut db, &trace, &mut traced_pending, &mut stats)
-                });
+                pending.flush(&mut db, &mut stats).and_then(|()| store_trace(&mut db, &trace, &mut pending.traced, &mut stats))
             }
             Some(Msg::Purge(packet_ns)) => {
-                result = flush(&mut db, &mut batch, &mut traced_pending, &mut stats).and_then(|()| {
-                    oldest = None;
-                    purge(&mut db, packet_ns, context, &mut stats)
-                });
+                pending.flush(&mut db, &mut stats).and_then(|()| purge(&mut db, packet_ns, context, &mut stats))
             }
-            None => {
-                result = flush(&mut db, &mut batch, &mut traced_pending, &mut stats);
-                oldest = None;
-            }
-        }
+            None => pending.flush(&mut db, &mut stats),
+        };
         if let Err(e) = result {
             tracing::error!(error = %e, "records database write failed; records of this batch are not stored");
-            batch.clear();
             first_error.get_or_insert(e);
         }
     }
-    if let Err(e) = flush(&mut db, &mut batch, &mut traced_pending, &mut stats) {
+    // Calls still open when the observer went away without its end of input.
+    tracker.drain(&mut pending.calls);
+    let s = tracker.stats();
+    tracing::info!(calls_started = s.calls_started, records = s.records_written, calls_expired = s.calls_expired,
+        messages_without_call = s.messages_without_call, invites_unreadable = s.invites_unreadable, "call detail recorder finished");
+    if let Err(e) = pending.flush(&mut db, &mut stats) {
         tracing::error!(error = %e, "records database write failed at the end of the run");
         first_error.get_or_insert(e);
     }
@@ -190,6 +224,7 @@ fn write_loop(mut db: Db, rx: Receiver<Msg>, context: &WriterContext) -> Result<
         None => Ok(stats),
     }
 }
+
 
 fn store_trace(db: &mut Db, trace: &TraceRecord, pending: &mut HashSet<String>, stats: &mut WriterStats) -> Result<(), DbError> {
     let Some(stored) = db.record_trace(trace)? else {
@@ -233,56 +268,4 @@ fn purge(db: &mut Db, packet_ns: i64, context: &WriterContext, stats: &mut Write
         "report": report,
     });
     context.audit("records-purged", db.name(), detail)
-}
-
-/// Mediation's signalling hook for call detail records.
-pub struct RecordsObserver {
-    tracker: CdrTracker,
-    tx: Sender<Msg>,
-    buf: Vec<CallRecord>,
-    expired: Vec<CallRecord>,
-    schedule: PurgeSchedule,
-}
-
-impl RecordsObserver {
-    /// Hands the records finished so far to the writer.
-    pub fn flush(&mut self) {
-        if !self.buf.is_empty() {
-            let batch = std::mem::replace(&mut self.buf, Vec::with_capacity(BATCH));
-            // The writer only goes away when the run is finishing; it reports its own error.
-            let _ = self.tx.send(Msg::Calls(batch));
-        }
-    }
-
-    /// Ends the calls still open (end of input) and hands everything over.
-    pub fn finish(mut self) -> super::CdrStats {
-        let mut rest = Vec::new();
-        self.tracker.drain(&mut rest);
-        self.buf.append(&mut rest);
-        self.flush();
-        self.tracker.stats().clone()
-    }
-}
-
-impl SignallingObserver for RecordsObserver {
-    fn on_sip(&mut self, msg: &Message<'_>, dg: &Datagram<'_>) {
-        let now_ns = i64::try_from(dg.ts.as_nanos()).unwrap_or(i64::MAX);
-        if self.schedule.due(now_ns) {
-            // The records finished before this moment go in before the purge judges them.
-            self.flush();
-            let _ = self.tx.send(Msg::Purge(now_ns));
-        }
-        let transport = match dg.transport {
-            Transport::Udp => "udp",
-            Transport::Tcp { .. } => "tcp",
-        };
-        if let Some(r) = self.tracker.handle_sip(msg, dg.ts, transport) {
-            self.buf.push(r);
-        }
-        self.tracker.poll_timeout(dg.ts, &mut self.expired);
-        self.buf.append(&mut self.expired);
-        if self.buf.len() >= BATCH {
-            self.flush();
-        }
-    }
 }
