@@ -229,7 +229,6 @@ fn print_reply(reply: &Reply, file: Option<&Path>) -> ExitCode {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use tapline::metrics::WarrantState;
 
     /// The states `warrant list --state` accepts are the API's.
