@@ -13,6 +13,7 @@ pub mod lemf;
 pub mod mediation;
 pub mod metrics;
 pub mod pipeline;
+pub mod poi;
 pub mod progress;
 pub mod provision;
 pub mod records;
