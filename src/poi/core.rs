@@ -194,3 +194,7 @@ fn x2x3_direction(d: crate::mediation::Direction) -> Direction {
         crate::mediation::Direction::ToTarget => Direction::ToTarget,
     }
 }
+
+#[cfg(test)]
+#[path = "core_tests.rs"]
+mod tests;

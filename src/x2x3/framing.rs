@@ -200,4 +200,17 @@ mod tests {
         }
         assert_eq!(n, 4);
     }
+
+    #[test]
+    fn splits_a_spool_segment_up_to_a_torn_or_zero_filled_tail() {
+        let bytes = stream();
+        let whole = |buf: &[u8]| split_pdus(buf).map_while(Result::ok).map(<[u8]>::len).sum::<usize>();
+        assert_eq!(whole(&bytes), bytes.len());
+        assert_eq!(split_pdus(&bytes).count(), 5);
+        assert_eq!(whole(&bytes[..bytes.len() - 3]), bytes.len() / 5 * 4, "a torn last PDU is cut");
+        let mut zeroed = bytes.clone();
+        zeroed.extend_from_slice(&[0; 100]);
+        assert_eq!(whole(&zeroed), bytes.len(), "zeros are no PDU (version 0)");
+        assert_eq!(split_pdus(&zeroed).last(), Some(Err(bytes.len())));
+    }
 }
