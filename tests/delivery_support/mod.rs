@@ -362,3 +362,38 @@ pub fn delivery_options(spool: &Path, pki: &DevPki, response_timeout: Duration) 
 pub fn liids(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(l, a)| (l.to_string(), a.to_string())).collect()
 }
+
+/// The decoded records of an agency's streams, CINs renumbered in order of appearance and
+/// the IP header of IRI-only RTP packets cut (it is rebuilt on ingest).
+pub fn decoded_records(dir: &Path) -> Vec<tapline::handover::Pdu> {
+    use tapline::handover::{decode_pdu, split_stream, IriContentKind, Payload};
+    let mut out = Vec::new();
+    for name in ["hi2.ber", "hi3.ber"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap_or_default();
+        let mut cins: Vec<u32> = Vec::new();
+        for raw in split_stream(&bytes) {
+            let mut pdu = decode_pdu(raw.expect("framed")).expect("decodes");
+            if matches!(pdu.payload, Payload::KeepAlive | Payload::KeepAliveResponse) {
+                continue;
+            }
+            if let Some(cin) = pdu.header.cin {
+                let pos = cins.iter().position(|c| *c == cin).unwrap_or_else(|| {
+                    cins.push(cin);
+                    cins.len() - 1
+                });
+                pdu.header.cin = Some(pos as u32 + 1);
+            }
+            if let Payload::Iri(iris) = &mut pdu.payload {
+                for iri in iris.iter_mut().filter(|i| i.kind == IriContentKind::IriOnlyRtpPacket) {
+                    let ihl = match iri.bytes.first() {
+                        Some(b) if b >> 4 == 4 => usize::from(b & 0x0f) * 4,
+                        _ => 40,
+                    };
+                    iri.bytes.drain(..ihl.min(iri.bytes.len()));
+                }
+            }
+            out.push(pdu);
+        }
+    }
+    out
+}
