@@ -243,6 +243,7 @@ impl World {
             let got = decoded_records(&self.lemf_out.join(agency));
             let want = decoded_records(&self.replay_out.join(agency));
             assert!(!want.is_empty(), "{agency}: the replay delivers records");
+            eprintln!("{agency}: {} records, as the single box", got.len());
             assert_eq!(got.len(), want.len(), "{agency}: as many records as the single box");
             for (i, (g, w)) in got.iter().zip(&want).enumerate() {
                 assert_eq!(g, w, "{agency}: record {i} differs from the single box");
@@ -347,4 +348,49 @@ fn spool_confirmed(spool: &Path) -> bool {
         let tail = dir.join(format!("seg-{seg:016}.ber"));
         std::fs::metadata(&tail).map(|m| m.len() == off && off > 0).unwrap_or(false)
     })
+}
+
+/// What a POI resends after a dropped connection (PDUs written but never confirmed) reaches
+/// the mediation function's pipeline once: the listener drops the PDUs it already took.
+#[test]
+fn resends_after_a_reconnect_are_ingested_once() {
+    use tapline::x2x3::{Direction, PayloadFormat, PduRepr, PduType};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = pki(&dir.path().join("pki"), &["mf"]);
+    let mf = pki.server("mf").expect("mf cert");
+    let config = ListenerConfig::new(vec!["127.0.0.1:0".parse().expect("addr")], mf.cert.clone(), mf.key.clone(), pki.ca.clone());
+    let (listener, frames) = Listener::start(&config).expect("X2/X3 listener");
+    let addr = listener.local_addrs()[0];
+    let rtp = [0x80u8, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4, 0xd5, 0xd5];
+    let pdu = |i: u32| {
+        let mut p = PduRepr::new(PduType::X3, PayloadFormat::Rtp, Direction::ToTarget, Xid([7; 16]), &rtp);
+        p.sequence = Some(i);
+        p.timestamp = Some(Timestamp::from_nanos(1_790_000_000_000_000_000 + u64::from(i) * 20_000_000));
+        p.src_addr = Some("198.51.100.7".parse().expect("ip"));
+        p.dst_addr = Some("192.0.2.10".parse().expect("ip"));
+        p.src_port = Some(40_000);
+        p.dst_port = Some(20_000);
+        p.to_vec()
+    };
+    let client = tapline::delivery::tls::client_config(&pki.ca, &pki.appliance.cert, &pki.appliance.key).expect("client TLS");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    for (range, want) in [(0..10u32, 10), (5..15, 15)] {
+        rt.block_on(async {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            let mut s = tokio_rustls::TlsConnector::from(client.clone())
+                .connect(ServerName::try_from("localhost").expect("name"), tcp)
+                .await
+                .expect("TLS");
+            for i in range {
+                s.write_all(&pdu(i)).await.expect("write");
+            }
+            s.flush().await.expect("flush");
+            s.shutdown().await.expect("close");
+        });
+        assert!(wait_until(Duration::from_secs(10), || listener.counters().x3_pdus >= want), "{:?}", listener.counters());
+    }
+    let counters = listener.stop();
+    let got: Vec<_> = frames.try_iter().collect();
+    assert_eq!(got.len(), 15, "PDUs 0..15 once each: {counters:?}");
+    assert_eq!(counters.resends_dropped, 5, "{counters:?}");
 }
