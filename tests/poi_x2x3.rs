@@ -6,6 +6,7 @@
 //! the POI sends no X3 at all; a POI SIGKILLed with everything spooled and nothing
 //! delivered, then restarted, delivers it all, once.
 
+mod common;
 mod delivery_support;
 
 use std::io::Read;
@@ -393,4 +394,101 @@ fn resends_after_a_reconnect_are_ingested_once() {
     let got: Vec<_> = frames.try_iter().collect();
     assert_eq!(got.len(), 15, "PDUs 0..15 once each: {counters:?}");
     assert_eq!(counters.resends_dropped, 5, "{counters:?}");
+}
+
+/// The PDUs the POI writes for a capture, on a TCP connection in a pcap, read by tshark's
+/// `5gli` dissector (`li5g` in newer Wireshark): every one decodes, X2 with format 9 and the
+/// SIP inside handed to tshark's SIP dissector, X3 with format 8 and RTP inside, under the
+/// task's XID.
+#[test]
+fn tshark_decodes_the_pdus_the_poi_writes() {
+    use tapline::gen::{frame, Endpoint, FrameBuilder, PcapWriter, Resolution};
+    use tapline::wire::{Decoded, Decoder};
+    if !common::tshark::available() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("calls.pcap");
+    capture(&pcap);
+    let xid: Xid = "6ba7b810-9dad-11d1-80b4-00c04fd430c8".parse().expect("xid");
+    let mut poi = tapline::poi::Poi::new(Default::default(), Default::default());
+    poi.apply(Change::DestinationCreated(DestinationDetails {
+        did: DID,
+        friendly_name: None,
+        delivery_type: DeliveryType::X2AndX3,
+        address: DeliveryAddress::IpAndPort { address: "127.0.0.2".parse().expect("ip"), port: Port::Tcp(24_102) },
+    }));
+    poi.apply(Change::TaskActivated(TaskDetails {
+        xid,
+        targets: vec![TargetIdentifier::E164Number("13035550142".into())],
+        delivery_type: DeliveryType::X2AndX3,
+        destinations: vec![DID],
+        correlation_id: None,
+        implicit_deactivation_allowed: None,
+    }));
+    let mut pdus: Vec<(Timestamp, Vec<u8>)> = Vec::new();
+    let mut reader = tapline::capture::FileReader::open(&pcap).expect("open");
+    let mut decoder = Decoder::new();
+    while let Some(f) = reader.next_frame().expect("frame") {
+        if let Decoded::Datagram(dg) = decoder.decode(&f) {
+            poi.handle(&dg, &mut |_, _, bytes| pdus.push((dg.ts, bytes.to_vec())));
+        }
+    }
+    let stats = poi.stats();
+    assert!(stats.x2_pdus > 0 && stats.x3_pdus > 0, "{stats:?}");
+
+    let out = dir.path().join("x2x3.pcap");
+    let port = 24_102;
+    let (from, to) = (Endpoint::new("127.0.0.1".parse().expect("ip"), 41_000), Endpoint::new("127.0.0.2".parse().expect("ip"), port));
+    let mut w = PcapWriter::new(std::fs::File::create(&out).expect("create"), Resolution::Micro).expect("pcap");
+    let mut fb = FrameBuilder::new(1);
+    let mut f = Vec::new();
+    let t0 = pdus[0].0;
+    let (mut seq, ack) = (1000u32, 5001u32);
+    fb.tcp_frame(&mut f, from, to, None, seq, 0, frame::SYN, &[]);
+    w.write_frame(t0, &f).expect("write");
+    f.clear();
+    fb.tcp_frame(&mut f, to, from, None, ack - 1, seq + 1, frame::SYN | frame::ACK, &[]);
+    w.write_frame(t0, &f).expect("write");
+    seq += 1;
+    for (ts, bytes) in &pdus {
+        f.clear();
+        fb.tcp_frame(&mut f, from, to, None, seq, ack, frame::PSH | frame::ACK, bytes);
+        w.write_frame(*ts, &f).expect("write");
+        seq = seq.wrapping_add(bytes.len() as u32);
+    }
+    drop(w);
+    let fields = ["frame.protocols", "li5g.type", "li5g.pf", "li5g.xid"];
+    let run = |proto: &str| {
+        let mut c = Command::new("tshark");
+        c.arg("-r").arg(&out).args(["-d", &format!("tcp.port=={port},{proto}"), "-T", "fields", "-E", "separator=|", "-E", "occurrence=f"]);
+        for f in fields {
+            c.args(["-e", f]);
+        }
+        c.output().expect("tshark runs")
+    };
+    let mut res = run("5gli");
+    if !res.status.success() {
+        res = run("li5g");
+    }
+    assert!(res.status.success(), "tshark failed: {}", String::from_utf8_lossy(&res.stderr));
+    let text = String::from_utf8_lossy(&res.stdout);
+    let rows: Vec<Vec<&str>> = text.lines().filter(|l| l.contains("5gli") || l.contains("li5g")).map(|l| l.split('|').collect()).collect();
+    assert_eq!(rows.len(), pdus.len(), "every PDU dissected:\n{text}");
+    let (mut x2, mut x3) = (0, 0);
+    for r in &rows {
+        assert_eq!(r[3], "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "{r:?}");
+        match (r[1], r[2]) {
+            ("1", "9") => {
+                assert!(r[0].contains(":sip"), "SIP inside X2: {r:?}");
+                x2 += 1;
+            }
+            ("2", "8") => {
+                assert!(r[0].contains(":rtp") || r[0].contains(":rtcp"), "RTP/RTCP inside X3: {r:?}");
+                x3 += 1;
+            }
+            other => panic!("unexpected type/format {other:?}: {r:?}"),
+        }
+    }
+    assert_eq!((x2, x3), (stats.x2_pdus, stats.x3_pdus));
 }
