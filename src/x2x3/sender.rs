@@ -60,12 +60,7 @@ pub async fn run(config: SenderConfig, mut queue: mpsc::Receiver<Vec<u8>>, stats
         if *stop.borrow() {
             return;
         }
-        let connected = tokio::time::timeout(Duration::from_secs(5), async {
-            let tcp = TcpStream::connect(config.addr).await?;
-            let _ = tcp.set_nodelay(true);
-            connector.connect(config.server_name.clone(), tcp).await
-        })
-        .await;
+        let connected = connect(&connector, &config, config.addr).await;
         let stream = match connected {
             Ok(Ok(s)) => s,
             Ok(Err(e)) => {
@@ -93,6 +88,31 @@ pub async fn run(config: SenderConfig, mut queue: mpsc::Receiver<Vec<u8>>, stats
     }
 }
 
+type Connected = Result<Result<tokio_rustls::client::TlsStream<TcpStream>, std::io::Error>, tokio::time::error::Elapsed>;
+
+/// TCP (no Nagle) and the TLS handshake to `to`, within 5 s.
+async fn connect(connector: &TlsConnector, config: &SenderConfig, to: SocketAddr) -> Connected {
+    tokio::time::timeout(Duration::from_secs(5), async {
+        let tcp = TcpStream::connect(to).await?;
+        let _ = tcp.set_nodelay(true);
+        connector.connect(config.server_name.clone(), tcp).await
+    })
+    .await
+}
+
+/// Writes what `link` has to send (flushed: TLS may hold the records back otherwise, and an
+/// ack must not wait) and adds the link's new keepalive counts to `stats`.
+async fn transmit<W: tokio::io::AsyncWrite + Unpin>(link: &mut Link, wr: &mut W, stats: &SenderStats, seen: &mut (u64, u64)) {
+    let out = link.poll_transmit();
+    if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
+        link.handle_close(Instant::now());
+    }
+    let s = link.stats();
+    stats.keepalives_sent.fetch_add(s.keepalives_sent - seen.0, Ordering::Relaxed);
+    stats.acks_received.fetch_add(s.acks_received - seen.1, Ordering::Relaxed);
+    *seen = (s.keepalives_sent, s.acks_received);
+}
+
 /// One connection; None when the queue closed or stop was requested (the sender ends).
 async fn session(
     stream: tokio_rustls::client::TlsStream<TcpStream>,
@@ -105,7 +125,7 @@ async fn session(
     let mut link = Link::new(Role::Sender, config.link, Instant::now());
     let mut block = vec![0u8; 16 * 1024];
     let mut ended = false;
-    let (mut keepalives, mut acks) = (0, 0);
+    let mut seen = (0, 0);
     loop {
         let deadline = link.poll_timeout().map(tokio::time::Instant::from_std);
         tokio::select! {
@@ -125,15 +145,7 @@ async fn session(
             }
             _ = stop.changed() => ended = true,
         }
-        let out = link.poll_transmit();
-        // Flushed: TLS may hold the records back otherwise, and an ack must not wait.
-        if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
-            link.handle_close(Instant::now());
-        }
-        let s = link.stats();
-        stats.keepalives_sent.fetch_add(s.keepalives_sent - keepalives, Ordering::Relaxed);
-        stats.acks_received.fetch_add(s.acks_received - acks, Ordering::Relaxed);
-        (keepalives, acks) = (s.keepalives_sent, s.acks_received);
+        transmit(&mut link, &mut wr, stats, &mut seen).await;
         while let Some(event) = link.poll_event() {
             if let Event::Closed(reason) = event {
                 return Some(reason);
@@ -206,12 +218,7 @@ pub async fn run_spooled(
             return;
         }
         let to = *addr.borrow_and_update();
-        let connected = tokio::time::timeout(Duration::from_secs(5), async {
-            let tcp = TcpStream::connect(to).await?;
-            let _ = tcp.set_nodelay(true);
-            connector.connect(config.server_name.clone(), tcp).await
-        })
-        .await;
+        let connected = connect(&connector, &config, to).await;
         let stream = match connected {
             Ok(Ok(s)) => Some(s),
             Ok(Err(e)) => {
@@ -275,7 +282,7 @@ async fn spooled_session(
     // The keepalive whose ack confirms `marked`, and what was written after it.
     let mut marked: Option<(u32, Unconfirmed)> = None;
     let mut unmarked = Unconfirmed::default();
-    let (mut keepalives, mut acks) = (0, 0);
+    let mut seen = (0, 0);
     loop {
         let more = queue.spool().end() > sent_to;
         let deadline = link.poll_timeout().map(tokio::time::Instant::from_std);
@@ -315,14 +322,7 @@ async fn spooled_session(
                 marked = Some((sequence, std::mem::take(&mut unmarked)));
             }
         }
-        let out = link.poll_transmit();
-        if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
-            link.handle_close(Instant::now());
-        }
-        let s = link.stats();
-        stats.keepalives_sent.fetch_add(s.keepalives_sent - keepalives, Ordering::Relaxed);
-        stats.acks_received.fetch_add(s.acks_received - acks, Ordering::Relaxed);
-        (keepalives, acks) = (s.keepalives_sent, s.acks_received);
+        transmit(&mut link, &mut wr, stats, &mut seen).await;
         while let Some(event) = link.poll_event() {
             match event {
                 Event::Acknowledged(sequence) => {
