@@ -20,23 +20,12 @@ use std::time::Duration;
 use delivery_support::*;
 use rustls::pki_types::ServerName;
 use tapline::delivery::pki::DevPki;
-use tapline::gen::{CallSpec, Outcome, Scenario};
 use tapline::run::{run, Source};
 use tapline::warrant::{OrderKind, Store};
 use tapline::x1::*;
 use tapline::x2x3::{IngestCounters, Listener, ListenerConfig, Xid};
 use tapline::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// A call made by the target of both bundled warrants and one made to it.
-fn capture(path: &Path) {
-    let mut s = Scenario::new(11);
-    let t0 = 1_790_000_000;
-    let talk = Outcome::Answered { talk: Duration::from_secs(2) };
-    s.call(CallSpec::new("+13035550142", "+17205550101", talk.clone(), Timestamp::from_secs_micros(t0, 0)));
-    s.call(CallSpec::new("+17205550188", "+13035550142", talk, Timestamp::from_secs_micros(t0 + 5, 0)));
-    s.write_pcap(std::io::BufWriter::new(std::fs::File::create(path).expect("create"))).expect("write capture");
-}
 
 /// POSTs one X1 request as the ADMF (the appliance's certificate); the single response.
 async fn x1(addr: SocketAddr, pki: &DevPki, n: u8, r: Request) -> Response {
@@ -192,34 +181,7 @@ fn wait_exit(child: &mut Child, log: &Path) {
     assert!(status.success(), "the POI exits 0 once all is confirmed: {text}");
 }
 
-struct World {
-    dir: tempfile::TempDir,
-    pki: DevPki,
-    rt: tokio::runtime::Runtime,
-    pcap: PathBuf,
-    warrants: PathBuf,
-    lemfs: Vec<tapline::lemf::Lemf>,
-    lemf_out: PathBuf,
-    replay_out: PathBuf,
-}
-
-fn world() -> World {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pcap = dir.path().join("calls.pcap");
-    capture(&pcap);
-    let pki = pki(&dir.path().join("pki"), &["fbi-denver", "dea-phoenix", "mf", "poi"]);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let lemf_out = dir.path().join("lemf");
-    let lemfs: Vec<_> =
-        AGENCIES.iter().map(|a| start_lemf(&rt, &lemf_config(&pki, a, any_port(), &lemf_out.join(a)))).collect();
-    let addrs: Vec<Vec<_>> = lemfs.iter().map(|l| l.local_addrs().to_vec()).collect();
-    let warrants = bundled_warrants(dir.path(), Some(&pki.ca), &addrs);
-    let replay_out = dir.path().join("replay");
-    tapline::replay::replay(&pcap, &warrants, &replay_out).expect("replay");
-    World { dir, pki, rt, pcap, warrants, lemfs, lemf_out, replay_out }
-}
-
-impl World {
+impl SingleBox {
     fn task(&self, x1_addr: SocketAddr, mf: SocketAddr, tasks: &[TaskDetails]) {
         self.rt.block_on(async {
             let dest = DestinationDetails {
@@ -255,7 +217,7 @@ impl World {
 
 #[test]
 fn a_tasked_poi_gives_the_agencies_what_a_single_box_gives() {
-    let w = world();
+    let w = single_box(11, &["mf", "poi"]);
     let mf = start_mf(w.dir.path(), &w.pki, &w.warrants, "127.0.0.1:0".parse().expect("addr"));
     let mf_addr = mf.listener.local_addrs()[0];
     let tasks = tasks(&w.warrants, |_| true);
@@ -275,7 +237,7 @@ fn a_tasked_poi_gives_the_agencies_what_a_single_box_gives() {
 
 #[test]
 fn with_only_iri_only_tasks_the_poi_sends_no_content() {
-    let w = world();
+    let w = single_box(11, &["mf", "poi"]);
     let mf = start_mf(w.dir.path(), &w.pki, &w.warrants, "127.0.0.1:0".parse().expect("addr"));
     let mf_addr = mf.listener.local_addrs()[0];
     let tasks = tasks(&w.warrants, |k| !k.entitlement().content);
@@ -296,7 +258,7 @@ fn with_only_iri_only_tasks_the_poi_sends_no_content() {
 
 #[test]
 fn a_poi_killed_with_everything_spooled_delivers_it_all_after_a_restart() {
-    let w = world();
+    let w = single_box(11, &["mf", "poi"]);
     let spool = w.dir.path().join("poi-spool");
     // The MF's address is known but nobody listens there yet: nothing can be confirmed.
     let mf_addr = reserved_port();
@@ -409,7 +371,7 @@ fn tshark_decodes_the_pdus_the_poi_writes() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let pcap = dir.path().join("calls.pcap");
-    capture(&pcap);
+    target_calls_capture(&pcap, 11);
     let xid: Xid = "6ba7b810-9dad-11d1-80b4-00c04fd430c8".parse().expect("xid");
     let mut poi = tapline::poi::Poi::new(Default::default(), Default::default());
     poi.apply(Change::DestinationCreated(DestinationDetails {

@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use delivery_support::*;
 use tapline::capture::FileReader;
-use tapline::gen::{CallSpec, Outcome, Scenario};
 use tapline::run::{run, Source};
 use tapline::wire::{Decoded, Decoder, FlowKey, Transport};
 use tapline::x2x3::{Listener, ListenerConfig};
@@ -74,15 +73,6 @@ fn hand_pdu(index: u32, ts: Timestamp, flow: &FlowKey, payload: &[u8]) -> Vec<u8
     out
 }
 
-/// A call made by the target of both bundled warrants and one made to it.
-fn capture(path: &Path) {
-    let mut s = Scenario::new(7);
-    let t0 = 1_790_000_000;
-    s.call(CallSpec::new("+13035550142", "+17205550101", Outcome::Answered { talk: Duration::from_secs(2) }, Timestamp::from_secs_micros(t0, 0)));
-    s.call(CallSpec::new("+17205550188", "+13035550142", Outcome::Answered { talk: Duration::from_secs(2) }, Timestamp::from_secs_micros(t0 + 5, 0)));
-    s.write_pcap(std::io::BufWriter::new(std::fs::File::create(path).expect("create"))).expect("write capture");
-}
-
 /// The capture's UDP datagrams as hand-built X2/X3 PDUs.
 fn pdus_of(pcap: &Path) -> Vec<Vec<u8>> {
     let mut reader = FileReader::open(pcap).expect("open");
@@ -99,20 +89,8 @@ fn pdus_of(pcap: &Path) -> Vec<Vec<u8>> {
 
 #[test]
 fn third_party_x2x3_gives_the_same_hi2_and_hi3_as_a_single_box() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pcap = dir.path().join("calls.pcap");
-    capture(&pcap);
-    let pki = pki(&dir.path().join("pki"), &["fbi-denver", "dea-phoenix", "mf"]);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let lemf_out = dir.path().join("lemf");
-    let lemfs: Vec<_> =
-        AGENCIES.iter().map(|a| start_lemf(&rt, &lemf_config(&pki, a, any_port(), &lemf_out.join(a)))).collect();
-    let addrs: Vec<Vec<_>> = lemfs.iter().map(|l| l.local_addrs().to_vec()).collect();
-    let warrants = bundled_warrants(dir.path(), Some(&pki.ca), &addrs);
-
     // The single box: replay of the capture.
-    let replay_out = dir.path().join("replay");
-    tapline::replay::replay(&pcap, &warrants, &replay_out).expect("replay");
+    let SingleBox { dir, pki, rt, pcap, warrants, lemfs, lemf_out, replay_out } = single_box(7, &["mf"]);
 
     // The mediation function: X2/X3 in, HI2/HI3 out.
     let mf = pki.server("mf").expect("mf cert");
