@@ -14,6 +14,7 @@ pub mod lemf;
 pub mod mediation;
 pub mod metrics;
 pub mod pipeline;
+pub mod poi;
 pub mod progress;
 pub mod provision;
 pub mod records;

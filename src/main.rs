@@ -9,6 +9,7 @@ mod cli;
 use cli::checks;
 mod cli_admf;
 mod cli_desk;
+mod cli_poi;
 
 #[derive(Parser)]
 #[command(name = "tapline", version, about = "Lawful-intercept mediation: SIP/RTP to ETSI TS 102 232 handover")]
@@ -138,29 +139,7 @@ enum Command {
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
     },
-    /// A point of interception (skeleton, ETSI TS 103 221-1): serves X1 over HTTPS with
-    /// mutual TLS, holding tasks and destinations in memory. X2/X3 delivery of its tasks is
-    /// not built yet.
-    Poi {
-        /// Address of the X1 endpoint.
-        #[arg(long = "x1-listen", value_name = "HOST:PORT")]
-        x1_listen: std::net::SocketAddr,
-        /// The endpoint's server certificate (PEM).
-        #[arg(long)]
-        cert: PathBuf,
-        /// The endpoint's private key (PEM).
-        #[arg(long)]
-        key: PathBuf,
-        /// CA of the ADMF's client certificate.
-        #[arg(long)]
-        client_ca: PathBuf,
-        /// This network element's identifier (neIdentifier).
-        #[arg(long, default_value = "poi-1")]
-        ne_id: String,
-        /// The only ADMF allowed to task it: the common name of its client certificate.
-        #[arg(long)]
-        admf_id: String,
-    },
+    Poi(cli_poi::PoiArgs),
     /// Write a deterministic synthetic VoIP capture (SIP over UDP/TCP, IPv4/IPv6, VLAN,
     /// G.711 RTP both ways, RTCP, RFC 4733 digits, unanswered and forwarded calls) and,
     /// with --warrants, the warrant set that targets a share of its calls.
@@ -372,10 +351,7 @@ fn main() -> ExitCode {
                 })
                 .map_err(Into::into)
         }
-        Command::Poi { x1_listen, cert, key, client_ca, ne_id, admf_id } => {
-            let ne = tapline::x1::NeConfig { ne_identifier: ne_id, admf_identifier: admf_id };
-            run_poi(&tapline::x1::server::X1ServerConfig { listen: x1_listen, cert, key, client_ca, ne })
-        }
+        Command::Poi(args) => cli_poi::run_poi(args),
         Command::Certs { out, agencies, hosts, desk_users } => run_certs(&out, agencies, hosts, &desk_users),
         Command::Demo { out } => run_demo(&out),
         Command::Man { dir } => cli::docs::write_man_pages(Cli::command(), &dir)
@@ -521,32 +497,6 @@ fn run_delivery(a: RunArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
 
 /// `tapline poi`: the X1 endpoint until SIGINT/SIGTERM; task changes are logged by XID
 /// (never their targets).
-fn run_poi(config: &tapline::x1::server::X1ServerConfig) -> Result<ExitCode, Box<dyn std::error::Error>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?;
-    runtime.block_on(async {
-        let (tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
-        let server = tapline::x1::server::start(config, tx).await?;
-        eprintln!("X1 endpoint on https://{}", server.addr);
-        loop {
-            tokio::select! {
-                change = changes.recv() => match change {
-                    Some(tapline::x1::Change::TaskActivated(t)) => tracing::info!(xid = %t.xid, "task activated"),
-                    Some(tapline::x1::Change::TaskModified(t)) => tracing::info!(xid = %t.xid, "task modified"),
-                    Some(tapline::x1::Change::TaskDeactivated(x)) => tracing::info!(xid = %x, "task deactivated"),
-                    Some(tapline::x1::Change::DestinationCreated(d)) => tracing::info!(did = %d.did, "destination created"),
-                    Some(tapline::x1::Change::DestinationModified(d)) => tracing::info!(did = %d.did, "destination modified"),
-                    Some(tapline::x1::Change::DestinationRemoved(d)) => tracing::info!(did = %d, "destination removed"),
-                    None => break,
-                },
-                _ = tapline::lemf::wait_for_signal() => break,
-            }
-        }
-        server.stop();
-        Ok::<_, Box<dyn std::error::Error>>(())
-    })?;
-    Ok(ExitCode::SUCCESS)
-}
-
 fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>, desk_users: &[String]) -> Result<ExitCode, Box<dyn std::error::Error>> {
     if !desk_users.is_empty() && tapline::delivery::pki::has_dev_ca(out) {
         cli_desk::issue_desk_users(out, desk_users)?;

@@ -14,8 +14,6 @@ use std::time::Duration;
 
 use delivery_support::*;
 use tapline::capture::FileReader;
-use tapline::gen::{CallSpec, Outcome, Scenario};
-use tapline::handover::{decode_pdu, split_stream, IriContentKind, Payload, Pdu};
 use tapline::run::{run, Source};
 use tapline::wire::{Decoded, Decoder, FlowKey, Transport};
 use tapline::x2x3::{Listener, ListenerConfig};
@@ -75,15 +73,6 @@ fn hand_pdu(index: u32, ts: Timestamp, flow: &FlowKey, payload: &[u8]) -> Vec<u8
     out
 }
 
-/// A call made by the target of both bundled warrants and one made to it.
-fn capture(path: &Path) {
-    let mut s = Scenario::new(7);
-    let t0 = 1_790_000_000;
-    s.call(CallSpec::new("+13035550142", "+17205550101", Outcome::Answered { talk: Duration::from_secs(2) }, Timestamp::from_secs_micros(t0, 0)));
-    s.call(CallSpec::new("+17205550188", "+13035550142", Outcome::Answered { talk: Duration::from_secs(2) }, Timestamp::from_secs_micros(t0 + 5, 0)));
-    s.write_pcap(std::io::BufWriter::new(std::fs::File::create(path).expect("create"))).expect("write capture");
-}
-
 /// The capture's UDP datagrams as hand-built X2/X3 PDUs.
 fn pdus_of(pcap: &Path) -> Vec<Vec<u8>> {
     let mut reader = FileReader::open(pcap).expect("open");
@@ -98,56 +87,10 @@ fn pdus_of(pcap: &Path) -> Vec<Vec<u8>> {
     out
 }
 
-/// The decoded records of an agency's streams, CINs renumbered in order of appearance and
-/// the IP header of IRI-only RTP packets cut (it is rebuilt on ingest).
-fn records(dir: &Path) -> Vec<Pdu> {
-    let mut out = Vec::new();
-    for name in ["hi2.ber", "hi3.ber"] {
-        let bytes = std::fs::read(dir.join(name)).unwrap_or_default();
-        let mut cins: Vec<u32> = Vec::new();
-        for raw in split_stream(&bytes) {
-            let mut pdu = decode_pdu(raw.expect("framed")).expect("decodes");
-            if matches!(pdu.payload, Payload::KeepAlive | Payload::KeepAliveResponse) {
-                continue;
-            }
-            if let Some(cin) = pdu.header.cin {
-                let pos = cins.iter().position(|c| *c == cin).unwrap_or_else(|| {
-                    cins.push(cin);
-                    cins.len() - 1
-                });
-                pdu.header.cin = Some(pos as u32 + 1);
-            }
-            if let Payload::Iri(iris) = &mut pdu.payload {
-                for iri in iris.iter_mut().filter(|i| i.kind == IriContentKind::IriOnlyRtpPacket) {
-                    let ihl = match iri.bytes.first() {
-                        Some(b) if b >> 4 == 4 => usize::from(b & 0x0f) * 4,
-                        _ => 40,
-                    };
-                    iri.bytes.drain(..ihl.min(iri.bytes.len()));
-                }
-            }
-            out.push(pdu);
-        }
-    }
-    out
-}
-
 #[test]
 fn third_party_x2x3_gives_the_same_hi2_and_hi3_as_a_single_box() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let pcap = dir.path().join("calls.pcap");
-    capture(&pcap);
-    let pki = pki(&dir.path().join("pki"), &["fbi-denver", "dea-phoenix", "mf"]);
-    let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let lemf_out = dir.path().join("lemf");
-    let lemfs: Vec<_> =
-        AGENCIES.iter().map(|a| start_lemf(&rt, &lemf_config(&pki, a, any_port(), &lemf_out.join(a)))).collect();
-    let addrs: Vec<Vec<_>> = lemfs.iter().map(|l| l.local_addrs().to_vec()).collect();
-    let warrants = bundled_warrants(dir.path(), Some(&pki.ca), &addrs);
-
     // The single box: replay of the capture.
-    let replay_out = dir.path().join("replay");
-    tapline::replay::replay(&pcap, &warrants, &replay_out).expect("replay");
+    let SingleBox { dir, pki, rt, pcap, warrants, lemfs, lemf_out, replay_out } = single_box(7, &["mf"]);
 
     // The mediation function: X2/X3 in, HI2/HI3 out.
     let mf = pki.server("mf").expect("mf cert");
@@ -202,8 +145,8 @@ fn third_party_x2x3_gives_the_same_hi2_and_hi3_as_a_single_box() {
     assert!(den.iri_records > 0 && den.cc_records == 0, "pen register: IRI only");
     assert!(phx.iri_records > 0 && phx.cc_records > 0, "Title III: IRI and CC");
     for agency in AGENCIES {
-        let got = records(&lemf_out.join(agency));
-        let want = records(&replay_out.join(agency));
+        let got = decoded_records(&lemf_out.join(agency));
+        let want = decoded_records(&replay_out.join(agency));
         assert!(!want.is_empty(), "{agency}: the replay delivers records");
         assert_eq!(got.len(), want.len(), "{agency}: as many records as the single box");
         for (i, (g, w)) in got.iter().zip(&want).enumerate() {

@@ -4,10 +4,11 @@
 //! # Format
 //! - `seg-NNNNNNNNNNNNNNNN.ber`: segment files, numbered from 0 in order. Each is a plain
 //!   concatenation of whole records exactly as they go on the wire: BER PS-PDUs / CdcPdus
-//!   (every record a top-level SEQUENCE, `0x30`), or PacketCable CCC frames for a `laes`
-//!   HI3. Records are self-delimiting; there is no other framing. A segment is closed once
-//!   it holds [`SEGMENT_BYTES`] (or a quarter of that when everything in it is confirmed,
-//!   so confirmed data is freed promptly) and the next one is started.
+//!   (every record a top-level SEQUENCE, `0x30`), PacketCable CCC frames for a `laes`
+//!   HI3, or X2/X3 PDUs for a POI's destination. Records are self-delimiting; there is no
+//!   other framing. A segment is closed once it holds [`SEGMENT_BYTES`] (or a quarter of
+//!   that when everything in it is confirmed, so confirmed data is freed promptly) and the
+//!   next one is started.
 //! - `confirmed`: one fixed-width line `SEGMENT OFFSET` (two 20-digit numbers): delivery is
 //!   confirmed up to that position. It is overwritten in place (no allocation, so it can be
 //!   written on a full disk).
@@ -70,6 +71,9 @@ pub enum Framing {
     #[default]
     Ber,
     Ccc,
+    /// ETSI TS 103 221-2 X2/X3 PDUs (a POI's spool), delimited by their header and
+    /// payload lengths; a zero-filled tail has version 0 and is not taken for a PDU.
+    X2x3,
 }
 
 impl Framing {
@@ -81,6 +85,7 @@ impl Framing {
                 whole_prefix(split_stream(buf).map(|r| r.ok().filter(|p| p.first() == Some(&0x30)).ok_or(())))
             }
             Framing::Ccc => whole_prefix(split_ccc_stream(buf)),
+            Framing::X2x3 => whole_prefix(crate::x2x3::framing::split_pdus(buf)),
         }
     }
 }

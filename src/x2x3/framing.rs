@@ -66,23 +66,9 @@ impl Framer {
             return Err(e);
         }
         let rest = &self.buf[self.start..];
-        if rest.len() < FIXED_HEADER_LEN {
-            return Ok(None);
-        }
-        let header = Packet::new_unchecked(&rest[..FIXED_HEADER_LEN]);
-        let check = if !super::pdu::version_accepted(header.version()) {
-            Err(FrameError::Malformed(PduError::UnsupportedVersion(header.version())))
-        } else if let Err(e) = header.pdu_type() {
-            Err(FrameError::Malformed(e))
-        } else if (header.header_len() as usize) < FIXED_HEADER_LEN {
-            Err(FrameError::Malformed(PduError::BadHeaderLength(header.header_len())))
-        } else if header.total_len() > self.max_pdu {
-            Err(FrameError::Oversized { len: header.total_len(), max: self.max_pdu })
-        } else {
-            Ok(header.total_len())
-        };
-        let len = match check {
-            Ok(len) => len,
+        let len = match pdu_len(rest, self.max_pdu) {
+            Ok(Some(len)) => len,
+            Ok(None) => return Ok(None),
             Err(e) => return Err(*self.failed.insert(e)),
         };
         if rest.len() < len {
@@ -92,6 +78,48 @@ impl Framer {
         self.start += len;
         Ok(Some(&self.buf[at..at + len]))
     }
+}
+
+/// Length of the PDU `rest` starts with, from its fixed header alone; None when fewer than
+/// 40 bytes are there. The one check of an X2/X3 header's framing fields.
+fn pdu_len(rest: &[u8], max_pdu: usize) -> Result<Option<usize>, FrameError> {
+    let Some(fixed) = rest.get(..FIXED_HEADER_LEN) else { return Ok(None) };
+    let header = Packet::new_unchecked(fixed);
+    if !super::pdu::version_accepted(header.version()) {
+        Err(FrameError::Malformed(PduError::UnsupportedVersion(header.version())))
+    } else if let Err(e) = header.pdu_type() {
+        Err(FrameError::Malformed(e))
+    } else if (header.header_len() as usize) < FIXED_HEADER_LEN {
+        Err(FrameError::Malformed(PduError::BadHeaderLength(header.header_len())))
+    } else if header.total_len() > max_pdu {
+        Err(FrameError::Oversized { len: header.total_len(), max: max_pdu })
+    } else {
+        Ok(Some(header.total_len()))
+    }
+}
+
+/// The whole PDUs at the start of `buf` (a spool segment), in order, then the reason the
+/// rest is not one (a torn or zero-filled tail: `Ok(None)` from the header check, or a
+/// header that cannot be trusted) as one `Err` carrying its offset.
+pub fn split_pdus(buf: &[u8]) -> impl Iterator<Item = Result<&[u8], usize>> + '_ {
+    let mut at = 0;
+    let mut done = false;
+    std::iter::from_fn(move || {
+        if done || at >= buf.len() {
+            return None;
+        }
+        let rest = &buf[at..];
+        match pdu_len(rest, DEFAULT_MAX_PDU) {
+            Ok(Some(len)) if len <= rest.len() => {
+                at += len;
+                Some(Ok(&rest[..len]))
+            }
+            _ => {
+                done = true;
+                Some(Err(at))
+            }
+        }
+    })
 }
 
 #[cfg(test)]
@@ -171,5 +199,18 @@ mod tests {
             n += 1;
         }
         assert_eq!(n, 4);
+    }
+
+    #[test]
+    fn splits_a_spool_segment_up_to_a_torn_or_zero_filled_tail() {
+        let bytes = stream();
+        let whole = |buf: &[u8]| split_pdus(buf).map_while(Result::ok).map(<[u8]>::len).sum::<usize>();
+        assert_eq!(whole(&bytes), bytes.len());
+        assert_eq!(split_pdus(&bytes).count(), 5);
+        assert_eq!(whole(&bytes[..bytes.len() - 3]), bytes.len() / 5 * 4, "a torn last PDU is cut");
+        let mut zeroed = bytes.clone();
+        zeroed.extend_from_slice(&[0; 100]);
+        assert_eq!(whole(&zeroed), bytes.len(), "zeros are no PDU (version 0)");
+        assert_eq!(split_pdus(&zeroed).last(), Some(Err(bytes.len())));
     }
 }

@@ -73,6 +73,9 @@ pub enum Event {
     Data(Vec<u8>),
     /// A PDU framed correctly but refused (bad attribute): counted and skipped.
     Refused(PduError),
+    /// Sending end: the ack of keepalive `sequence` came (settling every older one too), so
+    /// the peer has read everything sent before that keepalive.
+    Acknowledged(u32),
     /// The connection is over; nothing more will be sent or received.
     Closed(CloseReason),
 }
@@ -211,6 +214,9 @@ impl Link {
             // Acks come in order: this one also settles every older keepalive.
             Some(i) => {
                 outstanding.drain(..=i);
+                if let Some(s) = sequence {
+                    self.events.push_back(Event::Acknowledged(s));
+                }
             }
             None => self.stats.acks_unexpected += 1,
         }
@@ -231,17 +237,25 @@ impl Link {
                 return;
             }
         }
-        if let Some(due) = next_keepalive {
-            if now >= *due {
-                let sequence = self.next_sequence;
-                self.next_sequence = self.next_sequence.wrapping_add(1);
-                outstanding.push_back((sequence, now + self.config.ack_within));
-                // The next one is due TIME_P1 after this one, whatever data was sent meanwhile.
-                *due = now + self.config.keepalive_every;
-                PduRepr::keepalive(PduType::Keepalive, sequence).emit_to_vec(&mut self.transmit);
-                self.stats.keepalives_sent += 1;
-            }
+        if next_keepalive.is_some_and(|due| now >= due) {
+            self.keepalive(now);
         }
+    }
+
+    /// Sending end: queues a keepalive now, behind every data PDU queued so far, and
+    /// returns its sequence number (None once closed or on the receiving end). Its ack
+    /// ([`Event::Acknowledged`]) shows the peer read everything before it; the next timed
+    /// keepalive is due TIME_P1 after this one.
+    pub fn keepalive(&mut self, now: Instant) -> Option<u32> {
+        let State::Open { next_keepalive: Some(due), outstanding, .. } = &mut self.state else { return None };
+        let sequence = self.next_sequence;
+        self.next_sequence = self.next_sequence.wrapping_add(1);
+        outstanding.push_back((sequence, now + self.config.ack_within));
+        // The next one is due TIME_P1 after this one, whatever data was sent meanwhile.
+        *due = now + self.config.keepalive_every;
+        PduRepr::keepalive(PduType::Keepalive, sequence).emit_to_vec(&mut self.transmit);
+        self.stats.keepalives_sent += 1;
+        Some(sequence)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) must next run; None once closed.

@@ -160,3 +160,19 @@ fn an_oversized_or_garbled_stream_closes_the_link() {
     link.handle_input(t0, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n..................");
     assert!(matches!(link.poll_event(), Some(Event::Closed(CloseReason::Framing(FrameError::Malformed(_))))));
 }
+
+#[test]
+fn an_explicit_keepalive_follows_the_data_and_its_ack_is_reported() {
+    let t0 = Instant::now();
+    let mut link = Link::new(Role::Sender, config(), t0);
+    assert!(link.send(&sip()));
+    assert_eq!(link.keepalive(t0), Some(0));
+    let out = pdus(&link.poll_transmit());
+    assert_eq!(out, vec![(PduType::X2, None), (PduType::Keepalive, Some(0))], "the keepalive comes after the data");
+    assert_eq!(link.poll_timeout(), Some(t0 + P1.min(P2)), "the ack is awaited, the next timed one TIME_P1 later");
+    link.handle_input(t0, &PduRepr::keepalive(PduType::KeepaliveAck, 0).to_vec());
+    assert_eq!(link.poll_event(), Some(Event::Acknowledged(0)));
+    assert_eq!(link.poll_event(), None);
+    let mut receiver = Link::new(Role::Receiver, config(), t0);
+    assert_eq!(receiver.keepalive(t0), None, "a receiving end sends no keepalives");
+}

@@ -3,6 +3,11 @@
 //! answers their keepalives, and pushes every X2/X3 PDU, turned into a frame by
 //! [`Ingest`], into the pipeline's [`FrameSource::Channel`](crate::pipeline::FrameSource).
 //! A full pipeline makes the connections wait (TCP back-pressure), never drops.
+//!
+//! The data PDUs a keepalive follows are queued to the pipeline before its ack is written,
+//! so an ack confirms them to the sender (a POI deletes them from its spool then). What a
+//! sender resends after a reconnect is dropped by [`Dedupe`] (per certificate identity and
+//! XID, by sequence number and timestamp).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -17,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use super::dedupe::Dedupe;
 use super::ingest::Ingest;
 use super::link::{Event, Link, LinkConfig, Role};
 use super::pdu::{PduRepr, PduType};
@@ -73,6 +79,8 @@ pub struct IngestCounters {
     pub refused_streams: u64,
     /// Connections dropped as silent for longer than the idle limit.
     pub idle_drops: u64,
+    /// PDUs a sender sent again after a reconnect (see `dedupe.rs`), dropped.
+    pub resends_dropped: u64,
 }
 
 #[derive(Default)]
@@ -87,6 +95,7 @@ struct Counters {
     not_ingested: AtomicU64,
     refused_streams: AtomicU64,
     idle_drops: AtomicU64,
+    resends_dropped: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -107,6 +116,7 @@ impl Counters {
             not_ingested: g(&self.not_ingested),
             refused_streams: g(&self.refused_streams),
             idle_drops: g(&self.idle_drops),
+            resends_dropped: g(&self.resends_dropped),
         }
     }
 }
@@ -132,6 +142,7 @@ impl Listener {
             .map_err(ListenerError::Runtime)?;
         let (tx, rx) = crossbeam_channel::bounded(config.queue.max(1));
         let counters = Arc::new(Counters::default());
+        let dedupe = Arc::new(std::sync::Mutex::new(Dedupe::default()));
         let (stop, stopped) = watch::channel(false);
         let mut addrs = Vec::new();
         for &addr in &config.listen {
@@ -139,7 +150,13 @@ impl Listener {
                 .block_on(TcpListener::bind(addr))
                 .map_err(|source| ListenerError::Bind { addr, source })?;
             addrs.push(listener.local_addr().map_err(|source| ListenerError::Bind { addr, source })?);
-            let shared = Shared { acceptor: acceptor.clone(), tx: tx.clone(), counters: counters.clone(), link: config.link };
+            let shared = Shared {
+                acceptor: acceptor.clone(),
+                tx: tx.clone(),
+                counters: counters.clone(),
+                link: config.link,
+                dedupe: dedupe.clone(),
+            };
             runtime.spawn(accept_loop(listener, shared, stopped.clone()));
         }
         tracing::info!(addrs = ?addrs, "X2/X3 listener started");
@@ -180,6 +197,7 @@ struct Shared {
     tx: Sender<PushedFrame>,
     counters: Arc<Counters>,
     link: LinkConfig,
+    dedupe: Arc<std::sync::Mutex<Dedupe>>,
 }
 
 async fn accept_loop(listener: TcpListener, shared: Shared, mut stopped: watch::Receiver<bool>) {
@@ -222,6 +240,14 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Shared, mut stoppe
     };
     bump(&counters.connections);
     tracing::info!(%peer, "X2/X3 peer connected");
+    let sender_id = stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| crate::provision::subject_of(c.as_ref()))
+        .and_then(|s| s.common_name)
+        .unwrap_or_default();
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut link = Link::new(Role::Receiver, shared.link, Instant::now());
     let mut ingest = Ingest::new();
@@ -239,43 +265,50 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Shared, mut stoppe
             }
             _ = stopped.changed() => link.handle_close(Instant::now()),
         }
-        let out = link.poll_transmit();
-        // Flushed: TLS may hold the records back otherwise, and an ack must not wait.
-        if !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
-            link.handle_close(Instant::now());
-        }
         let keepalives = link.stats().keepalives_received;
         counters.keepalives.fetch_add(keepalives - seen_keepalives, Ordering::Relaxed);
         seen_keepalives = keepalives;
+        // Data first, the acks after: an ack confirms to the sender every PDU before its
+        // keepalive, so those must be in the pipeline's queue before the ack leaves.
+        let mut closed = None;
         while let Some(event) = link.poll_event() {
             match event {
                 Event::Data(bytes) => {
-                    if !forward(&bytes, &mut ingest, &shared).await {
+                    if !forward(&bytes, &mut ingest, &shared, &sender_id).await {
                         return;
                     }
                 }
+                // Only a sending end's keepalives are acknowledged; this end sends none.
+                Event::Acknowledged(_) => {}
                 Event::Refused(e) => {
                     bump(&counters.malformed_pdus);
                     tracing::warn!(%peer, error = %e, "malformed X2/X3 PDU skipped");
                 }
-                Event::Closed(reason) => {
-                    match reason {
-                        super::link::CloseReason::Framing(_) => bump(&counters.refused_streams),
-                        super::link::CloseReason::Idle => bump(&counters.idle_drops),
-                        _ => {}
-                    }
-                    tracing::info!(%peer, %reason, "X2/X3 connection closed");
-                    let _ = wr.shutdown().await;
-                    return;
-                }
+                Event::Closed(reason) => closed = Some(reason),
             }
+        }
+        let out = link.poll_transmit();
+        // Flushed: TLS may hold the records back otherwise, and an ack must not wait.
+        if closed.is_none() && !out.is_empty() && (wr.write_all(&out).await.is_err() || wr.flush().await.is_err()) {
+            link.handle_close(Instant::now());
+            closed = Some(super::link::CloseReason::Shell);
+        }
+        if let Some(reason) = closed {
+            match reason {
+                super::link::CloseReason::Framing(_) => bump(&counters.refused_streams),
+                super::link::CloseReason::Idle => bump(&counters.idle_drops),
+                _ => {}
+            }
+            tracing::info!(%peer, %reason, "X2/X3 connection closed");
+            let _ = wr.shutdown().await;
+            return;
         }
     }
 }
 
 /// Ingests one data PDU and queues its frame, waiting while the pipeline is full; false
 /// when the pipeline is gone.
-async fn forward(bytes: &[u8], ingest: &mut Ingest, shared: &Shared) -> bool {
+async fn forward(bytes: &[u8], ingest: &mut Ingest, shared: &Shared, sender_id: &str) -> bool {
     let counters = &shared.counters;
     let pdu = match PduRepr::parse_bytes(bytes) {
         Ok(p) => p,
@@ -288,6 +321,11 @@ async fn forward(bytes: &[u8], ingest: &mut Ingest, shared: &Shared) -> bool {
         PduType::X2 => bump(&counters.x2_pdus),
         PduType::X3 => bump(&counters.x3_pdus),
         PduType::Keepalive | PduType::KeepaliveAck => {}
+    }
+    let new = shared.dedupe.lock().unwrap_or_else(|p| p.into_inner()).accept(sender_id, &pdu);
+    if !new {
+        bump(&counters.resends_dropped);
+        return true;
     }
     let mut data = Vec::with_capacity(bytes.len() + 64);
     let (ts, link) = match ingest.frame(&pdu, now_ts(), &mut data) {

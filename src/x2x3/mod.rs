@@ -1,9 +1,10 @@
 //! ETSI TS 103 221-2 X2/X3: the PDU codec ([`pdu`], [`attribute`]), stream framing
 //! ([`framing`]) and the keep-alive discipline as a sans-IO state machine ([`link`]) with
 //! tokio shells for both ends ([`listener`], [`sender`]), and ingest of received PDUs into
-//! the mediation pipeline ([`ingest`]).
+//! the mediation pipeline ([`ingest`]), dropping what a sender resent ([`dedupe`]).
 
 pub mod attribute;
+pub mod dedupe;
 pub mod framing;
 pub mod ingest;
 pub mod link;

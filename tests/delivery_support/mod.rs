@@ -362,3 +362,80 @@ pub fn delivery_options(spool: &Path, pki: &DevPki, response_timeout: Duration) 
 pub fn liids(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(l, a)| (l.to_string(), a.to_string())).collect()
 }
+
+/// The decoded records of an agency's streams, CINs renumbered in order of appearance and
+/// the IP header of IRI-only RTP packets cut (it is rebuilt on ingest).
+pub fn decoded_records(dir: &Path) -> Vec<tapline::handover::Pdu> {
+    use tapline::handover::{decode_pdu, split_stream, IriContentKind, Payload};
+    let mut out = Vec::new();
+    for name in ["hi2.ber", "hi3.ber"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap_or_default();
+        let mut cins: Vec<u32> = Vec::new();
+        for raw in split_stream(&bytes) {
+            let mut pdu = decode_pdu(raw.expect("framed")).expect("decodes");
+            if matches!(pdu.payload, Payload::KeepAlive | Payload::KeepAliveResponse) {
+                continue;
+            }
+            if let Some(cin) = pdu.header.cin {
+                let pos = cins.iter().position(|c| *c == cin).unwrap_or_else(|| {
+                    cins.push(cin);
+                    cins.len() - 1
+                });
+                pdu.header.cin = Some(pos as u32 + 1);
+            }
+            if let Payload::Iri(iris) = &mut pdu.payload {
+                for iri in iris.iter_mut().filter(|i| i.kind == IriContentKind::IriOnlyRtpPacket) {
+                    let ihl = match iri.bytes.first() {
+                        Some(b) if b >> 4 == 4 => usize::from(b & 0x0f) * 4,
+                        _ => 40,
+                    };
+                    iri.bytes.drain(..ihl.min(iri.bytes.len()));
+                }
+            }
+            out.push(pdu);
+        }
+    }
+    out
+}
+
+/// A capture of a call made by the target of both bundled warrants and one made to it.
+pub fn target_calls_capture(path: &Path, seed: u64) {
+    use tapline::gen::{CallSpec, Outcome, Scenario};
+    let mut s = Scenario::new(seed);
+    let t0 = 1_790_000_000;
+    let talk = Outcome::Answered { talk: Duration::from_secs(2) };
+    s.call(CallSpec::new("+13035550142", "+17205550101", talk.clone(), Timestamp::from_secs_micros(t0, 0)));
+    s.call(CallSpec::new("+17205550188", "+13035550142", talk, Timestamp::from_secs_micros(t0 + 5, 0)));
+    s.write_pcap(std::io::BufWriter::new(std::fs::File::create(path).expect("create"))).expect("write capture");
+}
+
+/// Both agencies' LEMFs, the bundled warrants pointing at them, a capture of the target's
+/// calls and the single-box replay of it: what X2/X3 delivery is compared with.
+pub struct SingleBox {
+    pub dir: tempfile::TempDir,
+    pub pki: DevPki,
+    pub rt: tokio::runtime::Runtime,
+    pub pcap: PathBuf,
+    pub warrants: PathBuf,
+    pub lemfs: Vec<Lemf>,
+    pub lemf_out: PathBuf,
+    pub replay_out: PathBuf,
+}
+
+/// [`SingleBox`] with the capture of `seed` and server certificates also for `hosts`.
+pub fn single_box(seed: u64, hosts: &[&str]) -> SingleBox {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pcap = dir.path().join("calls.pcap");
+    target_calls_capture(&pcap, seed);
+    let names: Vec<&str> = AGENCIES.iter().chain(hosts).copied().collect();
+    let pki = pki(&dir.path().join("pki"), &names);
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let lemf_out = dir.path().join("lemf");
+    let lemfs: Vec<_> =
+        AGENCIES.iter().map(|a| start_lemf(&rt, &lemf_config(&pki, a, any_port(), &lemf_out.join(a)))).collect();
+    let addrs: Vec<Vec<_>> = lemfs.iter().map(|l| l.local_addrs().to_vec()).collect();
+    let warrants = bundled_warrants(dir.path(), Some(&pki.ca), &addrs);
+    let replay_out = dir.path().join("replay");
+    tapline::replay::replay(&pcap, &warrants, &replay_out).expect("replay");
+    SingleBox { dir, pki, rt, pcap, warrants, lemfs, lemf_out, replay_out }
+}
