@@ -174,7 +174,10 @@ fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeli
     let reps = env_or("TAPLINE_BENCH_CDR_REPS", 3).max(1);
     let critical = if pipeline.media_shards == 0 { "main" } else { "tl-signalling" };
     let (mut off, mut on, mut inserted) = (Best::NONE, Best::NONE, 0);
+    // Per back-to-back pair: on/off wall (a drift in the machine's load hits both sides).
+    let mut pairs = Vec::with_capacity(reps as usize);
     for r in 0..reps {
+        let mut walls = [0.0f64; 2];
         for records in if r % 2 == 0 { [false, true] } else { [true, false] } {
             let records_db = records.then(|| dir.join(format!("cdr-{label}-{r}.sqlite")).display().to_string());
             let options = ReplayOptions { pipeline, records_db, ..ReplayOptions::default() };
@@ -182,6 +185,7 @@ fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeli
             let (summary, t) = replay(capture, warrants, &out, options);
             let of = |name: &str| t.threads.iter().find(|(n, _)| n == name).map_or(0.0, |(_, s)| *s);
             let run = Best { wall: t.secs, cpu: t.cpu, threads: THREADS.map(of) };
+            walls[usize::from(records)] = t.secs;
             if records {
                 on = on.min(run);
                 inserted = summary.records.map_or(0, |s| s.calls_inserted);
@@ -189,12 +193,15 @@ fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeli
                 off = off.min(run);
             }
         }
+        pairs.push(walls[1] / walls[0]);
     }
+    pairs.sort_by(f64::total_cmp);
+    let median = pairs.get(pairs.len() / 2).copied().unwrap_or(1.0);
     let (c_off, c_on) = (off.thread(critical), on.thread(critical));
     println!(
         "call detail records, {label}: observer off {:.2} s, on {:.2} s ({inserted} calls into SQLite), best of {reps} interleaved: \
          wall {:+.1} %; CPU all threads off {:.2} s, on {:.2} s: {:+.1} %; {critical} thread CPU off {c_off:.3} s, on {c_on:.3} s: \
-         {:+.1} %",
+         {:+.1} %; median of the {reps} pairs' on/off wall {:+.1} %",
         off.wall,
         on.wall,
         pct(on.wall, off.wall),
@@ -202,6 +209,7 @@ fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeli
         on.cpu,
         pct(on.cpu, off.cpu),
         pct(c_on, c_off),
+        (median - 1.0) * 100.0,
     );
     let per_thread: Vec<String> = THREADS
         .iter()
