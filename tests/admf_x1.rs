@@ -35,8 +35,9 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
 }
 
-/// `tapline poi` on `addr` (port 0: any), accepting only the ADMF `appliance`; its address.
-fn start_poi(pki: &DevPki, ne: &str, addr: SocketAddr) -> (Proc, SocketAddr) {
+/// `tapline poi` on `addr` (port 0: any), accepting only the ADMF `appliance`, with no
+/// capture and its X2/X3 spool in `spool`; its address.
+fn start_poi(pki: &DevPki, ne: &str, addr: SocketAddr, spool: &Path) -> (Proc, SocketAddr) {
     let cert = pki.server("poi").expect("poi cert");
     let mut child = Command::new(env!("CARGO_BIN_EXE_tapline"))
         .args(["poi", "--x1-listen", &addr.to_string(), "--ne-id", ne, "--admf-id", "appliance", "--cert"])
@@ -44,6 +45,14 @@ fn start_poi(pki: &DevPki, ne: &str, addr: SocketAddr) -> (Proc, SocketAddr) {
         .arg("--key")
         .arg(&cert.key)
         .arg("--client-ca")
+        .arg(&pki.ca)
+        .arg("--spool")
+        .arg(spool)
+        .arg("--x2x3-cert")
+        .arg(&pki.appliance.cert)
+        .arg("--x2x3-key")
+        .arg(&pki.appliance.key)
+        .arg("--x2x3-ca")
         .arg(&pki.ca)
         .stderr(Stdio::piped())
         .spawn()
@@ -144,8 +153,8 @@ fn warrant_changes_reach_every_poi_and_a_restarted_poi_is_re_tasked() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let pki = create_dev_pki(&tmp.path().join("pki"), &["poi".to_string()], &loopback_hosts()).expect("PKI");
     let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let (p1, a1) = start_poi(&pki, "poi-1", any);
-    let (p2, a2) = start_poi(&pki, "poi-2", any);
+    let (p1, a1) = start_poi(&pki, "poi-1", any, &tmp.path().join("spool-1"));
+    let (p2, a2) = start_poi(&pki, "poi-2", any, &tmp.path().join("spool-2"));
     let warrants = tmp.path().join("warrants");
     std::fs::create_dir_all(&warrants).expect("dir");
     std::fs::write(
@@ -222,7 +231,7 @@ fn warrant_changes_reach_every_poi_and_a_restarted_poi_is_re_tasked() {
 
     // POI 2 SIGKILLed and restarted empty on the same port: the next reconciliation re-tasks it.
     drop(p2);
-    let (_p2, again) = start_poi(&pki, "poi-2", a2);
+    let (_p2, again) = start_poi(&pki, "poi-2", a2, &tmp.path().join("spool-2-again"));
     assert_eq!(again, a2);
     wait_for(&rt, &config, &want, "after POI 2 restarted");
     drop(p1);
@@ -246,7 +255,7 @@ fn a_poi_refuses_an_admf_it_does_not_know_and_keeps_its_tasks() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let pki = create_dev_pki(&tmp.path().join("pki"), &["poi".to_string()], &loopback_hosts()).expect("PKI");
     issue_client_cert(pki.ca.parent().expect("dir"), "intruder", "admf").expect("intruder cert");
-    let (_p1, a1) = start_poi(&pki, "poi-1", "127.0.0.1:0".parse().expect("addr"));
+    let (_p1, a1) = start_poi(&pki, "poi-1", "127.0.0.1:0".parse().expect("addr"), &tmp.path().join("spool-1"));
     let deliver_to: SocketAddr = "127.0.0.1:24000".parse().expect("addr");
     let good = PoisConfig::load(&pois_toml(tmp.path(), &pki, "appliance", &[(a1, "poi-1")], deliver_to)).expect("pois");
     let bad = PoisConfig::load(&pois_toml(tmp.path(), &pki, "intruder", &[(a1, "poi-1")], deliver_to)).expect("pois");
