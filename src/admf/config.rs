@@ -31,6 +31,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::delivery::tls;
+use crate::provision::https::TlsListen;
 use crate::warrant::WarrantError;
 use crate::x1::client::X1Url;
 use crate::x1::{DeliveryAddress, Port};
@@ -45,18 +46,9 @@ pub struct PoisConfig {
     pub key: PathBuf,
     pub reconcile: Duration,
     pub pois: Vec<PoiConfig>,
-    /// The issue-report endpoint, when configured.
-    pub reports: Option<ReportListen>,
-}
-
-/// Where the ADMF receives issue reports from POIs.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ReportListen {
-    pub listen: SocketAddr,
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    /// CA of the POIs' client certificates (their common name is their neIdentifier).
-    pub client_ca: PathBuf,
+    /// The issue-report endpoint, when configured; its `client_ca` is the CA of the POIs'
+    /// client certificates (their common name is their neIdentifier).
+    pub reports: Option<TlsListen>,
 }
 
 /// One point of interception.
@@ -158,7 +150,7 @@ impl PoisConfig {
                     None => return Err(err("admf.report_client_ca", "missing: give it or admf.ca".into())),
                 };
                 tls::load_certs(&client_ca).map_err(|e| err("admf.report_client_ca", e.to_string()))?;
-                Some(ReportListen { listen, cert: rcert, key: rkey, client_ca })
+                Some(TlsListen { listen, cert: rcert, key: rkey, client_ca })
             }
             (listen, rcert, _) => {
                 let missing = if listen.is_none() { "admf.report_listen" } else if rcert.is_none() { "admf.report_cert" } else { "admf.report_key" };

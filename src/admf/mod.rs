@@ -11,7 +11,7 @@ mod reports;
 pub mod service;
 pub mod sync;
 
-pub use config::{PoiConfig, PoisConfig, ReportListen};
+pub use config::{PoiConfig, PoisConfig};
 pub use service::{Admf, AdmfContext, AdmfError};
 pub use plan::{delivery_type, did_of, next_boundary, xid_of, Plan, Planned};
 pub use sync::{AdmfEvent, Deactivation, PoiState, PoiSync};

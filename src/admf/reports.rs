@@ -6,18 +6,14 @@
 //! otherwise; the free-text details are never logged: they could name anything) and counted
 //! in `tapline_x1_reports_total{poi,kind}`.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
 use hyper::{Method, StatusCode};
-use hyper_util::rt::TokioIo;
-use tokio_rustls::TlsAcceptor;
 
 use super::config::PoisConfig;
+use crate::provision::https::{self, HttpsError, HttpsServer, Peer, Reply, TlsListen};
 use crate::metrics::{Metrics, X1Family};
 use crate::x1::report::{acknowledge, ReportPolicy};
 use crate::x1::{parse_reports, write_response, IssueReport, NeIssueType, ReportType, X1Response, VERSION};
@@ -111,14 +107,11 @@ fn log(poi: &str, report: &IssueReport) {
     }
 }
 
-fn reply(status: StatusCode, body: String) -> hyper::Response<Full<Bytes>> {
-    let mut r = hyper::Response::new(Full::new(Bytes::from(body)));
-    *r.status_mut() = status;
-    r.headers_mut().insert(hyper::header::CONTENT_TYPE, hyper::header::HeaderValue::from_static("application/xml"));
-    r
+fn reply(status: StatusCode, body: String) -> Reply {
+    https::bytes_reply(status, "application/xml", body.into_bytes())
 }
 
-async fn answer(desk: &ReportDesk, peer: &str, req: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+async fn answer(desk: &ReportDesk, peer: &str, req: hyper::Request<Incoming>) -> Reply {
     if req.method() != Method::POST {
         return reply(StatusCode::METHOD_NOT_ALLOWED, String::new());
     }
@@ -128,32 +121,12 @@ async fn answer(desk: &ReportDesk, peer: &str, req: hyper::Request<Incoming>) ->
     }
 }
 
-/// Serves `listener` until the task is dropped.
-pub(super) async fn serve(listener: tokio::net::TcpListener, acceptor: TlsAcceptor, desk: Arc<ReportDesk>) {
-    loop {
-        let Ok((tcp, addr)) = listener.accept().await else { continue };
-        let (acceptor, desk) = (acceptor.clone(), desk.clone());
-        tokio::spawn(async move {
-            let stream = match acceptor.accept(tcp).await {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!(peer = %addr, error = %e, "X1 report client refused at TLS");
-                    return;
-                }
-            };
-            let peer = stream
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| crate::provision::subject_of(c.as_ref()))
-                .and_then(|s| s.common_name)
-                .unwrap_or_default();
-            let service = service_fn(move |req| {
-                let (desk, peer) = (desk.clone(), peer.clone());
-                async move { Ok::<_, Infallible>(answer(&desk, &peer, req).await) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
-        });
-    }
+/// Binds the endpoint and serves it on the current runtime until stopped, through the
+/// project's mutual-TLS HTTPS plumbing; the peer is its certificate's common name.
+pub(super) async fn serve(listen: &TlsListen, desk: Arc<ReportDesk>) -> Result<HttpsServer, HttpsError> {
+    https::serve(listen, "x1-reports", move |peer: Peer, req| {
+        let desk = Arc::clone(&desk);
+        async move { answer(&desk, peer.subject.common_name.as_deref().unwrap_or_default(), req).await }
+    })
+    .await
 }

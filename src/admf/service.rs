@@ -20,6 +20,7 @@ use super::sync::{AdmfEvent, PoiState, PoiSync};
 use crate::audit::{AuditLog, Event, ProvisioningAct};
 use crate::delivery::tls::TlsError;
 use crate::metrics::{Metrics, X1Family};
+use crate::provision::https::HttpsError;
 use crate::time::RunClock;
 use crate::warrant::Warrant;
 use crate::x1::client::X1Client;
@@ -69,25 +70,20 @@ impl Admf {
             clients.push((poi.clone(), client));
         }
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(AdmfError::Runtime)?;
+        // Bound here, so a bad certificate or a taken port fails the start; its accept loop
+        // is a task of `runtime`, driven once the ADMF thread runs it.
         let reports = match &config.reports {
-            Some(r) => {
-                let acceptor = tokio_rustls::TlsAcceptor::from(
-                    crate::delivery::tls::server_config(&r.cert, &r.key, &r.client_ca).map_err(AdmfError::ReportTls)?,
-                );
-                let listen = |source| AdmfError::ReportListen { addr: r.listen, source };
-                let std_listener = std::net::TcpListener::bind(r.listen).map_err(listen)?;
-                std_listener.set_nonblocking(true).map_err(listen)?;
-                let addr = std_listener.local_addr().map_err(listen)?;
-                let listener = {
-                    let _entered = runtime.enter();
-                    tokio::net::TcpListener::from_std(std_listener).map_err(listen)?
-                };
-                tracing::info!(%addr, "X1 report endpoint listening");
-                Some((listener, acceptor, Arc::new(ReportDesk::of(config, Arc::clone(&context.metrics))), addr))
+            Some(listen) => {
+                let desk = Arc::new(ReportDesk::of(config, Arc::clone(&context.metrics)));
+                let server = runtime.block_on(super::reports::serve(listen, desk)).map_err(|e| match e {
+                    HttpsError::Tls(e) => AdmfError::ReportTls(e),
+                    HttpsError::Listen { addr, source } => AdmfError::ReportListen { addr, source },
+                })?;
+                Some(server)
             }
             None => None,
         };
-        let report_addr = reports.as_ref().map(|r| r.3);
+        let report_addr = reports.as_ref().map(|r| r.addr);
         let (tx, rx) = watch::channel(Arc::new(warrants));
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let states = Arc::new(Mutex::new(config.pois.iter().map(|p| (p.id.clone(), PoiState::Unknown)).collect()));
@@ -97,15 +93,15 @@ impl Admf {
             .spawn(move || {
                 runtime.block_on(async move {
                     let mut tasks = tokio::task::JoinSet::new();
-                    if let Some((listener, acceptor, desk, _)) = reports {
-                        tasks.spawn(super::reports::serve(listener, acceptor, desk));
-                    }
                     for (poi, client) in clients {
                         let parties = Parties { admf: admf.clone(), ne: poi.ne_identifier.clone() };
                         let shell = PoiShell { poi, client, parties, context: context.clone(), states: shared.clone(), reconcile };
                         tasks.spawn(shell.run(rx.clone()));
                     }
                     let _ = stop_rx.await;
+                    if let Some(server) = reports {
+                        server.stop();
+                    }
                     tasks.abort_all();
                     while tasks.join_next().await.is_some() {}
                 })

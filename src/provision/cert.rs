@@ -63,6 +63,16 @@ pub fn subject_of(der: &[u8]) -> Option<Subject> {
     Some(subject)
 }
 
+/// The common name of the certificate a TLS peer presented; empty when it sent none or the
+/// subject cannot be read (a mutual-TLS handshake has already checked it against the CA).
+pub fn peer_common_name(conn: &rustls::CommonState) -> String {
+    conn.peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(|c| subject_of(c.as_ref()))
+        .and_then(|s| s.common_name)
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use super::cert::{subject_of, Subject};
 use crate::delivery::tls::{self, fingerprint_hex, TlsError};
 
 /// Where an API listens and its certificates.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TlsListen {
     pub listen: SocketAddr,
     pub cert: PathBuf,

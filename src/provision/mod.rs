@@ -8,7 +8,7 @@ mod reason;
 mod server;
 mod store;
 
-pub use cert::{subject_of, Subject};
+pub use cert::{peer_common_name, subject_of, Subject};
 pub use client::{ApiClient, ClientError, Reply};
 pub use server::{start, ProvisionConfig, ProvisionError, ProvisionServer};
 pub use reason::MAX_REASON;

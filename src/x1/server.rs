@@ -25,7 +25,7 @@ use super::ne::{Change, NeConfig, NetworkElement};
 use super::parse::parse_request;
 use super::write::write_response;
 use crate::delivery::tls::{self, TlsError};
-use crate::provision::subject_of;
+use crate::provision::peer_common_name;
 use crate::Timestamp;
 
 /// Largest X1 request body accepted.
@@ -98,14 +98,7 @@ pub async fn start(config: &X1ServerConfig, changes: UnboundedSender<Change>) ->
                         return;
                     }
                 };
-                let admf = stream
-                    .get_ref()
-                    .1
-                    .peer_certificates()
-                    .and_then(|c| c.first())
-                    .and_then(|c| subject_of(c.as_ref()))
-                    .and_then(|s| s.common_name)
-                    .unwrap_or_default();
+                let admf = peer_common_name(stream.get_ref().1);
                 let service = service_fn(move |req| {
                     let (ne, changes, admf, ne_id) = (ne.clone(), changes.clone(), admf.clone(), ne_id.clone());
                     async move { Ok::<_, Infallible>(handle(&ne, &admf, &ne_id, req, &changes).await) }

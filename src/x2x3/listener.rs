@@ -240,14 +240,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Shared, mut stoppe
     };
     bump(&counters.connections);
     tracing::info!(%peer, "X2/X3 peer connected");
-    let sender_id = stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .and_then(|c| c.first())
-        .and_then(|c| crate::provision::subject_of(c.as_ref()))
-        .and_then(|s| s.common_name)
-        .unwrap_or_default();
+    let sender_id = crate::provision::peer_common_name(stream.get_ref().1);
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut link = Link::new(Role::Receiver, shared.link, Instant::now());
     let mut ingest = Ingest::new();
