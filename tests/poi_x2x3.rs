@@ -25,7 +25,7 @@ use tapline::warrant::{OrderKind, Store};
 use tapline::x1::*;
 use tapline::x2x3::{IngestCounters, Listener, ListenerConfig, Xid};
 use tapline::Timestamp;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// POSTs one X1 request as the ADMF (the appliance's certificate); the single response.
 async fn x1(addr: SocketAddr, pki: &DevPki, n: u8, r: Request) -> Response {
@@ -37,19 +37,7 @@ async fn x1(addr: SocketAddr, pki: &DevPki, n: u8, r: Request) -> Response {
         transaction_id: Xid([n; 16]),
     };
     let body = write_request(&X1Request { messages: vec![(h, r)] });
-    let config = tapline::delivery::tls::client_config(&pki.ca, &pki.appliance.cert, &pki.appliance.key).expect("client TLS");
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut s = tokio_rustls::TlsConnector::from(config).connect(ServerName::try_from("localhost").expect("name"), tcp).await.expect("TLS");
-    let request = format!(
-        "POST /X1/NE HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(request.as_bytes()).await.expect("write");
-    s.flush().await.expect("flush");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out).await;
-    let text = String::from_utf8(out).expect("utf-8");
-    let xml = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).expect("body");
+    let xml = common::x1::post(addr, pki, "appliance", &body).await;
     match parse_response(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}")) {
         X1Response::Responses(mut v) if v.len() == 1 => v.remove(0).1,
         other => panic!("not one response: {other:?}"),

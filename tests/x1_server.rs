@@ -3,38 +3,15 @@
 //! whose certificate is not the ADMF's is refused with an ErrorResponse, an XML external
 //! entity gets a top-level error, and nothing of either changes the tasks.
 
+mod common;
+
 use std::sync::Arc;
 
-use rustls::pki_types::ServerName;
-use tapline::delivery::pki::{create_dev_pki, loopback_hosts, DevPki};
-use tapline::delivery::tls;
+use common::x1::post;
+use tapline::delivery::pki::{create_dev_pki, loopback_hosts};
 use tapline::x1::server::{start, X1ServerConfig};
 use tapline::x1::*;
 use tapline::x2x3::Xid;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// POSTs `body` over HTTPS with the given client certificate; the response body.
-async fn post(addr: std::net::SocketAddr, pki: &DevPki, client: &str, body: &str) -> String {
-    let dir = pki.ca.parent().expect("pki dir");
-    let (cert, key) = (dir.join(format!("{client}.pem")), dir.join(format!("{client}.key")));
-    let config = tls::client_config(&pki.ca, &cert, &key).expect("client TLS");
-    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-    let mut s = tokio_rustls::TlsConnector::from(config)
-        .connect(ServerName::try_from("localhost").expect("name"), tcp)
-        .await
-        .expect("TLS");
-    let request = format!(
-        "POST /X1/NE HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(request.as_bytes()).await.expect("write");
-    s.flush().await.expect("flush");
-    let mut out = Vec::new();
-    let _ = s.read_to_end(&mut out).await;
-    let text = String::from_utf8(out).expect("utf-8");
-    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-    text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).expect("body")
-}
 
 fn xid(n: u8) -> Xid {
     Xid([n, 1, 2, 3, 4, 5, 0x46, 7, 0x88, 9, 10, 11, 12, 13, 14, n])

@@ -8,3 +8,4 @@ pub mod output;
 pub mod provision;
 pub mod tshark;
 pub mod warrants;
+pub mod x1;
