@@ -55,6 +55,8 @@ pub enum IdentityError {
     NoUser,
     #[error("SIP URI has no host")]
     NoHost,
+    #[error("SIP URI host contains whitespace or a control character")]
+    BadHost,
     #[error("bad %-escape in the URI user part")]
     BadEscape,
     #[error("anonymous identity")]
@@ -197,6 +199,11 @@ fn parse_sip(rest: &str, numbering: &Numbering) -> Result<Identity, IdentityErro
     };
     if host.is_empty() || host == "[]" {
         return Err(IdentityError::NoHost);
+    }
+    // No host name has them; kept, `sip:u@a :` would be a user of the host `a ` that a
+    // trimmed rewrite of the same URI (`sip:u@a`) would not match.
+    if host.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err(IdentityError::BadHost);
     }
     let user = percent_decode(user_raw)?;
     // A telephone-subscriber user part may carry its own ';' parameters (npdi, rn, isub…).
@@ -462,6 +469,9 @@ mod tests {
         assert_eq!(parse_target("sip:200.57.7.195"), Err(IdentityError::NoUser));
         assert_eq!(parse_target("sip:@example.net"), Err(IdentityError::NoUser));
         assert_eq!(parse_target("sip:alice@"), Err(IdentityError::NoHost));
+        assert_eq!(parse_target("sip:A@a :"), Err(IdentityError::BadHost));
+        assert_eq!(parse_target("sip:alice@exa mple.net"), Err(IdentityError::BadHost));
+        assert_eq!(from_uri("<sip:alice@exam\tple.net>"), None);
         assert_eq!(
             parse_target("sip:anonymous@anonymous.invalid"),
             Err(IdentityError::Anonymous)
