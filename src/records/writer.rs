@@ -35,6 +35,10 @@ use crate::metrics::{Counter, Metrics};
 const TRANSACTION: usize = 8192;
 /// Batches in flight before the signalling stage waits (each at most ~1 MiB of messages).
 const CHANNEL_BATCHES: usize = 64;
+/// Emptied batches the writer hands back to the observer for reuse (their buffers keep
+/// their capacity: no page is faulted in on the signalling thread or freed on the writer's
+/// for each batch); a batch the observer has no room for is dropped.
+const RECYCLED_BATCHES: usize = 4;
 /// Longest a finished record waits in the writer before its transaction.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Who the audit trail names for the retention purge.
@@ -95,6 +99,8 @@ impl WriterContext {
 /// The writer thread and its channel.
 pub struct Writer {
     pub(super) tx: Sender<Msg>,
+    /// Emptied batches coming back from the writer thread.
+    recycled: Receiver<SignalBatch>,
     handle: JoinHandle<Result<WriterStats, DbError>>,
 }
 
@@ -105,18 +111,19 @@ impl Writer {
     pub fn start(spec: &str, numbering: crate::warrant::Numbering, context: WriterContext) -> Result<Writer, DbError> {
         let db = Db::open(spec)?;
         let (tx, rx) = bounded(CHANNEL_BATCHES);
+        let (recycle, recycled) = bounded(RECYCLED_BATCHES);
         let tracker = CdrTracker::with_numbering(numbering);
         let handle = std::thread::Builder::new()
             .name("records-writer".into())
-            .spawn(move || write_loop(db, rx, tracker, &context))
+            .spawn(move || write_loop(db, rx, recycle, tracker, &context))
             .map_err(|e| DbError::Invalid(format!("cannot start the records writer: {e}")))?;
-        Ok(Writer { tx, handle })
+        Ok(Writer { tx, recycled, handle })
     }
 
     /// The observer for mediation's signalling hook, feeding this writer's recorder (one
     /// per writer: the recorder follows one stream of messages).
     pub fn observer(&self) -> RecordsObserver {
-        RecordsObserver::new(self.tx.clone())
+        RecordsObserver::new(self.tx.clone(), self.recycled.clone())
     }
 
     /// Waits for everything sent to be stored (drop the observers and tees first). The
@@ -167,7 +174,13 @@ impl Pending {
     }
 }
 
-fn write_loop(mut db: Db, rx: Receiver<Msg>, mut tracker: CdrTracker, context: &WriterContext) -> Result<WriterStats, DbError> {
+fn write_loop(
+    mut db: Db,
+    rx: Receiver<Msg>,
+    recycle: Sender<SignalBatch>,
+    mut tracker: CdrTracker,
+    context: &WriterContext,
+) -> Result<WriterStats, DbError> {
     let mut stats = WriterStats::default();
     let mut pending = Pending::default();
     let mut first_error: Option<DbError> = None;
@@ -185,8 +198,11 @@ fn write_loop(mut db: Db, rx: Receiver<Msg>, mut tracker: CdrTracker, context: &
             },
         };
         let result = match msg {
-            Some(Msg::Signals(signals)) => {
+            Some(Msg::Signals(mut signals)) => {
                 signals.replay(&mut tracker, &mut pending.calls);
+                signals.clear();
+                // Full: the observer has spares enough; this one is freed.
+                let _ = recycle.try_send(signals);
                 if pending.added() {
                     pending.flush(&mut db, &mut stats)
                 } else {
