@@ -12,6 +12,11 @@
 //! a crash or power cut may lose the calls that ended in the last second or so (and those
 //! still in progress, which have no record yet); it never corrupts the database. Intercepts
 //! go through the spool, which has its own, stronger contract.
+//!
+//! Priority: for the same reason the writer thread runs at a lower scheduling priority
+//! ([`WRITER_NICE`]) than the interception threads: when the cores are busy, interception
+//! runs first and the records wait (bounded by the channel, then back-pressure); on an
+//! idle core the writer keeps up as before.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -39,6 +44,8 @@ const CHANNEL_BATCHES: usize = 64;
 /// their capacity: no page is faulted in on the signalling thread or freed on the writer's
 /// for each batch); a batch the observer has no room for is dropped.
 const RECYCLED_BATCHES: usize = 4;
+/// The writer thread's nice value (Linux: per thread), above the interception threads' 0.
+pub const WRITER_NICE: i32 = 10;
 /// Longest a finished record waits in the writer before its transaction.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Who the audit trail names for the retention purge.
@@ -115,7 +122,10 @@ impl Writer {
         let tracker = CdrTracker::with_numbering(numbering);
         let handle = std::thread::Builder::new()
             .name("records-writer".into())
-            .spawn(move || write_loop(db, rx, recycle, tracker, &context))
+            .spawn(move || {
+                lower_priority();
+                write_loop(db, rx, recycle, tracker, &context)
+            })
             .map_err(|e| DbError::Invalid(format!("cannot start the records writer: {e}")))?;
         Ok(Writer { tx, recycled, handle })
     }
@@ -171,6 +181,21 @@ impl Pending {
             self.since.get_or_insert_with(Instant::now);
         }
         self.calls.len() >= TRANSACTION || self.since.is_some_and(|t| t.elapsed() >= FLUSH_EVERY)
+    }
+}
+
+/// Gives the calling thread [`WRITER_NICE`]; where it cannot, the writer runs at the
+/// process's priority (said at INFO: records are still written, only sooner).
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take and return plain integers; on Linux
+    // PRIO_PROCESS with a thread id sets that one thread's nice value.
+    let result = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WRITER_NICE)
+    };
+    if result != 0 {
+        tracing::info!(error = %std::io::Error::last_os_error(), nice = WRITER_NICE,
+            "records writer keeps the process's scheduling priority");
     }
 }
 
