@@ -60,7 +60,8 @@ enum Command {
     Decode {
         /// hi2.ber, hi3.ber (etsi) or hi2.ber, hi3.ccc (laes).
         file: PathBuf,
-        /// `etsi` or `laes`; default: `laes` for a stream of CdcPdus or a `.ccc` file.
+        /// `etsi`, `laes` or `x2x3`; default: `laes` for a stream of CdcPdus or a `.ccc`
+        /// file, `x2x3` for a stream of X2/X3 PDUs (a POI spool segment).
         #[arg(long)]
         profile: Option<String>,
         /// Print one line per call (as the LEMF's calls.jsonl) from an etsi hi2.ber; the
@@ -575,30 +576,19 @@ fn run_decode(file: &Path, profile: Option<&str>, calls: bool) -> Result<ExitCod
     if calls {
         return cli::decode_calls::print(file, &bytes);
     }
-    let laes = match profile {
-        Some("laes") => true,
-        Some("etsi") => false,
-        Some(other) => return Err(format!("unknown profile `{other}` (etsi or laes)").into()),
-        None => {
-            file.extension().is_some_and(|e| e == "ccc") || tapline::handover::laes::decode::looks_like_cdc(&bytes)
-        }
+    use tapline::handover::profile::registry;
+    let profile = match profile {
+        Some(name) => registry::by_name(name)
+            .ok_or_else(|| format!("unknown profile `{name}` ({})", registry::all_names()))?,
+        None => registry::detect(file, &bytes),
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    use tapline::handover::laes::LaesStreamError;
-    use tapline::handover::decode::StreamError;
-    let broken_pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
-    let result = if laes {
-        match tapline::handover::laes::decode_laes_jsonl(&bytes, &mut out) {
-            Err(LaesStreamError::Io(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
-            r => r.map_err(|e| e.to_string()),
-        }
-    } else {
-        match tapline::handover::decode_stream_jsonl(&bytes, &mut out) {
-            Err(StreamError::Io(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
-            r => r.map_err(|e| e.to_string()),
-        }
+    let result = match profile.decode_jsonl(&bytes, &mut out) {
+        Err(e) if e.is_broken_pipe() => return Ok(ExitCode::SUCCESS),
+        r => r.map_err(|e| e.to_string()),
     };
+    let broken_pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
     // A reader that went away (`| head`) ends the output quietly.
     let result = match (result, std::io::Write::flush(&mut out)) {
         (Ok(_), Err(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),

@@ -26,7 +26,9 @@ use tokio::sync::watch;
 
 use super::core::{Poi, PoiStats};
 use crate::capture::{CaptureError, CaptureSource, Next};
-use crate::delivery::spool::{Framing, Spool, SpoolError, SpoolOptions};
+use crate::delivery::spool::{Spool, SpoolError, SpoolOptions};
+use crate::handover::profile::{x2x3::X2X3, HandoverProfile};
+use crate::handover::sequencer::Channel;
 use crate::delivery::tls::TlsError;
 use crate::mediation::MediatorConfig;
 use crate::warrant::Numbering;
@@ -144,7 +146,7 @@ impl Outlets<'_> {
             return Ok(());
         }
         self.write_address(&did, addr)?;
-        let options = SpoolOptions { framing: Framing::X2x3, fsync: self.config.fsync, ..SpoolOptions::default() };
+        let options = SpoolOptions { framing: X2X3.framing(Channel::Hi2), fsync: self.config.fsync, ..SpoolOptions::default() };
         let queue = Arc::new(SpooledQueue::new(Spool::open_with(&self.spool_dir(&did), options)?));
         let name = match &self.config.server_name {
             Some(n) => ServerName::try_from(n.clone()).map_err(|_| PoiError::BadServerName(n.clone()))?,
