@@ -94,11 +94,8 @@ fn is_fault(report: &IssueReport) -> bool {
 }
 
 fn log(poi: &str, report: &IssueReport) {
-    let (what, id, code) = match report {
-        IssueReport::Task { xid, code, .. } => ("task", Some(xid.to_string()), *code),
-        IssueReport::Destination { did, code, .. } => ("destination", Some(did.to_string()), *code),
-        IssueReport::Ne { code, .. } => ("network element", None, *code),
-    };
+    let (what, id, code) = report.about();
+    let id = id.map(|x| x.to_string());
     let kind = report.type_str();
     if is_fault(report) {
         tracing::warn!(poi, about = what, id, kind, code, "X1 issue reported by a POI");
