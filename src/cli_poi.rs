@@ -94,14 +94,14 @@ struct ReportArgs {
     admf_report: Option<String>,
     /// CA of the endpoint's server certificate (default: --client-ca).
     #[arg(long = "admf-report-ca", requires = "admf_report")]
-    ca: Option<PathBuf>,
+    report_ca: Option<PathBuf>,
     /// Client certificate presented there, whose common name is --ne-id (default:
     /// --x2x3-cert, the POI's client certificate).
-    #[arg(long = "admf-report-cert", requires_all = ["admf_report", "key"])]
-    cert: Option<PathBuf>,
+    #[arg(long = "admf-report-cert", requires_all = ["admf_report", "report_key"])]
+    report_cert: Option<PathBuf>,
     /// Its private key (default: --x2x3-key).
-    #[arg(long = "admf-report-key", requires = "cert")]
-    key: Option<PathBuf>,
+    #[arg(long = "admf-report-key", requires = "report_cert")]
+    report_key: Option<PathBuf>,
     /// Each issue is reported at most once per this many seconds (no storm while an MDF
     /// is down; the last state is reported when the interval ends).
     #[arg(long = "admf-report-holddown-secs", default_value_t = 30, value_name = "SECS")]
@@ -118,9 +118,9 @@ pub fn run_poi(a: PoiArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let to = match &a.report.admf_report {
         Some(url) => Some(ReportTo {
             url: X1Url::parse(url).ok_or_else(|| format!("--admf-report {url}: not an https://host:port/path URL"))?,
-            ca: a.report.ca.clone().unwrap_or_else(|| a.client_ca.clone()),
-            cert: a.report.cert.clone().unwrap_or_else(|| a.x2x3_cert.clone()),
-            key: a.report.key.clone().unwrap_or_else(|| a.x2x3_key.clone()),
+            ca: a.report.report_ca.clone().unwrap_or_else(|| a.client_ca.clone()),
+            cert: a.report.report_cert.clone().unwrap_or_else(|| a.x2x3_cert.clone()),
+            key: a.report.report_key.clone().unwrap_or_else(|| a.x2x3_key.clone()),
             admf_identifier: a.admf_id.clone(),
         }),
         None => None,

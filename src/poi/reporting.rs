@@ -147,7 +147,7 @@ impl Reports {
         drop(self.tx.take());
         if let Some(sending) = self.sending.take() {
             let abort = sending.abort_handle();
-            if runtime.block_on(tokio::time::timeout(within, sending)).is_err() {
+            if runtime.block_on(async { tokio::time::timeout(within, sending).await }).is_err() {
                 abort.abort();
             }
         }
