@@ -153,6 +153,11 @@ fn every_report_the_poi_writes_validates_against_the_etsi_schema() {
     }
     let run = Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).args(&files).output().expect("xmllint runs");
     assert!(run.status.success(), "xmllint refused a report the POI writes:\n{}", String::from_utf8_lossy(&run.stderr));
+    // The check can fail: a report type outside the schema's enumeration is refused.
+    let bad = dir.path().join("bad.xml");
+    std::fs::write(&bad, std::fs::read_to_string(&files[0]).expect("read").replace("NonTerminatingFault", "Fine")).expect("write");
+    let run = Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(&bad).output().expect("xmllint runs");
+    assert!(!run.status.success(), "xmllint accepts an invalid report type");
 }
 
 #[test]
