@@ -178,7 +178,8 @@ fn a_poi_whose_mdf_is_down_reports_it_keeps_its_pdus_and_delivers_them_once_the_
     let unused = reserved_port();
     let mf = w.pki.server("mf").expect("mf cert");
     let run_log = dir.join("run.log");
-    let _run = Proc(
+    let run_out = dir.join("run.out");
+    let mut run = Proc(
         Command::new(env!("CARGO_BIN_EXE_tapline"))
             .arg("run")
             .arg("--warrants").arg(&w.warrants)
@@ -190,7 +191,7 @@ fn a_poi_whose_mdf_is_down_reports_it_keeps_its_pdus_and_delivers_them_once_the_
             .arg("--x2x3-client-ca").arg(&w.pki.ca)
             .arg("--pois").arg(&pois)
             .args(["--metrics-listen", &metrics_at.to_string()])
-            .stdout(Stdio::null())
+            .stdout(std::fs::File::create(&run_out).expect("out"))
             .stderr(std::fs::File::create(&run_log).expect("log"))
             .spawn()
             .expect("tapline run starts"),
@@ -254,6 +255,13 @@ fn a_poi_whose_mdf_is_down_reports_it_keeps_its_pdus_and_delivers_them_once_the_
         let bare = t.trim_start_matches("tel:").trim_start_matches("sip:");
         assert!(!text.contains(bare) && !run_text.contains(bare), "a target in the logs");
     }
+    // The run's summary names the reports by POI and message.
+    let stopped = Command::new("kill").args(["-TERM", &run.0.id().to_string()]).status().expect("kill");
+    assert!(stopped.success());
+    let _ = wait_exit(&mut run.0, &run_log);
+    let out = log_of(&run_out);
+    let line = out.lines().find(|l| l.starts_with("x1 reports")).unwrap_or_else(|| panic!("no x1 reports line in the run's summary:\n{out}"));
+    assert!(line.contains("p1 ReportDestinationIssue") && line.contains("p1 ReportTaskIssue"), "{line}");
 }
 
 /// As the ADMF: a destination with a UDP port (which the POI cannot deliver to) and a task
@@ -305,7 +313,7 @@ fn wait_exit(child: &mut Child, log: &Path) -> std::process::ExitStatus {
         if let Some(s) = child.try_wait().expect("wait") {
             return s;
         }
-        assert!(Instant::now() < end, "the POI did not finish: {}", log_of(log));
+        assert!(Instant::now() < end, "the process did not finish: {}", log_of(log));
         std::thread::sleep(Duration::from_millis(100));
     }
 }
