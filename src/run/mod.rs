@@ -164,6 +164,8 @@ pub struct RunSummary {
     /// Call detail records written, when a records database is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub records: Option<crate::records::WriterStats>,
+    /// X1 issue reports received from POIs (`--pois`): POI id, message, count.
+    pub x1_reports: Vec<(String, &'static str, u64)>,
 }
 
 /// Runs the pipeline until the capture ends or `stop` is set (then drains). Records left
@@ -358,6 +360,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         records_withheld: sink.withheld,
         calltrace,
         records,
+        x1_reports: metrics.x1(crate::metrics::X1Family::ReportMessages),
     })
 }
 
