@@ -30,9 +30,8 @@ use tapline::Timestamp;
 const T0: u64 = 1_790_000_000;
 
 /// The Title III of the bundled warrants (dea-phoenix, +13035550142); the bundled pen
-/// register (fbi-denver) is on the same target.
+/// register (fbi-denver, DEN-2026-0042) is on the same target.
 const TITLE_III: &str = "PHX-2026-T3-0007";
-const PEN_REGISTER: &str = "DEN-2026-0042";
 /// The two orders added to the bundled ones: (LIID, kind, agency, target).
 const ADDED: [(&str, &str, &str, &str); 2] = [
     ("DEN-2026-TT-0051", "trap-and-trace", "fbi-denver", "tel:+13035550177"),
@@ -249,5 +248,79 @@ fn three_pois_tasked_by_one_mediation_function_give_what_a_single_box_gives() {
             }
         }
         assert_eq!(got.keys().collect::<Vec<_>>(), want.keys().collect::<Vec<_>>(), "{agency}: the same LIIDs");
+    }
+}
+
+/// The capture time (Unix µs) of frame `index` of `capture`, and how many of the frames
+/// before it are RTP to or from `number`'s UA (what a POI tasked with content for
+/// `number` sends as X3 until then).
+fn cut_at(capture: &Path, index: u64, number: &str) -> (Option<u64>, u64) {
+    let ua = tapline::gen::call::ua_ip(number, false);
+    let mut reader = FileReader::open(capture).expect("capture");
+    let mut decoder = tapline::wire::Decoder::new();
+    let (mut i, mut rtp) = (0, 0);
+    while let Some(f) = reader.next_frame().expect("frame") {
+        if i == index {
+            return (Some(f.ts.as_nanos() / 1_000), rtp);
+        }
+        if let tapline::wire::Decoded::Datagram(dg) = decoder.decode(&f) {
+            let media = dg.flow.src_port != 5060 && dg.flow.dst_port != 5060 && dg.payload.first().is_some_and(|b| b >> 6 == 2);
+            if media && (dg.flow.src == ua || dg.flow.dst == ua) {
+                rtp += 1;
+            }
+        }
+        i += 1;
+    }
+    (None, rtp)
+}
+
+#[test]
+fn a_warrant_revoked_while_the_pois_replay_gets_no_record_of_a_later_packet() {
+    let s = set_up();
+    // Every POI replays its site at the capture's own pace (about 15 s).
+    let pois = s.start_pois(&["--rate", "1x"]);
+    let mf = s.start_mf(&pois);
+    assert!(
+        wait_until(Duration::from_secs(60), || pois.iter().all(|p| p.changes("task activated").len() == 4)),
+        "every POI is tasked: {:?}",
+        pois.iter().map(Poi::log_text).collect::<Vec<_>>()
+    );
+    // Once the Title III's content reaches its agency (the target's first call is talking), revoke.
+    let hi3 = s.lemf_out.join(AGENCIES[1]).join("hi3.ber");
+    assert!(wait_until(Duration::from_secs(60), || pdu_count(&hi3) > 0), "content reaches the LEMF");
+    std::fs::remove_file(s.warrants.join(format!("{TITLE_III}.toml"))).expect("revoke");
+    assert!(
+        wait_until(Duration::from_secs(60), || pois.iter().all(|p| p.changes("task deactivated").len() == 1)),
+        "the Title III's task is deactivated on every POI: {:?}",
+        pois.iter().map(Poi::log_text).collect::<Vec<_>>()
+    );
+    let (done, sent) = s.finish(pois, mf);
+
+    // Where the deactivation took effect on each POI: the first frame it processed after.
+    let target = "+13035550142";
+    let mut cut = 0;
+    for (i, poi) in done.pois.iter().enumerate() {
+        let frames = poi.changes("task deactivated")[0];
+        let (at, content) = cut_at(&done.sites[i], frames, target);
+        let at = at.unwrap_or_else(|| panic!("POI {} had replayed its whole capture ({frames} frames) before the revocation", i + 1));
+        cut = cut.max(at);
+        eprintln!("POI {}: deactivated after {frames} frames, at {at} µs ({} µs after T0), {content} content packets before", i + 1, at - T0 * 1_000_000);
+        // Content at source only until the cut: X3 is the target's RTP before it, no more.
+        assert_eq!(sent[i].1, content, "POI {}: X3 PDUs = the target's RTP packets before frame {frames}", i + 1);
+    }
+    assert!(sent[0].1 > 0, "the Title III got content before the revocation: {sent:?}");
+    let times = record_times(&done.lemf_out.join(AGENCIES[1]), TITLE_III);
+    let after: Vec<_> = times.iter().filter(|t| **t >= cut).collect();
+    assert!(times.len() > after.len(), "records of {TITLE_III} before the cut");
+    assert!(after.is_empty(), "{} records of {TITLE_III} for packets at or after {cut} µs: {after:?}", after.len());
+
+    // The other LIIDs lose nothing: exactly the single box's records.
+    for agency in AGENCIES {
+        let mut got = records_per_liid(&done.lemf_out.join(agency));
+        let mut want = records_per_liid(&done.replay_out.join(agency));
+        got.remove(TITLE_III);
+        want.remove(TITLE_III);
+        assert_eq!(want.len(), if agency == AGENCIES[0] { 2 } else { 1 }, "{agency}: {:?}", want.keys());
+        assert_eq!(got, want, "{agency}: the other LIIDs' records are the single box's");
     }
 }

@@ -101,6 +101,17 @@ impl Poi {
         assert!(status.success(), "the POI exits 0 once all is confirmed: {}", self.log_text());
     }
 
+    /// How many X1 changes named `change` (`task activated`, `task deactivated`, …) it has
+    /// applied, each with the number of frames it had processed before it.
+    pub fn changes(&self, change: &str) -> Vec<u64> {
+        let needle = format!("change=\"{change}\"");
+        self.log_text()
+            .lines()
+            .filter(|l| l.contains("X1 change applied") && l.contains(&needle))
+            .filter_map(|l| l.split("frames=").nth(1)?.split_whitespace().next()?.parse().ok())
+            .collect()
+    }
+
     /// Its summary line starting `prefix` (`poi: ` as it exits, `poi: capture done `).
     pub fn summary(&self, prefix: &str) -> Option<serde_json::Value> {
         summary_in(&self.log, prefix)

@@ -412,6 +412,15 @@ pub fn decoded_records(dir: &Path) -> Vec<tapline::handover::Pdu> {
     out
 }
 
+/// The capture times (Unix microseconds) of an agency's records of `liid`.
+pub fn record_times(dir: &Path, liid: &str) -> Vec<u64> {
+    stream_records(dir)
+        .into_iter()
+        .filter(|(_, p)| p.header.liid == liid.as_bytes())
+        .map(|(_, p)| p.header.seconds.unwrap_or(0) * 1_000_000 + u64::from(p.header.micros.unwrap_or(0)))
+        .collect()
+}
+
 /// An agency's records per LIID whatever order they arrived in: each CIN renumbered by the
 /// time of its first record (a call's number, wherever it was seen), then every record
 /// (`Debug` text) in time order. Calls, IRI messages and CC packets of several POIs
