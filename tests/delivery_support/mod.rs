@@ -435,7 +435,9 @@ pub fn records_per_liid(dir: &Path) -> std::collections::BTreeMap<String, Vec<St
     by_liid
         .into_iter()
         .map(|(liid, mut pdus)| {
-            let mut first: BTreeMap<u32, ((u64, u32), String)> = BTreeMap::new();
+            // A call's key: its first record's time and text (CIN left out).
+            type Key = ((u64, u32), String);
+            let mut first: BTreeMap<u32, Key> = BTreeMap::new();
             for p in &pdus {
                 if let Some(cin) = p.header.cin {
                     let mut key = p.clone();
@@ -447,7 +449,7 @@ pub fn records_per_liid(dir: &Path) -> std::collections::BTreeMap<String, Vec<St
                     }
                 }
             }
-            let mut order: Vec<(&((u64, u32), String), u32)> = first.iter().map(|(c, k)| (k, *c)).collect();
+            let mut order: Vec<(Key, u32)> = first.into_iter().map(|(c, k)| (k, c)).collect();
             order.sort();
             let renumber: BTreeMap<u32, u32> = order.iter().enumerate().map(|(i, (_, c))| (*c, i as u32 + 1)).collect();
             for p in &mut pdus {
