@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use tapline::capture::{open_live, FileReader};
+use tapline::capture::{open_live, FileReader, Paced};
 use tapline::poi::reporting::{ReportOptions, ReportTo};
 use tapline::poi::{PoiConfig, PoiSource};
 use tapline::warrant::Numbering;
@@ -45,6 +45,10 @@ pub struct PoiArgs {
     /// Capture file (pcap/pcapng) to replay; the POI exits once all of it is delivered.
     #[arg(long, conflicts_with = "iface")]
     pcap: Option<PathBuf>,
+    /// Replay --pcap paced: packets per second (e.g. 500) or a multiple of the capture's own
+    /// rate (e.g. 2x), as `tapline run --rate`.
+    #[arg(long, value_name = "PPS|Nx", requires = "pcap")]
+    rate: Option<tapline::capture::Rate>,
     /// Capture live from this interface (`--features live`).
     #[arg(long)]
     iface: Option<String>,
@@ -110,7 +114,10 @@ struct ReportArgs {
 
 pub fn run_poi(a: PoiArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let source = match (&a.pcap, &a.iface) {
-        (Some(path), _) => PoiSource::Capture(Box::new(FileReader::open(path)?)),
+        (Some(path), _) => match a.rate {
+            Some(rate) => PoiSource::Capture(Box::new(Paced::new(FileReader::open(path)?, rate))),
+            None => PoiSource::Capture(Box::new(FileReader::open(path)?)),
+        },
         (None, Some(iface)) => PoiSource::Capture(open_live(&a.capture.config(iface))?),
         (None, None) => PoiSource::None,
     };

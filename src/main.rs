@@ -139,6 +139,10 @@ enum Command {
         /// Where the PKI, spool and the agencies' received files go.
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
+        /// Run it scaled out: three points of interception (`tapline poi` processes) tasked
+        /// over X1 by this mediation function, X2/X3 to it, all over mutual TLS on loopback.
+        #[arg(long)]
+        scale_out: bool,
     },
     Poi(cli_poi::PoiArgs),
     /// Write a deterministic synthetic VoIP capture (SIP over UDP/TCP, IPv4/IPv6, VLAN,
@@ -354,7 +358,7 @@ fn main() -> ExitCode {
         }
         Command::Poi(args) => cli_poi::run_poi(args),
         Command::Certs { out, agencies, hosts, desk_users } => run_certs(&out, agencies, hosts, &desk_users),
-        Command::Demo { out } => run_demo(&out),
+        Command::Demo { out, scale_out } => run_demo(&out, scale_out),
         Command::Man { dir } => cli::docs::write_man_pages(Cli::command(), &dir)
             .map(|n| {
                 println!("{n} man pages in {}", dir.display());
@@ -518,8 +522,14 @@ fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>, desk_users: 
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_demo(out: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn run_demo(out: &Path, scale_out: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let root = bundled_root();
+    if scale_out {
+        let exe = std::env::current_exe()?;
+        let demo = tapline::run::demo_scale_out(&exe, &tapline::gen::demo_scenario(), &root.join("warrants"), out)?;
+        print!("{}", tapline::run::scale_out_report(&demo));
+        return Ok(ExitCode::SUCCESS);
+    }
     let demo = tapline::run::demo(&root.join("fixtures/demo.pcap"), &root.join("warrants"), out)?;
     print!("{}", tapline::run::demo_report(&demo));
     Ok(ExitCode::SUCCESS)

@@ -9,14 +9,14 @@
 mod common;
 mod delivery_support;
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::poi::{pdus_sent, Poi};
 use delivery_support::*;
 use rustls::pki_types::ServerName;
 use tapline::delivery::pki::DevPki;
@@ -77,33 +77,14 @@ fn tasks(warrants: &Path, keep: impl Fn(OrderKind) -> bool) -> Vec<TaskDetails> 
 
 const DID: Xid = Xid([0xd0; 16]);
 
-/// `tapline poi` with its stderr in a file; its X1 address.
-fn start_poi(dir: &Path, pki: &DevPki, spool: &Path, pcap: Option<&Path>, wait_tasks: usize, name: &str) -> (Child, SocketAddr, PathBuf) {
-    let poi = pki.server("poi").expect("poi cert");
-    let log = dir.join(format!("{name}.log"));
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tapline"));
-    cmd.args(["poi", "--x1-listen", "127.0.0.1:0", "--admf-id", "appliance", "--keepalive-secs", "1"])
-        .arg("--cert").arg(&poi.cert).arg("--key").arg(&poi.key).arg("--client-ca").arg(&pki.ca)
-        .arg("--spool").arg(spool)
-        .arg("--x2x3-cert").arg(&pki.appliance.cert).arg("--x2x3-key").arg(&pki.appliance.key).arg("--x2x3-ca").arg(&pki.ca)
-        .args(["--wait-tasks", &wait_tasks.to_string()])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).expect("log"));
+/// `tapline poi` (neIdentifier `poi-1`, keepalives every second) replaying `pcap` once it
+/// holds `wait_tasks` tasks.
+fn start_poi(dir: &Path, pki: &DevPki, spool: &Path, pcap: Option<&Path>, wait_tasks: usize) -> Poi {
+    let mut extra: Vec<std::ffi::OsString> = vec!["--keepalive-secs".into(), "1".into(), "--wait-tasks".into(), wait_tasks.to_string().into()];
     if let Some(p) = pcap {
-        cmd.arg("--pcap").arg(p);
+        extra.extend(["--pcap".into(), p.as_os_str().to_owned()]);
     }
-    let child = cmd.spawn().expect("tapline poi starts");
-    let mut addr = None;
-    assert!(
-        wait_until(Duration::from_secs(20), || {
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            addr = text.lines().find_map(|l| l.split_once("X1 endpoint on https://")).and_then(|(_, a)| a.trim().parse().ok());
-            addr.is_some()
-        }),
-        "the POI serves X1: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
-    (child, addr.expect("address"), log)
+    common::poi::start(dir, pki, "poi-1", "127.0.0.1:0".parse().expect("addr"), spool, &extra)
 }
 
 /// The mediation function: X2/X3 listener into `tapline run` with the bundled warrants.
@@ -135,38 +116,6 @@ impl Mf {
         assert!(summary.interfaces.iter().all(|i| i.unconfirmed == 0), "{:?}", summary.interfaces);
         counters
     }
-}
-
-/// The POI's summary line (`poi: {...}` or `poi: capture done {...}`).
-fn poi_summary(log: &Path, prefix: &str) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines().find_map(|l| l.strip_prefix(prefix)).and_then(|j| serde_json::from_str(j.trim()).ok())
-}
-
-/// The POI's last summary line, written as it exits.
-fn final_summary(log: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines().rev().find_map(|l| l.strip_prefix("poi: ")).and_then(|j| serde_json::from_str(j).ok()).expect("the POI's summary")
-}
-
-fn pdus_sent(summary: &serde_json::Value) -> (u64, u64) {
-    let n = |k: &str| summary["pdus"][k].as_u64().expect("count");
-    (n("x2_pdus"), n("x3_pdus"))
-}
-
-fn wait_exit(child: &mut Child, log: &Path) {
-    let mut waited = 0;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(waited < 600, "the POI did not finish: {}", std::fs::read_to_string(log).unwrap_or_default());
-        std::thread::sleep(Duration::from_millis(100));
-        waited += 1;
-    };
-    let mut text = String::new();
-    let _ = std::fs::File::open(log).and_then(|mut f| f.read_to_string(&mut text));
-    assert!(status.success(), "the POI exits 0 once all is confirmed: {text}");
 }
 
 impl SingleBox {
@@ -210,10 +159,10 @@ fn a_tasked_poi_gives_the_agencies_what_a_single_box_gives() {
     let mf_addr = mf.listener.local_addrs()[0];
     let tasks = tasks(&w.warrants, |_| true);
     assert_eq!(tasks.len(), 2);
-    let (mut poi, x1_addr, log) = start_poi(w.dir.path(), &w.pki, &w.dir.path().join("poi-spool"), Some(&w.pcap), tasks.len(), "poi");
-    w.task(x1_addr, mf_addr, &tasks);
-    wait_exit(&mut poi, &log);
-    let summary = final_summary(&log);
+    let mut poi = start_poi(w.dir.path(), &w.pki, &w.dir.path().join("poi-spool"), Some(&w.pcap), tasks.len());
+    w.task(poi.x1, mf_addr, &tasks);
+    poi.wait_exit();
+    let summary = poi.final_summary();
     let (x2, x3) = pdus_sent(&summary);
     assert!(x2 > 0 && x3 > 0, "{summary}");
     assert_eq!(summary["unconfirmed"], 0);
@@ -230,10 +179,10 @@ fn with_only_iri_only_tasks_the_poi_sends_no_content() {
     let mf_addr = mf.listener.local_addrs()[0];
     let tasks = tasks(&w.warrants, |k| !k.entitlement().content);
     assert!(!tasks.is_empty() && tasks.iter().all(|t| t.delivery_type == DeliveryType::X2Only));
-    let (mut poi, x1_addr, log) = start_poi(w.dir.path(), &w.pki, &w.dir.path().join("poi-spool"), Some(&w.pcap), tasks.len(), "poi");
-    w.task(x1_addr, mf_addr, &tasks);
-    wait_exit(&mut poi, &log);
-    let summary = final_summary(&log);
+    let mut poi = start_poi(w.dir.path(), &w.pki, &w.dir.path().join("poi-spool"), Some(&w.pcap), tasks.len());
+    w.task(poi.x1, mf_addr, &tasks);
+    poi.wait_exit();
+    let summary = poi.final_summary();
     let (x2, x3) = pdus_sent(&summary);
     assert!(x2 > 0, "{summary}");
     assert_eq!((x3, summary["pdus"]["x3_bytes"].as_u64()), (0, Some(0)), "no X3 byte: {summary}");
@@ -251,36 +200,35 @@ fn a_poi_killed_with_everything_spooled_delivers_it_all_after_a_restart() {
     // The MF's address is known but nobody listens there yet: nothing can be confirmed.
     let mf_addr = reserved_port();
     let tasks = tasks(&w.warrants, |_| true);
-    let (mut poi, x1_addr, log) = start_poi(w.dir.path(), &w.pki, &spool, Some(&w.pcap), tasks.len(), "poi-1");
-    w.task(x1_addr, mf_addr, &tasks);
+    let poi = start_poi(w.dir.path(), &w.pki, &spool, Some(&w.pcap), tasks.len());
+    w.task(poi.x1, mf_addr, &tasks);
     assert!(
-        wait_until(Duration::from_secs(60), || poi_summary(&log, "poi: capture done ").is_some()),
+        wait_until(Duration::from_secs(60), || poi.summary("poi: capture done ").is_some()),
         "the capture is processed: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        poi.log_text()
     );
-    let (x2, x3) = pdus_sent(&poi_summary(&log, "poi: capture done ").expect("summary"));
+    let (x2, x3) = pdus_sent(&poi.summary("poi: capture done ").expect("summary"));
     assert!(x2 > 0 && x3 > 0);
-    poi.kill().expect("SIGKILL");
-    let _ = poi.wait();
+    drop(poi); // SIGKILL
 
     let mf = start_mf(w.dir.path(), &w.pki, &w.warrants, mf_addr);
     // Restarted with no capture and no tasks: it delivers its spool where it was addressed.
-    let (mut poi, _, log) = start_poi(w.dir.path(), &w.pki, &spool, None, 0, "poi-2");
+    let mut poi = start_poi(w.dir.path(), &w.pki, &spool, None, 0);
     let counters = {
         assert!(
             wait_until(Duration::from_secs(30), || mf.listener.counters().frames >= x2 + x3),
             "every spooled PDU arrives: {:?}\n{}",
             mf.listener.counters(),
-            std::fs::read_to_string(&log).unwrap_or_default()
+            poi.log_text()
         );
         // Until the POI has had its confirmation, then stop it.
         assert!(
             wait_until(Duration::from_secs(30), || spool_confirmed(&spool)),
             "the spool is confirmed: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            poi.log_text()
         );
-        let _ = Command::new("kill").arg("-TERM").arg(poi.id().to_string()).status();
-        wait_exit(&mut poi, &log);
+        poi.proc.terminate();
+        poi.wait_exit();
         mf.finish(x2 + x3)
     };
     assert_eq!((counters.x2_pdus, counters.x3_pdus), (x2, x3), "each PDU once: {counters:?}");

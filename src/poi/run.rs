@@ -314,7 +314,7 @@ fn apply(poi: &mut Poi, outlets: &mut Outlets<'_>, change: Change, summary: &mut
             }
         }
     }
-    tracing::info!(change = change_name(&change), "X1 change applied");
+    tracing::info!(change = change_name(&change), frames = summary.frames, "X1 change applied");
     poi.apply(change);
     outlets.reports.observe(Observation::Tasks(served(poi, outlets)));
     Ok(())

@@ -2,6 +2,7 @@
 //! over mutual TLS until the capture ends (replay) or SIGTERM (drain, then exit).
 
 mod demo;
+mod demo_scaleout;
 mod lifecycle;
 mod report;
 mod schedule;
@@ -18,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use demo::{demo, DemoError, DemoSummary};
+pub use demo_scaleout::{demo_scale_out, scale_out_report, PoiCounts, ScaleOutSummary};
 pub use lifecycle::{InForce, Lifecycle, Notice, Snapshot, Timeline, Update, STORE_ACTOR};
 pub use schedule::{Schedule, Transition};
 pub use report::{demo_report, run_report};
