@@ -7,9 +7,9 @@ use super::*;
 const FRAME_A: [u8; 6] = [1, 2, 3, 4, 5, 6];
 const FRAME_B: [u8; 3] = [7, 8, 9];
 
-/// Every test runs against the mapped reader (`open` of a regular file) and the buffered one.
-const OPENERS: [fn(&Path) -> Result<FileReader, CaptureError>; 2] =
-    [FileReader::open, FileReader::open_buffered];
+/// Every test runs against the chunked reader (`open`), the mapped one and the buffered one.
+const OPENERS: [fn(&Path) -> Result<FileReader, CaptureError>; 3] =
+    [FileReader::open, FileReader::open_mapped, FileReader::open_buffered];
 
 fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
@@ -397,11 +397,16 @@ fn truncated_pcapng_block_reports_its_offset() {
 }
 
 #[test]
-fn regular_files_are_mapped_and_empty_files_read_through_the_buffer() {
+fn files_are_chunked_or_mapped_and_empty_files_read_through_the_buffer() {
     let bytes = classic(0xA1B2_C3D4, false, 1, &[(1, 0, &FRAME_A)]);
     let file = write_temp(&bytes);
-    let mapped = FileReader::open(file.path()).expect("open");
+    let chunked = FileReader::open(file.path()).expect("open");
+    assert!(matches!(chunked.source, Source::Chunked(_)));
+    let mapped = FileReader::open_mapped(file.path()).expect("open");
     assert!(matches!(mapped.source, Source::Mapped(_)));
+    let empty = write_temp(b"");
+    let mapped = FileReader::open_mapped(empty.path());
+    assert!(mapped.is_err(), "an empty file is not a capture");
     let buffered = FileReader::open_buffered(file.path()).expect("open");
     assert!(matches!(buffered.source, Source::Buffered(_)));
 
@@ -425,7 +430,7 @@ fn regular_files_are_mapped_and_empty_files_read_through_the_buffer() {
 }
 
 #[test]
-fn a_fifo_is_read_through_the_buffer() {
+fn a_fifo_is_read_in_chunks() {
     let dir = tempfile::tempdir().expect("temp dir");
     let fifo = dir.path().join("capture.fifo");
     match std::process::Command::new("mkfifo").arg(&fifo).status() {
@@ -445,7 +450,7 @@ fn a_fifo_is_read_through_the_buffer() {
         pipe.write_all(&bytes).expect("write fifo");
     });
     let mut reader = FileReader::open(&fifo).expect("open fifo");
-    assert!(matches!(reader.source, Source::Buffered(_)));
+    assert!(matches!(reader.source, Source::Chunked(_)));
     assert_eq!(
         read_all(&mut reader),
         vec![
@@ -457,13 +462,16 @@ fn a_fifo_is_read_through_the_buffer() {
 }
 
 #[test]
-fn mapped_and_buffered_readers_agree_on_the_demo_capture() {
+fn chunked_mapped_and_buffered_readers_agree_on_the_demo_capture() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.pcap");
-    let mut mapped = FileReader::open(&path).expect("open");
+    let mut chunked = FileReader::open(&path).expect("open");
+    let mut mapped = FileReader::open_mapped(&path).expect("open");
     let mut buffered = FileReader::open_buffered(&path).expect("open");
-    let frames = read_all(&mut mapped);
+    let frames = read_all(&mut chunked);
     assert_eq!(frames.len(), 1647);
+    assert_eq!(frames, read_all(&mut mapped));
     assert_eq!(frames, read_all(&mut buffered));
+    assert_eq!(chunked.stats(), buffered.stats());
     assert_eq!(mapped.stats(), buffered.stats());
 }
 
@@ -478,7 +486,7 @@ fn frames_are_intact_across_released_pages() {
         .map(|(i, data)| (i as u32, 0, data.as_slice()))
         .collect();
     let file = write_temp(&classic(0xA1B2_C3D4, false, 1, &listed));
-    let mut reader = FileReader::open(file.path()).expect("open");
+    let mut reader = FileReader::open_mapped(file.path()).expect("open");
     assert!(matches!(reader.source, Source::Mapped(_)));
     let map = reader.shared_map().expect("mapped");
     let mut count = 0;
@@ -496,6 +504,52 @@ fn frames_are_intact_across_released_pages() {
     for (i, offset) in kept {
         assert_eq!(&map[offset..offset + 60_000], records[i].as_slice(), "kept frame {i}");
     }
+}
+
+/// Reads `path` as the batch stage does (through `CaptureSource`), holding on to every
+/// frame's chunk: each frame lies in the backing of its batch (a new chunk comes after a
+/// `Boundary`), and a held chunk keeps its bytes while the reader goes on. Returns the
+/// number of boundaries.
+fn read_held_chunks(path: &Path, records: &[Vec<u8>]) -> usize {
+    let mut reader = FileReader::open(path).expect("open");
+    let mut backing = CaptureSource::backing(&reader).expect("chunks are shared");
+    let (mut held, mut boundaries) = (Vec::new(), 0);
+    loop {
+        match CaptureSource::next_frame(&mut reader, None).expect("read") {
+            Next::Frame(frame) => {
+                let range = crate::capture::within(backing.bytes(), frame.data).expect("a frame lies in the current chunk");
+                assert_eq!(frame.data, records[held.len()].as_slice(), "frame {}", held.len());
+                held.push((std::sync::Arc::clone(&backing), range));
+            }
+            Next::Boundary => {
+                boundaries += 1;
+                backing = CaptureSource::backing(&reader).expect("chunks are shared");
+            }
+            Next::End => break,
+            Next::Idle => panic!("a file is never idle"),
+        }
+    }
+    assert_eq!(held.len(), records.len());
+    for (i, (chunk, range)) in held.iter().enumerate() {
+        assert_eq!(&chunk.bytes()[range.clone()], records[i].as_slice(), "held frame {i}");
+    }
+    boundaries
+}
+
+#[test]
+fn blocks_cut_by_a_chunk_end_are_read_whole_from_the_next_chunk() {
+    // 7,001-byte records: blocks straddle every chunk end.
+    let records: Vec<Vec<u8>> = (0..(3 * chunked::CHUNK_LEN / 7_001 + 5)).map(|i| vec![(i % 251) as u8; 7_001]).collect();
+    let listed: Vec<(u32, u32, &[u8])> = records.iter().enumerate().map(|(i, d)| (i as u32, 0, d.as_slice())).collect();
+    let classic_file = write_temp(&classic(0xA1B2_C3D4, false, 1, &listed));
+    assert!(read_held_chunks(classic_file.path(), &records) >= 3);
+    let mut ng = ng_shb();
+    ng.extend(ng_idb(1, None));
+    for (i, data) in records.iter().enumerate() {
+        ng.extend(ng_epb(0, i as u64, data));
+    }
+    let ng_file = write_temp(&ng);
+    assert!(read_held_chunks(ng_file.path(), &records) >= 3);
 }
 
 #[test]
