@@ -16,6 +16,18 @@ use super::{
 };
 use crate::capture::CaptureError;
 
+/// How far ahead of the next block its bytes are prefetched into the cache: the walk is
+/// bound by the first touch of each record, which the hardware prefetcher does not hide.
+const PREFETCH_AHEAD: usize = 2048;
+/// Cache lines prefetched per block read (blocks of RTP are about 230 bytes).
+const PREFETCH_LINES: usize = 4;
+
+/// Hints the CPU to load the blocks a little after the one at `offset` of `bytes`.
+#[inline]
+pub(super) fn prefetch_ahead(bytes: &[u8], offset: usize) {
+    crate::capture::prefetch::prefetch(bytes, offset + PREFETCH_AHEAD, PREFETCH_LINES);
+}
+
 type RecordParser = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
 
 /// The file's format, with what parsing its next block needs.

@@ -6,9 +6,8 @@ use std::sync::Arc;
 
 use memmap2::{Advice, Mmap, UncheckedAdvice};
 
-use super::blocks::{Layout, Parsed};
+use super::blocks::{prefetch_ahead, Layout, Parsed};
 use super::ReaderState;
-use crate::capture::prefetch::prefetch;
 use crate::capture::{CaptureError, Frame};
 
 /// Every this many bytes read, the pages behind the reading point are dropped from the map,
@@ -20,11 +19,6 @@ pub(super) const RELEASE_TRAIL: usize = 64 << 20;
 /// The page tables of the map are filled this far ahead of the reading point, a step at a
 /// time (`MADV_POPULATE_READ`): one call per step instead of a page fault every few pages.
 pub(super) const POPULATE_STEP: usize = 8 << 20;
-/// How far ahead of the next block its bytes are prefetched into the cache: the walk is
-/// bound by the first touch of each record, which the hardware prefetcher does not hide.
-const PREFETCH_AHEAD: usize = 2048;
-/// Cache lines prefetched per block read (blocks of RTP are about 230 bytes).
-const PREFETCH_LINES: usize = 4;
 
 /// The mapped file and the offset of its next block.
 pub(super) struct MappedBlocks {
@@ -86,7 +80,7 @@ impl MappedBlocks {
                 Some(rest) if !rest.is_empty() => rest,
                 _ => return state.end(),
             };
-            prefetch(file, start + PREFETCH_AHEAD, PREFETCH_LINES);
+            prefetch_ahead(file, start);
             match self.layout.parse(rest, start, state)? {
                 Parsed::Packet { len, packet } => {
                     self.offset = start + len;
