@@ -415,3 +415,5 @@ fn leading(data: &[u8], len: u32) -> &[u8] {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_chunked;

@@ -11,14 +11,14 @@ const FRAME_B: [u8; 3] = [7, 8, 9];
 const OPENERS: [fn(&Path) -> Result<FileReader, CaptureError>; 3] =
     [FileReader::open, FileReader::open_mapped, FileReader::open_buffered];
 
-fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
+pub(super) fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
     file.write_all(bytes).expect("write temp file");
     file
 }
 
 /// Classic pcap with the given magic written in the given byte order.
-fn classic(magic: u32, big_endian: bool, linktype: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+pub(super) fn classic(magic: u32, big_endian: bool, linktype: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
     let u32b = |v: u32| {
         if big_endian {
             v.to_be_bytes()
@@ -65,7 +65,7 @@ fn ng_block(block_type: u32, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn ng_shb() -> Vec<u8> {
+pub(super) fn ng_shb() -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
     body.extend_from_slice(&1u16.to_le_bytes());
@@ -74,7 +74,7 @@ fn ng_shb() -> Vec<u8> {
     ng_block(0x0A0D_0D0A, &body)
 }
 
-fn ng_idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
+pub(super) fn ng_idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&linktype.to_le_bytes());
     body.extend_from_slice(&0u16.to_le_bytes());
@@ -88,7 +88,7 @@ fn ng_idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
     ng_block(1, &body)
 }
 
-fn ng_epb(if_id: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+pub(super) fn ng_epb(if_id: u32, ts: u64, data: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&if_id.to_le_bytes());
     body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
@@ -504,52 +504,6 @@ fn frames_are_intact_across_released_pages() {
     for (i, offset) in kept {
         assert_eq!(&map[offset..offset + 60_000], records[i].as_slice(), "kept frame {i}");
     }
-}
-
-/// Reads `path` as the batch stage does (through `CaptureSource`), holding on to every
-/// frame's chunk: each frame lies in the backing of its batch (a new chunk comes after a
-/// `Boundary`), and a held chunk keeps its bytes while the reader goes on. Returns the
-/// number of boundaries.
-fn read_held_chunks(path: &Path, records: &[Vec<u8>]) -> usize {
-    let mut reader = FileReader::open(path).expect("open");
-    let mut backing = CaptureSource::backing(&reader).expect("chunks are shared");
-    let (mut held, mut boundaries) = (Vec::new(), 0);
-    loop {
-        match CaptureSource::next_frame(&mut reader, None).expect("read") {
-            Next::Frame(frame) => {
-                let range = crate::capture::within(backing.bytes(), frame.data).expect("a frame lies in the current chunk");
-                assert_eq!(frame.data, records[held.len()].as_slice(), "frame {}", held.len());
-                held.push((std::sync::Arc::clone(&backing), range));
-            }
-            Next::Boundary => {
-                boundaries += 1;
-                backing = CaptureSource::backing(&reader).expect("chunks are shared");
-            }
-            Next::End => break,
-            Next::Idle => panic!("a file is never idle"),
-        }
-    }
-    assert_eq!(held.len(), records.len());
-    for (i, (chunk, range)) in held.iter().enumerate() {
-        assert_eq!(&chunk.bytes()[range.clone()], records[i].as_slice(), "held frame {i}");
-    }
-    boundaries
-}
-
-#[test]
-fn blocks_cut_by_a_chunk_end_are_read_whole_from_the_next_chunk() {
-    // 7,001-byte records: blocks straddle every chunk end.
-    let records: Vec<Vec<u8>> = (0..(3 * chunked::CHUNK_LEN / 7_001 + 5)).map(|i| vec![(i % 251) as u8; 7_001]).collect();
-    let listed: Vec<(u32, u32, &[u8])> = records.iter().enumerate().map(|(i, d)| (i as u32, 0, d.as_slice())).collect();
-    let classic_file = write_temp(&classic(0xA1B2_C3D4, false, 1, &listed));
-    assert!(read_held_chunks(classic_file.path(), &records) >= 3);
-    let mut ng = ng_shb();
-    ng.extend(ng_idb(1, None));
-    for (i, data) in records.iter().enumerate() {
-        ng.extend(ng_epb(0, i as u64, data));
-    }
-    let ng_file = write_temp(&ng);
-    assert!(read_held_chunks(ng_file.path(), &records) >= 3);
 }
 
 #[test]
