@@ -77,6 +77,8 @@ pub struct Batch {
     pub frames: Vec<FrameMeta>,
     /// The memory the frames borrow (None: every frame is in `owned`).
     backing: Option<Arc<dyn Backing>>,
+    /// Where `backing`'s bytes lie, looked up once per batch rather than per frame.
+    span: Option<Span>,
     /// Copies of frames that are not in the map.
     owned: Vec<u8>,
     /// Captured bytes of the batch's frames.
@@ -118,6 +120,7 @@ impl Batch {
         Batch {
             first_index,
             frames,
+            span: backing.as_deref().map(|backing| Span::of(backing.bytes())),
             backing,
             owned,
             captured: 0,
@@ -132,7 +135,7 @@ impl Batch {
         }
         self.captured += frame.data.len();
         let (ts, link, orig_len) = (frame.ts, frame.link, frame.orig_len);
-        if let Some(range) = self.backing.as_deref().and_then(|backing| within(backing.bytes(), frame.data)) {
+        if let Some(range) = self.span.and_then(|span| span.locate(frame.data)) {
             self.frames.push(FrameMeta { ts, link, orig_len, start: range.start, end: range.end, in_map: true });
             return;
         }
@@ -143,27 +146,13 @@ impl Batch {
 
     /// The frame `meta` places in the batch.
     pub fn frame(&self, meta: &FrameMeta) -> Frame<'_> {
-        let buffer = self.buffer_of(meta);
-        Frame { ts: meta.ts, link: meta.link, data: buffer.get(meta.start..meta.end).unwrap_or_default(), orig_len: meta.orig_len }
+        self.view().frame(meta)
     }
 
-    /// Hints the CPU to load the headers of the frame `ahead` frames after `k` (decoding
-    /// reads them first), so they are in the cache when its turn comes.
-    #[inline]
-    pub fn prefetch_ahead(&self, k: usize) {
-        const AHEAD: usize = 4;
-        if let Some(meta) = self.frames.get(k + AHEAD) {
-            // Link, IP and transport headers and the payload's start: two cache lines.
-            crate::capture::prefetch::prefetch(self.buffer_of(meta), meta.start, 2);
-        }
-    }
-
-    /// The buffer frame `meta` lies in.
-    fn buffer_of(&self, meta: &FrameMeta) -> &[u8] {
-        match (&self.backing, meta.in_map) {
-            (Some(backing), true) => backing.bytes(),
-            _ => &self.owned[..],
-        }
+    /// The batch's frames with their buffers looked up once, for a stage's per-frame loop.
+    pub fn view(&self) -> FramesView<'_> {
+        let shared = self.backing.as_deref().map_or(&[][..], |backing| backing.bytes());
+        FramesView { metas: &self.frames, shared, owned: &self.owned }
     }
 
     /// The buffer most frames lie in: the shared backing, else the batch's own copies.
@@ -178,6 +167,7 @@ impl Batch {
     /// An empty batch takes the source's new backing.
     fn rebase(&mut self, backing: Option<Arc<dyn Backing>>) {
         debug_assert!(self.frames.is_empty() && self.owned.is_empty());
+        self.span = backing.as_deref().map(|backing| Span::of(backing.bytes()));
         self.backing = backing;
     }
 
@@ -188,6 +178,64 @@ impl Batch {
 }
 
 pub(super) use crate::capture::within;
+
+/// The address range of a batch's shared memory, to place frames in it by address.
+#[derive(Clone, Copy, Debug)]
+struct Span {
+    start: usize,
+    len: usize,
+}
+
+impl Span {
+    fn of(bytes: &[u8]) -> Span {
+        Span { start: bytes.as_ptr() as usize, len: bytes.len() }
+    }
+
+    /// The range `inner` occupies in the span, if it lies there (as [`within`] does).
+    fn locate(self, inner: &[u8]) -> Option<std::ops::Range<usize>> {
+        let start = (inner.as_ptr() as usize).checked_sub(self.start)?;
+        let end = start.checked_add(inner.len())?;
+        (end <= self.len).then_some(start..end)
+    }
+}
+
+/// A batch's frames and the buffers they lie in (see [`Batch::view`]).
+#[derive(Clone, Copy, Debug)]
+pub struct FramesView<'a> {
+    metas: &'a [FrameMeta],
+    shared: &'a [u8],
+    owned: &'a [u8],
+}
+
+impl<'a> FramesView<'a> {
+    /// The frame `meta` places in the batch.
+    #[inline]
+    pub fn frame(&self, meta: &FrameMeta) -> Frame<'a> {
+        let buffer = self.buffer_of(meta);
+        Frame { ts: meta.ts, link: meta.link, data: buffer.get(meta.start..meta.end).unwrap_or_default(), orig_len: meta.orig_len }
+    }
+
+    /// Hints the CPU to load the headers of the frame `ahead` frames after `k` (decoding
+    /// reads them first), so they are in the cache when its turn comes.
+    #[inline]
+    pub fn prefetch_ahead(&self, k: usize) {
+        const AHEAD: usize = 4;
+        if let Some(meta) = self.metas.get(k + AHEAD) {
+            // Link, IP and transport headers and the payload's start: two cache lines.
+            crate::capture::prefetch::prefetch(self.buffer_of(meta), meta.start, 2);
+        }
+    }
+
+    /// The buffer frame `meta` lies in.
+    #[inline]
+    fn buffer_of(&self, meta: &FrameMeta) -> &'a [u8] {
+        if meta.in_map {
+            self.shared
+        } else {
+            self.owned
+        }
+    }
+}
 
 /// When the capture stage stops early: a stop request, or the encoding stage failed.
 #[derive(Clone, Copy, Debug)]

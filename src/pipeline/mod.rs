@@ -13,7 +13,7 @@ mod stats;
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::time::{Duration, Instant};
 
-pub use batch::{Batch, BatchLimits, BatchReader, CaptureSummary, FrameSource, Halt, PushedFrame};
+pub use batch::{Batch, BatchLimits, BatchReader, CaptureSummary, FrameSource, FramesView, Halt, PushedFrame};
 pub use records::RecordBuf;
 
 use crate::capture::CaptureError;
@@ -243,12 +243,13 @@ where
         // A live capture error ends the run, as it does on the threaded pipeline.
         let Some(batch) = reader.next_batch(&halt)? else { break };
         let mut records = 0;
+        let view = batch.view();
         for (k, meta) in batch.frames.iter().enumerate() {
             if let Some(update) = hook.before(&mut mediator, meta.ts) {
                 encoder.update(update);
             }
-            batch.prefetch_ahead(k);
-            let frame = batch.frame(meta);
+            view.prefetch_ahead(k);
+            let frame = view.frame(meta);
             if let Decoded::Datagram(dg) = decoder.decode(&frame) {
                 let mut sink = encode::Counting { encoder: &mut encoder, records: 0 };
                 mediator.handle_observed(&dg, &mut sink, &mut observer);

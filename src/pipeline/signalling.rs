@@ -92,6 +92,7 @@ where
         let mut ticket =
             Ticket { records: RecordBuf::default(), updates: Vec::new(), shard_msgs: vec![0; n], batch: Arc::clone(&batch) };
         let mut works: Vec<ShardWork> = (0..n).map(|_| ShardWork::new(Arc::clone(&batch))).collect();
+        let view = batch.view();
         for (k, meta) in batch.frames.iter().enumerate() {
             let index = batch.first_index + k as u64;
             if let Some(update) = hook.before(&mut mediator, meta.ts) {
@@ -102,8 +103,8 @@ where
                 links.flush(&mut works, &mut ticket.shard_msgs, &batch);
                 links.wait();
             }
-            batch.prefetch_ahead(k);
-            let frame = batch.frame(meta);
+            view.prefetch_ahead(k);
+            let frame = view.frame(meta);
             let Decoded::Datagram(dg) = decoder.decode(&frame) else { continue };
             ticket.records.at(index);
             let media = mediator.handle_routed(&dg, &mut ticket.records, &mut observer);

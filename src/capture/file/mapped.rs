@@ -5,19 +5,9 @@ use std::fs::File;
 use std::sync::Arc;
 
 use memmap2::{Advice, Mmap, UncheckedAdvice};
-use pcap_parser::nom::{self, IResult};
-use pcap_parser::pcap::{
-    parse_pcap_frame, parse_pcap_frame_be, parse_pcap_frame_modified, parse_pcap_header,
-    LegacyPcapBlock, PcapHeader,
-};
-use pcap_parser::pcapng::{parse_block_be, parse_block_le, parse_sectionheaderblock, Block};
-use pcap_parser::{PcapBlockOwned, PcapError};
 
-use super::{
-    block_too_large, classify, corrupt_reason, header_reason, legacy_record, BlockKind, ReaderState,
-    MAX_BLOCK_LEN,
-};
-use crate::capture::prefetch::prefetch;
+use super::blocks::{prefetch_ahead, Layout, Parsed};
+use super::ReaderState;
 use crate::capture::{CaptureError, Frame};
 
 /// Every this many bytes read, the pages behind the reading point are dropped from the map,
@@ -29,24 +19,6 @@ pub(super) const RELEASE_TRAIL: usize = 64 << 20;
 /// The page tables of the map are filled this far ahead of the reading point, a step at a
 /// time (`MADV_POPULATE_READ`): one call per step instead of a page fault every few pages.
 pub(super) const POPULATE_STEP: usize = 8 << 20;
-/// How far ahead of the next block its bytes are prefetched into the cache: the walk is
-/// bound by the first touch of each record, which the hardware prefetcher does not hide.
-const PREFETCH_AHEAD: usize = 2048;
-/// Cache lines prefetched per block read (blocks of RTP are about 230 bytes).
-const PREFETCH_LINES: usize = 4;
-
-type RecordParser = fn(&[u8]) -> IResult<&[u8], LegacyPcapBlock<'_>, PcapError<&[u8]>>;
-
-/// The file's format, with what parsing its next block needs.
-enum Layout {
-    /// Classic pcap: the header (handed out as the first block), then records.
-    Legacy {
-        header: PcapHeader,
-        parse_record: RecordParser,
-    },
-    /// pcapng: byte order of the current section.
-    Ng { big_endian: bool },
-}
 
 /// The mapped file and the offset of its next block.
 pub(super) struct MappedBlocks {
@@ -77,31 +49,9 @@ impl MappedBlocks {
         Some(map)
     }
 
-    /// Recognises the file header as pcap-parser's `create_reader` does: a pcapng section
-    /// header first, else a classic pcap header (the reason when it is neither).
+    /// Recognises the file's format from its header (the reason when it is not a capture).
     pub(super) fn new(map: Mmap) -> Result<MappedBlocks, &'static str> {
-        let layout = if parse_sectionheaderblock(&map).is_ok() {
-            Layout::Ng { big_endian: false }
-        } else {
-            let header = match parse_pcap_header(&map) {
-                Ok((_, header)) => header,
-                Err(nom::Err::Incomplete(_)) => {
-                    return Err(header_reason(&PcapError::<()>::UnexpectedEof))
-                }
-                Err(_) => return Err(header_reason(&PcapError::<()>::HeaderNotRecognized)),
-            };
-            let parse_record: RecordParser = if header.is_modified_format() {
-                parse_pcap_frame_modified
-            } else if header.is_bigendian() {
-                parse_pcap_frame_be
-            } else {
-                parse_pcap_frame
-            };
-            Layout::Legacy {
-                header,
-                parse_record,
-            }
-        };
+        let layout = Layout::detect(&map)?;
         Ok(MappedBlocks {
             map: Arc::new(map),
             layout,
@@ -130,40 +80,15 @@ impl MappedBlocks {
                 Some(rest) if !rest.is_empty() => rest,
                 _ => return state.end(),
             };
-            prefetch(file, start + PREFETCH_AHEAD, PREFETCH_LINES);
-            let parsed =
-                match &self.layout {
-                    Layout::Legacy { header, .. } if start == 0 => Ok((
-                        rest.get(header.size()..).unwrap_or_default(),
-                        PcapBlockOwned::from(header.clone()),
-                    )),
-                    // A record is a packet: straight to the frame, no block to classify.
-                    Layout::Legacy { parse_record, .. } => {
-                        let (next, record) = parse_record(rest).map_err(|e| parse_error(state, start, e))?;
-                        let len = checked_len(state, start, rest, next)?;
-                        let packet = legacy_record(&record, &state.interfaces).map_err(|r| state.fail(start, r))?;
-                        self.offset = start + len;
-                        return Ok(Some(state.emit(packet)));
-                    }
-                    Layout::Ng { big_endian: false } => parse_block_le(rest)
-                        .map(|(next, block)| (next, PcapBlockOwned::from(block))),
-                    Layout::Ng { big_endian: true } => parse_block_be(rest)
-                        .map(|(next, block)| (next, PcapBlockOwned::from(block))),
-                };
-            let (next, block) = parsed.map_err(|e| parse_error(state, start, e))?;
-            let len = checked_len(state, start, rest, next)?;
-            if let (PcapBlockOwned::NG(Block::SectionHeader(shb)), Layout::Ng { big_endian }) =
-                (&block, &mut self.layout)
-            {
-                *big_endian = shb.big_endian();
-            }
-            match classify(&block, &mut state.interfaces, state.last_ts) {
-                BlockKind::Packet(packet) => {
+            prefetch_ahead(file, start);
+            match self.layout.parse(rest, start, state)? {
+                Parsed::Packet { len, packet } => {
                     self.offset = start + len;
                     return Ok(Some(state.emit(packet)));
                 }
-                BlockKind::Other => self.offset = start + len,
-                BlockKind::Invalid(reason) => return Err(state.fail(start, reason)),
+                Parsed::Other(len) => self.offset = start + len,
+                // The whole file is mapped: a block going on past its end is cut short.
+                Parsed::Incomplete => return Err(state.truncated(start)),
             }
         }
     }
@@ -200,21 +125,4 @@ impl MappedBlocks {
         };
         self.released = upto;
     }
-}
-
-/// The error of a block that could not be parsed at `start`.
-fn parse_error(state: &mut ReaderState, start: usize, error: nom::Err<PcapError<&[u8]>>) -> CaptureError {
-    match error {
-        nom::Err::Incomplete(_) => state.truncated(start),
-        nom::Err::Error(e) | nom::Err::Failure(e) => state.fail(start, corrupt_reason(&e)),
-    }
-}
-
-/// The length of the block parsed from `rest` (with `next` left), at most `MAX_BLOCK_LEN`.
-fn checked_len(state: &mut ReaderState, start: usize, rest: &[u8], next: &[u8]) -> Result<usize, CaptureError> {
-    let len = rest.len() - next.len();
-    if len > MAX_BLOCK_LEN {
-        return Err(state.fail(start, block_too_large()));
-    }
-    Ok(len)
 }

@@ -7,18 +7,18 @@ use super::*;
 const FRAME_A: [u8; 6] = [1, 2, 3, 4, 5, 6];
 const FRAME_B: [u8; 3] = [7, 8, 9];
 
-/// Every test runs against the mapped reader (`open` of a regular file) and the buffered one.
-const OPENERS: [fn(&Path) -> Result<FileReader, CaptureError>; 2] =
-    [FileReader::open, FileReader::open_buffered];
+/// Every test runs against the chunked reader (`open`), the mapped one and the buffered one.
+const OPENERS: [fn(&Path) -> Result<FileReader, CaptureError>; 3] =
+    [FileReader::open, FileReader::open_mapped, FileReader::open_buffered];
 
-fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
+pub(super) fn write_temp(bytes: &[u8]) -> tempfile::NamedTempFile {
     let mut file = tempfile::NamedTempFile::new().expect("temp file");
     file.write_all(bytes).expect("write temp file");
     file
 }
 
 /// Classic pcap with the given magic written in the given byte order.
-fn classic(magic: u32, big_endian: bool, linktype: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+pub(super) fn classic(magic: u32, big_endian: bool, linktype: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
     let u32b = |v: u32| {
         if big_endian {
             v.to_be_bytes()
@@ -65,7 +65,7 @@ fn ng_block(block_type: u32, body: &[u8]) -> Vec<u8> {
     out
 }
 
-fn ng_shb() -> Vec<u8> {
+pub(super) fn ng_shb() -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&0x1A2B_3C4Du32.to_le_bytes());
     body.extend_from_slice(&1u16.to_le_bytes());
@@ -74,7 +74,7 @@ fn ng_shb() -> Vec<u8> {
     ng_block(0x0A0D_0D0A, &body)
 }
 
-fn ng_idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
+pub(super) fn ng_idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&linktype.to_le_bytes());
     body.extend_from_slice(&0u16.to_le_bytes());
@@ -88,7 +88,7 @@ fn ng_idb(linktype: u16, tsresol: Option<u8>) -> Vec<u8> {
     ng_block(1, &body)
 }
 
-fn ng_epb(if_id: u32, ts: u64, data: &[u8]) -> Vec<u8> {
+pub(super) fn ng_epb(if_id: u32, ts: u64, data: &[u8]) -> Vec<u8> {
     let mut body = Vec::new();
     body.extend_from_slice(&if_id.to_le_bytes());
     body.extend_from_slice(&((ts >> 32) as u32).to_le_bytes());
@@ -397,11 +397,16 @@ fn truncated_pcapng_block_reports_its_offset() {
 }
 
 #[test]
-fn regular_files_are_mapped_and_empty_files_read_through_the_buffer() {
+fn files_are_chunked_or_mapped_and_empty_files_read_through_the_buffer() {
     let bytes = classic(0xA1B2_C3D4, false, 1, &[(1, 0, &FRAME_A)]);
     let file = write_temp(&bytes);
-    let mapped = FileReader::open(file.path()).expect("open");
+    let chunked = FileReader::open(file.path()).expect("open");
+    assert!(matches!(chunked.source, Source::Chunked(_)));
+    let mapped = FileReader::open_mapped(file.path()).expect("open");
     assert!(matches!(mapped.source, Source::Mapped(_)));
+    let empty = write_temp(b"");
+    let mapped = FileReader::open_mapped(empty.path());
+    assert!(mapped.is_err(), "an empty file is not a capture");
     let buffered = FileReader::open_buffered(file.path()).expect("open");
     assert!(matches!(buffered.source, Source::Buffered(_)));
 
@@ -425,7 +430,7 @@ fn regular_files_are_mapped_and_empty_files_read_through_the_buffer() {
 }
 
 #[test]
-fn a_fifo_is_read_through_the_buffer() {
+fn a_fifo_is_read_in_chunks() {
     let dir = tempfile::tempdir().expect("temp dir");
     let fifo = dir.path().join("capture.fifo");
     match std::process::Command::new("mkfifo").arg(&fifo).status() {
@@ -445,7 +450,7 @@ fn a_fifo_is_read_through_the_buffer() {
         pipe.write_all(&bytes).expect("write fifo");
     });
     let mut reader = FileReader::open(&fifo).expect("open fifo");
-    assert!(matches!(reader.source, Source::Buffered(_)));
+    assert!(matches!(reader.source, Source::Chunked(_)));
     assert_eq!(
         read_all(&mut reader),
         vec![
@@ -457,13 +462,16 @@ fn a_fifo_is_read_through_the_buffer() {
 }
 
 #[test]
-fn mapped_and_buffered_readers_agree_on_the_demo_capture() {
+fn chunked_mapped_and_buffered_readers_agree_on_the_demo_capture() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/demo.pcap");
-    let mut mapped = FileReader::open(&path).expect("open");
+    let mut chunked = FileReader::open(&path).expect("open");
+    let mut mapped = FileReader::open_mapped(&path).expect("open");
     let mut buffered = FileReader::open_buffered(&path).expect("open");
-    let frames = read_all(&mut mapped);
+    let frames = read_all(&mut chunked);
     assert_eq!(frames.len(), 1647);
+    assert_eq!(frames, read_all(&mut mapped));
     assert_eq!(frames, read_all(&mut buffered));
+    assert_eq!(chunked.stats(), buffered.stats());
     assert_eq!(mapped.stats(), buffered.stats());
 }
 
@@ -478,7 +486,7 @@ fn frames_are_intact_across_released_pages() {
         .map(|(i, data)| (i as u32, 0, data.as_slice()))
         .collect();
     let file = write_temp(&classic(0xA1B2_C3D4, false, 1, &listed));
-    let mut reader = FileReader::open(file.path()).expect("open");
+    let mut reader = FileReader::open_mapped(file.path()).expect("open");
     assert!(matches!(reader.source, Source::Mapped(_)));
     let map = reader.shared_map().expect("mapped");
     let mut count = 0;
