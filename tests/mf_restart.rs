@@ -20,12 +20,12 @@ use poi_support::*;
 
 /// `tapline run` as the mediation function: X2/X3 in on `addr`, the bundled warrants'
 /// agencies out, spooling to `spool` (each interface's spool limited to `limit_mib`).
-fn start_mf(w: &SingleBox, addr: SocketAddr, spool: &Path, limit_mib: u64, name: &str) -> (Child, PathBuf) {
+fn start_mf(w: &SingleBox, warrants: &Path, addr: SocketAddr, spool: &Path, limit_mib: u64, name: &str) -> (Child, PathBuf) {
     let mf = w.pki.server("mf").expect("mf cert");
     let log = w.dir.path().join(format!("{name}.log"));
     let child = Command::new(env!("CARGO_BIN_EXE_tapline"))
         .arg("run")
-        .arg("--warrants").arg(&w.warrants)
+        .arg("--warrants").arg(warrants)
         .arg("--spool").arg(spool)
         .arg("--cert").arg(&w.pki.appliance.cert)
         .arg("--key").arg(&w.pki.appliance.key)
@@ -63,17 +63,22 @@ fn ingest_counters(out: &Path) -> serde_json::Value {
         .unwrap_or_else(|| panic!("the MF's ingest counters: {}", read(out)))
 }
 
-/// The kill comes while the killed MF holds every PDU the POI sent in its pipeline and not
-/// one of their records in its spool (its spool limit is 0: the first append waits), so a
+/// The kill comes while the killed MF holds the PDUs the POI sent in its pipeline and none
+/// of their records in its spool: its agencies are unreachable and its spool limit is 0,
+/// so after each interface's first record (the HI1 notifications) the pipeline waits. A
 /// listener that confirmed PDUs once they were queued would have let the POI delete them
-/// all: this test then fails with nothing delivered. With durable confirmation the POI
-/// keeps them, resends them to the restarted MF, and the agencies get everything once.
+/// all, and this test fails with the calls missing. With durable confirmation the POI
+/// keeps them and resends them to the restarted MF, which delivers the HI1 notifications
+/// from its spool (and, its ledger says, does not repeat them) and every call once.
 #[test]
 fn an_mf_killed_before_its_records_are_durable_loses_nothing_after_a_restart() {
     let w = single_box(17, &["mf", "poi"]);
     let mf_addr = reserved_port();
     let mf_spool = w.dir.path().join("mf-spool");
-    let (mut mf, mf_log) = start_mf(&w, mf_addr, &mf_spool, 0, "mf-1");
+    // The same warrants, their agencies where nobody listens.
+    let nowhere: Vec<Vec<SocketAddr>> = AGENCIES.iter().map(|_| vec![reserved_port(), reserved_port()]).collect();
+    let unreachable = bundled_warrants(&w.dir.path().join("mf-1"), Some(&w.pki.ca), &nowhere);
+    let (mut mf, mf_log) = start_mf(&w, &unreachable, mf_addr, &mf_spool, 0, "mf-1");
     let tasks = tasks(&w.warrants, |_| true);
     let poi_spool = w.dir.path().join("poi-spool");
     let (mut poi, x1_addr, poi_log) = start_poi(w.dir.path(), &w.pki, &poi_spool, Some(&w.pcap), tasks.len(), "poi-1");
@@ -91,11 +96,12 @@ fn an_mf_killed_before_its_records_are_durable_loses_nothing_after_a_restart() {
         read(&mf_log)
     );
     std::thread::sleep(Duration::from_secs(3));
+    assert!(!log_has(&poi_log, "ERROR"), "{}", read(&poi_log));
     mf.kill().expect("SIGKILL the MF");
     let _ = mf.wait();
 
     // The same MF again, on the same spool and address, with room to spool.
-    let (mut mf, mf_log) = start_mf(&w, mf_addr, &mf_spool, 64, "mf-2");
+    let (mut mf, mf_log) = start_mf(&w, &w.warrants, mf_addr, &mf_spool, 64, "mf-2");
     wait_exit(&mut poi, &poi_log);
     let (x2, x3) = pdus_sent(&final_summary(&poi_log));
     assert!(x2 > 0 && x3 > 0, "the POI sent X2 and X3: {}", read(&poi_log));
@@ -103,6 +109,9 @@ fn an_mf_killed_before_its_records_are_durable_loses_nothing_after_a_restart() {
     let status = mf.wait().expect("the MF exits");
     assert!(status.success(), "the restarted MF delivers everything and exits 0: {}", read(&mf_log));
     let counters = ingest_counters(&w.dir.path().join("mf-2.out"));
+    if std::env::var("MF_RESTART_DEBUG").is_ok() {
+        eprintln!("--- mf-1\n{}\n--- poi\n{}\n--- mf-2\n{}", read(&w.dir.path().join("mf-1.log")), read(&poi_log), read(&mf_log));
+    }
     let n = |k: &str| counters[k].as_u64().unwrap_or(u64::MAX);
     assert_eq!((n("x2_pdus"), n("x3_pdus")), (x2, x3), "every PDU resent to the restarted MF: {counters}");
     assert_eq!(n("unknown_xid") + n("not_ingested") + n("malformed_pdus"), 0, "{counters}");
