@@ -8,9 +8,11 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use tapline::capture::{open_live, FileReader};
+use tapline::capture::{open_live, FileReader, Paced};
+use tapline::poi::reporting::{ReportOptions, ReportTo};
 use tapline::poi::{PoiConfig, PoiSource};
 use tapline::warrant::Numbering;
+use tapline::x1::client::X1Url;
 use tapline::x1::server::X1ServerConfig;
 use tapline::x1::NeConfig;
 use tapline::x2x3::LinkConfig;
@@ -43,6 +45,10 @@ pub struct PoiArgs {
     /// Capture file (pcap/pcapng) to replay; the POI exits once all of it is delivered.
     #[arg(long, conflicts_with = "iface")]
     pcap: Option<PathBuf>,
+    /// Replay --pcap paced: packets per second (e.g. 500) or a multiple of the capture's own
+    /// rate (e.g. 2x), as `tapline run --rate`.
+    #[arg(long, value_name = "PPS|Nx", requires = "pcap")]
+    rate: Option<tapline::capture::Rate>,
     /// Capture live from this interface (`--features live`).
     #[arg(long)]
     iface: Option<String>,
@@ -78,15 +84,55 @@ pub struct PoiArgs {
     /// as `[appliance] number_domains` in agencies.toml.
     #[arg(long = "number-domain", value_name = "HOST")]
     number_domains: Vec<String>,
+    #[command(flatten)]
+    report: ReportArgs,
+}
+
+/// Where the POI reports its faults (ReportTaskIssue, ReportDestinationIssue,
+/// ReportNEIssue): the ADMF's report endpoint (`[admf] report_listen` of its pois.toml).
+#[derive(Args)]
+struct ReportArgs {
+    /// The ADMF's issue-report endpoint, `https://HOST:PORT/PATH`; without it faults are
+    /// only logged and counted.
+    #[arg(long = "admf-report", value_name = "URL")]
+    admf_report: Option<String>,
+    /// CA of the endpoint's server certificate (default: --client-ca).
+    #[arg(long = "admf-report-ca", requires = "admf_report")]
+    report_ca: Option<PathBuf>,
+    /// Client certificate presented there, whose common name is --ne-id (default:
+    /// --x2x3-cert, the POI's client certificate).
+    #[arg(long = "admf-report-cert", requires_all = ["admf_report", "report_key"])]
+    report_cert: Option<PathBuf>,
+    /// Its private key (default: --x2x3-key).
+    #[arg(long = "admf-report-key", requires = "report_cert")]
+    report_key: Option<PathBuf>,
+    /// Each issue is reported at most once per this many seconds (no storm while an MDF
+    /// is down; the last state is reported when the interval ends).
+    #[arg(long = "admf-report-holddown-secs", default_value_t = 30, value_name = "SECS")]
+    holddown_secs: u64,
 }
 
 pub fn run_poi(a: PoiArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let source = match (&a.pcap, &a.iface) {
-        (Some(path), _) => PoiSource::Capture(Box::new(FileReader::open(path)?)),
+        (Some(path), _) => match a.rate {
+            Some(rate) => PoiSource::Capture(Box::new(Paced::new(FileReader::open(path)?, rate))),
+            None => PoiSource::Capture(Box::new(FileReader::open(path)?)),
+        },
         (None, Some(iface)) => PoiSource::Capture(open_live(&a.capture.config(iface))?),
         (None, None) => PoiSource::None,
     };
     let keepalive = std::time::Duration::from_secs(a.keepalive_secs.max(1));
+    let to = match &a.report.admf_report {
+        Some(url) => Some(ReportTo {
+            url: X1Url::parse(url).ok_or_else(|| format!("--admf-report {url}: not an https://host:port/path URL"))?,
+            ca: a.report.report_ca.clone().unwrap_or_else(|| a.client_ca.clone()),
+            cert: a.report.report_cert.clone().unwrap_or_else(|| a.x2x3_cert.clone()),
+            key: a.report.report_key.clone().unwrap_or_else(|| a.x2x3_key.clone()),
+            admf_identifier: a.admf_id.clone(),
+        }),
+        None => None,
+    };
+    let reports = ReportOptions { to, ne_identifier: a.ne_id.clone(), holddown: std::time::Duration::from_secs(a.report.holddown_secs) };
     let config = PoiConfig {
         x1: X1ServerConfig {
             listen: a.x1_listen,
@@ -104,6 +150,7 @@ pub fn run_poi(a: PoiArgs) -> Result<ExitCode, Box<dyn std::error::Error>> {
         link: LinkConfig { keepalive_every: keepalive, ack_within: keepalive, ..LinkConfig::default() },
         numbering: Numbering::new(&a.number_domains),
         mediator: Default::default(),
+        reports,
     };
     let summary = tapline::poi::run(config, Arc::new(AtomicBool::new(false)))?;
     eprintln!("poi: {}", serde_json::to_string(&summary)?);

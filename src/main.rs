@@ -60,7 +60,8 @@ enum Command {
     Decode {
         /// hi2.ber, hi3.ber (etsi) or hi2.ber, hi3.ccc (laes).
         file: PathBuf,
-        /// `etsi` or `laes`; default: `laes` for a stream of CdcPdus or a `.ccc` file.
+        /// `etsi`, `laes` or `x2x3`; default: `laes` for a stream of CdcPdus or a `.ccc`
+        /// file, `x2x3` for a stream of X2/X3 PDUs (a POI spool segment).
         #[arg(long)]
         profile: Option<String>,
         /// Print one line per call (as the LEMF's calls.jsonl) from an etsi hi2.ber; the
@@ -138,6 +139,10 @@ enum Command {
         /// Where the PKI, spool and the agencies' received files go.
         #[arg(long, default_value = "out/demo")]
         out: PathBuf,
+        /// Run it scaled out: three points of interception (`tapline poi` processes) tasked
+        /// over X1 by this mediation function, X2/X3 to it, all over mutual TLS on loopback.
+        #[arg(long)]
+        scale_out: bool,
     },
     Poi(cli_poi::PoiArgs),
     /// Write a deterministic synthetic VoIP capture (SIP over UDP/TCP, IPv4/IPv6, VLAN,
@@ -353,7 +358,7 @@ fn main() -> ExitCode {
         }
         Command::Poi(args) => cli_poi::run_poi(args),
         Command::Certs { out, agencies, hosts, desk_users } => run_certs(&out, agencies, hosts, &desk_users),
-        Command::Demo { out } => run_demo(&out),
+        Command::Demo { out, scale_out } => run_demo(&out, scale_out),
         Command::Man { dir } => cli::docs::write_man_pages(Cli::command(), &dir)
             .map(|n| {
                 println!("{n} man pages in {}", dir.display());
@@ -517,8 +522,14 @@ fn run_certs(out: &Path, agencies: Vec<String>, hosts: Vec<String>, desk_users: 
     Ok(ExitCode::SUCCESS)
 }
 
-fn run_demo(out: &Path) -> Result<ExitCode, Box<dyn std::error::Error>> {
+fn run_demo(out: &Path, scale_out: bool) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let root = bundled_root();
+    if scale_out {
+        let exe = std::env::current_exe()?;
+        let demo = tapline::run::demo_scale_out(&exe, &tapline::gen::demo_scenario(), &root.join("warrants"), out)?;
+        print!("{}", tapline::run::scale_out_report(&demo));
+        return Ok(ExitCode::SUCCESS);
+    }
     let demo = tapline::run::demo(&root.join("fixtures/demo.pcap"), &root.join("warrants"), out)?;
     print!("{}", tapline::run::demo_report(&demo));
     Ok(ExitCode::SUCCESS)
@@ -575,30 +586,19 @@ fn run_decode(file: &Path, profile: Option<&str>, calls: bool) -> Result<ExitCod
     if calls {
         return cli::decode_calls::print(file, &bytes);
     }
-    let laes = match profile {
-        Some("laes") => true,
-        Some("etsi") => false,
-        Some(other) => return Err(format!("unknown profile `{other}` (etsi or laes)").into()),
-        None => {
-            file.extension().is_some_and(|e| e == "ccc") || tapline::handover::laes::decode::looks_like_cdc(&bytes)
-        }
+    use tapline::handover::profile::registry;
+    let profile = match profile {
+        Some(name) => registry::by_name(name)
+            .ok_or_else(|| format!("unknown profile `{name}` ({})", registry::all_names()))?,
+        None => registry::detect(file, &bytes),
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    use tapline::handover::laes::LaesStreamError;
-    use tapline::handover::decode::StreamError;
-    let broken_pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
-    let result = if laes {
-        match tapline::handover::laes::decode_laes_jsonl(&bytes, &mut out) {
-            Err(LaesStreamError::Io(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
-            r => r.map_err(|e| e.to_string()),
-        }
-    } else {
-        match tapline::handover::decode_stream_jsonl(&bytes, &mut out) {
-            Err(StreamError::Io(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),
-            r => r.map_err(|e| e.to_string()),
-        }
+    let result = match profile.decode_jsonl(&bytes, &mut out) {
+        Err(e) if e.is_broken_pipe() => return Ok(ExitCode::SUCCESS),
+        r => r.map_err(|e| e.to_string()),
     };
+    let broken_pipe = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
     // A reader that went away (`| head`) ends the output quietly.
     let result = match (result, std::io::Write::flush(&mut out)) {
         (Ok(_), Err(e)) if broken_pipe(&e) => return Ok(ExitCode::SUCCESS),

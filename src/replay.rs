@@ -214,14 +214,10 @@ impl AgencyOutput for FileOutput {
     }
 }
 
-/// The file an agency's stream is written to: `hi2.ber`, and `hi3.ber` (`etsi` PS-PDUs) or
-/// `hi3.ccc` (`laes` CCC frames, which are not BER).
+/// The file an agency's stream is written to (its profile's name for it): `hi2.ber`, and
+/// `hi3.ber` (`etsi` PS-PDUs) or `hi3.ccc` (`laes` CCC frames, which are not BER).
 pub fn stream_file_name(profile: Profile, channel: Channel) -> &'static str {
-    match (profile, channel) {
-        (_, Channel::Hi2) => "hi2.ber",
-        (Profile::Etsi, Channel::Hi3) => "hi3.ber",
-        (Profile::Laes, Channel::Hi3) => "hi3.ccc",
-    }
+    profile.handover().stream_file_name(channel)
 }
 
 /// Replays `capture` against the warrants in `warrants_dir`, writing into `out`.
@@ -247,7 +243,8 @@ pub fn replay_with(
     let agency_ids: Vec<String> = store.agencies.iter().map(|a| a.id.clone()).collect();
     // Streams of an earlier run in the same directory must not pass for this run's.
     for id in &agency_ids {
-        for name in ["hi2.ber", "hi3.ber", "hi3.ccc"] {
+        let names = Profile::ALL.into_iter().flat_map(|p| [Channel::Hi2, Channel::Hi3].map(|c| stream_file_name(p, c)));
+        for name in names {
             let stale = out.join(id).join(name);
             if stale.exists() {
                 fs::remove_file(&stale).map_err(|source| ReplayError::Io { path: stale, source })?;

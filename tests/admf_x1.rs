@@ -4,118 +4,35 @@
 //! restarted empty is re-tasked; an ADMF whose certificate is not the one a POI accepts is
 //! refused and changes nothing. What each POI holds is read back over X1 as the ADMF.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use tapline::x1::client::X1Client;
-use tapline::admf::envelope::{answers, container, Parties};
+use common::poi::{held, kinds, pois_toml, wait_for_tasks as wait_for, Proc};
 use tapline::admf::{xid_of, PoiState, PoisConfig};
 use tapline::delivery::pki::{create_dev_pki, issue_client_cert, loopback_hosts, DevPki};
 use tapline::warrant::Liid;
-use tapline::x1::{parse_response, write_request, DeliveryType, Request, Response, TaskDetails};
+use tapline::x1::DeliveryType;
 use tapline::x2x3::Xid;
 use tapline::Timestamp;
-
-/// A child killed when dropped.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
 }
 
-/// `tapline poi` on `addr` (port 0: any), accepting only the ADMF `appliance`, with no
-/// capture and its X2/X3 spool in `spool`; its address.
-fn start_poi(pki: &DevPki, ne: &str, addr: SocketAddr, spool: &Path) -> (Proc, SocketAddr) {
-    let cert = pki.server("poi").expect("poi cert");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_tapline"))
-        .args(["poi", "--x1-listen", &addr.to_string(), "--ne-id", ne, "--admf-id", "appliance", "--cert"])
-        .arg(&cert.cert)
-        .arg("--key")
-        .arg(&cert.key)
-        .arg("--client-ca")
-        .arg(&pki.ca)
-        .arg("--spool")
-        .arg(spool)
-        .arg("--x2x3-cert")
-        .arg(&pki.appliance.cert)
-        .arg("--x2x3-key")
-        .arg(&pki.appliance.key)
-        .arg("--x2x3-ca")
-        .arg(&pki.ca)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tapline poi");
-    let stderr = child.stderr.take().expect("stderr");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(a) = line.split("https://").nth(1).and_then(|a| a.trim().parse::<SocketAddr>().ok()) {
-                let _ = tx.send(a);
-            }
-        }
-    });
-    let addr = rx.recv_timeout(Duration::from_secs(60)).expect("the POI says where it listens");
-    (Proc(child), addr)
-}
-
-/// What a POI holds, read over X1 as the ADMF (`ListAllDetails`, then `GetTaskDetails`).
-fn held(rt: &tokio::runtime::Runtime, config: &PoisConfig, poi: usize) -> Option<BTreeMap<Xid, TaskDetails>> {
-    let p = &config.pois[poi];
-    let client = X1Client::new(&p.x1, &p.ca, &config.cert, &config.key).expect("client");
-    let parties = Parties { admf: config.admf_identifier.clone(), ne: p.ne_identifier.clone() };
-    let round = |requests: Vec<Request>| {
-        let x1 = container(&parties, &requests, Timestamp::wall_now());
-        let body = rt.block_on(client.post(write_request(&x1))).ok()?;
-        answers(&parties, &x1, parse_response(&body).ok()?).ok()
-    };
-    let Response::ListAllDetails { xids, .. } = round(vec![Request::ListAllDetails])?.remove(0) else { return None };
-    if xids.is_empty() {
-        return Some(BTreeMap::new());
-    }
-    let details = round(xids.iter().map(|xid| Request::GetTaskDetails { xid: *xid }).collect())?;
-    Some(
-        details
-            .into_iter()
-            .filter_map(|r| match r {
-                Response::GetTaskDetails { task, .. } => Some((task.xid, task)),
-                _ => None,
-            })
-            .collect(),
-    )
-}
-
-/// Delivery types held by XID.
-fn kinds(tasks: &BTreeMap<Xid, TaskDetails>) -> BTreeMap<Xid, DeliveryType> {
-    tasks.iter().map(|(x, t)| (*x, t.delivery_type)).collect()
+/// `tapline poi` with no capture on `addr` (port 0: any); its process and X1 address.
+fn start_poi(dir: &Path, pki: &DevPki, ne: &str, addr: SocketAddr, spool: &Path) -> (Proc, SocketAddr) {
+    let poi = common::poi::start::<&str>(dir, pki, ne, addr, spool, &[]);
+    (poi.proc, poi.x1)
 }
 
 fn xid(liid: &str) -> Xid {
     xid_of(&Liid::new(liid).expect("liid"))
-}
-
-/// Waits (up to two minutes) until both POIs hold exactly `want`.
-fn wait_for(rt: &tokio::runtime::Runtime, config: &PoisConfig, want: &BTreeMap<Xid, DeliveryType>, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let now: Vec<_> = (0..config.pois.len()).map(|i| held(rt, config, i).map(|t| kinds(&t))).collect();
-        if now.iter().all(|h| h.as_ref() == Some(want)) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{what}: POIs hold {now:?}, want {want:?}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn rfc3339(t: SystemTime) -> String {
@@ -132,29 +49,13 @@ fn warrant(dir: &Path, liid: &str, kind: &str, target: &str, until: &str) {
     std::fs::write(dir.join(format!("{liid}.toml")), text).expect("warrant file");
 }
 
-fn pois_toml(dir: &Path, pki: &DevPki, cert: &str, pois: &[(SocketAddr, &str)], deliver_to: SocketAddr) -> PathBuf {
-    let ca_dir = pki.ca.parent().expect("pki dir");
-    let mut t = format!(
-        "[admf]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\ndeliver_to = \"{deliver_to}\"\nreconcile_secs = 1\n",
-        ca_dir.join(format!("{cert}.pem")).display(),
-        ca_dir.join(format!("{cert}.key")).display(),
-        pki.ca.display()
-    );
-    for (i, (addr, ne)) in pois.iter().enumerate() {
-        t += &format!("\n[[poi]]\nid = \"p{}\"\nx1 = \"https://localhost:{}/X1/NE\"\nne_identifier = \"{ne}\"\n", i + 1, addr.port());
-    }
-    let path = dir.join(format!("pois-{cert}.toml"));
-    std::fs::write(&path, t).expect("pois.toml");
-    path
-}
-
 #[test]
 fn warrant_changes_reach_every_poi_and_a_restarted_poi_is_re_tasked() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let pki = create_dev_pki(&tmp.path().join("pki"), &["poi".to_string()], &loopback_hosts()).expect("PKI");
     let any: SocketAddr = "127.0.0.1:0".parse().expect("addr");
-    let (p1, a1) = start_poi(&pki, "poi-1", any, &tmp.path().join("spool-1"));
-    let (p2, a2) = start_poi(&pki, "poi-2", any, &tmp.path().join("spool-2"));
+    let (p1, a1) = start_poi(tmp.path(), &pki, "poi-1", any, &tmp.path().join("spool-1"));
+    let (p2, a2) = start_poi(tmp.path(), &pki, "poi-2", any, &tmp.path().join("spool-2"));
     let warrants = tmp.path().join("warrants");
     std::fs::create_dir_all(&warrants).expect("dir");
     std::fs::write(
@@ -231,7 +132,7 @@ fn warrant_changes_reach_every_poi_and_a_restarted_poi_is_re_tasked() {
 
     // POI 2 SIGKILLed and restarted empty on the same port: the next reconciliation re-tasks it.
     drop(p2);
-    let (_p2, again) = start_poi(&pki, "poi-2", a2, &tmp.path().join("spool-2-again"));
+    let (_p2, again) = start_poi(tmp.path(), &pki, "poi-2", a2, &tmp.path().join("spool-2-again"));
     assert_eq!(again, a2);
     wait_for(&rt, &config, &want, "after POI 2 restarted");
     drop(p1);
@@ -255,7 +156,7 @@ fn a_poi_refuses_an_admf_it_does_not_know_and_keeps_its_tasks() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let pki = create_dev_pki(&tmp.path().join("pki"), &["poi".to_string()], &loopback_hosts()).expect("PKI");
     issue_client_cert(pki.ca.parent().expect("dir"), "intruder", "admf").expect("intruder cert");
-    let (_p1, a1) = start_poi(&pki, "poi-1", "127.0.0.1:0".parse().expect("addr"), &tmp.path().join("spool-1"));
+    let (_p1, a1) = start_poi(tmp.path(), &pki, "poi-1", "127.0.0.1:0".parse().expect("addr"), &tmp.path().join("spool-1"));
     let deliver_to: SocketAddr = "127.0.0.1:24000".parse().expect("addr");
     let good = PoisConfig::load(&pois_toml(tmp.path(), &pki, "appliance", &[(a1, "poi-1")], deliver_to)).expect("pois");
     let bad = PoisConfig::load(&pois_toml(tmp.path(), &pki, "intruder", &[(a1, "poi-1")], deliver_to)).expect("pois");

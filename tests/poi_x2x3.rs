@@ -17,6 +17,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::poi::{pdus_sent, Poi};
 use delivery_support::*;
 use poi_support::*;
 use rustls::pki_types::ServerName;
@@ -26,6 +27,16 @@ use tapline::x1::*;
 use tapline::x2x3::{IngestCounters, Listener, ListenerConfig, Xid};
 use tapline::Timestamp;
 use tokio::io::AsyncWriteExt;
+
+/// `tapline poi` (neIdentifier `poi-1`, keepalives every second) replaying `pcap` once it
+/// holds `wait_tasks` tasks.
+fn start_poi(dir: &Path, pki: &DevPki, spool: &Path, pcap: Option<&Path>, wait_tasks: usize) -> Poi {
+    let mut extra: Vec<std::ffi::OsString> = vec!["--keepalive-secs".into(), "1".into(), "--wait-tasks".into(), wait_tasks.to_string().into()];
+    if let Some(p) = pcap {
+        extra.extend(["--pcap".into(), p.as_os_str().to_owned()]);
+    }
+    common::poi::start(dir, pki, "poi-1", "127.0.0.1:0".parse().expect("addr"), spool, &extra)
+}
 
 /// The mediation function: X2/X3 listener into `tapline run` with the bundled warrants.
 struct Mf {
@@ -65,10 +76,10 @@ fn a_tasked_poi_gives_the_agencies_what_a_single_box_gives() {
     let mf_addr = mf.listener.local_addrs()[0];
     let tasks = tasks(&w.warrants, |_| true);
     assert_eq!(tasks.len(), 2);
-    let (mut poi, x1_addr, log) = start_poi(w.dir.path(), &w.pki, &w.dir.path().join("poi-spool"), Some(&w.pcap), tasks.len(), "poi");
-    w.task(x1_addr, mf_addr, &tasks);
-    wait_exit(&mut poi, &log);
-    let summary = final_summary(&log);
+    let mut poi = start_poi(w.dir.path(), &w.pki, &w.dir.path().join("poi-spool"), Some(&w.pcap), tasks.len());
+    w.task(poi.x1, mf_addr, &tasks);
+    poi.wait_exit();
+    let summary = poi.final_summary();
     let (x2, x3) = pdus_sent(&summary);
     assert!(x2 > 0 && x3 > 0, "{summary}");
     assert_eq!(summary["unconfirmed"], 0);
@@ -85,10 +96,10 @@ fn with_only_iri_only_tasks_the_poi_sends_no_content() {
     let mf_addr = mf.listener.local_addrs()[0];
     let tasks = tasks(&w.warrants, |k| !k.entitlement().content);
     assert!(!tasks.is_empty() && tasks.iter().all(|t| t.delivery_type == DeliveryType::X2Only));
-    let (mut poi, x1_addr, log) = start_poi(w.dir.path(), &w.pki, &w.dir.path().join("poi-spool"), Some(&w.pcap), tasks.len(), "poi");
-    w.task(x1_addr, mf_addr, &tasks);
-    wait_exit(&mut poi, &log);
-    let summary = final_summary(&log);
+    let mut poi = start_poi(w.dir.path(), &w.pki, &w.dir.path().join("poi-spool"), Some(&w.pcap), tasks.len());
+    w.task(poi.x1, mf_addr, &tasks);
+    poi.wait_exit();
+    let summary = poi.final_summary();
     let (x2, x3) = pdus_sent(&summary);
     assert!(x2 > 0, "{summary}");
     assert_eq!((x3, summary["pdus"]["x3_bytes"].as_u64()), (0, Some(0)), "no X3 byte: {summary}");
@@ -106,36 +117,35 @@ fn a_poi_killed_with_everything_spooled_delivers_it_all_after_a_restart() {
     // The MF's address is known but nobody listens there yet: nothing can be confirmed.
     let mf_addr = reserved_port();
     let tasks = tasks(&w.warrants, |_| true);
-    let (mut poi, x1_addr, log) = start_poi(w.dir.path(), &w.pki, &spool, Some(&w.pcap), tasks.len(), "poi-1");
-    w.task(x1_addr, mf_addr, &tasks);
+    let poi = start_poi(w.dir.path(), &w.pki, &spool, Some(&w.pcap), tasks.len());
+    w.task(poi.x1, mf_addr, &tasks);
     assert!(
-        wait_until(Duration::from_secs(60), || poi_summary(&log, "poi: capture done ").is_some()),
+        wait_until(Duration::from_secs(60), || poi.summary("poi: capture done ").is_some()),
         "the capture is processed: {}",
-        std::fs::read_to_string(&log).unwrap_or_default()
+        poi.log_text()
     );
-    let (x2, x3) = pdus_sent(&poi_summary(&log, "poi: capture done ").expect("summary"));
+    let (x2, x3) = pdus_sent(&poi.summary("poi: capture done ").expect("summary"));
     assert!(x2 > 0 && x3 > 0);
-    poi.kill().expect("SIGKILL");
-    let _ = poi.wait();
+    drop(poi); // SIGKILL
 
     let mf = start_mf(w.dir.path(), &w.pki, &w.warrants, mf_addr);
     // Restarted with no capture and no tasks: it delivers its spool where it was addressed.
-    let (mut poi, _, log) = start_poi(w.dir.path(), &w.pki, &spool, None, 0, "poi-2");
+    let mut poi = start_poi(w.dir.path(), &w.pki, &spool, None, 0);
     let counters = {
         assert!(
             wait_until(Duration::from_secs(30), || mf.listener.counters().frames >= x2 + x3),
             "every spooled PDU arrives: {:?}\n{}",
             mf.listener.counters(),
-            std::fs::read_to_string(&log).unwrap_or_default()
+            poi.log_text()
         );
         // Until the POI has had its confirmation, then stop it.
         assert!(
             wait_until(Duration::from_secs(30), || spool_confirmed(&spool)),
             "the spool is confirmed: {}",
-            std::fs::read_to_string(&log).unwrap_or_default()
+            poi.log_text()
         );
-        let _ = Command::new("kill").arg("-TERM").arg(poi.id().to_string()).status();
-        wait_exit(&mut poi, &log);
+        poi.proc.terminate();
+        poi.wait_exit();
         mf.finish(x2 + x3)
     };
     assert_eq!((counters.x2_pdus, counters.x3_pdus), (x2, x3), "each PDU once: {counters:?}");

@@ -238,3 +238,35 @@ fn tshark_decodes_the_pdus_tapline_writes() {
     assert_eq!(col(&rows[2], "li5g.sq"), "5");
     assert_eq!(col(&rows[3], "li5g.sq"), "5");
 }
+
+/// `tapline decode` reads a stream of third-party X2/X3 PDUs (the five lippycat vectors
+/// back to back) through the `x2x3` profile: found without `--profile`, one JSON line per
+/// PDU, the matched target counted and never printed.
+#[test]
+fn decode_prints_a_stream_of_lippycat_pdus_through_the_x2x3_profile() {
+    let Some(dir) = shared() else { return };
+    let names = ["keepalive", "x2_sip_bye", "x2_sip_invite", "x2_sip_message", "x3_rtp"];
+    let stream: Vec<u8> = names.iter().flat_map(|n| hex_vector(&dir.join(format!("lippycat-{n}.hex")))).collect();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let file = tmp.path().join("seg-0000000000000000.ber");
+    std::fs::write(&file, &stream).expect("write stream");
+    let tapline = || Command::new(env!("CARGO_BIN_EXE_tapline"));
+    for args in [&["decode"][..], &["decode", "--profile", "x2x3"][..]] {
+        let out = tapline().args(args).arg(&file).output().expect("tapline decode");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(!stdout.contains("alice"), "{args:?}: a matched target was printed");
+        let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("json line")).collect();
+        let types: Vec<&str> = lines.iter().map(|l| l["pdu_type"].as_str().unwrap_or_default()).collect();
+        assert_eq!(types, ["Keepalive", "X2", "X2", "X2", "X3"], "{args:?}");
+        for l in &lines[1..] {
+            assert_eq!(l["xid"], "00112233-4455-6677-8899-aabbccddeeff", "{args:?}");
+            assert_eq!(l["correlation_id"], 0x1111_1111_1111_1111u64, "{args:?}");
+            assert_eq!(l["matched_targets"], 1, "{args:?}");
+        }
+    }
+    let out = tapline().args(["decode", "--profile", "x3"]).arg(&file).output().expect("tapline decode");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("unknown profile `x3`") && err.contains("`etsi`, `laes` or `x2x3`"), "{err}");
+}

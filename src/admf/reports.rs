@@ -4,7 +4,8 @@
 //! neIdentifier is the common name of the client certificate and a POI of pois.toml
 //! ([`crate::x1::report::acknowledge`]), then logged (WARN for faults and warnings, INFO
 //! otherwise; the free-text details are never logged: they could name anything) and counted
-//! in `tapline_x1_reports_total{poi,kind}`.
+//! in `tapline_x1_reports_total{poi,kind}` and `tapline_x1_report_messages_total{poi,message}`
+//! (the latter also in `tapline run`'s summary).
 
 use std::sync::Arc;
 
@@ -69,6 +70,7 @@ impl ReportDesk {
         for (ne, report) in &accepted {
             let poi = self.poi_id(ne);
             self.metrics.add_x1(X1Family::Reports, poi, report.type_str(), 1);
+            self.metrics.add_x1(X1Family::ReportMessages, poi, report.kind().as_str(), 1);
             log(poi, report);
         }
         write_response(&answer)
@@ -94,11 +96,8 @@ fn is_fault(report: &IssueReport) -> bool {
 }
 
 fn log(poi: &str, report: &IssueReport) {
-    let (what, id, code) = match report {
-        IssueReport::Task { xid, code, .. } => ("task", Some(xid.to_string()), *code),
-        IssueReport::Destination { did, code, .. } => ("destination", Some(did.to_string()), *code),
-        IssueReport::Ne { code, .. } => ("network element", None, *code),
-    };
+    let (what, id, code) = report.about();
+    let id = id.map(|x| x.to_string());
     let kind = report.type_str();
     if is_fault(report) {
         tracing::warn!(poi, about = what, id, kind, code, "X1 issue reported by a POI");

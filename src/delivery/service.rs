@@ -11,10 +11,11 @@ use tokio::task::JoinHandle;
 
 use super::queue::{Queue, QueueMetrics, Queues, SpoolOutput};
 use super::sender::{run_sender, KeepaliveIdentity, Phase, Sender, SenderConfig};
-use super::spool::{Framing, SpoolError};
+use super::spool::SpoolError;
 use super::tls::{self, TlsError};
+use crate::handover::profile::Confirmation;
 use crate::handover::sequencer::Channel;
-use crate::warrant::{Agency, Appliance, Profile};
+use crate::warrant::{Agency, Appliance};
 
 /// Where and how to deliver.
 #[derive(Clone, Debug)]
@@ -35,6 +36,8 @@ pub enum DeliveryError {
     NoCa { agency: String },
     #[error("agency `{agency}`: {source}")]
     Tls { agency: String, source: TlsError },
+    #[error("agency `{agency}`: profile `{profile}` is confirmed by keepalive acks, which agency delivery does not speak")]
+    Confirmation { agency: String, profile: &'static str },
     #[error("{0}")]
     Spool(#[from] SpoolError),
     #[error("tokio runtime: {0}")]
@@ -153,18 +156,20 @@ impl Delivery {
                 delivery_country: agency.country.clone(),
             };
             let dir = options.spool.join(&agency.id);
-            let hi2 = Arc::new(Queue::open(&agency.id, Channel::Hi2, &dir.join("hi2"), options.spool_limit)?);
-            let hi3_framing = match agency.profile {
-                Profile::Etsi => Framing::Ber,
-                Profile::Laes => Framing::Ccc,
+            let profile = agency.profile.handover();
+            // The senders below keep the TS 102 232-1 keep-alive discipline.
+            match profile.confirmation() {
+                Confirmation::EchoedKeepalive => {}
+                Confirmation::AckedKeepalive => {
+                    return Err(DeliveryError::Confirmation { agency: agency.id.clone(), profile: profile.name() })
+                }
+            }
+            let open = |channel| {
+                let dir = dir.join(interface_name(channel));
+                Queue::open_framed(&agency.id, channel, &dir, options.spool_limit, profile.framing(channel)).map(Arc::new)
             };
-            let hi3 = Arc::new(Queue::open_framed(
-                &agency.id,
-                Channel::Hi3,
-                &dir.join("hi3"),
-                options.spool_limit,
-                hi3_framing,
-            )?);
+            let hi2 = open(Channel::Hi2)?;
+            let hi3 = open(Channel::Hi3)?;
             for (queue, endpoint) in [(&hi2, &agency.hi2), (&hi3, &agency.hi3)] {
                 let sender = Sender {
                     queue: queue.clone(),

@@ -73,11 +73,27 @@ impl Scenario {
         w: impl Write,
         resolution: Resolution,
     ) -> io::Result<ScenarioStats> {
+        self.write_pcap_part(w, resolution, |_| true)
+    }
+
+    /// [`Scenario::write_pcap_with`] of only the items whose index `keep` accepts (calls
+    /// numbered first, then MESSAGEs): each item's frames are exactly those of the whole
+    /// capture, so the parts of a partition merge back into it (what each point of
+    /// interception of `demo --scale-out` sees).
+    pub fn write_pcap_part(
+        &self,
+        w: impl Write,
+        resolution: Resolution,
+        keep: impl Fn(usize) -> bool,
+    ) -> io::Result<ScenarioStats> {
         let mut merger = Merger::new();
-        for (i, spec) in self.calls.iter().enumerate() {
+        let mut calls = 0;
+        for (i, spec) in self.calls.iter().enumerate().filter(|(i, _)| keep(*i)) {
             merger.add(plan_call(spec, Rng::derive(self.seed, i as u64)));
+            calls += 1;
         }
-        for (i, spec) in self.messages.iter().enumerate() {
+        let first_message = self.calls.len();
+        for (i, spec) in self.messages.iter().enumerate().filter(|(i, _)| keep(first_message + i)) {
             merger.add(plan_message(
                 spec,
                 Rng::derive(self.seed, MESSAGE_STREAM_BASE + i as u64),
@@ -85,7 +101,7 @@ impl Scenario {
         }
         let mut pcap = PcapWriter::new(w, resolution)?;
         let mut stats = ScenarioStats {
-            calls: self.calls.len() as u64,
+            calls,
             ..ScenarioStats::default()
         };
         while let Some(frame) = merger.pop() {

@@ -268,6 +268,38 @@ fn committed_demo_matches_a_fresh_build() {
     );
 }
 
+/// The parts of a partition of the demo's items hold exactly the whole capture's frames.
+#[test]
+fn parts_of_a_partition_merge_back_into_the_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let frames = |bytes: &[u8]| {
+        let path = dir.path().join("part.pcap");
+        std::fs::write(&path, bytes).unwrap();
+        let mut r = crate::capture::FileReader::open(&path).unwrap();
+        let mut v = Vec::new();
+        while let Some(f) = r.next_frame().unwrap() {
+            v.push((f.ts, f.data.to_vec()));
+        }
+        v
+    };
+    let demo = demo_scenario();
+    let (whole, _) = write(&demo);
+    let mut merged = Vec::new();
+    let mut calls = 0;
+    for part in 0..3 {
+        let mut bytes = Vec::new();
+        calls += demo.write_pcap_part(&mut bytes, Resolution::Micro, |i| i % 3 == part).unwrap().calls;
+        let got = frames(&bytes);
+        assert!(!got.is_empty(), "part {part}");
+        merged.extend(got);
+    }
+    let mut want = frames(&whole);
+    merged.sort();
+    want.sort();
+    assert_eq!(merged, want);
+    assert_eq!(calls, 4);
+}
+
 /// Rewrites fixtures/demo.pcap: `cargo test --lib gen::tests::regenerate_demo -- --ignored`.
 #[test]
 #[ignore]

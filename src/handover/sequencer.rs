@@ -1,12 +1,11 @@
-//! The handover stage: turns mediation records into each agency's byte streams in its
-//! profile: `etsi` PS-PDUs numbered gap-free per (LIID, CIN) with separate IRI and CC
-//! counters, or `laes` CDC records and CCC frames.
+//! The handover stage: turns mediation records into each agency's byte streams with its
+//! profile's encoder (see `handover::profile`), numbering records gap-free per (LIID, CIN)
+//! with separate IRI and CC counters (`etsi` PS-PDUs carry the number).
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::etsi::{self, IriContent, PduHeader};
-use super::laes::LaesEncoder;
-use crate::mediation::{self, IriForm, Record, RecordBody, RecordSink};
+use super::profile::{Addressee, RecordEncoder};
+use crate::mediation::{Record, RecordSink};
 use crate::warrant::{Agency, Appliance, Profile};
 
 /// The two handover interfaces of an agency.
@@ -57,15 +56,28 @@ pub struct Sequencer<O> {
     sequences: HashMap<String, HashMap<u32, Counters>>,
     counts: BTreeMap<String, LiidCounts>,
     unroutable: u64,
-    buf: Vec<u8>,
-    laes: LaesEncoder,
+    /// One encoder per profile in use (shared by that profile's agencies), and the slot of
+    /// each agency's.
+    encoders: Vec<(Profile, Box<dyn RecordEncoder>)>,
+    agency_encoder: Vec<usize>,
     output: O,
 }
 
 impl<O: AgencyOutput> Sequencer<O> {
     pub fn new(appliance: Appliance, agencies: Vec<Agency>, output: O) -> Self {
         let agency_index = agencies.iter().enumerate().map(|(i, a)| (a.id.clone(), i)).collect();
-        let laes = LaesEncoder::with_numbering(appliance.numbering.clone());
+        let mut encoders: Vec<(Profile, Box<dyn RecordEncoder>)> = Vec::new();
+        let mut agency_encoder = Vec::with_capacity(agencies.len());
+        for agency in &agencies {
+            let slot = match encoders.iter().position(|(p, _)| *p == agency.profile) {
+                Some(slot) => slot,
+                None => {
+                    encoders.push((agency.profile, agency.profile.handover().record_encoder(&appliance)));
+                    encoders.len() - 1
+                }
+            };
+            agency_encoder.push(slot);
+        }
         Sequencer {
             appliance,
             agencies,
@@ -73,8 +85,8 @@ impl<O: AgencyOutput> Sequencer<O> {
             sequences: HashMap::new(),
             counts: BTreeMap::new(),
             unroutable: 0,
-            buf: Vec::with_capacity(2048),
-            laes,
+            encoders,
+            agency_encoder,
             output,
         }
     }
@@ -148,60 +160,15 @@ impl<O: AgencyOutput> RecordSink for Sequencer<O> {
         if fresh_cin {
             counts.communications += 1;
         }
-        let Some(agency_def) = self.agencies.get(agency) else { return };
-        if agency_def.profile == Profile::Laes {
-            let output = &mut self.output;
-            let emitted = self.laes.record(r, &self.appliance.network_element_id, &mut |channel, bytes| {
-                output.write_pdu(agency, channel, bytes)
-            });
-            counts.iri_records += emitted.cdc;
-            counts.cc_records += emitted.ccc;
+        let (Some(agency_def), Some((_, encoder))) =
+            (self.agencies.get(agency), self.agency_encoder.get(agency).and_then(|&e| self.encoders.get_mut(e)))
+        else {
             return;
-        }
-        let header = PduHeader {
-            liid,
-            authorization_country: &self.appliance.country,
-            operator_id: &self.appliance.operator_id,
-            network_element_id: &self.appliance.network_element_id,
-            cin: r.cin,
-            delivery_country: &agency_def.country,
-            sequence,
-            ts: r.ts,
         };
-        self.buf.clear();
-        let channel = match r.body {
-            RecordBody::Iri { iri_type, form, src, dst, bytes, .. } => {
-                let content = match form {
-                    IriForm::SipMessage => IriContent::SipMessage { src, dst, sip: bytes },
-                    IriForm::IriOnlySipMessage => IriContent::IriOnlySipMessage { src, dst, sip: bytes },
-                    IriForm::IriOnlyRtpPacket => IriContent::IriOnlyRtpPacket { ip_packet: bytes },
-                };
-                etsi::encode_iri(&mut self.buf, &header, iri_type_of(iri_type), &content);
-                counts.iri_records += 1;
-                Channel::Hi2
-            }
-            RecordBody::Cc { direction, bytes, .. } => {
-                etsi::encode_cc(&mut self.buf, &header, direction_of(direction), bytes);
-                counts.cc_records += 1;
-                Channel::Hi3
-            }
-        };
-        self.output.write_pdu(agency, channel, &self.buf);
-    }
-}
-
-fn iri_type_of(t: mediation::IriType) -> etsi::IriType {
-    match t {
-        mediation::IriType::Begin => etsi::IriType::Begin,
-        mediation::IriType::Continue => etsi::IriType::Continue,
-        mediation::IriType::End => etsi::IriType::End,
-        mediation::IriType::Report => etsi::IriType::Report,
-    }
-}
-
-fn direction_of(d: mediation::Direction) -> etsi::Direction {
-    match d {
-        mediation::Direction::FromTarget => etsi::Direction::FromTarget,
-        mediation::Direction::ToTarget => etsi::Direction::ToTarget,
+        let to = Addressee { appliance: &self.appliance, agency: agency_def, sequence };
+        let output = &mut self.output;
+        let emitted = encoder.encode(r, &to, &mut |channel, bytes| output.write_pdu(agency, channel, bytes));
+        counts.iri_records += emitted.iri;
+        counts.cc_records += emitted.cc;
     }
 }

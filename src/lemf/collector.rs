@@ -18,7 +18,20 @@ use crate::handover::laes::decode::{decode_cdc, looks_like_cdc, udp_payload, Cdc
 use crate::handover::laes::{case_id_field, Frame};
 use crate::handover::etsi::Hi1Notification;
 use crate::handover::{decode_pdu, DecodeError, Header, Hi1Operation, Payload, Pdu};
+use crate::handover::sequencer::Channel;
+use crate::warrant::Profile;
 use crate::Timestamp;
+
+/// A stream file as the profiles name it: PS-PDUs (and `laes` CDC records, under the same
+/// name) in `hi2.ber`/`hi3.ber`.
+fn ber_file(channel: Channel) -> &'static str {
+    Profile::Etsi.handover().stream_file_name(channel)
+}
+
+/// The `laes` profile's file of CCC frames, `hi3.ccc`.
+fn ccc_file() -> &'static str {
+    Profile::Laes.handover().stream_file_name(Channel::Hi3)
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CollectorError {
@@ -144,7 +157,7 @@ impl Collector {
         let mut streams: HashMap<StreamKey, StreamState> = HashMap::new();
         let mut stats = LemfStats::default();
         let mut calls = CallFiles::open(dir, view)?;
-        for name in ["hi2.ber", "hi3.ber"] {
+        for name in [ber_file(Channel::Hi2), ber_file(Channel::Hi3)] {
             let path = dir.join(name);
             let bytes = match fs::read(&path) {
                 Ok(b) => b,
@@ -167,8 +180,8 @@ impl Collector {
         let pcap = PcapFile::open(&pcap_path).map_err(io_at(&pcap_path))?;
         let mut c = Collector {
             dir: dir.to_owned(),
-            hi2: open_append(&dir.join("hi2.ber"))?,
-            hi3: open_append(&dir.join("hi3.ber"))?,
+            hi2: open_append(&dir.join(ber_file(Channel::Hi2)))?,
+            hi3: open_append(&dir.join(ber_file(Channel::Hi3)))?,
             jsonl: open_append(&dir.join("records.jsonl"))?,
             pcap,
             calls,
@@ -236,8 +249,8 @@ impl Collector {
                 tracing::warn!(cin, ?kind, expected, got = seq, "sequence gap");
             }
             let (w, name) = match kind {
-                Kind::Iri => (&mut self.hi2, "hi2.ber"),
-                Kind::Cc => (&mut self.hi3, "hi3.ber"),
+                Kind::Iri => (&mut self.hi2, ber_file(Channel::Hi2)),
+                Kind::Cc => (&mut self.hi3, ber_file(Channel::Hi3)),
             };
             w.write_all(bytes).map_err(|source| CollectorError::Io { path: self.dir.join(name), source })?;
             self.write_pcap(&pdu, cin)?;
@@ -313,7 +326,7 @@ impl Collector {
             self.ccc_cases.insert((case_id_field(&rec.case_id), cin), rec.case_id.clone());
         }
         self.count(&rec.case_id, Kind::Iri);
-        self.hi2.write_all(bytes).map_err(|source| CollectorError::Io { path: self.dir.join("hi2.ber"), source })?;
+        self.hi2.write_all(bytes).map_err(|source| CollectorError::Io { path: self.dir.join(ber_file(Channel::Hi2)), source })?;
         let line = json!({
             "liid": rec.case_id,
             "cin": cin,
@@ -348,7 +361,7 @@ impl Collector {
             None => frame.case_id_text(),
         };
         self.count(&liid, Kind::Cc);
-        let path = self.dir.join("hi3.ccc");
+        let path = self.dir.join(ccc_file());
         let w = match &mut self.ccc {
             Some(w) => w,
             None => self.ccc.insert(open_append(&path)?),
@@ -435,13 +448,13 @@ impl Collector {
 
     /// Pushes everything received to the files (before a keep-alive is answered).
     pub fn flush(&mut self) -> Result<(), CollectorError> {
-        for (w, name) in [(&mut self.hi2, "hi2.ber"), (&mut self.hi3, "hi3.ber"), (&mut self.jsonl, "records.jsonl")] {
+        for (w, name) in [(&mut self.hi2, ber_file(Channel::Hi2)), (&mut self.hi3, ber_file(Channel::Hi3)), (&mut self.jsonl, "records.jsonl")] {
             w.flush().map_err(|source| CollectorError::Io { path: self.dir.join(name), source })?;
         }
         self.pcap.flush().map_err(|source| CollectorError::Io { path: self.dir.join("content.pcap"), source })?;
         self.calls.flush()?;
         if let Some(w) = &mut self.ccc {
-            w.flush().map_err(|source| CollectorError::Io { path: self.dir.join("hi3.ccc"), source })?;
+            w.flush().map_err(|source| CollectorError::Io { path: self.dir.join(ccc_file()), source })?;
         }
         Ok(())
     }

@@ -206,15 +206,19 @@ pub enum X1Family {
     Requests,
     /// X1 fault reports received from POIs, by POI and report kind.
     Reports,
+    /// The same reports by POI and message (`ReportTaskIssue`, `ReportDestinationIssue`,
+    /// `ReportNEIssue`).
+    ReportMessages,
 }
 
 impl X1Family {
-    pub const ALL: [X1Family; 2] = [X1Family::Requests, X1Family::Reports];
+    pub const ALL: [X1Family; 3] = [X1Family::Requests, X1Family::Reports, X1Family::ReportMessages];
 
     pub fn name(self) -> &'static str {
         match self {
             X1Family::Requests => "tapline_x1_requests_total",
             X1Family::Reports => "tapline_x1_reports_total",
+            X1Family::ReportMessages => "tapline_x1_report_messages_total",
         }
     }
 
@@ -222,6 +226,7 @@ impl X1Family {
         match self {
             X1Family::Requests => "X1 requests sent to points of interception, by POI and outcome.",
             X1Family::Reports => "X1 issue reports received from points of interception, by POI and kind.",
+            X1Family::ReportMessages => "X1 issue reports received from points of interception, by POI and message.",
         }
     }
 
@@ -230,6 +235,7 @@ impl X1Family {
         match self {
             X1Family::Requests => "outcome",
             X1Family::Reports => "kind",
+            X1Family::ReportMessages => "message",
         }
     }
 }

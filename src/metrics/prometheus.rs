@@ -59,6 +59,7 @@ pub const FAMILIES: &[&str] = &[
     "tapline_warrants",
     "tapline_x1_requests_total",
     "tapline_x1_reports_total",
+    "tapline_x1_report_messages_total",
     "tapline_interface_records_spooled_total",
     "tapline_interface_records_confirmed_total",
     "tapline_interface_records_unconfirmed",

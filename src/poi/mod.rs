@@ -2,7 +2,8 @@
 //! mediator's call tracking over its capture with its tasks as the warrant table
 //! ([`tasks`]), turns what each task matches into X2 (SIP) and X3 (RTP/RTCP) PDUs
 //! ([`core`], sans-IO) and delivers them through a durable spool per destination over
-//! mutually authenticated TLS 1.3 ([`run`], the process shell).
+//! mutually authenticated TLS 1.3 ([`run`], the process shell); it reports its faults to
+//! the ADMF over X1 ([`faults`], sans-IO, and [`reporting`], its shell).
 //!
 //! Spool contract: a PDU is appended to its destination's spool before it is sent and
 //! deleted only once confirmed. Data PDUs are never acknowledged, so the sender writes a
@@ -13,6 +14,8 @@
 //! and timestamp (`x2x3::dedupe`).
 
 pub mod core;
+pub mod faults;
+pub mod reporting;
 pub mod run;
 pub mod tasks;
 

@@ -11,6 +11,9 @@
 //!   restarted delivers what it had captured.
 //! - The sender deletes PDUs only once a keepalive ack confirmed them
 //!   ([`crate::x2x3::sender::run_spooled`]).
+//! - Faults are reported to the ADMF ([`super::reporting`]): a destination down or back,
+//!   a task with no usable destination, a full or unwritable spool, a stop with PDUs
+//!   unconfirmed; reporting never holds up the capture.
 //! - When a capture file ends, the POI waits until every spool is confirmed, then exits;
 //!   with no capture (or a live one) it runs until SIGTERM/SIGINT.
 
@@ -25,8 +28,12 @@ use rustls::pki_types::ServerName;
 use tokio::sync::watch;
 
 use super::core::{Poi, PoiStats};
+use super::faults::{NeCondition, Observation, TaskFault};
+use super::reporting::{ReportOptions, ReportStats, Reports};
 use crate::capture::{CaptureError, CaptureSource, Next};
-use crate::delivery::spool::{Framing, Spool, SpoolError, SpoolOptions};
+use crate::delivery::spool::{Spool, SpoolError, SpoolOptions};
+use crate::handover::profile::{x2x3::X2X3, HandoverProfile};
+use crate::handover::sequencer::Channel;
 use crate::delivery::tls::TlsError;
 use crate::mediation::MediatorConfig;
 use crate::warrant::Numbering;
@@ -60,6 +67,8 @@ pub struct PoiConfig {
     pub link: LinkConfig,
     pub numbering: Numbering,
     pub mediator: MediatorConfig,
+    /// Where and how faults are reported to the ADMF.
+    pub reports: ReportOptions,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +103,8 @@ pub struct PoiSummary {
     pub spool_waits: u64,
     /// PDUs still unconfirmed when the run ended (0 after a normal end).
     pub unconfirmed: u64,
+    /// Issue reports to the ADMF, by result.
+    pub x1_reports: ReportStats,
 }
 
 /// One destination's spool and sender.
@@ -107,6 +118,7 @@ struct Outlet {
 struct Outlets<'a> {
     config: &'a PoiConfig,
     runtime: &'a tokio::runtime::Runtime,
+    reports: &'a Reports,
     stop: watch::Receiver<bool>,
     by_did: BTreeMap<Xid, Outlet>,
 }
@@ -144,7 +156,7 @@ impl Outlets<'_> {
             return Ok(());
         }
         self.write_address(&did, addr)?;
-        let options = SpoolOptions { framing: Framing::X2x3, fsync: self.config.fsync, ..SpoolOptions::default() };
+        let options = SpoolOptions { framing: X2X3.framing(Channel::Hi2), fsync: self.config.fsync, ..SpoolOptions::default() };
         let queue = Arc::new(SpooledQueue::new(Spool::open_with(&self.spool_dir(&did), options)?));
         let name = match &self.config.server_name {
             Some(n) => ServerName::try_from(n.clone()).map_err(|_| PoiError::BadServerName(n.clone()))?,
@@ -160,6 +172,7 @@ impl Outlets<'_> {
         let (tx, rx) = watch::channel(addr);
         let stats = Arc::new(SenderStats::default());
         self.runtime.spawn(run_spooled(sender, rx, queue.clone(), stats.clone(), self.stop.clone()));
+        self.reports.watch(did, stats.clone());
         tracing::info!(did = %did, %addr, unconfirmed = queue.unconfirmed(), "X2/X3 destination open");
         self.by_did.insert(did, Outlet { queue, addr: tx, stats });
         Ok(())
@@ -197,6 +210,24 @@ pub fn run(mut config: PoiConfig, stop: Arc<AtomicBool>) -> Result<PoiSummary, P
         .enable_all()
         .build()
         .map_err(io_at(Path::new("tokio runtime")))?;
+    let reports = Reports::start(&runtime, config.reports.clone())?;
+    let result = serve(&mut config, &runtime, &reports, &stop);
+    match &result {
+        Err(PoiError::Spool(SpoolError::Full { .. } | SpoolError::DiskFull { .. })) => {}
+        Err(PoiError::Spool(_) | PoiError::Io { .. }) => reports.observe(Observation::Ne { condition: NeCondition::SpoolUnwritable, active: true }),
+        Ok(summary) if summary.unconfirmed > 0 => reports.observe(Observation::Ne { condition: NeCondition::UnconfirmedAtStop, active: true }),
+        _ => {}
+    }
+    let stats = reports.finish(&runtime, REPORTS_AT_STOP);
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    result.map(|summary| PoiSummary { x1_reports: stats, ..summary })
+}
+
+/// Longest the stop waits for the ADMF to acknowledge the last reports.
+const REPORTS_AT_STOP: Duration = Duration::from_secs(5);
+
+/// The X1 endpoint, the capture and the delivery, until done or stopped.
+fn serve(config: &mut PoiConfig, runtime: &tokio::runtime::Runtime, reports: &Reports, stop: &Arc<AtomicBool>) -> Result<PoiSummary, PoiError> {
     let (tx, mut changes) = tokio::sync::mpsc::unbounded_channel();
     let server = runtime.block_on(crate::x1::server::start(&config.x1, tx))?;
     eprintln!("X1 endpoint on https://{}", server.addr);
@@ -209,7 +240,8 @@ pub fn run(mut config: PoiConfig, stop: Arc<AtomicBool>) -> Result<PoiSummary, P
     }
     let (stop_senders, stopped) = watch::channel(false);
     let source = std::mem::replace(&mut config.source, PoiSource::None);
-    let mut outlets = Outlets { config: &config, runtime: &runtime, stop: stopped, by_did: BTreeMap::new() };
+    let config = &*config;
+    let mut outlets = Outlets { config, runtime, reports, stop: stopped, by_did: BTreeMap::new() };
     outlets.reopen_existing()?;
     let mut poi = Poi::new(config.numbering.clone(), config.mediator);
     let mut summary = PoiSummary::default();
@@ -240,7 +272,7 @@ pub fn run(mut config: PoiConfig, stop: Arc<AtomicBool>) -> Result<PoiSummary, P
                 poi.handle(&dg, &mut |did, _, pdu| {
                     if failed.is_none() {
                         if let Some(outlet) = outlets.by_did.get(&did) {
-                            failed = append(&outlet.queue, pdu, &stop, &mut summary.spool_waits).err();
+                            failed = append(&outlet.queue, pdu, stop, reports, &mut summary.spool_waits).err();
                         }
                     }
                 });
@@ -268,8 +300,6 @@ pub fn run(mut config: PoiConfig, stop: Arc<AtomicBool>) -> Result<PoiSummary, P
     tracing::info!(confirmed = sent, unconfirmed = summary.unconfirmed, "POI done");
     let _ = stop_senders.send(true);
     server.stop();
-    drop(outlets);
-    runtime.shutdown_timeout(Duration::from_secs(2));
     Ok(summary)
 }
 
@@ -284,9 +314,16 @@ fn apply(poi: &mut Poi, outlets: &mut Outlets<'_>, change: Change, summary: &mut
             }
         }
     }
-    tracing::info!(change = change_name(&change), "X1 change applied");
+    tracing::info!(change = change_name(&change), frames = summary.frames, "X1 change applied");
     poi.apply(change);
+    outlets.reports.observe(Observation::Tasks(served(poi, outlets)));
     Ok(())
+}
+
+/// Every task held, with why it cannot be served: none of its destinations has an outlet.
+fn served(poi: &Poi, outlets: &Outlets<'_>) -> Vec<(Xid, Option<TaskFault>)> {
+    let usable = |t: &crate::x1::TaskDetails| t.destinations.iter().any(|d| outlets.by_did.contains_key(d));
+    poi.tasks().map(|t| (t.xid, (!usable(t)).then_some(TaskFault::NoUsableDestination))).collect()
 }
 
 fn fill(summary: &mut PoiSummary, poi: &Poi) {
@@ -299,17 +336,25 @@ fn fill(summary: &mut PoiSummary, poi: &Poi) {
 
 /// Appends one PDU, waiting while the spool or the disk is full (the capture waits; a live
 /// source's kernel buffer counts what it must drop meanwhile).
-fn append(queue: &SpooledQueue, pdu: &[u8], stop: &AtomicBool, waits: &mut u64) -> Result<(), PoiError> {
+fn append(queue: &SpooledQueue, pdu: &[u8], stop: &AtomicBool, reports: &Reports, waits: &mut u64) -> Result<(), PoiError> {
+    let mut waited = false;
     loop {
         let result = queue.spool().append(pdu);
         match result {
             Ok(()) => {
                 queue.wake();
+                if waited {
+                    reports.observe(Observation::Ne { condition: NeCondition::SpoolFull, active: false });
+                }
                 return Ok(());
             }
             Err(e @ (SpoolError::Full { .. } | SpoolError::DiskFull { .. })) => {
                 if *waits == 0 {
                     tracing::warn!(error = %e, "X2/X3 spool full: capture waits for delivery");
+                }
+                if !waited {
+                    reports.observe(Observation::Ne { condition: NeCondition::SpoolFull, active: true });
+                    waited = true;
                 }
                 *waits += 1;
                 if stop.load(Ordering::SeqCst) {

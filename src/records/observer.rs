@@ -2,9 +2,11 @@
 //! path: [`RecordsObserver`] copies what the recorder reads of each SIP message into a
 //! [`SignalBatch`] (no allocation per message) and hands full batches to the writer thread,
 //! which runs the recorder. It also keeps the [`PurgeSchedule`] (packet time) and asks the
-//! writer for the daily retention purge after the messages before it.
+//! writer for the daily retention purge after the messages before it. A full batch is
+//! replaced by one the writer emptied and handed back, when there is one, so the arenas are
+//! allocated once per run, not once per batch.
 
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Receiver, Sender};
 
 use super::purge::PurgeSchedule;
 use super::signals::SignalBatch;
@@ -17,6 +19,8 @@ use crate::Timestamp;
 /// Mediation's signalling hook for call detail records.
 pub struct RecordsObserver {
     tx: Sender<Msg>,
+    /// Batches the writer emptied, for reuse.
+    recycled: Receiver<SignalBatch>,
     signals: SignalBatch,
     /// Packet time of the first message in `signals`.
     first: Option<Timestamp>,
@@ -24,14 +28,15 @@ pub struct RecordsObserver {
 }
 
 impl RecordsObserver {
-    pub(super) fn new(tx: Sender<Msg>) -> Self {
-        RecordsObserver { tx, signals: SignalBatch::default(), first: None, schedule: PurgeSchedule::default() }
+    pub(super) fn new(tx: Sender<Msg>, recycled: Receiver<SignalBatch>) -> Self {
+        RecordsObserver { tx, recycled, signals: SignalBatch::default(), first: None, schedule: PurgeSchedule::default() }
     }
 
     /// Hands the messages taken so far to the writer.
     pub fn flush(&mut self) {
         if !self.signals.is_empty() {
-            let batch = std::mem::take(&mut self.signals);
+            let next = self.recycled.try_recv().unwrap_or_default();
+            let batch = std::mem::replace(&mut self.signals, next);
             self.first = None;
             // The writer only goes away when the run is finishing; it reports its own error.
             let _ = self.tx.send(Msg::Signals(batch));
@@ -109,7 +114,7 @@ mod tests {
     #[test]
     fn batches_go_over_a_second_of_packet_time_after_their_first_message_and_before_a_purge() {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let mut o = RecordsObserver::new(tx);
+        let mut o = RecordsObserver::new(tx, crossbeam_channel::never());
         see(&mut o, T0);
         assert_eq!(sent(&rx), ["purge"], "the first packet's purge, nothing before it");
         see(&mut o, T0 + SECOND / 2);
@@ -122,5 +127,24 @@ mod tests {
         assert_eq!(sent(&rx), ["signals", "purge"], "the messages before midnight go in before the purge");
         o.finish();
         assert_eq!(sent(&rx), ["signals", "drain"]);
+    }
+
+    #[test]
+    fn a_full_batch_is_replaced_by_one_the_writer_handed_back() {
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let (recycle, recycled) = crossbeam_channel::bounded(1);
+        let mut o = RecordsObserver::new(tx, recycled);
+        let mut spare = SignalBatch::default();
+        spare.reserve_for_test(1 << 16);
+        let grown = spare.arena_capacity();
+        recycle.send(spare).expect("room for one");
+        see(&mut o, T0);
+        o.flush();
+        assert!(sent(&rx).contains(&"signals"));
+        assert_eq!(o.signals.arena_capacity(), grown, "the handed-back batch, not a new one");
+        o.flush();
+        see(&mut o, T0 + 1);
+        o.flush();
+        assert!(o.signals.arena_capacity() < grown, "none handed back: a new small batch");
     }
 }

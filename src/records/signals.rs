@@ -56,6 +56,22 @@ impl SignalBatch {
         self.events.push(Event { ts, transport, signal, call_id, invite });
     }
 
+    /// Empties the batch, keeping its buffers' capacity for the next messages.
+    pub fn clear(&mut self) {
+        self.events.clear();
+        self.bytes.clear();
+    }
+
+    #[cfg(test)]
+    pub(super) fn arena_capacity(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    #[cfg(test)]
+    pub(super) fn reserve_for_test(&mut self, bytes: usize) {
+        self.bytes.reserve(bytes);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.events.is_empty()
     }

@@ -174,3 +174,40 @@ fn directory_import_keys_under_the_appliance_domains_and_sets_trace_blocks() {
     let err = import_csv(&mut db, &csv, &carrier).unwrap_err().to_string();
     assert!(err.contains("subscriber[0].trace_blocked") && !err.contains("5550142"), "{err}");
 }
+
+/// The nice value of each thread named `name` in this process (field 19 of its stat).
+fn nice_of_threads(name: &str) -> Vec<i64> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").into_iter().flatten().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if comm.trim() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        // After the parenthesised command name: state is field 3, nice field 19.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        if let Some(nice) = rest.split_whitespace().nth(16).and_then(|v| v.parse().ok()) {
+            out.push(nice);
+        }
+    }
+    out
+}
+
+#[test]
+fn the_records_writer_runs_below_the_interception_threads_priority() {
+    let tmp = tempfile::tempdir().unwrap();
+    let spec = tmp.path().join("r.sqlite").display().to_string();
+    let writer = super::writer::Writer::start(&spec, crate::warrant::Numbering::default(), Default::default()).unwrap();
+    // The thread lowers its own priority first thing; give it the moment to start.
+    let mut seen = Vec::new();
+    for _ in 0..200 {
+        seen = nice_of_threads("records-writer");
+        if !seen.is_empty() && seen.iter().all(|&n| n == i64::from(super::writer::WRITER_NICE)) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(!seen.is_empty(), "a records-writer thread runs");
+    assert!(seen.iter().all(|&n| n == i64::from(super::writer::WRITER_NICE)), "nice values {seen:?}");
+    writer.finish().unwrap();
+}

@@ -12,6 +12,11 @@
 //! a crash or power cut may lose the calls that ended in the last second or so (and those
 //! still in progress, which have no record yet); it never corrupts the database. Intercepts
 //! go through the spool, which has its own, stronger contract.
+//!
+//! Priority: for the same reason the writer thread runs at a lower scheduling priority
+//! ([`WRITER_NICE`]) than the interception threads: when the cores are busy, interception
+//! runs first and the records wait (bounded by the channel, then back-pressure); on an
+//! idle core the writer keeps up as before.
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -35,6 +40,12 @@ use crate::metrics::{Counter, Metrics};
 const TRANSACTION: usize = 8192;
 /// Batches in flight before the signalling stage waits (each at most ~1 MiB of messages).
 const CHANNEL_BATCHES: usize = 64;
+/// Emptied batches the writer hands back to the observer for reuse (their buffers keep
+/// their capacity: no page is faulted in on the signalling thread or freed on the writer's
+/// for each batch); a batch the observer has no room for is dropped.
+const RECYCLED_BATCHES: usize = 4;
+/// The writer thread's nice value (Linux: per thread), above the interception threads' 0.
+pub const WRITER_NICE: i32 = 10;
 /// Longest a finished record waits in the writer before its transaction.
 pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// Who the audit trail names for the retention purge.
@@ -95,6 +106,8 @@ impl WriterContext {
 /// The writer thread and its channel.
 pub struct Writer {
     pub(super) tx: Sender<Msg>,
+    /// Emptied batches coming back from the writer thread.
+    recycled: Receiver<SignalBatch>,
     handle: JoinHandle<Result<WriterStats, DbError>>,
 }
 
@@ -105,18 +118,22 @@ impl Writer {
     pub fn start(spec: &str, numbering: crate::warrant::Numbering, context: WriterContext) -> Result<Writer, DbError> {
         let db = Db::open(spec)?;
         let (tx, rx) = bounded(CHANNEL_BATCHES);
+        let (recycle, recycled) = bounded(RECYCLED_BATCHES);
         let tracker = CdrTracker::with_numbering(numbering);
         let handle = std::thread::Builder::new()
             .name("records-writer".into())
-            .spawn(move || write_loop(db, rx, tracker, &context))
+            .spawn(move || {
+                lower_priority();
+                write_loop(db, rx, recycle, tracker, &context)
+            })
             .map_err(|e| DbError::Invalid(format!("cannot start the records writer: {e}")))?;
-        Ok(Writer { tx, handle })
+        Ok(Writer { tx, recycled, handle })
     }
 
     /// The observer for mediation's signalling hook, feeding this writer's recorder (one
     /// per writer: the recorder follows one stream of messages).
     pub fn observer(&self) -> RecordsObserver {
-        RecordsObserver::new(self.tx.clone())
+        RecordsObserver::new(self.tx.clone(), self.recycled.clone())
     }
 
     /// Waits for everything sent to be stored (drop the observers and tees first). The
@@ -167,7 +184,28 @@ impl Pending {
     }
 }
 
-fn write_loop(mut db: Db, rx: Receiver<Msg>, mut tracker: CdrTracker, context: &WriterContext) -> Result<WriterStats, DbError> {
+/// Gives the calling thread [`WRITER_NICE`]; where it cannot, the writer runs at the
+/// process's priority (said at INFO: records are still written, only sooner).
+fn lower_priority() {
+    // SAFETY: gettid and setpriority take and return plain integers; on Linux
+    // PRIO_PROCESS with a thread id sets that one thread's nice value.
+    let result = unsafe {
+        let tid = libc::gettid();
+        libc::setpriority(libc::PRIO_PROCESS, tid as libc::id_t, WRITER_NICE)
+    };
+    if result != 0 {
+        tracing::info!(error = %std::io::Error::last_os_error(), nice = WRITER_NICE,
+            "records writer keeps the process's scheduling priority");
+    }
+}
+
+fn write_loop(
+    mut db: Db,
+    rx: Receiver<Msg>,
+    recycle: Sender<SignalBatch>,
+    mut tracker: CdrTracker,
+    context: &WriterContext,
+) -> Result<WriterStats, DbError> {
     let mut stats = WriterStats::default();
     let mut pending = Pending::default();
     let mut first_error: Option<DbError> = None;
@@ -185,8 +223,11 @@ fn write_loop(mut db: Db, rx: Receiver<Msg>, mut tracker: CdrTracker, context: &
             },
         };
         let result = match msg {
-            Some(Msg::Signals(signals)) => {
+            Some(Msg::Signals(mut signals)) => {
                 signals.replay(&mut tracker, &mut pending.calls);
+                signals.clear();
+                // Full: the observer has spares enough; this one is freed.
+                let _ = recycle.try_send(signals);
                 if pending.added() {
                     pending.flush(&mut db, &mut stats)
                 } else {

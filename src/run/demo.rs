@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{run, RunError, RunOptions, RunSummary, Source};
-use crate::delivery::pki::{create_dev_pki, loopback_hosts, PkiError};
+use crate::delivery::pki::{create_dev_pki, loopback_hosts, DevPki, PkiError};
 use crate::delivery::{DeliveryOptions, SenderConfig, TrackerConfig};
 use crate::lemf::{Lemf, LemfConfig, LemfError, LemfStats};
 use crate::warrant::{Endpoint, Store, WarrantError};
@@ -26,6 +26,10 @@ pub enum DemoError {
     Run(#[from] RunError),
     #[error("{what}: {source}")]
     Io { what: String, source: std::io::Error },
+    #[error("X2/X3 listener: {0}")]
+    X2x3(#[from] crate::x2x3::ListenerError),
+    #[error("point of interception {id}: {reason} (its log: {log})")]
+    Poi { id: String, reason: String, log: PathBuf },
 }
 
 /// What the demo did: the appliance's run and what each LEMF received.
@@ -53,21 +57,45 @@ fn socket(e: &Endpoint) -> Result<SocketAddr, DemoError> {
 /// delivering to one LEMF per agency that writes into `out/AGENCY/`.
 pub fn demo(capture: &Path, warrants: &Path, out: &Path) -> Result<DemoSummary, DemoError> {
     let (store, _) = Store::load_dir(warrants)?;
-    let work = std::env::temp_dir().join(format!("tapline-demo-{}", std::process::id()));
-    let io = |what: &str| {
-        let what = what.to_owned();
-        move |source| DemoError::Io { what, source }
-    };
+    let work = work_dir("demo")?;
+    let ids: Vec<String> = store.agencies.iter().map(|a| a.id.clone()).collect();
+    let pki = create_dev_pki(&work.join("pki"), &ids, &loopback_hosts())?;
+    let runtime = runtime()?;
+    let lemfs = start_lemfs(&store, &pki, warrants, out, &runtime)?;
+    let options = run_options(warrants, Source::Pcap { path: capture.to_owned(), rate: None }, &work, &pki, &ids);
+    let result = run(&options, Arc::new(AtomicBool::new(false)));
+    let received = stop_lemfs(lemfs, runtime)?;
+    let _ = std::fs::remove_dir_all(&work);
+    Ok(DemoSummary { run: result?, lemfs: received, out: out.to_owned() })
+}
+
+pub(super) fn io(what: &str) -> impl FnOnce(std::io::Error) -> DemoError {
+    let what = what.to_owned();
+    move |source| DemoError::Io { what, source }
+}
+
+/// A fresh temporary directory for one demo (`tapline-NAME-PID`).
+pub(super) fn work_dir(name: &str) -> Result<PathBuf, DemoError> {
+    let work = std::env::temp_dir().join(format!("tapline-{name}-{}", std::process::id()));
     if work.exists() {
         std::fs::remove_dir_all(&work).map_err(io("temporary directory"))?;
     }
-    let ids: Vec<String> = store.agencies.iter().map(|a| a.id.clone()).collect();
-    let pki = create_dev_pki(&work.join("pki"), &ids, &loopback_hosts())?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(io("tokio runtime"))?;
+    Ok(work)
+}
+
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, DemoError> {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().map_err(io("tokio runtime"))
+}
+
+/// One reference LEMF per agency of `store` at its HI2/HI3 endpoints, with its server
+/// certificate of `pki`, writing into `out/AGENCY/` (earlier output removed).
+pub(super) fn start_lemfs(
+    store: &Store,
+    pki: &DevPki,
+    warrants: &Path,
+    out: &Path,
+    runtime: &tokio::runtime::Runtime,
+) -> Result<Vec<(String, Lemf)>, DemoError> {
     let mut lemfs = Vec::new();
     for agency in &store.agencies {
         let dir = out.join(&agency.id);
@@ -85,9 +113,25 @@ pub fn demo(capture: &Path, warrants: &Path, out: &Path) -> Result<DemoSummary, 
         };
         lemfs.push((agency.id.clone(), runtime.block_on(Lemf::start(&config))?));
     }
-    let options = RunOptions {
+    Ok(lemfs)
+}
+
+/// Stops the LEMFs (what they received is written) and the runtime; their counts.
+pub(super) fn stop_lemfs(lemfs: Vec<(String, Lemf)>, runtime: tokio::runtime::Runtime) -> Result<BTreeMap<String, LemfStats>, DemoError> {
+    let mut received = BTreeMap::new();
+    for (id, lemf) in lemfs {
+        received.insert(id, runtime.block_on(lemf.stop())?);
+    }
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    Ok(received)
+}
+
+/// The demo appliance's run: `source`, spool in `work`, the agencies `ids` trusted through
+/// the demo CA.
+pub(super) fn run_options(warrants: &Path, source: Source, work: &Path, pki: &DevPki, ids: &[String]) -> RunOptions {
+    RunOptions {
         warrants: warrants.to_owned(),
-        source: Source::Pcap { path: capture.to_owned(), rate: None },
+        source,
         delivery: DeliveryOptions {
             spool: work.join("spool"),
             client_cert: pki.appliance.cert.clone(),
@@ -106,13 +150,5 @@ pub fn demo(capture: &Path, warrants: &Path, out: &Path) -> Result<DemoSummary, 
         mediator: Default::default(),
         records_db: None,
         retention: Default::default(),
-    };
-    let result = run(&options, Arc::new(AtomicBool::new(false)));
-    let mut received = BTreeMap::new();
-    for (id, lemf) in lemfs {
-        received.insert(id, runtime.block_on(lemf.stop())?);
     }
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    let _ = std::fs::remove_dir_all(&work);
-    Ok(DemoSummary { run: result?, lemfs: received, out: out.to_owned() })
 }

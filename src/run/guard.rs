@@ -11,11 +11,11 @@ use crossbeam_channel::Receiver;
 use super::lifecycle::{InForce, Notice, Timeline, Update};
 use super::RunError;
 use crate::delivery::{CinReservation, SpoolOutput};
-use crate::handover::etsi::{self, PduHeader};
+use crate::handover::profile::Addressee;
 use crate::handover::sequencer::{AgencyOutput, Channel, Sequencer};
 use crate::mediation::{Mediator, Record, RecordSink};
 use crate::pipeline::{EncodeStage, PacketHook};
-use crate::warrant::{Appliance, Profile};
+use crate::warrant::Appliance;
 use crate::Timestamp;
 
 /// What changed about the warrants before one packet, for the encoding stage.
@@ -174,23 +174,11 @@ impl Guarded {
     fn notify(&mut self, n: &Notice, now: Timestamp) {
         let Some(index) = self.inner.agencies().iter().position(|a| a.id == n.agency) else { return };
         let Some(agency) = self.inner.agencies().get(index) else { return };
-        // HI1 notifications are PS-PDUs: only `etsi` agencies' streams carry them.
-        if agency.profile != Profile::Etsi {
+        let to = Addressee { appliance: &self.appliance, agency, sequence: 0 };
+        let mut pdu = Vec::new();
+        if !agency.profile.handover().hi1_notification(&mut pdu, &to, &n.liid, n.notification, now) {
             return;
         }
-        let appliance = &self.appliance;
-        let header = PduHeader {
-            liid: &n.liid,
-            authorization_country: &appliance.country,
-            operator_id: &appliance.operator_id,
-            network_element_id: &appliance.network_element_id,
-            cin: 0,
-            delivery_country: &agency.country,
-            sequence: 0,
-            ts: now,
-        };
-        let mut pdu = Vec::new();
-        etsi::encode_hi1_notification(&mut pdu, &header, n.notification);
         self.inner.output_mut().write_pdu(index, Channel::Hi2, &pdu);
         if let Some(ledger) = self.hi1.as_mut() {
             let warrant = self.in_force.get(n.liid.as_str()).map(|w| &**w);

@@ -2,6 +2,7 @@
 //! over mutual TLS until the capture ends (replay) or SIGTERM (drain, then exit).
 
 mod demo;
+mod demo_scaleout;
 mod durable;
 mod lifecycle;
 mod report;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub use demo::{demo, DemoError, DemoSummary};
+pub use demo_scaleout::{demo_scale_out, scale_out_report, PoiCounts, ScaleOutSummary};
 pub use lifecycle::{InForce, Lifecycle, Notice, Snapshot, Timeline, Update, STORE_ACTOR};
 pub use schedule::{Schedule, Transition};
 pub use report::{demo_report, run_report};
@@ -167,6 +169,8 @@ pub struct RunSummary {
     /// Call detail records written, when a records database is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub records: Option<crate::records::WriterStats>,
+    /// X1 issue reports received from POIs (`--pois`): POI id, message, count.
+    pub x1_reports: Vec<(String, &'static str, u64)>,
 }
 
 /// Runs the pipeline until the capture ends or `stop` is set (then drains). Records left
@@ -384,6 +388,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         records_withheld: sink.withheld,
         calltrace,
         records,
+        x1_reports: metrics.x1(crate::metrics::X1Family::ReportMessages),
     })
 }
 

@@ -40,6 +40,10 @@ pub fn run_report(s: &RunSummary, verbose: bool) -> String {
             us(p.max)
         );
     }
+    if !s.x1_reports.is_empty() {
+        let each: Vec<String> = s.x1_reports.iter().map(|(poi, message, n)| format!("{poi} {message} {n}")).collect();
+        let _ = writeln!(r, "x1 reports     {} (from the POIs)", each.join(", "));
+    }
     crate::report::liid_table(&mut r, "records per LIID (spooled by this run)", &s.liids, verbose);
     let _ = writeln!(r, "delivery (confirmed by keep-alive-response):");
     for i in &s.interfaces {

@@ -9,6 +9,9 @@ use super::identity::{parse_target, Identity, IdentityError, Numbering};
 use crate::metrics::WarrantState;
 use crate::Timestamp;
 
+/// Handover profile an agency collects in (defined by the profile registry).
+pub use crate::handover::profile::Profile;
+
 /// The kind of court order (see HANDOVER.md "What each order may receive").
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum OrderKind {
@@ -162,30 +165,6 @@ impl Warrant {
             .entitlement()
             .post_cut_through_digits
             .delivered(self.post_cut_through_digits)
-    }
-}
-
-/// Handover profile an agency collects in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Profile {
-    /// ETSI TS 102 232 PS-PDUs.
-    Etsi,
-    /// J-STD-025-style (US LAES) records.
-    Laes,
-}
-
-impl Profile {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Profile::Etsi => "etsi",
-            Profile::Laes => "laes",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Profile> {
-        [Profile::Etsi, Profile::Laes]
-            .into_iter()
-            .find(|p| p.as_str() == name)
     }
 }
 

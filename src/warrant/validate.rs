@@ -282,8 +282,9 @@ pub(super) fn parse_agencies(
             report.error(
                 &key("profile"),
                 format!(
-                    "unknown profile `{}`; expected `etsi` or `laes`",
-                    ra.profile.escape_debug()
+                    "unknown profile `{}`; expected {}",
+                    ra.profile.escape_debug(),
+                    Profile::names()
                 ),
             );
         }

@@ -385,6 +385,16 @@ impl IssueReport {
         }
     }
 
+    /// What the report is about, for logs: `task`, `destination` or `network element`,
+    /// with the XID or dId (never a target), and its issue code.
+    pub fn about(&self) -> (&'static str, Option<Xid>, Option<u32>) {
+        match self {
+            IssueReport::Task { xid, code, .. } => ("task", Some(*xid), *code),
+            IssueReport::Destination { did, code, .. } => ("destination", Some(*did), *code),
+            IssueReport::Ne { code, .. } => ("network element", None, *code),
+        }
+    }
+
     /// The report's type as written (a metrics label value).
     pub fn type_str(&self) -> &'static str {
         match self {

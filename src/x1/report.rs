@@ -47,14 +47,7 @@ impl Reporter {
     /// Sends `report`; Ok once the ADMF acknowledged it.
     pub async fn send(&self, report: IssueReport, now: Timestamp) -> Result<(), ReportError> {
         let kind = report.kind();
-        let header = MessageHeader {
-            admf_identifier: self.admf_identifier.clone(),
-            ne_identifier: self.ne_identifier.clone(),
-            timestamp: now.to_rfc3339(),
-            version: VERSION.to_owned(),
-            transaction_id: transaction_id(now),
-        };
-        let body = write_reports(&X1Reports { messages: vec![(header, report)] });
+        let body = report_container(&self.admf_identifier, &self.ne_identifier, report, now);
         match parse_response(&self.client.post(body).await?)? {
             X1Response::Responses(r) => match r.as_slice() {
                 [(_, Response::Ok { request, .. })] if *request == kind => Ok(()),
@@ -64,6 +57,19 @@ impl Reporter {
             X1Response::TopLevelError { .. } => Err(ReportError::NotAcknowledged),
         }
     }
+}
+
+/// The `X1Request` container a network element `ne_identifier` sends to the ADMF
+/// `admf_identifier` for one `report` at `now` (a fresh transaction id).
+pub fn report_container(admf_identifier: &str, ne_identifier: &str, report: IssueReport, now: Timestamp) -> String {
+    let header = MessageHeader {
+        admf_identifier: admf_identifier.to_owned(),
+        ne_identifier: ne_identifier.to_owned(),
+        timestamp: now.to_rfc3339(),
+        version: VERSION.to_owned(),
+        transaction_id: transaction_id(now),
+    };
+    write_reports(&X1Reports { messages: vec![(header, report)] })
 }
 
 /// A transaction id unique per instant and process (a random UUID, version 4).

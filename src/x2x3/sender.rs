@@ -26,6 +26,7 @@ use tokio_rustls::TlsConnector;
 
 use super::link::{CloseReason, Event, Link, LinkConfig, Role};
 use crate::delivery::spool::{Chunk, Position, Spool, SpoolError};
+use crate::handover::profile::{x2x3::X2X3, HandoverProfile};
 
 /// Where and how a sender connects.
 #[derive(Clone, Debug)]
@@ -326,8 +327,8 @@ async fn spooled_session(
         while let Some(event) = link.poll_event() {
             match event {
                 Event::Acknowledged(sequence) => {
-                    // Acks come in order: one at or after the marked keepalive settles it.
-                    if let Some((_, done)) = marked.filter(|(m, _)| sequence.wrapping_sub(*m) < 1 << 31) {
+                    // The profile's rule: acks come in order, one at or after the marked keepalive settles it.
+                    if let Some((_, done)) = marked.filter(|(m, _)| X2X3.confirmation().settles(*m, sequence)) {
                         if let Err(e) = queue.spool().confirm(done.end, done.records, done.bytes) {
                             tracing::error!(error = %e, "X2/X3 spool confirmation not written");
                         }

@@ -4,6 +4,7 @@
 pub mod handbuilt;
 pub mod lemf;
 pub mod oracle;
+pub mod poi;
 pub mod output;
 pub mod provision;
 pub mod tshark;

@@ -363,25 +363,18 @@ pub fn liids(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs.iter().map(|(l, a)| (l.to_string(), a.to_string())).collect()
 }
 
-/// The decoded records of an agency's streams, CINs renumbered in order of appearance and
-/// the IP header of IRI-only RTP packets cut (it is rebuilt on ingest).
-pub fn decoded_records(dir: &Path) -> Vec<tapline::handover::Pdu> {
+/// The decoded records of an agency's streams (hi2.ber, then hi3.ber) with the stream
+/// each is from, keep-alives left out and the IP header of IRI-only RTP packets cut (it is
+/// rebuilt on ingest).
+fn stream_records(dir: &Path) -> Vec<(&'static str, tapline::handover::Pdu)> {
     use tapline::handover::{decode_pdu, split_stream, IriContentKind, Payload};
     let mut out = Vec::new();
     for name in ["hi2.ber", "hi3.ber"] {
         let bytes = std::fs::read(dir.join(name)).unwrap_or_default();
-        let mut cins: Vec<u32> = Vec::new();
         for raw in split_stream(&bytes) {
             let mut pdu = decode_pdu(raw.expect("framed")).expect("decodes");
             if matches!(pdu.payload, Payload::KeepAlive | Payload::KeepAliveResponse) {
                 continue;
-            }
-            if let Some(cin) = pdu.header.cin {
-                let pos = cins.iter().position(|c| *c == cin).unwrap_or_else(|| {
-                    cins.push(cin);
-                    cins.len() - 1
-                });
-                pdu.header.cin = Some(pos as u32 + 1);
             }
             if let Payload::Iri(iris) = &mut pdu.payload {
                 for iri in iris.iter_mut().filter(|i| i.kind == IriContentKind::IriOnlyRtpPacket) {
@@ -392,10 +385,81 @@ pub fn decoded_records(dir: &Path) -> Vec<tapline::handover::Pdu> {
                     iri.bytes.drain(..ihl.min(iri.bytes.len()));
                 }
             }
-            out.push(pdu);
+            out.push((name, pdu));
         }
     }
     out
+}
+
+/// The decoded records of an agency's streams, CINs renumbered in order of appearance
+/// (per stream) and the IP header of IRI-only RTP packets cut (it is rebuilt on ingest).
+pub fn decoded_records(dir: &Path) -> Vec<tapline::handover::Pdu> {
+    let mut out = Vec::new();
+    let (mut cins, mut current): (Vec<u32>, &str) = (Vec::new(), "");
+    for (stream, mut pdu) in stream_records(dir) {
+        if stream != current {
+            (cins, current) = (Vec::new(), stream);
+        }
+        if let Some(cin) = pdu.header.cin {
+            let pos = cins.iter().position(|c| *c == cin).unwrap_or_else(|| {
+                cins.push(cin);
+                cins.len() - 1
+            });
+            pdu.header.cin = Some(pos as u32 + 1);
+        }
+        out.push(pdu);
+    }
+    out
+}
+
+/// The capture times (Unix microseconds) of an agency's records of `liid`.
+pub fn record_times(dir: &Path, liid: &str) -> Vec<u64> {
+    stream_records(dir)
+        .into_iter()
+        .filter(|(_, p)| p.header.liid == liid.as_bytes())
+        .map(|(_, p)| p.header.seconds.unwrap_or(0) * 1_000_000 + u64::from(p.header.micros.unwrap_or(0)))
+        .collect()
+}
+
+/// An agency's records per LIID whatever order they arrived in: each CIN renumbered by the
+/// time of its first record (a call's number, wherever it was seen), then every record
+/// (`Debug` text) in time order. Calls, IRI messages and CC packets of several POIs
+/// interleave at the mediation function in any order; this is what must not differ.
+pub fn records_per_liid(dir: &Path) -> std::collections::BTreeMap<String, Vec<String>> {
+    use std::collections::BTreeMap;
+    let time = |p: &tapline::handover::Pdu| (p.header.seconds.unwrap_or(0), p.header.micros.unwrap_or(0));
+    let mut by_liid: BTreeMap<String, Vec<tapline::handover::Pdu>> = BTreeMap::new();
+    for (_, pdu) in stream_records(dir) {
+        by_liid.entry(String::from_utf8_lossy(&pdu.header.liid).into_owned()).or_default().push(pdu);
+    }
+    by_liid
+        .into_iter()
+        .map(|(liid, mut pdus)| {
+            // A call's key: its first record's time and text (CIN left out).
+            type Key = ((u64, u32), String);
+            let mut first: BTreeMap<u32, Key> = BTreeMap::new();
+            for p in &pdus {
+                if let Some(cin) = p.header.cin {
+                    let mut key = p.clone();
+                    key.header.cin = None;
+                    let this = (time(p), format!("{key:?}"));
+                    let e = first.entry(cin).or_insert_with(|| this.clone());
+                    if this < *e {
+                        *e = this;
+                    }
+                }
+            }
+            let mut order: Vec<(Key, u32)> = first.into_iter().map(|(c, k)| (k, c)).collect();
+            order.sort();
+            let renumber: BTreeMap<u32, u32> = order.iter().enumerate().map(|(i, (_, c))| (*c, i as u32 + 1)).collect();
+            for p in &mut pdus {
+                p.header.cin = p.header.cin.map(|c| renumber[&c]);
+            }
+            let mut records: Vec<((u64, u32), String)> = pdus.iter().map(|p| (time(p), format!("{p:?}"))).collect();
+            records.sort();
+            (liid, records.into_iter().map(|(_, r)| r).collect())
+        })
+        .collect()
 }
 
 /// A capture of a call made by the target of both bundled warrants and one made to it.
