@@ -232,8 +232,10 @@ fn a_poi_whose_mdf_is_down_reports_it_keeps_its_pdus_and_delivers_them_once_the_
     // The MDF comes up where the POI delivers: every spooled PDU arrives, the POI ends
     // with nothing unconfirmed and reports the destination clear.
     let config = ListenerConfig::new(vec![mdf_at], mf.cert.clone(), mf.key.clone(), w.pki.ca.clone());
-    let (listener, frames) = Listener::start(&config).expect("MDF X2/X3 listener");
-    let drain = std::thread::spawn(move || while frames.recv().is_ok() {});
+    let (listener, feed) = Listener::start(&config).expect("MDF X2/X3 listener");
+    // The MDF holds the warrants the ADMF tasked; it keeps nothing, so it confirms at once.
+    feed.xids.hold(&store.warrants);
+    let drain = std::thread::spawn(move || feed.take_all());
     let status = wait_exit(&mut poi.0, &poi_log);
     let text = log_of(&poi_log);
     assert!(status.success(), "the POI exits 0 once everything is confirmed: {text}");

@@ -8,6 +8,7 @@
 
 mod common;
 mod delivery_support;
+mod poi_support;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -18,64 +19,14 @@ use std::time::Duration;
 
 use common::poi::{pdus_sent, Poi};
 use delivery_support::*;
+use poi_support::*;
 use rustls::pki_types::ServerName;
 use tapline::delivery::pki::DevPki;
 use tapline::run::{run, Source};
-use tapline::warrant::{OrderKind, Store};
 use tapline::x1::*;
 use tapline::x2x3::{IngestCounters, Listener, ListenerConfig, Xid};
 use tapline::Timestamp;
 use tokio::io::AsyncWriteExt;
-
-/// POSTs one X1 request as the ADMF (the appliance's certificate); the single response.
-async fn x1(addr: SocketAddr, pki: &DevPki, n: u8, r: Request) -> Response {
-    let h = MessageHeader {
-        admf_identifier: "appliance".into(),
-        ne_identifier: "poi-1".into(),
-        timestamp: "2026-12-07T18:00:00.000000Z".into(),
-        version: VERSION.into(),
-        transaction_id: Xid([n; 16]),
-    };
-    let body = write_request(&X1Request { messages: vec![(h, r)] });
-    let xml = common::x1::post(addr, pki, "appliance", &body).await;
-    match parse_response(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}")) {
-        X1Response::Responses(mut v) if v.len() == 1 => v.remove(0).1,
-        other => panic!("not one response: {other:?}"),
-    }
-}
-
-fn ok(r: Response) {
-    assert!(matches!(r, Response::Ok { ok: OkStatus::AcknowledgedAndCompleted, .. }), "{r:?}");
-}
-
-/// What the ADMF side makes of a warrant's target text.
-fn identifier(raw: &str) -> TargetIdentifier {
-    match raw.strip_prefix('+') {
-        Some(digits) => TargetIdentifier::E164Number(digits.to_owned()),
-        None if raw.starts_with("tel:") => TargetIdentifier::TelUri(raw.to_owned()),
-        None => TargetIdentifier::SipUri(raw.to_owned()),
-    }
-}
-
-/// One task per warrant of `warrants` whose kind `keep` accepts: X2andX3 where the order
-/// allows content, X2Only otherwise.
-fn tasks(warrants: &Path, keep: impl Fn(OrderKind) -> bool) -> Vec<TaskDetails> {
-    let (store, _) = Store::load_dir(warrants).expect("warrants");
-    let mut out = Vec::new();
-    for (i, w) in store.warrants.iter().filter(|w| keep(w.kind)).enumerate() {
-        out.push(TaskDetails {
-            xid: Xid([0x10 + i as u8; 16]),
-            targets: w.targets.iter().map(|t| identifier(&t.raw)).collect(),
-            delivery_type: if w.kind.entitlement().content { DeliveryType::X2AndX3 } else { DeliveryType::X2Only },
-            destinations: vec![DID],
-            correlation_id: None,
-            implicit_deactivation_allowed: None,
-        });
-    }
-    out
-}
-
-const DID: Xid = Xid([0xd0; 16]);
 
 /// `tapline poi` (neIdentifier `poi-1`, keepalives every second) replaying `pcap` once it
 /// holds `wait_tasks` tasks.
@@ -115,40 +66,6 @@ impl Mf {
         let summary = self.runner.join().expect("run thread").expect("run");
         assert!(summary.interfaces.iter().all(|i| i.unconfirmed == 0), "{:?}", summary.interfaces);
         counters
-    }
-}
-
-impl SingleBox {
-    fn task(&self, x1_addr: SocketAddr, mf: SocketAddr, tasks: &[TaskDetails]) {
-        self.rt.block_on(async {
-            let dest = DestinationDetails {
-                did: DID,
-                friendly_name: None,
-                delivery_type: DeliveryType::X2AndX3,
-                address: DeliveryAddress::IpAndPort { address: mf.ip(), port: Port::Tcp(mf.port()) },
-            };
-            ok(x1(x1_addr, &self.pki, 1, Request::CreateDestination(dest)).await);
-            for (i, t) in tasks.iter().enumerate() {
-                ok(x1(x1_addr, &self.pki, 2 + i as u8, Request::ActivateTask(t.clone())).await);
-            }
-        });
-    }
-
-    /// Stops the LEMFs; per agency, the LEMF's records must be the single box's.
-    fn same_as_replay(self, agencies: &[&str]) {
-        for l in self.lemfs {
-            self.rt.block_on(l.stop()).expect("LEMF stops");
-        }
-        for agency in agencies {
-            let got = decoded_records(&self.lemf_out.join(agency));
-            let want = decoded_records(&self.replay_out.join(agency));
-            assert!(!want.is_empty(), "{agency}: the replay delivers records");
-            eprintln!("{agency}: {} records, as the single box", got.len());
-            assert_eq!(got.len(), want.len(), "{agency}: as many records as the single box");
-            for (i, (g, w)) in got.iter().zip(&want).enumerate() {
-                assert_eq!(g, w, "{agency}: record {i} differs from the single box");
-            }
-        }
     }
 }
 
@@ -258,7 +175,9 @@ fn resends_after_a_reconnect_are_ingested_once() {
     let pki = pki(&dir.path().join("pki"), &["mf"]);
     let mf = pki.server("mf").expect("mf cert");
     let config = ListenerConfig::new(vec!["127.0.0.1:0".parse().expect("addr")], mf.cert.clone(), mf.key.clone(), pki.ca.clone());
-    let (listener, frames) = Listener::start(&config).expect("X2/X3 listener");
+    let (listener, feed) = Listener::start(&config).expect("X2/X3 listener");
+    feed.xids.hold_tasks([(Xid([7; 16]), Timestamp::from_nanos(0), Timestamp::from_nanos(u64::MAX))]);
+    let consumer = std::thread::spawn(move || feed.take_all());
     let addr = listener.local_addrs()[0];
     let rtp = [0x80u8, 0, 0, 1, 0, 0, 0, 160, 1, 2, 3, 4, 0xd5, 0xd5];
     let pdu = |i: u32| {
@@ -289,7 +208,7 @@ fn resends_after_a_reconnect_are_ingested_once() {
         assert!(wait_until(Duration::from_secs(10), || listener.counters().x3_pdus >= want), "{:?}", listener.counters());
     }
     let counters = listener.stop();
-    let got: Vec<_> = frames.try_iter().collect();
+    let got = consumer.join().expect("consumer");
     assert_eq!(got.len(), 15, "PDUs 0..15 once each: {counters:?}");
     assert_eq!(counters.resends_dropped, 5, "{counters:?}");
 }

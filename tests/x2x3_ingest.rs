@@ -3,6 +3,8 @@
 //! listener over mutually authenticated TLS, and must give the agencies exactly the HI2/HI3
 //! a single-box replay of the same traffic gives (a pen register and a Title III on the
 //! same target, one call made by the target and one made to it), checked by the ETSI oracle.
+//! The PDUs carry the XID of the Title III's task: the mediator matches the pen register in
+//! the same SIP. The same PDUs under an XID of no warrant are counted and not ingested.
 
 mod delivery_support;
 
@@ -16,7 +18,8 @@ use delivery_support::*;
 use tapline::capture::FileReader;
 use tapline::run::{run, Source};
 use tapline::wire::{Decoded, Decoder, FlowKey, Transport};
-use tapline::x2x3::{Listener, ListenerConfig};
+use tapline::warrant::Liid;
+use tapline::x2x3::{Listener, ListenerConfig, Xid};
 use tapline::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -30,7 +33,7 @@ fn tlv(out: &mut Vec<u8>, kind: u16, value: &[u8]) {
 /// An X2 (SIP, format 9) or X3 (RTP, format 8) PDU written field by field. Every other PDU
 /// uses lippycat's conventions (version `05 00`, 12-octet timestamp) to exercise the
 /// lenient reader.
-fn hand_pdu(index: u32, ts: Timestamp, flow: &FlowKey, payload: &[u8]) -> Vec<u8> {
+fn hand_pdu(xid: &Xid, index: u32, ts: Timestamp, flow: &FlowKey, payload: &[u8]) -> Vec<u8> {
     let rtp = payload.first().is_some_and(|b| b & 0xc0 == 0x80);
     let lippycat = index % 2 == 1;
     let mut attrs = Vec::new();
@@ -66,22 +69,22 @@ fn hand_pdu(index: u32, ts: Timestamp, flow: &FlowKey, payload: &[u8]) -> Vec<u8
     out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
     out.extend_from_slice(&(if rtp { 8u16 } else { 9u16 }).to_be_bytes());
     out.extend_from_slice(&1u16.to_be_bytes()); // direction unknown: the mediator knows better
-    out.extend_from_slice(&[0x5a; 16]); // XID
+    out.extend_from_slice(&xid.0);
     out.extend_from_slice(&0x0102_0304_0506_0708u64.to_be_bytes());
     out.extend_from_slice(&attrs);
     out.extend_from_slice(payload);
     out
 }
 
-/// The capture's UDP datagrams as hand-built X2/X3 PDUs.
-fn pdus_of(pcap: &Path) -> Vec<Vec<u8>> {
+/// The capture's UDP datagrams as hand-built X2/X3 PDUs under `xid`.
+fn pdus_of(pcap: &Path, xid: &Xid) -> Vec<Vec<u8>> {
     let mut reader = FileReader::open(pcap).expect("open");
     let mut decoder = Decoder::new();
     let mut out = Vec::new();
     while let Some(frame) = reader.next_frame().expect("frame") {
         if let Decoded::Datagram(dg) = decoder.decode(&frame) {
             assert_eq!(dg.transport, Transport::Udp, "the scenario is UDP only");
-            out.push(hand_pdu(out.len() as u32, dg.ts, &dg.flow, dg.payload));
+            out.push(hand_pdu(xid, out.len() as u32, dg.ts, &dg.flow, dg.payload));
         }
     }
     out
@@ -102,7 +105,11 @@ fn third_party_x2x3_gives_the_same_hi2_and_hi3_as_a_single_box() {
     let runner = std::thread::spawn(move || run(&options, Arc::new(AtomicBool::new(false))));
 
     // The network element: its own certificate, the PDUs, one keepalive in the middle.
-    let pdus = pdus_of(&pcap);
+    let title_iii = tapline::admf::plan::xid_of(&Liid::new("PHX-2026-T3-0007").expect("liid"));
+    let pdus = pdus_of(&pcap, &title_iii);
+    // A network element tasked by someone else (or a POI late to deactivate): nothing of it
+    // may reach an agency.
+    let strays = pdus_of(&pcap, &Xid([0x5a; 16]));
     let client = tapline::delivery::tls::client_config(&pki.ca, &pki.appliance.cert, &pki.appliance.key).expect("client TLS");
     let ack = rt.block_on(async {
         let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -119,8 +126,12 @@ fn third_party_x2x3_gives_the_same_hi2_and_hi3_as_a_single_box() {
         s.flush().await.expect("flush");
         let mut ack = vec![0u8; 48];
         tokio::time::timeout(Duration::from_secs(10), s.read_exact(&mut ack)).await.expect("ack in time").expect("ack");
-        for p in rest {
+        for (p, stray) in rest.iter().zip(&strays) {
             s.write_all(p).await.expect("write");
+            s.write_all(stray).await.expect("write");
+        }
+        for stray in strays.iter().skip(rest.len()) {
+            s.write_all(stray).await.expect("write");
         }
         s.flush().await.expect("flush");
         ack
@@ -128,12 +139,16 @@ fn third_party_x2x3_gives_the_same_hi2_and_hi3_as_a_single_box() {
     assert_eq!(&ack[2..4], &[0, 4], "a Keepalive Ack");
     assert_eq!(&ack[40..48], &[0, 8, 0, 4, 0, 0, 0x10, 0x92], "echoing sequence number 4242");
     assert!(
-        wait_until(Duration::from_secs(20), || listener.counters().frames == pdus.len() as u64),
+        wait_until(Duration::from_secs(20), || {
+            let c = listener.counters();
+            c.frames == pdus.len() as u64 && c.unknown_xid == strays.len() as u64
+        }),
         "every PDU ingested: {:?}",
         listener.counters()
     );
     let counters = listener.stop();
     assert_eq!(counters.malformed_pdus + counters.not_ingested + counters.refused_streams, 0, "{counters:?}");
+    assert_eq!(counters.unknown_xid, strays.len() as u64, "every stray PDU refused: {counters:?}");
     let summary = runner.join().expect("run thread").expect("run");
     assert!(summary.interfaces.iter().all(|i| i.unconfirmed == 0), "{:?}", summary.interfaces);
     for l in lemfs {

@@ -33,8 +33,9 @@ pub enum FrameSource {
     Iface(LiveConfig),
     /// Frames pushed by another component (X2/X3 ingest), read until every sender is gone;
     /// on a stop request the frames already queued are still read. Never dropped: a full
-    /// pipeline makes the pushers wait.
-    Channel(crossbeam_channel::Receiver<PushedFrame>),
+    /// pipeline makes the pushers wait. The feed's barriers and XID gate are the run's to
+    /// serve (see `x2x3::confirm`); the pipeline only reads the frames.
+    Channel(crate::x2x3::Feed),
 }
 
 impl FrameSource {
@@ -44,7 +45,7 @@ impl FrameSource {
             FrameSource::Pcap { path, rate: Some(rate) } => Box::new(Paced::new(FileReader::open(path)?, *rate)),
             FrameSource::Pcap { path, .. } => Box::new(FileReader::open(path)?),
             FrameSource::Iface(config) => open_live(config)?,
-            FrameSource::Channel(rx) => Box::new(Pushed::new(rx.clone(), limits.linger)),
+            FrameSource::Channel(feed) => Box::new(Pushed::new(feed.frames.clone(), limits.linger)),
         })
     }
 }

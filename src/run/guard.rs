@@ -26,6 +26,9 @@ pub struct WarrantChange {
     /// HI1 notifications and the time each is stamped with (the run's clock when the change
     /// was picked up or fell due).
     notices: Vec<(Notice, Timestamp)>,
+    /// X2/X3 ingest: every frame before this index has passed; once its records are
+    /// spooled, the keepalive barriers waiting on it may be made durable and released.
+    passed: Option<u64>,
 }
 
 /// Runs before each packet on the signalling stage: a reloaded warrant table is swapped
@@ -35,11 +38,19 @@ pub struct WarrantHook {
     updates: Receiver<Update>,
     timeline: Timeline,
     states: Option<super::states::WarrantStates>,
+    /// X2/X3 ingest: counts frames towards the keepalive barriers.
+    passing: Option<crate::x2x3::confirm::Passing>,
 }
 
 impl WarrantHook {
     pub fn new(updates: Receiver<Update>, timeline: Timeline) -> Self {
-        WarrantHook { updates, timeline, states: None }
+        WarrantHook { updates, timeline, states: None, passing: None }
+    }
+
+    /// Also carries the X2/X3 keepalive barriers to the encoding stage.
+    pub fn with_passing(mut self, passing: Option<crate::x2x3::confirm::Passing>) -> Self {
+        self.passing = passing;
+        self
     }
 
     /// Also keeps the warrants-by-state gauge up to date.
@@ -64,6 +75,7 @@ impl PacketHook for WarrantHook {
             change = Some(WarrantChange {
                 in_force: Some(update.snapshot.in_force),
                 notices: notices.into_iter().map(|n| (n, at)).collect(),
+                passed: None,
             });
         }
         if let Some(states) = &mut self.states {
@@ -73,6 +85,9 @@ impl PacketHook for WarrantHook {
         if !due.is_empty() {
             let at = self.timeline.now();
             change.get_or_insert_with(WarrantChange::default).notices.extend(due.into_iter().map(|n| (n, at)));
+        }
+        if let Some(passed) = self.passing.as_mut().and_then(|p| p.before_frame()) {
+            change.get_or_insert_with(WarrantChange::default).passed = Some(passed);
         }
         change
     }
@@ -94,6 +109,8 @@ pub struct CinGuard<S> {
     /// HI1 notifications spooled, remembered across restarts (None: not remembered).
     pub hi1: Option<super::Hi1Ledger>,
     pub error: Option<RunError>,
+    /// X2/X3 ingest: where passed barriers go to be made durable (see `durable.rs`).
+    pub durable: Option<crossbeam_channel::Sender<u64>>,
 }
 
 impl<S: RecordSink> RecordSink for CinGuard<S> {
@@ -128,6 +145,13 @@ impl EncodeStage for Guarded {
         }
         for (notice, stamp) in &change.notices {
             self.notify(notice, *stamp);
+        }
+        // Every record before the barrier is spooled by now, unless spooling failed: then
+        // nothing is confirmed.
+        if let (Some(passed), Some(durable)) = (change.passed, &self.durable) {
+            if !EncodeStage::failed(self) {
+                let _ = durable.send(passed);
+            }
         }
     }
 

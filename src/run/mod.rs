@@ -3,6 +3,7 @@
 
 mod demo;
 mod demo_scaleout;
+mod durable;
 mod lifecycle;
 mod report;
 mod schedule;
@@ -118,6 +119,8 @@ pub enum RunError {
     Provision(#[from] ProvisionError),
     #[error("provisioning API runtime: {0}")]
     ApiRuntime(io::Error),
+    #[error("cannot start the X2/X3 durability thread: {0}")]
+    DurableThread(io::Error),
     #[error("{0}")]
     Pipeline(#[from] PipelineError),
     #[error("metrics endpoint: {0}")]
@@ -217,6 +220,18 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         Mediator::with_config(snapshot.table, options.mediator, CinAllocator::with_floor(cin_floor));
     let sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
     let in_force = Arc::clone(&snapshot.in_force);
+    // X2/X3 ingest: the XID gate follows the warrants; keepalive acks wait for durability.
+    let feed = match &options.source {
+        Source::Channel(feed) => Some(feed.clone()),
+        _ => None,
+    };
+    let durable = match &feed {
+        Some(feed) => {
+            feed.xids.hold(snapshot.in_force.values().map(|w| &**w));
+            Some(durable::start(delivery.queues().clone(), Arc::clone(&feed.barriers)).map_err(RunError::DurableThread)?)
+        }
+        None => None,
+    };
     let sink = CinGuard {
         inner: sequencer,
         appliance: store.appliance,
@@ -227,6 +242,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         path: spool.join("cin-reserved"),
         hi1: Some(hi1),
         error: None,
+        durable: durable.as_ref().map(|d| d.passed.clone()),
     };
     let (updates_tx, updates) = crossbeam_channel::unbounded::<Update>();
     // On a stop request, a pipeline blocked on a full spool gives up waiting. Meanwhile the
@@ -253,6 +269,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         let metrics = spool.join("metrics.json");
         let (poll, reload) = (lifecycle.poll, lifecycle.reload.clone());
         let admf = admf.clone();
+        let xids = feed.as_ref().map(|f| Arc::clone(&f.xids));
         move || {
             let mut written = Instant::now();
             let mut polled = Instant::now();
@@ -263,6 +280,9 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
                 if forced || poll.is_some_and(|p| polled.elapsed() >= p) {
                     polled = Instant::now();
                     if let Some(update) = warrants.poll(forced) {
+                        if let Some(xids) = &xids {
+                            xids.hold(update.snapshot.in_force.values().map(|w| &**w));
+                        }
                         if let Some(admf) = &admf {
                             admf.follow(update.snapshot.in_force.values());
                         }
@@ -293,7 +313,8 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     };
     let context = crate::records::WriterContext { metrics: Arc::clone(&metrics), audit: desk_audit, retention: options.retention };
     let (writer, tracer) = crate::records::hook::start(options.records_db.as_deref(), calltrace, &numbering, context)?;
-    let hook = WarrantHook::new(updates, timeline).with_states(states);
+    let passing = feed.as_ref().map(|f| crate::x2x3::confirm::Passing::new(Arc::clone(&f.barriers)));
+    let hook = WarrantHook::new(updates, timeline).with_states(states).with_passing(passing);
     metrics.set_running(true);
     let finished = pipeline::run(&options.source, mediator, tracer, sink, hook, &stop, &options.pipeline, &metrics);
     metrics.set_running(false);
@@ -307,6 +328,11 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
     };
     let (mut sink, tracer) = (finished.encoder, finished.observer);
+    sink.durable = None;
+    if let Some(d) = durable {
+        drop(d.passed);
+        let _ = d.thread.join();
+    }
     let packets_read = finished.capture.frames;
     let (dropped_pipeline_full, dropped_kernel) =
         (finished.capture.dropped_pipeline_full, finished.capture.dropped_kernel);

@@ -4,9 +4,12 @@
 //! The sending end (a POI) sends a Keepalive (type 3, attribute 8 = its sequence number)
 //! every TIME_P1 — on a timer, even while data flows, because data PDUs are never
 //! acknowledged — and drops the connection when a keepalive has gone TIME_P2 without a
-//! Keepalive Ack echoing its sequence number. Either end answers a keepalive it receives
-//! with an ack. The receiving end (a mediation function) may also drop a connection that
-//! has been silent for an idle limit (a sender that stopped sending keepalives is dead).
+//! Keepalive Ack echoing its sequence number. The sending end answers a keepalive it
+//! receives with an ack at once; the receiving end (a mediation function) reports it as
+//! [`Event::Keepalive`] and acks only when its shell calls [`Link::acknowledge`] — once the
+//! data before the keepalive is durable, since the ack lets the sender delete it. The
+//! receiving end may also drop a connection that has been silent for an idle limit (a
+//! sender that stopped sending keepalives is dead).
 //!
 //! Call order, from the shell that owns the socket:
 //! 1. [`Link::handle_input`] with every chunk of bytes read (at time `now`);
@@ -73,6 +76,9 @@ pub enum Event {
     Data(Vec<u8>),
     /// A PDU framed correctly but refused (bad attribute): counted and skipped.
     Refused(PduError),
+    /// Receiving end: the peer sent keepalive `sequence` after the data events before it;
+    /// answer it with [`Link::acknowledge`] once that data is safe.
+    Keepalive(u32),
     /// Sending end: the ack of keepalive `sequence` came (settling every older one too), so
     /// the peer has read everything sent before that keepalive.
     Acknowledged(u32),
@@ -199,12 +205,28 @@ impl Link {
                 Ok((PduType::Keepalive, sequence)) => {
                     self.stats.keepalives_received += 1;
                     // A keepalive without a sequence number is answered with 0.
-                    PduRepr::keepalive(PduType::KeepaliveAck, sequence.unwrap_or(0)).emit_to_vec(&mut self.transmit);
-                    self.stats.acks_sent += 1;
+                    let sequence = sequence.unwrap_or(0);
+                    match self.role {
+                        Role::Sender => self.ack(sequence),
+                        Role::Receiver => self.events.push_back(Event::Keepalive(sequence)),
+                    }
                 }
                 Ok((PduType::KeepaliveAck, sequence)) => self.handle_ack(sequence),
             }
         }
+    }
+
+    /// Answers keepalive `sequence` with its ack (receiving end, after [`Event::Keepalive`]);
+    /// nothing once closed.
+    pub fn acknowledge(&mut self, sequence: u32) {
+        if matches!(self.state, State::Open { .. }) {
+            self.ack(sequence);
+        }
+    }
+
+    fn ack(&mut self, sequence: u32) {
+        PduRepr::keepalive(PduType::KeepaliveAck, sequence).emit_to_vec(&mut self.transmit);
+        self.stats.acks_sent += 1;
     }
 
     fn handle_ack(&mut self, sequence: Option<u32>) {

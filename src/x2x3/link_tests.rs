@@ -101,7 +101,7 @@ fn an_ack_settles_its_keepalive_and_older_ones() {
 }
 
 #[test]
-fn receiver_answers_keepalives_echoing_the_sequence_and_hands_out_data() {
+fn receiver_reports_keepalives_in_order_with_the_data_and_acks_when_told() {
     let t0 = Instant::now();
     let mut link = Link::new(Role::Receiver, config(), t0);
     let mut input = PduRepr::keepalive(PduType::Keepalive, 77).to_vec();
@@ -111,9 +111,15 @@ fn receiver_answers_keepalives_echoing_the_sequence_and_hands_out_data() {
     for b in &input {
         link.handle_input(t0, std::slice::from_ref(b));
     }
-    assert_eq!(pdus(&link.poll_transmit()), vec![(PduType::KeepaliveAck, Some(77)), (PduType::KeepaliveAck, Some(78))]);
+    assert_eq!(link.poll_transmit(), Vec::<u8>::new(), "no ack before the shell says the data is safe");
+    assert_eq!(link.poll_event(), Some(Event::Keepalive(77)));
     assert_eq!(link.poll_event(), Some(Event::Data(sip().to_vec())));
+    assert_eq!(link.poll_event(), Some(Event::Keepalive(78)));
     assert_eq!(link.poll_event(), None);
+    link.acknowledge(77);
+    link.acknowledge(78);
+    assert_eq!(pdus(&link.poll_transmit()), vec![(PduType::KeepaliveAck, Some(77)), (PduType::KeepaliveAck, Some(78))]);
+    assert_eq!(link.stats().acks_sent, 2);
     assert_eq!(link.stats().keepalives_received, 2);
     assert_eq!(link.stats().data_received, 1);
     assert_eq!(link.poll_timeout(), Some(t0 + Duration::from_secs(12)), "a receiver sends no keepalives");

@@ -4,11 +4,27 @@
 //! [`Ingest`], into the pipeline's [`FrameSource::Channel`](crate::pipeline::FrameSource).
 //! A full pipeline makes the connections wait (TCP back-pressure), never drops.
 //!
-//! The data PDUs a keepalive follows are queued to the pipeline before its ack is written,
-//! so an ack confirms them to the sender (a POI deletes them from its spool then). What a
-//! sender resends after a reconnect is dropped by [`Dedupe`] (per certificate identity and
-//! XID, by sequence number and timestamp).
+//! # Confirmation contract
+//! A Keepalive Ack confirms to the sender every PDU it sent before that keepalive, and a
+//! POI deletes them from its spool then. So the ack leaves only when every record those
+//! PDUs produced is durable in the agencies' delivery spools: appended and synced by the
+//! spool's group commit (`fdatasync`, see `delivery/spool.rs`; with fsync off, appended).
+//! The keepalive becomes a barrier that travels through the pipeline behind the PDUs'
+//! frames ([`super::confirm`]); the run syncs the spools once the encoding stage has passed
+//! it and releases the ack. PDUs refused (malformed, not ingestible, an XID of no warrant in
+//! force, a resend) are confirmed with the others: nothing of them is ever delivered.
+//! Acks of one connection leave in order. A pipeline or spool slower than TIME_P2 delays
+//! acks past it: the POI then drops the connection, reconnects and resends everything
+//! unconfirmed, and the resends already taken are dropped by [`Dedupe`] (per certificate
+//! identity and XID, by sequence number and timestamp). Nothing is confirmed early.
+//!
+//! # XID rule
+//! A PDU is ingested only if its XID is the task XID of a warrant in force at the PDU's
+//! time ([`XidGate`]); otherwise it is counted (`unknown_xid`), logged at INFO by XID once
+//! per connection, and dropped. Until the run has told the gate its warrants, connections
+//! wait.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,10 +38,12 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
+use super::confirm::{Ack, Barriers};
 use super::dedupe::Dedupe;
 use super::ingest::Ingest;
+use super::xid_gate::{Verdict, XidGate};
 use super::link::{Event, Link, LinkConfig, Role};
-use super::pdu::{PduRepr, PduType};
+use super::pdu::{PduRepr, PduType, Xid};
 use crate::delivery::tls::{self, TlsError};
 use crate::pipeline::PushedFrame;
 use crate::Timestamp;
@@ -81,6 +99,13 @@ pub struct IngestCounters {
     pub idle_drops: u64,
     /// PDUs a sender sent again after a reconnect (see `dedupe.rs`), dropped.
     pub resends_dropped: u64,
+    /// PDUs whose XID is the task of no warrant in force at their time, dropped.
+    pub unknown_xid: u64,
+    /// Keepalives acknowledged (each once the data before it was durable).
+    pub acks: u64,
+    /// Barrier marker frames pushed into the pipeline (one per keepalive after data; the
+    /// pipeline counts them as frames read and skips them as not IP).
+    pub barrier_frames: u64,
 }
 
 #[derive(Default)]
@@ -96,6 +121,8 @@ struct Counters {
     refused_streams: AtomicU64,
     idle_drops: AtomicU64,
     resends_dropped: AtomicU64,
+    unknown_xid: AtomicU64,
+    acks: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -103,7 +130,7 @@ fn bump(c: &AtomicU64) {
 }
 
 impl Counters {
-    fn snapshot(&self) -> IngestCounters {
+    fn snapshot(&self, barriers: &Barriers) -> IngestCounters {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         IngestCounters {
             connections: g(&self.connections),
@@ -117,7 +144,44 @@ impl Counters {
             refused_streams: g(&self.refused_streams),
             idle_drops: g(&self.idle_drops),
             resends_dropped: g(&self.resends_dropped),
+            unknown_xid: g(&self.unknown_xid),
+            acks: g(&self.acks),
+            barrier_frames: barriers.markers(),
         }
+    }
+}
+
+/// What a listener hands the pipeline: its frames, the barriers that hold the keepalive
+/// acks until the run says the records before them are durable, and the XID gate the run
+/// keeps in step with its warrants. A consumer other than `tapline run` (a test, a bench)
+/// must call [`Feed::consumed`] and [`XidGate::hold`] itself, or nothing is acked or taken.
+#[derive(Clone, Debug)]
+pub struct Feed {
+    pub frames: Receiver<PushedFrame>,
+    pub barriers: Arc<Barriers>,
+    pub xids: Arc<XidGate>,
+}
+
+impl Feed {
+    /// A consumer that keeps nothing (tests, benches): the frames it took so far, `taken`
+    /// of them, are as safe as they will get; releases the acks waiting on them.
+    pub fn consumed(&self, taken: u64) {
+        self.barriers.durable(taken);
+    }
+
+    /// Such a consumer: takes every frame until the listener stops, confirming each as it
+    /// is taken; the data frames (barrier markers left out).
+    pub fn take_all(self) -> Vec<PushedFrame> {
+        let mut taken = 0;
+        let mut data = Vec::new();
+        for frame in self.frames.iter() {
+            taken += 1;
+            if frame.link != super::confirm::MARKER_LINK {
+                data.push(frame);
+            }
+            self.consumed(taken);
+        }
+        data
     }
 }
 
@@ -127,12 +191,13 @@ pub struct Listener {
     runtime: Option<tokio::runtime::Runtime>,
     addrs: Vec<SocketAddr>,
     counters: Arc<Counters>,
+    barriers: Arc<Barriers>,
     stop: watch::Sender<bool>,
 }
 
 impl Listener {
-    /// Binds every address and starts accepting; the receiver is the pipeline's source.
-    pub fn start(config: &ListenerConfig) -> Result<(Listener, Receiver<PushedFrame>), ListenerError> {
+    /// Binds every address and starts accepting; the feed is the pipeline's source.
+    pub fn start(config: &ListenerConfig) -> Result<(Listener, Feed), ListenerError> {
         let acceptor = TlsAcceptor::from(tls::server_config(&config.cert, &config.key, &config.client_ca)?);
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -143,6 +208,8 @@ impl Listener {
         let (tx, rx) = crossbeam_channel::bounded(config.queue.max(1));
         let counters = Arc::new(Counters::default());
         let dedupe = Arc::new(std::sync::Mutex::new(Dedupe::default()));
+        let barriers = Arc::new(Barriers::default());
+        let xids = Arc::new(XidGate::default());
         let (stop, stopped) = watch::channel(false);
         let mut addrs = Vec::new();
         for &addr in &config.listen {
@@ -156,11 +223,14 @@ impl Listener {
                 counters: counters.clone(),
                 link: config.link,
                 dedupe: dedupe.clone(),
+                barriers: barriers.clone(),
+                xids: xids.clone(),
             };
             runtime.spawn(accept_loop(listener, shared, stopped.clone()));
         }
         tracing::info!(addrs = ?addrs, "X2/X3 listener started");
-        Ok((Listener { runtime: Some(runtime), addrs, counters, stop }, rx))
+        let feed = Feed { frames: rx, barriers: barriers.clone(), xids };
+        Ok((Listener { runtime: Some(runtime), addrs, counters, barriers, stop }, feed))
     }
 
     pub fn local_addrs(&self) -> &[SocketAddr] {
@@ -168,7 +238,7 @@ impl Listener {
     }
 
     pub fn counters(&self) -> IngestCounters {
-        self.counters.snapshot()
+        self.counters.snapshot(&self.barriers)
     }
 
     /// Closes the listeners and every connection; returns the final counts.
@@ -198,6 +268,8 @@ struct Shared {
     counters: Arc<Counters>,
     link: LinkConfig,
     dedupe: Arc<std::sync::Mutex<Dedupe>>,
+    barriers: Arc<Barriers>,
+    xids: Arc<XidGate>,
 }
 
 async fn accept_loop(listener: TcpListener, shared: Shared, mut stopped: watch::Receiver<bool>) {
@@ -243,7 +315,9 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Shared, mut stoppe
     let sender_id = crate::provision::peer_common_name(stream.get_ref().1);
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut link = Link::new(Role::Receiver, shared.link, Instant::now());
-    let mut ingest = Ingest::new();
+    let mut conn = Conn { ingest: Ingest::new(), sender_id, unknown_logged: HashSet::new() };
+    // Acks released by the barriers (once the data before their keepalive is durable).
+    let (acks_tx, mut acks) = tokio::sync::mpsc::unbounded_channel::<u32>();
     let mut block = vec![0u8; 64 * 1024];
     let mut seen_keepalives = 0;
     loop {
@@ -256,18 +330,27 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Shared, mut stoppe
             _ = async { if let Some(d) = deadline { tokio::time::sleep_until(d).await } }, if deadline.is_some() => {
                 link.handle_timeout(Instant::now());
             }
+            Some(sequence) = acks.recv() => {
+                link.acknowledge(sequence);
+                bump(&counters.acks);
+            }
             _ = stopped.changed() => link.handle_close(Instant::now()),
         }
         let keepalives = link.stats().keepalives_received;
         counters.keepalives.fetch_add(keepalives - seen_keepalives, Ordering::Relaxed);
         seen_keepalives = keepalives;
-        // Data first, the acks after: an ack confirms to the sender every PDU before its
-        // keepalive, so those must be in the pipeline's queue before the ack leaves.
+        // In order: the data before a keepalive is queued to the pipeline before the
+        // keepalive's barrier, which holds its ack until those records are durable.
         let mut closed = None;
         while let Some(event) = link.poll_event() {
             match event {
                 Event::Data(bytes) => {
-                    if !forward(&bytes, &mut ingest, &shared, &sender_id).await {
+                    if !forward(&bytes, &mut conn, &shared).await {
+                        return;
+                    }
+                }
+                Event::Keepalive(sequence) => {
+                    if !barrier(&shared, Ack { sequence, to: acks_tx.clone() }).await {
                         return;
                     }
                 }
@@ -299,9 +382,36 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Shared, mut stoppe
     }
 }
 
-/// Ingests one data PDU and queues its frame, waiting while the pipeline is full; false
-/// when the pipeline is gone.
-async fn forward(bytes: &[u8], ingest: &mut Ingest, shared: &Shared, sender_id: &str) -> bool {
+/// What one connection keeps between PDUs.
+struct Conn {
+    ingest: Ingest,
+    /// The peer's certificate identity (resends are recognised per identity and XID).
+    sender_id: String,
+    /// XIDs refused on this connection and logged already (logged once each).
+    unknown_logged: HashSet<Xid>,
+}
+
+/// How long a connection waits before trying a full pipeline again.
+const FULL_WAIT: Duration = Duration::from_millis(1);
+
+/// Sets the barrier of a keepalive behind every frame queued so far, waiting while the
+/// pipeline is full; false when the pipeline is gone.
+async fn barrier(shared: &Shared, mut ack: Ack) -> bool {
+    loop {
+        match shared.barriers.barrier(&shared.tx, ack) {
+            Ok(()) => return true,
+            Err((_, true)) => return false,
+            Err((back, false)) => {
+                ack = back;
+                tokio::time::sleep(FULL_WAIT).await;
+            }
+        }
+    }
+}
+
+/// Ingests one data PDU and queues its frame, waiting while the pipeline is full (or until
+/// the run has told the XID gate its warrants); false when the pipeline is gone.
+async fn forward(bytes: &[u8], conn: &mut Conn, shared: &Shared) -> bool {
     let counters = &shared.counters;
     let pdu = match PduRepr::parse_bytes(bytes) {
         Ok(p) => p,
@@ -315,13 +425,32 @@ async fn forward(bytes: &[u8], ingest: &mut Ingest, shared: &Shared, sender_id: 
         PduType::X3 => bump(&counters.x3_pdus),
         PduType::Keepalive | PduType::KeepaliveAck => {}
     }
-    let new = shared.dedupe.lock().unwrap_or_else(|p| p.into_inner()).accept(sender_id, &pdu);
+    let received = now_ts();
+    let verdict = loop {
+        match shared.xids.check(&pdu.xid, pdu.timestamp.unwrap_or(received)) {
+            // The run is still loading its warrants: this connection waits (the listener's
+            // shutdown ends the wait).
+            Verdict::NotLoaded => tokio::time::sleep(FULL_WAIT * 10).await,
+            v => break v,
+        }
+    };
+    match verdict {
+        Verdict::InForce => {}
+        Verdict::Unknown | Verdict::NotInForce | Verdict::NotLoaded => {
+            bump(&counters.unknown_xid);
+            if conn.unknown_logged.insert(pdu.xid) {
+                tracing::info!(xid = %pdu.xid, ?verdict, "X2/X3 PDUs of an XID of no warrant in force are not ingested");
+            }
+            return true;
+        }
+    }
+    let new = shared.dedupe.lock().unwrap_or_else(|p| p.into_inner()).accept(&conn.sender_id, &pdu);
     if !new {
         bump(&counters.resends_dropped);
         return true;
     }
     let mut data = Vec::with_capacity(bytes.len() + 64);
-    let (ts, link) = match ingest.frame(&pdu, now_ts(), &mut data) {
+    let (ts, link) = match conn.ingest.frame(&pdu, received, &mut data) {
         Ok(x) => x,
         Err(e) => {
             bump(&counters.not_ingested);
@@ -331,14 +460,14 @@ async fn forward(bytes: &[u8], ingest: &mut Ingest, shared: &Shared, sender_id: 
     };
     let mut frame = PushedFrame { ts, link, data };
     loop {
-        match shared.tx.try_send(frame) {
+        match shared.barriers.push(&shared.tx, frame) {
             Ok(()) => {
                 bump(&counters.frames);
                 return true;
             }
             Err(TrySendError::Full(back)) => {
                 frame = back;
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                tokio::time::sleep(FULL_WAIT).await;
             }
             Err(TrySendError::Disconnected(_)) => return false,
         }

@@ -337,7 +337,7 @@ async fn spooled_session(
                     }
                 }
                 Event::Closed(reason) => return Some(reason),
-                Event::Data(_) | Event::Refused(_) => {}
+                Event::Data(_) | Event::Refused(_) | Event::Keepalive(_) => {}
             }
         }
     }
