@@ -96,7 +96,7 @@ struct ReportArgs {
     /// only logged and counted.
     #[arg(long = "admf-report", value_name = "URL")]
     admf_report: Option<String>,
-    /// CA of the endpoint's server certificate (default: --client-ca).
+    /// The CA that signed the endpoint's server certificate (default: --client-ca).
     #[arg(long = "admf-report-ca", requires = "admf_report")]
     report_ca: Option<PathBuf>,
     /// Client certificate presented there, whose common name is --ne-id (default:

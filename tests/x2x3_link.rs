@@ -180,3 +180,55 @@ fn a_client_without_a_certificate_is_refused() {
     assert_eq!(counters.connections, 0);
     assert_eq!(frames.frames.try_iter().count(), 0);
 }
+
+/// Waits until `done`, for at most 10 s.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn a_second_connection_with_a_certificate_already_connected_is_refused_until_the_first_ends() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pki = pki(dir.path());
+    let server = pki.server("mf").expect("server cert");
+    let mut config = ListenerConfig::new(vec![loopback()], server.cert.clone(), server.key.clone(), pki.ca.clone());
+    config.link = timers(100, 300);
+    let (listener, feed) = Listener::start(&config).expect("listener");
+    hold_probe_task(&feed);
+    let consumer = std::thread::spawn(move || feed.take_all().len());
+    let addr = listener.local_addrs()[0];
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let start = |pdus: std::ops::Range<u32>| {
+        let (tx, rx) = mpsc::channel(64);
+        let stats = Arc::new(SenderStats::default());
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let task = rt.spawn(sender::run(sender_config(&pki, addr, timers(100, 300)), rx, stats.clone(), stop_rx));
+        for i in pdus {
+            tx.try_send(sip_pdu(i)).expect("queue");
+        }
+        (tx, stats, stop_tx, task)
+    };
+    // The first sender is connected and has delivered its PDUs.
+    let (_a_tx, _a_stats, a_stop, a_task) = start(0..10);
+    wait_until("the first sender's PDUs are in", || listener.counters().frames >= 10);
+    // A second one presenting the same certificate (two POIs sharing one would have each
+    // other's PDUs dropped as resends): refused while the first is connected.
+    let (_b_tx, b_stats, b_stop, b_task) = start(10..20);
+    wait_until("the second is refused", || listener.counters().refused_identity_in_use >= 1);
+    assert_eq!(listener.counters().connections, 1, "only the first is connected");
+    // The first ends: the second gets in on its next attempt.
+    let _ = a_stop.send(true);
+    rt.block_on(a_task).expect("first sender ends");
+    wait_until("the second connects", || listener.counters().connections == 2);
+    wait_until("a keepalive of the second is acknowledged", || b_stats.acks_received.load(Ordering::Relaxed) >= 1);
+    let _ = b_stop.send(true);
+    rt.block_on(b_task).expect("second sender ends");
+    let counters = listener.stop();
+    assert!(counters.refused_identity_in_use >= 1);
+    assert_eq!(counters.connections, 2);
+    assert!(consumer.join().expect("consumer") >= 10);
+}

@@ -18,6 +18,15 @@
 //! unconfirmed, and the resends already taken are dropped by [`Dedupe`] (per certificate
 //! identity and XID, by sequence number and timestamp). Nothing is confirmed early.
 //!
+//! # One connection per sender identity
+//! The resend filter keys on the certificate's identity, so two senders presenting the same
+//! certificate at once would have each other's PDUs dropped as resends (the identity is the
+//! certificate's name and fingerprint: different certificates never collide). A connection
+//! whose certificate already has a live connection is therefore refused after the
+//! handshake (counted as `refused_identity_in_use`, logged at WARN): its sender keeps its
+//! PDUs spooled and retries. A sender that reconnects while its old connection lingers gets
+//! in once the old one closes (at the latest after the idle limit).
+//!
 //! # XID rule
 //! A PDU is ingested only if its XID is the task XID of a warrant in force at the PDU's
 //! time ([`XidGate`]); otherwise it is counted (`unknown_xid`), logged at INFO by XID once
@@ -95,6 +104,8 @@ pub struct IngestCounters {
     pub not_ingested: u64,
     /// Connections dropped for a garbled or oversized stream.
     pub refused_streams: u64,
+    /// Connections refused because their certificate identity already had a live one.
+    pub refused_identity_in_use: u64,
     /// Connections dropped as silent for longer than the idle limit.
     pub idle_drops: u64,
     /// PDUs a sender sent again after a reconnect (see `dedupe.rs`), dropped.
@@ -119,6 +130,7 @@ struct Counters {
     malformed_pdus: AtomicU64,
     not_ingested: AtomicU64,
     refused_streams: AtomicU64,
+    refused_identity_in_use: AtomicU64,
     idle_drops: AtomicU64,
     resends_dropped: AtomicU64,
     unknown_xid: AtomicU64,
@@ -142,6 +154,7 @@ impl Counters {
             malformed_pdus: g(&self.malformed_pdus),
             not_ingested: g(&self.not_ingested),
             refused_streams: g(&self.refused_streams),
+            refused_identity_in_use: g(&self.refused_identity_in_use),
             idle_drops: g(&self.idle_drops),
             resends_dropped: g(&self.resends_dropped),
             unknown_xid: g(&self.unknown_xid),
@@ -210,6 +223,7 @@ impl Listener {
         let dedupe = Arc::new(std::sync::Mutex::new(Dedupe::default()));
         let barriers = Arc::new(Barriers::default());
         let xids = Arc::new(XidGate::default());
+        let live = Arc::new(std::sync::Mutex::new(HashSet::new()));
         let (stop, stopped) = watch::channel(false);
         let mut addrs = Vec::new();
         for &addr in &config.listen {
@@ -225,6 +239,7 @@ impl Listener {
                 dedupe: dedupe.clone(),
                 barriers: barriers.clone(),
                 xids: xids.clone(),
+                live: live.clone(),
             };
             runtime.spawn(accept_loop(listener, shared, stopped.clone()));
         }
@@ -270,6 +285,38 @@ struct Shared {
     dedupe: Arc<std::sync::Mutex<Dedupe>>,
     barriers: Arc<Barriers>,
     xids: Arc<XidGate>,
+    /// Certificate identities with a live connection.
+    live: Arc<std::sync::Mutex<HashSet<String>>>,
+}
+
+/// Who a connection's sender is, for the resend filter and the one-connection rule: its
+/// certificate's common name and the SHA-256 of the certificate itself, so two senders
+/// whose different certificates share a name (or have none) are told apart.
+fn sender_identity(conn: &rustls::CommonState) -> String {
+    use sha2::{Digest, Sha256};
+    let leaf = conn.peer_certificates().and_then(|c| c.first()).map(|c| Sha256::digest(c.as_ref()));
+    let hex: String = leaf.iter().flat_map(|d| d.iter()).map(|b| format!("{b:02x}")).collect();
+    format!("{}#{hex}", crate::provision::peer_common_name(conn))
+}
+
+/// A live connection's hold on its sender identity, released when the connection ends.
+struct IdentityHold {
+    live: Arc<std::sync::Mutex<HashSet<String>>>,
+    identity: String,
+}
+
+impl IdentityHold {
+    /// Takes `identity`, unless a live connection holds it.
+    fn take(live: &Arc<std::sync::Mutex<HashSet<String>>>, identity: &str) -> Option<IdentityHold> {
+        let mut held = live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        held.insert(identity.to_owned()).then(|| IdentityHold { live: live.clone(), identity: identity.to_owned() })
+    }
+}
+
+impl Drop for IdentityHold {
+    fn drop(&mut self) {
+        self.live.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.identity);
+    }
 }
 
 async fn accept_loop(listener: TcpListener, shared: Shared, mut stopped: watch::Receiver<bool>) {
@@ -310,9 +357,15 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Shared, mut stoppe
             return;
         }
     };
+    let sender_id = sender_identity(stream.get_ref().1);
+    let Some(_hold) = IdentityHold::take(&shared.live, &sender_id) else {
+        bump(&counters.refused_identity_in_use);
+        tracing::warn!(%peer, sender = %crate::provision::peer_common_name(stream.get_ref().1),
+            "X2/X3 connection refused: its certificate identity already has a live connection (one certificate per sender)");
+        return;
+    };
     bump(&counters.connections);
     tracing::info!(%peer, "X2/X3 peer connected");
-    let sender_id = crate::provision::peer_common_name(stream.get_ref().1);
     let (mut rd, mut wr) = tokio::io::split(stream);
     let mut link = Link::new(Role::Receiver, shared.link, Instant::now());
     let mut conn = Conn { ingest: Ingest::new(), sender_id, unknown_logged: HashSet::new() };
