@@ -44,6 +44,18 @@ fn hold_probe_task(feed: &Feed) {
     feed.xids.hold_tasks([(Xid([3; 16]), tapline::Timestamp::from_nanos(0), tapline::Timestamp::from_nanos(u64::MAX))]);
 }
 
+/// tapline's listener with TIME_P1 100 ms / TIME_P2 300 ms holding the probes' task, and
+/// the pipeline's stand-in: a thread that takes every frame and confirms it at once
+/// (joined: how many it took).
+fn probe_listener(pki: &DevPki) -> (Listener, std::thread::JoinHandle<usize>) {
+    let server = pki.server("mf").expect("server cert");
+    let mut config = ListenerConfig::new(vec![loopback()], server.cert.clone(), server.key.clone(), pki.ca.clone());
+    config.link = timers(100, 300);
+    let (listener, feed) = Listener::start(&config).expect("listener");
+    hold_probe_task(&feed);
+    (listener, std::thread::spawn(move || feed.take_all().len()))
+}
+
 fn loopback() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
 }
@@ -59,13 +71,7 @@ fn sip_pdu(i: u32) -> Vec<u8> {
 fn keepalives_flow_while_data_flows_and_every_ack_echoes_its_keepalive() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = pki(dir.path());
-    let server = pki.server("mf").expect("server cert");
-    let mut config = ListenerConfig::new(vec![loopback()], server.cert.clone(), server.key.clone(), pki.ca.clone());
-    config.link = timers(100, 300);
-    let (listener, feed) = Listener::start(&config).expect("listener");
-    hold_probe_task(&feed);
-    // The pipeline's stand-in: takes every frame and confirms it at once.
-    let consumer = std::thread::spawn(move || feed.take_all().len());
+    let (listener, consumer) = probe_listener(&pki);
     let addr = listener.local_addrs()[0];
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (tx, rx) = mpsc::channel(64);
@@ -194,12 +200,7 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
 fn a_second_connection_with_a_certificate_already_connected_is_refused_until_the_first_ends() {
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = pki(dir.path());
-    let server = pki.server("mf").expect("server cert");
-    let mut config = ListenerConfig::new(vec![loopback()], server.cert.clone(), server.key.clone(), pki.ca.clone());
-    config.link = timers(100, 300);
-    let (listener, feed) = Listener::start(&config).expect("listener");
-    hold_probe_task(&feed);
-    let consumer = std::thread::spawn(move || feed.take_all().len());
+    let (listener, consumer) = probe_listener(&pki);
     let addr = listener.local_addrs()[0];
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let start = |pdus: std::ops::Range<u32>| {
