@@ -23,7 +23,7 @@ pub use iface::{open_live, CaptureBackend, LiveConfig};
 pub use live::{LiveCapture, LiveStats};
 pub use paced::{Paced, Rate, RateError};
 pub use pushed::{Pushed, PushedFrame};
-pub use source::{within, Backing, Behaviour, CaptureSource, Next, SourceStats};
+pub use source::{within, Backing, Behaviour, CaptureSource, Next, SourceStats, Span};
 
 use crate::Timestamp;
 

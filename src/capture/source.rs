@@ -29,10 +29,32 @@ impl Backing for memmap2::Mmap {
 }
 
 /// The range `inner` occupies in `outer`, if it lies there (a frame in a source's backing).
+#[inline]
 pub fn within(outer: &[u8], inner: &[u8]) -> Option<std::ops::Range<usize>> {
-    let start = (inner.as_ptr() as usize).checked_sub(outer.as_ptr() as usize)?;
-    let end = start.checked_add(inner.len())?;
-    (end <= outer.len()).then_some(start..end)
+    Span::of(outer).locate(inner)
+}
+
+/// The address range of a buffer, kept to place many slices in it by address (a batch
+/// looks its backing up once, not once per frame).
+#[derive(Clone, Copy, Debug)]
+pub struct Span {
+    start: usize,
+    len: usize,
+}
+
+impl Span {
+    #[inline]
+    pub fn of(bytes: &[u8]) -> Span {
+        Span { start: bytes.as_ptr() as usize, len: bytes.len() }
+    }
+
+    /// The range `inner` occupies in the span, if it lies there.
+    #[inline]
+    pub fn locate(self, inner: &[u8]) -> Option<std::ops::Range<usize>> {
+        let start = (inner.as_ptr() as usize).checked_sub(self.start)?;
+        let end = start.checked_add(inner.len())?;
+        (end <= self.len).then_some(start..end)
+    }
 }
 
 /// What a source has next.

@@ -17,7 +17,7 @@ use crossbeam_channel::{SendTimeoutError, Sender};
 
 use crate::capture::{
     open_live, Backing, Behaviour, CaptureError, CaptureSource, FileReader, Frame, LinkType, LiveConfig, Next, Paced,
-    Pushed, Rate,
+    Pushed, Rate, Span,
 };
 pub use crate::capture::PushedFrame;
 use crate::metrics::{Metrics, Stage};
@@ -179,26 +179,6 @@ impl Batch {
 }
 
 pub(super) use crate::capture::within;
-
-/// The address range of a batch's shared memory, to place frames in it by address.
-#[derive(Clone, Copy, Debug)]
-struct Span {
-    start: usize,
-    len: usize,
-}
-
-impl Span {
-    fn of(bytes: &[u8]) -> Span {
-        Span { start: bytes.as_ptr() as usize, len: bytes.len() }
-    }
-
-    /// The range `inner` occupies in the span, if it lies there (as [`within`] does).
-    fn locate(self, inner: &[u8]) -> Option<std::ops::Range<usize>> {
-        let start = (inner.as_ptr() as usize).checked_sub(self.start)?;
-        let end = start.checked_add(inner.len())?;
-        (end <= self.len).then_some(start..end)
-    }
-}
 
 /// A batch's frames and the buffers they lie in (see [`Batch::view`]).
 #[derive(Clone, Copy, Debug)]

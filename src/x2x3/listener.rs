@@ -223,7 +223,7 @@ impl Listener {
         let dedupe = Arc::new(std::sync::Mutex::new(Dedupe::default()));
         let barriers = Arc::new(Barriers::default());
         let xids = Arc::new(XidGate::default());
-        let live = Arc::new(std::sync::Mutex::new(HashSet::new()));
+        let live = LiveSenders::default();
         let (stop, stopped) = watch::channel(false);
         let mut addrs = Vec::new();
         for &addr in &config.listen {
@@ -285,9 +285,11 @@ struct Shared {
     dedupe: Arc<std::sync::Mutex<Dedupe>>,
     barriers: Arc<Barriers>,
     xids: Arc<XidGate>,
-    /// Certificate identities with a live connection.
-    live: Arc<std::sync::Mutex<HashSet<String>>>,
+    live: LiveSenders,
 }
+
+/// Certificate identities (see [`sender_identity`]) with a live connection.
+type LiveSenders = Arc<std::sync::Mutex<HashSet<String>>>;
 
 /// Who a connection's sender is, for the resend filter and the one-connection rule: its
 /// certificate's common name and the SHA-256 of the certificate itself, so two senders
@@ -301,13 +303,13 @@ fn sender_identity(conn: &rustls::CommonState) -> String {
 
 /// A live connection's hold on its sender identity, released when the connection ends.
 struct IdentityHold {
-    live: Arc<std::sync::Mutex<HashSet<String>>>,
+    live: LiveSenders,
     identity: String,
 }
 
 impl IdentityHold {
     /// Takes `identity`, unless a live connection holds it.
-    fn take(live: &Arc<std::sync::Mutex<HashSet<String>>>, identity: &str) -> Option<IdentityHold> {
+    fn take(live: &LiveSenders, identity: &str) -> Option<IdentityHold> {
         let mut held = live.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         held.insert(identity.to_owned()).then(|| IdentityHold { live: live.clone(), identity: identity.to_owned() })
     }
@@ -360,7 +362,7 @@ async fn connection(tcp: TcpStream, peer: SocketAddr, shared: Shared, mut stoppe
     let sender_id = sender_identity(stream.get_ref().1);
     let Some(_hold) = IdentityHold::take(&shared.live, &sender_id) else {
         bump(&counters.refused_identity_in_use);
-        tracing::warn!(%peer, sender = %crate::provision::peer_common_name(stream.get_ref().1),
+        tracing::warn!(%peer, sender = %sender_id,
             "X2/X3 connection refused: its certificate identity already has a live connection (one certificate per sender)");
         return;
     };
