@@ -119,9 +119,14 @@ impl Poi {
 
     /// The summary it wrote as it exited.
     pub fn final_summary(&self) -> serde_json::Value {
-        let text = self.log_text();
-        text.lines().rev().find_map(|l| l.strip_prefix("poi: ")).and_then(|j| serde_json::from_str(j).ok()).expect("the POI's summary")
+        final_summary_in(&self.log)
     }
+}
+
+/// The last summary line in the POI log `log`, written as the POI exited.
+pub fn final_summary_in(log: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    text.lines().rev().find_map(|l| l.strip_prefix("poi: ")).and_then(|j| serde_json::from_str(j).ok()).expect("the POI's summary")
 }
 
 /// The first summary line starting `prefix` in the POI log `log`.

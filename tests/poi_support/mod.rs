@@ -95,22 +95,9 @@ pub fn start_poi(dir: &Path, pki: &DevPki, spool: &Path, pcap: Option<&Path>, wa
     (child, addr.expect("address"), log)
 }
 
-/// The POI's summary line (`poi: {...}` or `poi: capture done {...}`).
-pub fn poi_summary(log: &Path, prefix: &str) -> Option<serde_json::Value> {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines().find_map(|l| l.strip_prefix(prefix)).and_then(|j| serde_json::from_str(j.trim()).ok())
-}
-
-/// The POI's last summary line, written as it exits.
-pub fn final_summary(log: &Path) -> serde_json::Value {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines().rev().find_map(|l| l.strip_prefix("poi: ")).and_then(|j| serde_json::from_str(j).ok()).expect("the POI's summary")
-}
-
-pub fn pdus_sent(summary: &serde_json::Value) -> (u64, u64) {
-    let n = |k: &str| summary["pdus"][k].as_u64().expect("count");
-    (n("x2_pdus"), n("x3_pdus"))
-}
+/// The POI's summary lines (`poi: {...}`, `poi: capture done {...}`) and PDU counts.
+#[allow(unused_imports)] // not every test that includes this module reads summaries
+pub use crate::common::poi::{final_summary_in as final_summary, pdus_sent, summary_in as poi_summary};
 
 pub fn wait_exit(child: &mut Child, log: &Path) {
     let mut waited = 0;
