@@ -90,15 +90,7 @@ impl Poi {
     /// Waits (up to a minute) for the POI to exit, which it must do with status 0 (a
     /// `--pcap` POI exits once everything is confirmed).
     pub fn wait_exit(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let status = loop {
-            if let Some(s) = self.proc.0.try_wait().expect("wait") {
-                break s;
-            }
-            assert!(Instant::now() < deadline, "the POI did not finish: {}", self.log_text());
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        assert!(status.success(), "the POI exits 0 once all is confirmed: {}", self.log_text());
+        wait_exit_of(&mut self.proc.0, &self.log);
     }
 
     /// How many X1 changes named `change` (`task activated`, `task deactivated`, …) it has
@@ -121,6 +113,21 @@ impl Poi {
     pub fn final_summary(&self) -> serde_json::Value {
         final_summary_in(&self.log)
     }
+}
+
+/// Waits (up to a minute) for the POI process `child`, logging to `log`, to exit, which it
+/// must do with status 0.
+pub fn wait_exit_of(child: &mut Child, log: &Path) {
+    let log_text = || std::fs::read_to_string(log).unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the POI did not finish: {}", log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "the POI exits 0 once all is confirmed: {}", log_text());
 }
 
 /// The last summary line in the POI log `log`, written as the POI exited.

@@ -3,7 +3,6 @@
 //! its summary lines, and comparing the LEMFs' records with the single box's.
 #![allow(dead_code)]
 
-use std::io::Read;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -97,22 +96,7 @@ pub fn start_poi(dir: &Path, pki: &DevPki, spool: &Path, pcap: Option<&Path>, wa
 
 /// The POI's summary lines (`poi: {...}`, `poi: capture done {...}`) and PDU counts.
 #[allow(unused_imports)] // not every test that includes this module reads summaries
-pub use crate::common::poi::{final_summary_in as final_summary, pdus_sent, summary_in as poi_summary};
-
-pub fn wait_exit(child: &mut Child, log: &Path) {
-    let mut waited = 0;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        assert!(waited < 600, "the POI did not finish: {}", std::fs::read_to_string(log).unwrap_or_default());
-        std::thread::sleep(Duration::from_millis(100));
-        waited += 1;
-    };
-    let mut text = String::new();
-    let _ = std::fs::File::open(log).and_then(|mut f| f.read_to_string(&mut text));
-    assert!(status.success(), "the POI exits 0 once all is confirmed: {text}");
-}
+pub use crate::common::poi::{final_summary_in as final_summary, pdus_sent, summary_in as poi_summary, wait_exit_of as wait_exit};
 
 /// The ADMF's side of the tests, on the single box's set-up.
 pub trait Tasking {
