@@ -230,6 +230,11 @@ impl Queue {
         self.lock().spool.confirmed()
     }
 
+    /// The spool's directory.
+    pub fn dir(&self) -> std::path::PathBuf {
+        self.lock().spool.dir().to_owned()
+    }
+
     pub fn end(&self) -> Position {
         self.lock().spool.end()
     }
@@ -259,9 +264,9 @@ impl Queue {
     }
 }
 
-/// All queues of a run, indexed like the sequencer's agency list: `queues[agency][0]` is
-/// HI2, `[1]` HI3.
-pub type Queues = Vec<[Arc<Queue>; 2]>;
+/// All interfaces of a run, indexed like the sequencer's agency list: `queues[agency][0]`
+/// is HI2, `[1]` HI3; each interface's spool is split into lanes (`lanes.rs`).
+pub type Queues = Vec<[Arc<super::lanes::Lanes>; 2]>;
 
 pub fn channel_index(channel: Channel) -> usize {
     match channel {

@@ -80,6 +80,9 @@ pub struct SenderConfig {
     pub backoff_max: Duration,
     /// Bytes read from the spool per write.
     pub chunk_bytes: usize,
+    /// Lanes per interface: spools, each with its own sender and connection, that the
+    /// interface's LIIDs are placed on (see `lanes.rs`, `placement.rs`).
+    pub lanes: usize,
 }
 
 impl Default for SenderConfig {
@@ -90,6 +93,7 @@ impl Default for SenderConfig {
             backoff_min: Duration::from_millis(100),
             backoff_max: Duration::from_secs(30),
             chunk_bytes: 64 * 1024,
+            lanes: 16,
         }
     }
 }

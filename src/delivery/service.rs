@@ -1,17 +1,19 @@
-//! The delivery service of a run: opens every agency interface's spool, starts one sender
-//! per interface on a tokio runtime, and drains or stops them; reports what was confirmed.
+//! The delivery service of a run: opens every agency interface's lanes (`lanes.rs`), runs
+//! one sender per lane on a tokio runtime, and drains or stops them; reports what was
+//! confirmed, per interface (the sum over its lanes).
 
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::queue::{Queue, QueueMetrics, Queues, SpoolOutput};
+use super::lanes::Lanes;
+use super::queue::{QueueMetrics, Queues, SpoolOutput};
 use super::sender::{run_sender, KeepaliveIdentity, Phase, Sender, SenderConfig};
-use super::spool::SpoolError;
+use super::spool::{SpoolError, SpoolOptions};
 use super::tls::{self, TlsError};
 use crate::handover::profile::Confirmation;
 use crate::handover::sequencer::Channel;
@@ -25,7 +27,7 @@ pub struct DeliveryOptions {
     /// The appliance's client certificate and key (PEM).
     pub client_cert: PathBuf,
     pub client_key: PathBuf,
-    /// Size limit of each interface's spool in bytes (unconfirmed records).
+    /// Size limit of each lane's spool in bytes (unconfirmed records).
     pub spool_limit: u64,
     pub sender: SenderConfig,
 }
@@ -82,29 +84,32 @@ fn interface_name(c: Channel) -> &'static str {
     }
 }
 
-/// The report of one interface's queue so far.
-pub fn report_of(q: &Queue) -> InterfaceReport {
-    let m: &QueueMetrics = &q.metrics;
+/// The report of one interface so far: its lanes' counts summed (maxima: the largest).
+pub fn report_of(lanes: &Lanes) -> InterfaceReport {
+    let queues = lanes.queues();
+    let metrics: Vec<&QueueMetrics> = queues.iter().map(|q| &q.metrics).collect();
+    let sum = |f: fn(&QueueMetrics) -> &AtomicU64| metrics.iter().map(|m| f(m).load(Ordering::Relaxed)).sum::<u64>();
+    let max = |f: fn(&QueueMetrics) -> &AtomicU64| metrics.iter().map(|m| f(m).load(Ordering::Relaxed)).max().unwrap_or(0);
     let ms = |sum: u64, n: u64| (n > 0).then(|| sum as f64 / n as f64 / 1000.0);
-    let samples = m.latency_samples.load(Ordering::Relaxed);
+    let samples = sum(|m| &m.latency_samples);
     InterfaceReport {
-        agency: q.agency.clone(),
-        interface: interface_name(q.channel),
-        spooled: m.spooled_records.load(Ordering::Relaxed),
-        confirmed: m.confirmed_records.load(Ordering::Relaxed),
-        unconfirmed: q.unconfirmed_records(),
-        spool_full_alarms: m.spool_full.load(Ordering::Relaxed),
-        disk_full_alarms: m.disk_full.load(Ordering::Relaxed),
-        disk_full: m.disk_full_now.load(Ordering::Relaxed),
-        connects: m.connects.load(Ordering::Relaxed),
-        connect_failures: m.connect_failures.load(Ordering::Relaxed),
-        refused_responses: m.peer.refused_responses.load(Ordering::Relaxed),
-        malformed_pdus: m.peer.malformed_pdus.load(Ordering::Relaxed),
-        identity_refused: m.peer.identity_refused.load(Ordering::Relaxed),
-        connected: m.connected.load(Ordering::Relaxed),
-        latency_avg_ms: ms(m.latency_us_sum.load(Ordering::Relaxed), samples),
-        latency_max_ms: (samples > 0).then(|| m.latency_us_max.load(Ordering::Relaxed) as f64 / 1000.0),
-        round_trip_avg_ms: ms(m.round_trip_us_sum.load(Ordering::Relaxed), m.confirms.load(Ordering::Relaxed)),
+        agency: lanes.agency.clone(),
+        interface: interface_name(lanes.channel),
+        spooled: sum(|m| &m.spooled_records),
+        confirmed: sum(|m| &m.confirmed_records),
+        unconfirmed: queues.iter().map(|q| q.unconfirmed_records()).sum(),
+        spool_full_alarms: sum(|m| &m.spool_full),
+        disk_full_alarms: sum(|m| &m.disk_full),
+        disk_full: metrics.iter().any(|m| m.disk_full_now.load(Ordering::Relaxed)),
+        connects: sum(|m| &m.connects),
+        connect_failures: sum(|m| &m.connect_failures),
+        refused_responses: sum(|m| &m.peer.refused_responses),
+        malformed_pdus: sum(|m| &m.peer.malformed_pdus),
+        identity_refused: sum(|m| &m.peer.identity_refused),
+        connected: metrics.iter().any(|m| m.connected.load(Ordering::Relaxed)),
+        latency_avg_ms: ms(sum(|m| &m.latency_us_sum), samples),
+        latency_max_ms: (samples > 0).then(|| max(|m| &m.latency_us_max) as f64 / 1000.0),
+        round_trip_avg_ms: ms(sum(|m| &m.round_trip_us_sum), sum(|m| &m.confirms)),
     }
 }
 
@@ -113,7 +118,8 @@ pub struct Delivery {
     runtime: tokio::runtime::Runtime,
     queues: Queues,
     phase: watch::Sender<Phase>,
-    tasks: Vec<JoinHandle<()>>,
+    /// Every lane's sender, also those of lanes opened while the run goes on.
+    tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl Delivery {
@@ -133,7 +139,7 @@ impl Delivery {
             .map_err(DeliveryError::Runtime)?;
         let (phase, phase_rx) = watch::channel(Phase::Running);
         let mut queues = Vec::new();
-        let mut tasks = Vec::new();
+        let tasks: Arc<Mutex<Vec<JoinHandle<()>>>> = Arc::default();
         for agency in agencies {
             let ca = agency.ca.as_ref().ok_or_else(|| DeliveryError::NoCa { agency: agency.id.clone() })?;
             let identity = tls::AgencyIdentity {
@@ -164,22 +170,20 @@ impl Delivery {
                     return Err(DeliveryError::Confirmation { agency: agency.id.clone(), profile: profile.name() })
                 }
             }
-            let open = |channel| {
+            let open = |channel, endpoint: &crate::warrant::Endpoint| {
                 let dir = dir.join(interface_name(channel));
-                Queue::open_framed(&agency.id, channel, &dir, options.spool_limit, profile.framing(channel)).map(Arc::new)
+                let spool = SpoolOptions { limit: options.spool_limit, framing: profile.framing(channel), ..SpoolOptions::default() };
+                let (handle, tasks, phase_rx) = (runtime.handle().clone(), tasks.clone(), phase_rx.clone());
+                let (endpoint, tls, identity, config) = (endpoint.clone(), tls.clone(), identity.clone(), options.sender);
+                let start = Box::new(move |queue| {
+                    let sender = Sender { queue, endpoint: endpoint.clone(), tls: tls.clone(), identity: identity.clone(), config };
+                    let task = handle.spawn(run_sender(sender, phase_rx.clone()));
+                    tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(task);
+                });
+                Lanes::open(&agency.id, channel, &dir, spool, options.sender.lanes, start).map(Arc::new)
             };
-            let hi2 = open(Channel::Hi2)?;
-            let hi3 = open(Channel::Hi3)?;
-            for (queue, endpoint) in [(&hi2, &agency.hi2), (&hi3, &agency.hi3)] {
-                let sender = Sender {
-                    queue: queue.clone(),
-                    endpoint: endpoint.clone(),
-                    tls: tls.clone(),
-                    identity: identity.clone(),
-                    config: options.sender,
-                };
-                tasks.push(runtime.spawn(run_sender(sender, phase_rx.clone())));
-            }
+            let hi2 = open(Channel::Hi2, &agency.hi2)?;
+            let hi3 = open(Channel::Hi3, &agency.hi3)?;
             queues.push([hi2, hi3]);
         }
         Ok(Delivery { runtime, queues, phase, tasks })
@@ -215,6 +219,8 @@ impl Delivery {
         let _ = self.phase.send(Phase::Drain);
         let deadline = Instant::now() + limit;
         let Delivery { runtime, queues, phase, tasks } = self;
+        // The pipeline has stopped appending: no lane opens any more.
+        let tasks = std::mem::take(&mut *tasks.lock().unwrap_or_else(|poisoned| poisoned.into_inner()));
         // A finished task's handle is taken, so that after the deadline only the senders
         // still running are awaited (a completed JoinHandle must not be polled again).
         let mut tasks: Vec<Option<JoinHandle<()>>> = tasks.into_iter().map(Some).collect();

@@ -12,7 +12,7 @@ pub mod profile;
 pub mod sequencer;
 
 pub use decode::{
-    decode_pdu, decode_stream_jsonl, pdu_to_json, split_stream, CcContentKind, CcRecord,
+    decode_pdu, decode_stream_jsonl, liid_of, pdu_to_json, split_stream, CcContentKind, CcRecord,
     DecodeError, Header, Hi1Operation, IriContentKind, IriRecord, Payload, Pdu, StreamError,
 };
 pub use etsi::{

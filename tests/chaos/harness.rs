@@ -210,15 +210,18 @@ impl World {
                 if !dir.is_dir() {
                     continue;
                 }
-                let s = Spool::open(&dir, u64::MAX).expect("spool opens");
-                let mut at = s.confirmed();
-                loop {
-                    let chunk = s.read(at, 1 << 20).expect("spool reads");
-                    if chunk.records == 0 {
-                        break;
+                // Every lane of the interface (lane 0 is the directory itself).
+                for (_, lane) in tapline::delivery::lanes::lane_dirs(&dir).expect("lanes listed") {
+                    let s = Spool::open(&lane, u64::MAX).expect("spool opens");
+                    let mut at = s.confirmed();
+                    loop {
+                        let chunk = s.read(at, 1 << 20).expect("spool reads");
+                        if chunk.records == 0 {
+                            break;
+                        }
+                        out.extend(keys_of(&chunk.bytes));
+                        at = chunk.end;
                     }
-                    out.extend(keys_of(&chunk.bytes));
-                    at = chunk.end;
                 }
             }
         }

@@ -189,6 +189,18 @@ pub fn decode_pdu(buf: &[u8]) -> Result<Pdu, DecodeError> {
     })
 }
 
+/// The lawfulInterceptionIdentifier of one PS-PDU (`[1] pSHeader`, `[1]`) without decoding
+/// the rest; None when `buf` does not start with a PS-PDU carrying one.
+pub fn liid_of(buf: &[u8]) -> Option<&[u8]> {
+    let top = tlv::read_tlv(buf, 0).ok()?;
+    if top.tag.class != 0 || top.tag.number != 16 {
+        return None;
+    }
+    let header = top.children("PS-PDU SEQUENCE").ok()?.filter_map(Result::ok).find(|f| f.is_ctx(1))?;
+    let liid = header.children("[1] pSHeader").ok()?.filter_map(Result::ok).find(|f| f.is_ctx(1))?;
+    liid.primitive("[1] lawfulInterceptionIdentifier").ok()
+}
+
 fn text(v: &[u8]) -> String {
     String::from_utf8_lossy(v).into_owned()
 }
