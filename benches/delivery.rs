@@ -5,8 +5,9 @@
 //! - records/s confirmed to two LEMFs (two agencies, one spool and sender each), with the
 //!   durable spool (fdatasync before sending, group commit) and without it;
 //! - Gbit/s of one hot LIID (CC records of an RTP-sized 1,200-octet packet), durable;
-//! - with one hot LIID and ten light ones in the same spool, the light records' p50, p99
-//!   and max spool→confirmed latency, with the hot LIID at full speed and at half of it.
+//! - with one hot LIID and ten light ones on one interface (its lanes, `delivery::lanes`),
+//!   the light records' p50, p99 and max spool→confirmed latency, with the hot LIID at full
+//!   speed and at half of it (`TAPLINE_BENCH_LANES`, default the sender's, 1 = one FIFO spool).
 //!
 //! `cargo bench --bench delivery`. `TAPLINE_BENCH_RECORDS` (default 200000) small records
 //! of about 270 octets; the spools live under `target/` (the build's file system).
@@ -19,7 +20,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tapline::delivery::pki::{create_dev_pki, loopback_hosts, DevPki};
-use tapline::delivery::{run_sender, KeepaliveIdentity, Phase, Position, Queue, Sender, SenderConfig, SpoolOptions};
+use tapline::delivery::{run_sender, KeepaliveIdentity, Lanes, Phase, Queue, Sender, SenderConfig, SpoolOptions};
 use tapline::handover::sequencer::Channel;
 use tapline::handover::{encode_cc, encode_iri, Direction, IriContent, IriType, PduHeader};
 use tapline::lemf::{Lemf, LemfConfig};
@@ -92,7 +93,7 @@ struct Link {
     task: tokio::task::JoinHandle<()>,
 }
 
-fn start_link(rt: &tokio::runtime::Runtime, dir: &Path, pki: &DevPki, agency: &str, fsync: bool) -> Link {
+fn start_lemf(rt: &tokio::runtime::Runtime, dir: &Path, pki: &DevPki, agency: &str) -> Lemf {
     let server = pki.server(agency).expect("server cert");
     let config = LemfConfig {
         listen: vec![SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0)],
@@ -102,13 +103,13 @@ fn start_link(rt: &tokio::runtime::Runtime, dir: &Path, pki: &DevPki, agency: &s
         out: dir.join(format!("lemf-{agency}")),
         warrants: None,
     };
-    let lemf: Lemf = rt.block_on(Lemf::start(&config)).expect("LEMF");
-    let addr = lemf.local_addrs()[0];
-    let options = SpoolOptions { fsync, ..SpoolOptions::default() };
-    let queue = Arc::new(Queue::open_with(agency, Channel::Hi2, &dir.join(format!("spool-{agency}")), options).expect("spool"));
-    let tls = tapline::delivery::tls::client_config(&pki.ca, &pki.appliance.cert, &pki.appliance.key).expect("TLS");
-    let sender = Sender {
-        queue: queue.clone(),
+    rt.block_on(Lemf::start(&config)).expect("LEMF")
+}
+
+/// A sender delivering `queue` to the LEMF at `addr`.
+fn sender_to(queue: Arc<Queue>, addr: SocketAddr, tls: Arc<rustls::ClientConfig>) -> Sender {
+    Sender {
+        queue,
         endpoint: Endpoint { host: addr.ip().to_string(), port: addr.port() },
         tls,
         identity: KeepaliveIdentity {
@@ -119,7 +120,19 @@ fn start_link(rt: &tokio::runtime::Runtime, dir: &Path, pki: &DevPki, agency: &s
             delivery_country: "US".into(),
         },
         config: SenderConfig::default(),
-    };
+    }
+}
+
+fn client_tls(pki: &DevPki) -> Arc<rustls::ClientConfig> {
+    tapline::delivery::tls::client_config(&pki.ca, &pki.appliance.cert, &pki.appliance.key).expect("TLS")
+}
+
+fn start_link(rt: &tokio::runtime::Runtime, dir: &Path, pki: &DevPki, agency: &str, fsync: bool) -> Link {
+    let lemf = start_lemf(rt, dir, pki, agency);
+    let addr = lemf.local_addrs()[0];
+    let options = SpoolOptions { fsync, ..SpoolOptions::default() };
+    let queue = Arc::new(Queue::open_with(agency, Channel::Hi2, &dir.join(format!("spool-{agency}")), options).expect("spool"));
+    let sender = sender_to(queue.clone(), addr, client_tls(pki));
     let (phase, phase_rx) = tokio::sync::watch::channel(Phase::Running);
     let task = rt.spawn(run_sender(sender, phase_rx));
     Link { lemf, queue, phase, task }
@@ -195,30 +208,45 @@ fn hot_liid(root: &Path, pdus: &[Vec<u8>]) -> Took {
 /// Spool→confirmed latencies (ms) of the light records, sorted, and the records/s delivered
 /// (all records over the time until the last was confirmed), with the hot LIID appended at
 /// `hot_per_sec` (None: as fast as the producer can) and each light LIID one record every
-/// 10 ms. A watcher polls the confirmed position every 200 µs (so latencies are high by at
-/// most that much).
-fn fairness(root: &Path, hot: &[Vec<u8>], light: &[Vec<Vec<u8>>], hot_per_sec: Option<f64>) -> (Vec<f64>, f64) {
+/// 10 ms, all into one interface's lanes (`lanes` of them, each its own durable spool and
+/// sender; 1 is the FIFO spool of before). A watcher polls the lanes' confirmed ordinals
+/// every 200 µs (so latencies are high by at most that much).
+fn fairness(root: &Path, hot: &[Vec<u8>], light: &[Vec<Vec<u8>>], hot_per_sec: Option<f64>, lanes: usize) -> (Vec<f64>, f64) {
     let dir = tempfile::tempdir_in(root).expect("bench dir");
     let pki = create_dev_pki(&dir.path().join("pki"), &["bench".to_owned()], &loopback_hosts()).expect("dev PKI");
     let rt = runtime();
-    let link = start_link(&rt, dir.path(), &pki, "bench", true);
-    let queue = link.queue.clone();
-    let pending: Arc<std::sync::Mutex<VecDeque<(Position, Instant)>>> = Arc::default();
+    let lemf = start_lemf(&rt, dir.path(), &pki, "bench");
+    let addr = lemf.local_addrs()[0];
+    let (phase, phase_rx) = tokio::sync::watch::channel(Phase::Running);
+    let tasks: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+    let start: tapline::delivery::lanes::StartSender = {
+        let (handle, tasks, tls) = (rt.handle().clone(), tasks.clone(), client_tls(&pki));
+        Box::new(move |queue| {
+            let task = handle.spawn(run_sender(sender_to(queue, addr, tls.clone()), phase_rx.clone()));
+            tasks.lock().expect("tasks").push(task);
+        })
+    };
+    let options = SpoolOptions { fsync: true, ..SpoolOptions::default() };
+    let lanes = Arc::new(Lanes::open("bench", Channel::Hi2, &dir.path().join("spool"), options, lanes, start).expect("lanes"));
+    let confirmed = |lanes: &Lanes| lanes.queues().iter().map(|q| q.metrics.confirmed_records.load(Ordering::Relaxed)).sum::<u64>();
+    // Light records not yet confirmed: lane, ordinal, when spooled.
+    let pending: Arc<std::sync::Mutex<VecDeque<(usize, u64, Instant)>>> = Arc::default();
     let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watcher = {
-        let (queue, pending, done) = (queue.clone(), pending.clone(), done.clone());
+        let (lanes, pending, done) = (lanes.clone(), pending.clone(), done.clone());
         std::thread::spawn(move || {
             let mut latencies = Vec::new();
             loop {
-                let confirmed = queue.confirmed();
                 let now = Instant::now();
                 {
                     let mut p = pending.lock().expect("pending");
-                    while p.front().is_some_and(|(end, _)| *end <= confirmed) {
-                        if let Some((_, at)) = p.pop_front() {
+                    p.retain(|&(lane, ordinal, at)| {
+                        let delivered = lanes.confirmed_ordinal(lane) >= ordinal;
+                        if delivered {
                             latencies.push(now.duration_since(at).as_secs_f64() * 1000.0);
                         }
-                    }
+                        !delivered
+                    });
                     if done.load(Ordering::Relaxed) && p.is_empty() {
                         return latencies;
                     }
@@ -236,10 +264,9 @@ fn fairness(root: &Path, hot: &[Vec<u8>], light: &[Vec<Vec<u8>>], hot_per_sec: O
         let now = Instant::now();
         if round < rounds && now >= next_light {
             for l in light {
-                // The spool's end after this append is the record's end: its confirmation.
-                let mut p = pending.lock().expect("pending");
-                queue.append(&l[round]).expect("append");
-                p.push_back((queue.end(), Instant::now()));
+                let at = Instant::now();
+                let (lane, ordinal) = lanes.append(&l[round]).expect("append");
+                pending.lock().expect("pending").push_back((lane, ordinal, at));
             }
             round += 1;
             next_light += light_every;
@@ -250,7 +277,7 @@ fn fairness(root: &Path, hot: &[Vec<u8>], light: &[Vec<Vec<u8>>], hot_per_sec: O
         };
         let upto = due.min(next_hot + 256).max(next_hot);
         for p in &hot[next_hot..upto] {
-            queue.append(p).expect("append");
+            lanes.append(p).expect("append");
         }
         next_hot = upto;
         if upto == due {
@@ -259,10 +286,18 @@ fn fairness(root: &Path, hot: &[Vec<u8>], light: &[Vec<Vec<u8>>], hot_per_sec: O
     }
     done.store(true, Ordering::Relaxed);
     let mut latencies = watcher.join().expect("watcher");
-    let total = hot.len() + light.iter().map(Vec::len).sum::<usize>();
-    wait_confirmed(&[&link], total as u64, started);
+    let total = (hot.len() + light.iter().map(Vec::len).sum::<usize>()) as u64;
+    while confirmed(&lanes) < total {
+        assert!(started.elapsed() < Duration::from_secs(600), "delivery stalled");
+        std::thread::sleep(Duration::from_millis(1));
+    }
     let secs = started.elapsed().as_secs_f64();
-    let _ = link.stop(&rt);
+    let _ = phase.send(Phase::Stop);
+    for task in std::mem::take(&mut *tasks.lock().expect("tasks")) {
+        let _ = rt.block_on(task);
+    }
+    let stored = rt.block_on(lemf.stop()).expect("LEMF stop").records;
+    assert_eq!(stored, total, "every record stored once by the LEMF");
     latencies.sort_by(f64::total_cmp);
     (latencies, total as f64 / secs)
 }
@@ -310,15 +345,16 @@ fn main() {
     }
     let light: Vec<Vec<Vec<u8>>> = (1..=10).map(|k| iri_records(&format!("LIGHT-{k}"), 200)).collect();
     let hot = iri_records("HOT-1", n);
-    let (lat, full) = fairness(&root, &hot, &light, None);
-    print_fairness("at full speed", &lat, full);
-    let (lat, delivered) = fairness(&root, &hot, &light, Some(full / 2.0));
-    print_fairness(&format!("at {:.0} records/s (half of full speed)", full / 2.0), &lat, delivered);
+    let lanes = std::env::var("TAPLINE_BENCH_LANES").ok().and_then(|v| v.parse().ok()).unwrap_or(SenderConfig::default().lanes);
+    let (lat, full) = fairness(&root, &hot, &light, None, lanes);
+    print_fairness("at full speed", lanes, &lat, full);
+    let (lat, delivered) = fairness(&root, &hot, &light, Some(full / 2.0), lanes);
+    print_fairness(&format!("at {:.0} records/s (half of full speed)", full / 2.0), lanes, &lat, delivered);
 }
 
-fn print_fairness(label: &str, lat: &[f64], delivered: f64) {
+fn print_fairness(label: &str, lanes: usize, lat: &[f64], delivered: f64) {
     println!(
-        "1 hot LIID {label} + 10 light LIIDs (100 records/s each), one durable spool, {delivered:.0} records/s delivered:\n  light records' spool→confirmed latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} records)",
+        "1 hot LIID {label} + 10 light LIIDs (100 records/s each), one interface of {lanes} durable lanes, {delivered:.0} records/s delivered:\n  light records' spool→confirmed latency: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} records)",
         quantile(lat, 0.5),
         quantile(lat, 0.99),
         lat.last().copied().unwrap_or(f64::NAN),
