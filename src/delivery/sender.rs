@@ -391,15 +391,18 @@ async fn serve(s: &Sender, stream: TlsStream<TcpStream>, phase: &mut watch::Rece
 async fn send_batches<W: AsyncWriteExt + Unpin>(s: &Sender, wr: &mut W, tracker: &mut Tracker) -> Result<bool, ConnError> {
     let limit = s.config.tracker.response_timeout;
     while tracker.may_send() {
-        if s.queue.sync_due() {
-            // The group commit's fdatasync runs off the async workers, so that other
-            // senders (and, in one process, a LEMF) go on while the disk flushes.
+        let mut chunk = s.queue.read_synced(tracker.send_from(), s.config.chunk_bytes)?;
+        if chunk.records == 0 && s.queue.sync_due() {
+            // Group commit only once everything already durable is written: one fdatasync
+            // then covers all that was appended meanwhile. It runs off the async workers,
+            // so that other senders (and, in one process, a LEMF) go on while the disk
+            // flushes.
             let queue = s.queue.clone();
             tokio::task::spawn_blocking(move || queue.make_durable())
                 .await
                 .map_err(|e| ConnError::SyncTask(e.to_string()))??;
+            chunk = s.queue.read_synced(tracker.send_from(), s.config.chunk_bytes)?;
         }
-        let chunk = s.queue.read_synced(tracker.send_from(), s.config.chunk_bytes)?;
         if chunk.records == 0 {
             return Ok(true);
         }
