@@ -1,5 +1,6 @@
-//! Delivery to agencies: per-interface disk spools split into per-LIID lanes, mutual-TLS
-//! senders confirmed by keep-alives, the development PKI, and CIN reservations that survive restarts.
+//! Delivery to agencies: per-interface disk spools split into lanes placed by LIID,
+//! mutual-TLS senders confirmed by keep-alives, the development PKI, and CIN reservations
+//! that survive restarts.
 
 pub mod cins;
 pub mod lanes;
