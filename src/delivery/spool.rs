@@ -136,6 +136,8 @@ pub enum SpoolError {
     Full { path: PathBuf, unconfirmed: u64, limit: u64 },
     #[error("spool {path}: file system full ({available} bytes free, {headroom} kept as headroom)")]
     DiskFull { path: PathBuf, available: u64, headroom: u64 },
+    #[error("spool {path}: cannot cut back to segment {segment} offset {offset}: {reason}")]
+    Cut { path: PathBuf, segment: u64, offset: u64, reason: &'static str },
 }
 
 impl SpoolError {
@@ -185,6 +187,9 @@ pub struct Spool {
     /// Bytes appended since free space was last checked, and whether it was low then.
     unchecked: u64,
     low_space: bool,
+    /// X2/X3 ingest: records are handed out only up to this position, the last checkpoint
+    /// (see `spool_commit.rs`); None: every synced record is.
+    published: Option<Position>,
 }
 
 impl Spool {
@@ -269,6 +274,7 @@ impl Spool {
             options,
             unchecked: 0,
             low_space: false,
+            published: None,
         };
         spool.write_confirmed(confirmed)?;
         spool.confirmed_file.set_len(CONFIRMED_LEN).map_err(io_err(&confirmed_path))?;
@@ -426,16 +432,21 @@ impl Spool {
     }
 
     /// Reads whole records from `from` on, at most about `max` bytes (more if a single one
-    /// is bigger), never past the end of one segment nor past the synced position. Empty
-    /// when `from` is at the end.
+    /// is bigger), never past the end of one segment nor past the synced (and, with a
+    /// publish gate, the published) position. Empty when `from` is at the end.
     pub fn read(&self, from: Position, max: usize) -> Result<Chunk, SpoolError> {
+        self.read_upto(from, max, self.readable())
+    }
+
+    /// [`Spool::read`] up to `limit` (at most the end).
+    fn read_upto(&self, from: Position, max: usize, limit: Position) -> Result<Chunk, SpoolError> {
         let from = self.normalise(from);
         let Some(&(segment, len)) = self.segments.iter().find(|(n, _)| *n == from.segment) else {
             return Ok(Chunk { end: from, ..Chunk::default() });
         };
-        let len = match segment.cmp(&self.synced.segment) {
+        let len = match segment.cmp(&limit.segment) {
             std::cmp::Ordering::Less => len,
-            std::cmp::Ordering::Equal => len.min(self.synced.offset),
+            std::cmp::Ordering::Equal => len.min(limit.offset),
             std::cmp::Ordering::Greater => 0,
         };
         let available = len.saturating_sub(from.offset);
@@ -516,7 +527,7 @@ impl Spool {
         let (mut bytes, mut records) = (0, 0);
         let mut at = from;
         loop {
-            let chunk = self.read(at, 1 << 20)?;
+            let chunk = self.read_upto(at, 1 << 20, self.end())?;
             if chunk.bytes.is_empty() {
                 return Ok((bytes, records));
             }
@@ -560,6 +571,9 @@ fn read_confirmed(dir: &Path) -> Result<Position, SpoolError> {
         _ => Err(SpoolError::BadConfirmed { path }),
     }
 }
+
+#[path = "spool_commit.rs"]
+mod commit;
 
 #[cfg(test)]
 #[path = "spool_tests.rs"]
