@@ -82,6 +82,11 @@ fn interface_name(c: Channel) -> &'static str {
     }
 }
 
+/// The spool directory of one agency interface: `SPOOL/AGENCY/hi2`, `SPOOL/AGENCY/hi3`.
+pub fn queue_dir(spool: &std::path::Path, agency: &str, channel: Channel) -> PathBuf {
+    spool.join(agency).join(interface_name(channel))
+}
+
 /// The report of one interface's queue so far.
 pub fn report_of(q: &Queue) -> InterfaceReport {
     let m: &QueueMetrics = &q.metrics;
@@ -155,7 +160,6 @@ impl Delivery {
                 network_element_id: appliance.network_element_id.clone(),
                 delivery_country: agency.country.clone(),
             };
-            let dir = options.spool.join(&agency.id);
             let profile = agency.profile.handover();
             // The senders below keep the TS 102 232-1 keep-alive discipline.
             match profile.confirmation() {
@@ -165,7 +169,7 @@ impl Delivery {
                 }
             }
             let open = |channel| {
-                let dir = dir.join(interface_name(channel));
+                let dir = queue_dir(&options.spool, &agency.id, channel);
                 Queue::open_framed(&agency.id, channel, &dir, options.spool_limit, profile.framing(channel)).map(Arc::new)
             };
             let hi2 = open(Channel::Hi2)?;
