@@ -5,8 +5,9 @@
 //! so a POI deletes nothing the killed MF had not made safe: after the restart the LEMFs
 //! hold every record a single-box replay of the capture gives and nothing out of scope.
 //! Killed before any of those records was durable, the MF delivers each exactly once;
-//! killed while delivering, records of PDUs it took after its last ack come again (at
-//! least once across a crash: README "Scale-out", known gaps of a restart).
+//! killed while delivering after its POI's last ack, the restarted MF resumes from its
+//! last checkpoint (spools cut back, resend filter restored) and delivers each record
+//! exactly once.
 
 mod common;
 mod delivery_support;
@@ -178,5 +179,143 @@ fn an_mf_killed_while_delivering_loses_nothing_and_delivers_nothing_out_of_scope
             assert!(want.contains(extra), "{agency}: a record the single box does not deliver: {extra:?}");
         }
         eprintln!("{agency}: all {} records of the single box, {} delivered again after the restart", want.len(), got.len());
+    }
+}
+
+/// A record's text without its CIN (a call ingested twice comes under a new CIN).
+fn texts_without_cins(dir: &Path) -> Vec<String> {
+    without_cins(dir).iter().map(|r| format!("{r:?}")).collect()
+}
+
+/// A TCP relay between the POI and the MF that, while `hold` is set, forwards the POI's
+/// bytes but drops the MF's once the POI has sent more than its TLS handshake (8 KiB): the
+/// MF's keepalive acks are lost on the way, as they are when an MF dies before its acks
+/// leave. `cut` closes every relayed connection (the POI sees its MF gone).
+struct AckLoss {
+    addr: SocketAddr,
+    hold: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    cut: tokio::sync::watch::Sender<u64>,
+}
+
+fn ack_loss(rt: &tokio::runtime::Runtime, to: SocketAddr) -> AckLoss {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("relay binds");
+    let addr = listener.local_addr().expect("relay address");
+    let hold = Arc::new(AtomicBool::new(true));
+    let (cut, cuts) = tokio::sync::watch::channel(0u64);
+    let held = hold.clone();
+    rt.spawn(async move {
+        while let Ok((poi, _)) = listener.accept().await {
+            let Ok(mf) = tokio::net::TcpStream::connect(to).await else { continue };
+            let (mut poi_rd, mut poi_wr) = poi.into_split();
+            let (mut mf_rd, mut mf_wr) = mf.into_split();
+            let up_bytes = Arc::new(AtomicU64::new(0));
+            let (up_seen, hold) = (up_bytes.clone(), held.clone());
+            let (mut cut_up, mut cut_down) = (cuts.clone(), cuts.clone());
+            // Only a cut after this connection came closes it.
+            cut_up.borrow_and_update();
+            cut_down.borrow_and_update();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    tokio::select! {
+                        n = poi_rd.read(&mut buf) => match n {
+                            Ok(n) if n > 0 => {
+                                up_seen.fetch_add(n as u64, Ordering::Relaxed);
+                                if mf_wr.write_all(&buf[..n]).await.is_err() { return }
+                            }
+                            _ => return,
+                        },
+                        _ = cut_up.changed() => return,
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    tokio::select! {
+                        n = mf_rd.read(&mut buf) => match n {
+                            Ok(n) if n > 0 => {
+                                let lost = hold.load(Ordering::Relaxed) && up_bytes.load(Ordering::Relaxed) > 8 << 10;
+                                if !lost && poi_wr.write_all(&buf[..n]).await.is_err() { return }
+                            }
+                            _ => return,
+                        },
+                        _ = cut_down.changed() => return,
+                    }
+                }
+            });
+        }
+    });
+    AckLoss { addr, hold, cut }
+}
+
+/// The crash the checkpoint exists for: the MF has ingested every PDU of the capture,
+/// spooled their records and delivered them (published by its checkpoints), but its acks
+/// never reached the POI (lost on the way, see [`AckLoss`]), when it is SIGKILLed. The POI
+/// resends everything unconfirmed to the restarted MF, which resumes from its last
+/// checkpoint: its resend filter drops the PDUs whose records are before the checkpoint,
+/// and its spools are cut back to it, so what came after is regenerated once. The LEMFs
+/// get each record of the single box exactly once (CINs left out: a call regenerated after
+/// the cut is numbered by the restarted MF). Both calls of the capture end before the kill;
+/// calls spanning a kill need the mediation state the checkpoint's pipeline part carries
+/// (the snapshot branch), and are not in this capture.
+#[test]
+fn an_mf_killed_after_delivering_unacknowledged_pdus_delivers_each_record_exactly_once() {
+    let w = single_box(23, &["mf", "poi"]);
+    let mf_addr = reserved_port();
+    let mf_spool = w.dir.path().join("mf-spool");
+    let relay = ack_loss(&w.rt, mf_addr);
+    let (mut mf, mf_log) = start_mf(&w, &w.warrants, mf_addr, &mf_spool, 64, "mf-1");
+    let tasks = tasks(&w.warrants, |_| true);
+    let poi_spool = w.dir.path().join("poi-spool");
+    // TIME_P2 (the POI's wait for an ack) is its keepalive interval: 20 s.
+    let (mut poi, x1_addr, poi_log) =
+        start_poi_keepalive(w.dir.path(), &w.pki, &poi_spool, Some(&w.pcap), tasks.len(), "poi-1", 20);
+    w.task(x1_addr, relay.addr, &tasks);
+    let want: std::collections::BTreeMap<&str, Vec<String>> =
+        AGENCIES.iter().map(|a| (*a, texts_without_cins(&w.replay_out.join(a)))).collect();
+    let delivered = || AGENCIES.iter().all(|a| texts_without_cins(&w.lemf_out.join(a)).len() >= want[a].len());
+    assert!(
+        wait_until(Duration::from_secs(30), delivered),
+        "the MF delivers every record of the capture: {}",
+        read(&mf_log)
+    );
+    assert!(!log_has(&mf_log, "ERROR"), "{}", read(&mf_log));
+    mf.kill().expect("SIGKILL the MF");
+    let _ = mf.wait();
+    let confirmed_before = poi_summary(&poi_log, "poi: capture done ");
+    assert!(mf_spool.join("x2x3-checkpoint").exists(), "the killed MF wrote checkpoints");
+    relay.hold.store(false, std::sync::atomic::Ordering::Relaxed);
+    let _ = relay.cut.send(1);
+
+    let (mut mf, mf_log) = start_mf(&w, &w.warrants, mf_addr, &mf_spool, 64, "mf-2");
+    wait_exit(&mut poi, &poi_log);
+    let (x2, x3) = pdus_sent(&final_summary(&poi_log));
+    let _ = Command::new("kill").arg("-TERM").arg(mf.id().to_string()).status();
+    let status = mf.wait().expect("the MF exits");
+    assert!(status.success(), "the restarted MF exits 0: {}", read(&mf_log));
+    assert!(log_has(&mf_log, "X2/X3 restart from the checkpoint"), "{}", read(&mf_log));
+    let counters = ingest_counters(&w.dir.path().join("mf-2.out"));
+    let n = |k: &str| counters[k].as_u64().unwrap_or(u64::MAX);
+    assert!(n("resends_dropped") > 0, "the POI resent PDUs the killed MF had delivered: {counters} (POI before: {confirmed_before:?})");
+    assert!(x2 > 0 && x3 > 0, "the POI sent X2 and X3: {}", read(&poi_log));
+    let SingleBox { rt, lemfs, lemf_out, .. } = w;
+    for l in lemfs {
+        rt.block_on(l.stop()).expect("LEMF stops");
+    }
+    for agency in AGENCIES {
+        let mut got = texts_without_cins(&lemf_out.join(agency));
+        let mut want = want[agency].clone();
+        assert!(!want.is_empty(), "{agency}: the replay delivers records");
+        got.sort();
+        want.sort();
+        let times = |v: &[String], r: &String| v.iter().filter(|x| *x == r).count();
+        let again: Vec<_> = got.iter().filter(|g| times(&got, g) > times(&want, g)).collect();
+        assert!(again.is_empty(), "{agency}: {} records delivered twice: {:?}", again.len(), again.first());
+        assert_eq!(got, want, "{agency}: each record of the single box exactly once");
+        eprintln!("{agency}: {} records, each once; {} resends dropped by the restored filter", want.len(), n("resends_dropped"));
     }
 }
