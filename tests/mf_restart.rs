@@ -320,3 +320,26 @@ fn an_mf_killed_after_delivering_unacknowledged_pdus_delivers_each_record_exactl
         eprintln!("restarted MF: {line}");
     }
 }
+
+/// An MF that cannot read its checkpoint must not start (it would deliver again what the
+/// checkpoint protects): it exits non-zero, naming the file and the reason.
+#[test]
+fn an_mf_with_a_corrupt_checkpoint_refuses_to_start() {
+    let w = single_box(29, &["mf"]);
+    let mf_spool = w.dir.path().join("mf-spool");
+    std::fs::create_dir_all(&mf_spool).expect("spool dir");
+    std::fs::write(mf_spool.join("x2x3-checkpoint"), b"TLCKPT\0\x01torn").expect("a torn checkpoint");
+    let (mut mf, mf_log) = start_mf(&w, &w.warrants, reserved_port(), &mf_spool, 64, "mf-1");
+    let mut status = None;
+    wait_until(Duration::from_secs(20), || {
+        status = mf.try_wait().ok().flatten();
+        status.is_some()
+    });
+    if status.is_none() {
+        let _ = mf.kill();
+        let _ = mf.wait();
+    }
+    let log = read(&mf_log);
+    assert!(status.is_some_and(|s| !s.success()), "refused, exit non-zero: {status:?} {log}");
+    assert!(log.contains("x2x3-checkpoint") && log.contains("torn"), "the file and the reason: {log}");
+}
