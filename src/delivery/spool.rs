@@ -19,7 +19,9 @@
 //!   [`Spool::open`] cuts at the first octet that does not start a whole record.
 //! - Every segment before the tail is whole and durable (synced when it was closed).
 //! - `confirmed <= synced <= end`: only durable records are ever handed out for sending,
-//!   and only sent records are confirmed.
+//!   and only sent records are confirmed. With a publish gate (X2/X3 ingest, see
+//!   `spool_commit.rs`) also `confirmed <= published <= end`, and only records before
+//!   both `synced` and `published` are handed out.
 //! - Segments wholly before `confirmed` are deleted; nothing at or after it is.
 //!
 //! # Durability (fsync policy, with [`SpoolOptions::fsync`] on, the default)

@@ -15,8 +15,17 @@
 //! force, a resend) are confirmed with the others: nothing of them is ever delivered.
 //! Acks of one connection leave in order. A pipeline or spool slower than TIME_P2 delays
 //! acks past it: the POI then drops the connection, reconnects and resends everything
-//! unconfirmed, and the resends already taken are dropped by [`Dedupe`] (per certificate
-//! identity and XID, by sequence number and timestamp). Nothing is confirmed early.
+//! unconfirmed, and the resends already taken are dropped by the resend filter
+//! (`dedupe.rs`: per certificate identity and XID, by sequence number and timestamp; kept
+//! in the barrier book so each barrier's checkpoint holds it exactly as of its marker).
+//! Nothing is confirmed early.
+//!
+//! # Checkpoints
+//! Besides the keepalives' barriers the listener sets the mediation function's own every
+//! [`ListenerConfig::checkpoint_every`] while frames flow ([`Barriers::tick`]): the run
+//! publishes a spool's records to its sender only at a checkpoint (`run/checkpoint.rs`),
+//! so these bound how long delivery waits. On a restart the run restores the filter from
+//! the checkpoint before the XID gate lets any connection push.
 //!
 //! # One connection per sender identity
 //! The resend filter keys on the certificate's identity, so two senders presenting the same
