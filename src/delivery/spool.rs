@@ -329,8 +329,10 @@ impl Spool {
     }
 
     /// Whether `len` more bytes fit under the size limit. An empty spool takes any record.
+    /// With a publish gate only published records count (see `spool_commit.rs`).
     pub fn has_room(&self, len: usize) -> bool {
-        self.unconfirmed_bytes == 0 || self.unconfirmed_bytes.saturating_add(len as u64) <= self.options.limit
+        let held = self.unconfirmed_bytes.saturating_sub(self.unpublished_bytes());
+        held == 0 || held.saturating_add(len as u64) <= self.options.limit
     }
 
     /// Appends one whole record with a single write, so a killed process leaves at most one

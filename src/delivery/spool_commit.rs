@@ -5,6 +5,10 @@
 //!   sender only up to the position last given to [`Spool::publish`] (the spool's end at
 //!   the last checkpoint), never past the synced position either. Records after it are
 //!   appended and may be synced, but they are not yet committed: no agency ever saw them.
+//!   The size limit counts only published records: records wait for a checkpoint only
+//!   while the pipeline runs on to the next barrier, and a spool full of unpublished ones
+//!   would hold the pipeline before it (a deadlock). So the unpublished tail may exceed
+//!   the limit by what one checkpoint interval appends.
 //! - **Cut back.** [`Spool::cut_back`] removes every record after a position (the
 //!   checkpoint's), the tail segment truncated and later segments deleted, all synced.
 //!   Refused when the position is before `confirmed` (those records were delivered), past
@@ -39,6 +43,19 @@ impl Spool {
             Some(p) => p.min(self.synced),
             None => self.synced,
         }
+    }
+
+    /// Bytes appended after the published position (0 without a gate).
+    pub fn unpublished_bytes(&self) -> u64 {
+        let Some(from) = self.published else { return 0 };
+        self.segments
+            .iter()
+            .map(|&(n, len)| match n.cmp(&from.segment) {
+                std::cmp::Ordering::Less => 0,
+                std::cmp::Ordering::Equal => len.saturating_sub(from.offset),
+                std::cmp::Ordering::Greater => len,
+            })
+            .sum()
     }
 
     /// The published position (None: no gate).

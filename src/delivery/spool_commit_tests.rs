@@ -215,3 +215,24 @@ fn a_checkpoint_at_the_end_of_a_segment_deleted_since_is_the_confirmed_position(
     }
     assert_eq!(s.unconfirmed_records(), 1);
 }
+
+#[test]
+fn the_size_limit_counts_published_records_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SpoolOptions { limit: 100, ..options() };
+    let mut s = Spool::open_with(dir.path(), options).expect("open");
+    s.hold_unpublished();
+    for i in 0..5 {
+        assert!(s.has_room(42), "unpublished records never fill the spool");
+        s.append(&record(40, i)).expect("append");
+    }
+    assert_eq!(s.unpublished_bytes(), 5 * 42);
+    s.sync().expect("sync");
+    s.publish(s.end());
+    assert_eq!(s.unpublished_bytes(), 0);
+    assert!(!s.has_room(42), "published and undelivered: full");
+    assert!(matches!(s.append(&record(40, 9)), Err(SpoolError::Full { .. })));
+    let c = s.read(s.confirmed(), 1 << 16).expect("read");
+    s.confirm(c.end, c.records, c.bytes.len() as u64).expect("confirm");
+    assert!(s.has_room(42));
+}
