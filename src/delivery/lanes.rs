@@ -146,6 +146,14 @@ impl Lanes {
         self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
+    /// Lane 0's queue, always open. A run that ingests X2/X3 uses this one lane only: its
+    /// checkpoints mark one spool per interface (see `run/restart.rs`).
+    pub fn lane0(&self) -> Arc<Queue> {
+        let opened = self.opened.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // `open` puts lane 0 first and it is never removed.
+        Arc::clone(&opened[0])
+    }
+
     /// The lanes opened so far.
     pub fn queues(&self) -> Vec<Arc<Queue>> {
         self.opened.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()

@@ -243,6 +243,23 @@ impl Queue {
         self.lock().spool.unconfirmed_records()
     }
 
+    /// X2/X3 ingest: from now on hand the sender only records published by a checkpoint
+    /// (see `spool_commit.rs`); what is spooled now is published.
+    pub fn hold_unpublished(&self) {
+        self.lock().spool.hold_unpublished();
+    }
+
+    /// A checkpoint covers everything before `upto`: the sender may have it.
+    pub fn publish(&self, upto: Position) {
+        self.lock().spool.publish(upto);
+        self.data.notify_one();
+    }
+
+    /// Removes the records after `to` (a restart from a checkpoint); the records cut.
+    pub fn cut_back(&self, to: Position) -> Result<u64, SpoolError> {
+        self.lock().spool.cut_back(to)
+    }
+
     /// Delivery confirmed up to `upto`: persist and free the space.
     pub fn confirm(&self, upto: Position, records: u64, bytes: u64) -> Result<(), SpoolError> {
         let mut inner = self.lock();
@@ -294,6 +311,11 @@ impl SpoolOutput {
 
     pub fn take_error(&mut self) -> Option<SpoolError> {
         self.error.take()
+    }
+
+    /// The end of every queue's spool, in [`Queues`] order flattened (HI2, HI3 per agency).
+    pub fn ends(&self) -> Vec<Position> {
+        self.queues.iter().flatten().map(|l| l.lane0().end()).collect()
     }
 }
 

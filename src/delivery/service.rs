@@ -84,6 +84,12 @@ fn interface_name(c: Channel) -> &'static str {
     }
 }
 
+/// The spool directory of one agency interface: `SPOOL/AGENCY/hi2`, `SPOOL/AGENCY/hi3`
+/// (lane 0's; see `lanes.rs`).
+pub fn queue_dir(spool: &std::path::Path, agency: &str, channel: Channel) -> PathBuf {
+    spool.join(agency).join(interface_name(channel))
+}
+
 /// The report of one interface so far: its lanes' counts summed (maxima: the largest).
 pub fn report_of(lanes: &Lanes) -> InterfaceReport {
     let queues = lanes.queues();
@@ -161,7 +167,6 @@ impl Delivery {
                 network_element_id: appliance.network_element_id.clone(),
                 delivery_country: agency.country.clone(),
             };
-            let dir = options.spool.join(&agency.id);
             let profile = agency.profile.handover();
             // The senders below keep the TS 102 232-1 keep-alive discipline.
             match profile.confirmation() {
@@ -171,7 +176,7 @@ impl Delivery {
                 }
             }
             let open = |channel, endpoint: &crate::warrant::Endpoint| {
-                let dir = dir.join(interface_name(channel));
+                let dir = queue_dir(&options.spool, &agency.id, channel);
                 let spool = SpoolOptions { limit: options.spool_limit, framing: profile.framing(channel), ..SpoolOptions::default() };
                 let (handle, tasks, phase_rx) = (runtime.handle().clone(), tasks.clone(), phase_rx.clone());
                 let (endpoint, tls, identity, config) = (endpoint.clone(), tls.clone(), identity.clone(), options.sender);

@@ -19,7 +19,9 @@
 //!   [`Spool::open`] cuts at the first octet that does not start a whole record.
 //! - Every segment before the tail is whole and durable (synced when it was closed).
 //! - `confirmed <= synced <= end`: only durable records are ever handed out for sending,
-//!   and only sent records are confirmed.
+//!   and only sent records are confirmed. With a publish gate (X2/X3 ingest, see
+//!   `spool_commit.rs`) also `confirmed <= published <= end`, and only records before
+//!   both `synced` and `published` are handed out.
 //! - Segments wholly before `confirmed` are deleted; nothing at or after it is.
 //!
 //! # Durability (fsync policy, with [`SpoolOptions::fsync`] on, the default)
@@ -136,6 +138,8 @@ pub enum SpoolError {
     Full { path: PathBuf, unconfirmed: u64, limit: u64 },
     #[error("spool {path}: file system full ({available} bytes free, {headroom} kept as headroom)")]
     DiskFull { path: PathBuf, available: u64, headroom: u64 },
+    #[error("spool {path}: cannot cut back to segment {segment} offset {offset}: {reason}")]
+    Cut { path: PathBuf, segment: u64, offset: u64, reason: &'static str },
 }
 
 impl SpoolError {
@@ -185,6 +189,9 @@ pub struct Spool {
     /// Bytes appended since free space was last checked, and whether it was low then.
     unchecked: u64,
     low_space: bool,
+    /// X2/X3 ingest: records are handed out only up to this position, the last checkpoint
+    /// (see `spool_commit.rs`); None: every synced record is.
+    published: Option<Position>,
 }
 
 impl Spool {
@@ -269,6 +276,7 @@ impl Spool {
             options,
             unchecked: 0,
             low_space: false,
+            published: None,
         };
         spool.write_confirmed(confirmed)?;
         spool.confirmed_file.set_len(CONFIRMED_LEN).map_err(io_err(&confirmed_path))?;
@@ -321,8 +329,10 @@ impl Spool {
     }
 
     /// Whether `len` more bytes fit under the size limit. An empty spool takes any record.
+    /// With a publish gate only published records count (see `spool_commit.rs`).
     pub fn has_room(&self, len: usize) -> bool {
-        self.unconfirmed_bytes == 0 || self.unconfirmed_bytes.saturating_add(len as u64) <= self.options.limit
+        let held = self.unconfirmed_bytes.saturating_sub(self.unpublished_bytes());
+        held == 0 || held.saturating_add(len as u64) <= self.options.limit
     }
 
     /// Appends one whole record with a single write, so a killed process leaves at most one
@@ -426,16 +436,21 @@ impl Spool {
     }
 
     /// Reads whole records from `from` on, at most about `max` bytes (more if a single one
-    /// is bigger), never past the end of one segment nor past the synced position. Empty
-    /// when `from` is at the end.
+    /// is bigger), never past the end of one segment nor past the synced (and, with a
+    /// publish gate, the published) position. Empty when `from` is at the end.
     pub fn read(&self, from: Position, max: usize) -> Result<Chunk, SpoolError> {
+        self.read_upto(from, max, self.readable())
+    }
+
+    /// [`Spool::read`] up to `limit` (at most the end).
+    fn read_upto(&self, from: Position, max: usize, limit: Position) -> Result<Chunk, SpoolError> {
         let from = self.normalise(from);
         let Some(&(segment, len)) = self.segments.iter().find(|(n, _)| *n == from.segment) else {
             return Ok(Chunk { end: from, ..Chunk::default() });
         };
-        let len = match segment.cmp(&self.synced.segment) {
+        let len = match segment.cmp(&limit.segment) {
             std::cmp::Ordering::Less => len,
-            std::cmp::Ordering::Equal => len.min(self.synced.offset),
+            std::cmp::Ordering::Equal => len.min(limit.offset),
             std::cmp::Ordering::Greater => 0,
         };
         let available = len.saturating_sub(from.offset);
@@ -516,7 +531,7 @@ impl Spool {
         let (mut bytes, mut records) = (0, 0);
         let mut at = from;
         loop {
-            let chunk = self.read(at, 1 << 20)?;
+            let chunk = self.read_upto(at, 1 << 20, self.end())?;
             if chunk.bytes.is_empty() {
                 return Ok((bytes, records));
             }
@@ -560,6 +575,9 @@ fn read_confirmed(dir: &Path) -> Result<Position, SpoolError> {
         _ => Err(SpoolError::BadConfirmed { path }),
     }
 }
+
+#[path = "spool_commit.rs"]
+mod commit;
 
 #[cfg(test)]
 #[path = "spool_tests.rs"]

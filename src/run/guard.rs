@@ -110,7 +110,7 @@ pub struct CinGuard<S> {
     pub hi1: Option<super::Hi1Ledger>,
     pub error: Option<RunError>,
     /// X2/X3 ingest: where passed barriers go to be made durable (see `durable.rs`).
-    pub durable: Option<crossbeam_channel::Sender<u64>>,
+    pub durable: Option<crossbeam_channel::Sender<super::durable::Passed>>,
 }
 
 impl<S: RecordSink> RecordSink for CinGuard<S> {
@@ -148,9 +148,10 @@ impl EncodeStage for Guarded {
         }
         // Every record before the barrier is spooled by now, unless spooling failed: then
         // nothing is confirmed.
-        if let (Some(passed), Some(durable)) = (change.passed, &self.durable) {
+        if let (Some(upto), Some(durable)) = (change.passed, &self.durable) {
             if !EncodeStage::failed(self) {
-                let _ = durable.send(passed);
+                let marks = self.inner.output().ends();
+                let _ = durable.send(super::durable::Passed { upto, marks, pipeline: Vec::new() });
             }
         }
     }

@@ -2,8 +2,10 @@
 //! over mutual TLS until the capture ends (replay) or SIGTERM (drain, then exit).
 
 mod demo;
+mod checkpoint;
 mod demo_scaleout;
 mod durable;
+mod restart;
 mod lifecycle;
 mod report;
 mod schedule;
@@ -34,7 +36,7 @@ use crate::delivery::{
 use crate::handover::sequencer::{LiidCounts, Sequencer};
 use crate::mediation::{CinAllocator, Mediator, MediatorConfig};
 use crate::metrics::{Counter, Metrics, MetricsError, MetricsServer, Stage};
-use crate::pipeline::{self, PipelineConfig, PipelineError};
+use crate::pipeline::{self, EncodeStage, PipelineConfig, PipelineError};
 use guard::{CinGuard, WarrantHook};
 use crate::provision::{ProvisionConfig, ProvisionError, ProvisionServer};
 use crate::time::RunClock;
@@ -122,6 +124,12 @@ pub enum RunError {
     #[error("cannot start the X2/X3 durability thread: {0}")]
     DurableThread(io::Error),
     #[error("{0}")]
+    Checkpoint(#[from] checkpoint::CheckpointError),
+    #[error("X2/X3 checkpoint {path}: refused: it has no position for agency `{agency}` {channel:?}, whose spool holds undelivered records")]
+    CheckpointMissing { path: PathBuf, agency: String, channel: crate::handover::sequencer::Channel },
+    #[error("X2/X3 ingest: spool {path} holds delivery lane {lane}; a mediation function delivers over one lane per interface, so this spool (left by a run without X2/X3 ingest) cannot be restarted from a checkpoint: deliver or move its lanes first")]
+    LanesWithCheckpoint { path: PathBuf, lane: usize },
+    #[error("{0}")]
     Pipeline(#[from] PipelineError),
     #[error("metrics endpoint: {0}")]
     Metrics(#[from] MetricsError),
@@ -198,7 +206,25 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let cin_floor = cins.floor();
     let liids: Vec<(String, String)> =
         store.warrants.iter().map(|w| (w.liid.as_str().to_owned(), w.agency.clone())).collect();
-    let delivery = Delivery::start(&store.appliance, &store.agencies, &liids, &options.delivery)?;
+    // X2/X3 ingest: spools cut back to the last checkpoint before any sender starts.
+    let feed = match &options.source {
+        Source::Channel(feed) => Some(feed.clone()),
+        _ => None,
+    };
+    let restored = match &feed {
+        Some(_) => Some(restart::cut_spools(spool, &store.agencies, options.delivery.spool_limit)?),
+        None => None,
+    };
+    // With X2/X3 ingest each interface keeps one lane: a checkpoint marks one spool per
+    // interface (see `restart.rs`).
+    let mut delivery_options = options.delivery.clone();
+    if feed.is_some() {
+        delivery_options.sender.lanes = 1;
+    }
+    let delivery = Delivery::start(&store.appliance, &store.agencies, &liids, &delivery_options)?;
+    if feed.is_some() {
+        restart::hold(delivery.queues());
+    }
     let warrants_loaded = store.warrants.len();
     tracing::info!(loaded = warrants_loaded, refused = refused.len(), dir = %options.warrants.display(), "warrants loaded");
     let audit = match &lifecycle.audit {
@@ -216,21 +242,23 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let hi1_path = spool.join("hi1-notified");
     let hi1 = Hi1Ledger::open(&hi1_path).map_err(|source| RunError::Hi1Ledger { path: hi1_path, source })?;
     let timeline = warrants.timeline(&snapshot.in_force).already_told(hi1.told_active());
+    // restored by the snapshot branch
+    #[allow(unused_variables)]
+    let restored_pipeline: Option<Vec<u8>> = restored.as_ref().and_then(|r| r.pipeline.clone());
     let mediator =
         Mediator::with_config(snapshot.table, options.mediator, CinAllocator::with_floor(cin_floor));
     let sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
     let in_force = Arc::clone(&snapshot.in_force);
-    // X2/X3 ingest: the XID gate follows the warrants; keepalive acks wait for durability.
-    let feed = match &options.source {
-        Source::Channel(feed) => Some(feed.clone()),
-        _ => None,
-    };
-    let durable = match &feed {
-        Some(feed) => {
+    // X2/X3 ingest: the resend filter resumes from the checkpoint before the XID gate lets
+    // connections push; keepalive acks wait for durability and a checkpoint.
+    let checkpointer = durable::Checkpointer { queues: delivery.queues().clone(), spool: spool.clone() };
+    let durable = match (&feed, restored) {
+        (Some(feed), Some(restored)) => {
+            feed.barriers.restore_filter(restored.filter);
             feed.xids.hold(snapshot.in_force.values().map(|w| &**w));
-            Some(durable::start(delivery.queues().clone(), Arc::clone(&feed.barriers)).map_err(RunError::DurableThread)?)
+            Some(durable::start(checkpointer.clone(), Arc::clone(&feed.barriers)).map_err(RunError::DurableThread)?)
         }
-        None => None,
+        _ => None,
     };
     let sink = CinGuard {
         inner: sequencer,
@@ -331,7 +359,12 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     sink.durable = None;
     if let Some(d) = durable {
         drop(d.passed);
-        let _ = d.thread.join();
+        if let Ok(stats) = d.thread.join() {
+            tracing::info!(?stats, "X2/X3 checkpoints");
+        }
+    }
+    if let Some(feed) = &feed {
+        restart::last_checkpoint(&checkpointer, &feed.barriers, finished.capture.frames, EncodeStage::failed(&sink));
     }
     let packets_read = finished.capture.frames;
     let (dropped_pipeline_full, dropped_kernel) =

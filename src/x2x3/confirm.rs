@@ -20,6 +20,17 @@
 //! An ack is therefore never released before the records of the PDUs before its keepalive
 //! are appended and synced; when the encoding stage has failed (a spool error) nothing is
 //! released at all and the POIs keep their PDUs.
+//!
+//! # Checkpoints
+//! Every barrier is also a checkpoint (`run/checkpoint.rs`, written in step 4 before the
+//! acks are released). Besides the keepalives' barriers, the mediation function sets its
+//! own ([`Barriers::tick`], a marker without an ack, every `checkpoint_every` while frames
+//! flow) so that checkpoints, and the delivery they publish, follow within that interval.
+//! The resend filter ([`Dedupe`]) lives in the book: a PDU is noted when its frame is
+//! pushed, under the lock that numbers frames, and a barrier snapshots the filter under the
+//! same lock, so the snapshot holds exactly the PDUs of the frames before its marker (a
+//! PDU checked before the marker but pushed after it is not in it: restored after a
+//! restart, the filter takes its resend again, which regenerates its records).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +39,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use crossbeam_channel::{Sender, TrySendError};
 use tokio::sync::mpsc::UnboundedSender;
 
+use super::dedupe::{Dedupe, Numbered};
 use crate::capture::{LinkType, PushedFrame};
 use crate::Timestamp;
 
@@ -52,9 +64,12 @@ impl Ack {
 struct Waiting {
     /// Frames before this index must be durable.
     upto: u64,
-    ack: Ack,
+    /// None: a checkpoint of the mediation function's own ([`Barriers::tick`]).
+    ack: Option<Ack>,
     /// The pipeline has reached `upto` (the report is on its way to the encoding stage).
     passed: bool,
+    /// The resend filter with exactly the PDUs of the frames before `upto`.
+    filter: Dedupe,
 }
 
 #[derive(Debug, Default)]
@@ -66,6 +81,10 @@ struct Book {
     /// Barriers not yet durable, by `upto` (registered in push order).
     waiting: VecDeque<Waiting>,
     markers: u64,
+    /// Data frames were pushed since the last marker.
+    data_since_marker: bool,
+    /// The resend filter: every numbered PDU whose frame was pushed.
+    filter: Dedupe,
 }
 
 /// The barrier book shared by the listener's connections and the run's pipeline.
@@ -88,15 +107,43 @@ impl Barriers {
         self.book.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Puts a data frame into the channel and counts it; the frame back when the channel is
-    /// full (the caller waits and tries again) or gone.
-    pub fn push(&self, tx: &Sender<PushedFrame>, frame: PushedFrame) -> Result<(), TrySendError<PushedFrame>> {
+    /// Puts a data frame into the channel and counts it, noting its PDU's number `seen` in
+    /// the resend filter; the frame back when the channel is full (the caller waits and
+    /// tries again) or gone (nothing noted then).
+    pub fn push(
+        &self,
+        tx: &Sender<PushedFrame>,
+        frame: PushedFrame,
+        seen: Option<Numbered>,
+    ) -> Result<(), TrySendError<PushedFrame>> {
         let mut book = self.lock();
         let ts = frame.ts;
         tx.try_send(frame)?;
         book.pushed += 1;
         book.last_ts = Some(ts);
+        book.data_since_marker = true;
+        if let Some(n) = seen {
+            book.filter.note(n);
+        }
         Ok(())
+    }
+
+    /// Whether a PDU numbered `n` was taken already (a resend, to drop).
+    pub fn is_resend(&self, n: &Numbered) -> bool {
+        !self.lock().filter.is_new(n)
+    }
+
+    /// A restart from a checkpoint: the resend filter as it was at the checkpoint's barrier.
+    /// Call before any frame is pushed.
+    pub fn restore_filter(&self, filter: Dedupe) {
+        self.lock().filter = filter;
+    }
+
+    /// The filter and the frame count now (the pipeline has taken every frame pushed when
+    /// the count equals the frames it read: a final checkpoint may then use it).
+    pub fn filter_now(&self) -> (u64, Dedupe) {
+        let book = self.lock();
+        (book.pushed, book.filter.clone())
     }
 
     /// Registers `ack` to be released once every frame pushed so far is durable, pushing the
@@ -104,10 +151,39 @@ impl Barriers {
     /// the ack is released at once. `Err(ack)` when the channel is full (try again) or gone.
     pub fn barrier(&self, tx: &Sender<PushedFrame>, ack: Ack) -> Result<(), (Ack, bool)> {
         let mut book = self.lock();
-        let Some(ts) = book.last_ts else {
+        if book.last_ts.is_none() {
             ack.release();
             return Ok(());
-        };
+        }
+        match self.set_barrier(&mut book, tx, Some(ack)) {
+            Ok(()) => Ok(()),
+            Err((ack, gone)) => match ack {
+                Some(ack) => Err((ack, gone)),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// The mediation function's own checkpoint: a barrier without an ack, set only when
+    /// data frames came since the last marker. False when the channel is full or gone
+    /// (the next tick tries again).
+    pub fn tick(&self, tx: &Sender<PushedFrame>) -> bool {
+        let mut book = self.lock();
+        if !book.data_since_marker {
+            return true;
+        }
+        self.set_barrier(&mut book, tx, None).is_ok()
+    }
+
+    /// Pushes a marker behind every frame pushed so far, waiting with `ack` and the
+    /// filter's snapshot; `ack` back (and whether the channel is gone) when it cannot.
+    fn set_barrier(
+        &self,
+        book: &mut Book,
+        tx: &Sender<PushedFrame>,
+        ack: Option<Ack>,
+    ) -> Result<(), (Option<Ack>, bool)> {
+        let Some(ts) = book.last_ts else { return Err((ack, false)) };
         let upto = book.pushed;
         // Published before the marker is: the pipeline may read it at once.
         let first = book.waiting.iter().all(|w| w.passed);
@@ -119,7 +195,9 @@ impl Barriers {
             Ok(()) => {
                 book.pushed += 1;
                 book.markers += 1;
-                book.waiting.push_back(Waiting { upto, ack, passed: false });
+                book.data_since_marker = false;
+                let filter = book.filter.clone();
+                book.waiting.push_back(Waiting { upto, ack, passed: false, filter });
                 Ok(())
             }
             Err(e) => {
@@ -151,13 +229,18 @@ impl Barriers {
         self.next_due.store(next, Ordering::SeqCst);
     }
 
+    /// The resend filter at the last barrier at or before `index` (for its checkpoint).
+    pub fn filter_at(&self, index: u64) -> Option<Dedupe> {
+        self.lock().waiting.iter().take_while(|w| w.upto <= index).last().map(|w| w.filter.clone())
+    }
+
     /// Every record of the frames before `index` is durable: releases the acks of the
     /// barriers at or before it, oldest first.
     pub fn durable(&self, index: u64) {
         let mut book = self.lock();
         while book.waiting.front().is_some_and(|w| w.upto <= index) {
-            if let Some(w) = book.waiting.pop_front() {
-                w.ack.release();
+            if let Some(Waiting { ack: Some(ack), .. }) = book.waiting.pop_front() {
+                ack.release();
             }
         }
     }
@@ -212,11 +295,11 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(16);
         let b = Arc::new(Barriers::default());
         let mut pipeline = Passing::new(Arc::clone(&b));
-        b.push(&tx, frame(1)).expect("push");
-        b.push(&tx, frame(2)).expect("push");
+        b.push(&tx, frame(1), None).expect("push");
+        b.push(&tx, frame(2), None).expect("push");
         let (a, mut acks) = ack(7);
         b.barrier(&tx, a).expect("barrier");
-        b.push(&tx, frame(3)).expect("push");
+        b.push(&tx, frame(3), None).expect("push");
         let got: Vec<_> = rx.try_iter().collect();
         assert_eq!(got.len(), 4);
         assert_eq!((got[2].link, got[2].data.len(), got[2].ts), (MARKER_LINK, 0, Timestamp::from_nanos(2)), "the marker keeps the clock");
@@ -241,7 +324,7 @@ mod tests {
         let (none, mut first) = ack(0);
         b.barrier(&tx, none).expect("nothing pushed");
         assert_eq!(first.try_recv().ok(), Some(0), "nothing to confirm: acked at once");
-        b.push(&tx, frame(1)).expect("push");
+        b.push(&tx, frame(1), None).expect("push");
         let (a1, mut r1) = ack(1);
         b.barrier(&tx, a1).expect("barrier");
         let (a2, mut r2) = ack(2);
@@ -259,12 +342,57 @@ mod tests {
     fn a_full_channel_registers_nothing() {
         let (tx, _rx) = crossbeam_channel::bounded(1);
         let b = Barriers::default();
-        b.push(&tx, frame(1)).expect("push");
+        b.push(&tx, frame(1), None).expect("push");
         let (a, _acks) = ack(3);
         let Err((back, gone)) = b.barrier(&tx, a) else { panic!("the channel is full") };
         assert_eq!((back.sequence, gone), (3, false));
         assert_eq!(b.held(), 0);
         assert!(!b.due(1), "no barrier due");
-        assert!(b.push(&tx, frame(2)).is_err());
+        assert!(b.push(&tx, frame(2), None).is_err());
+    }
+
+    fn numbered(sequence: u32) -> Numbered {
+        let last = super::super::dedupe::Last { sequence, ts: Timestamp::from_nanos(u64::from(sequence) + 1) };
+        Numbered { peer: "poi-1".into(), xid: crate::x2x3::Xid([1; 16]), last }
+    }
+
+    /// A PDU checked as new before another connection's barrier but pushed after its marker
+    /// is not in that barrier's filter: restored from the barrier's checkpoint, the filter
+    /// takes its resend (its records are not before the checkpoint), and drops the resend
+    /// of the PDU pushed before the marker (its records are).
+    #[test]
+    fn a_barriers_filter_holds_exactly_the_pdus_pushed_before_its_marker() {
+        let (tx, _rx) = crossbeam_channel::bounded(16);
+        let b = Arc::new(Barriers::default());
+        let (before, after) = (numbered(0), numbered(1));
+        assert!(!b.is_resend(&before));
+        b.push(&tx, frame(1), Some(before.clone())).expect("push");
+        assert!(!b.is_resend(&after), "checked: new");
+        let (a, _acks) = ack(7);
+        b.barrier(&tx, a).expect("another connection's keepalive");
+        b.push(&tx, frame(2), Some(after.clone())).expect("pushed after the marker");
+        assert!(b.is_resend(&after), "the live filter has it");
+        let at_barrier = b.filter_at(1).expect("the barrier's filter");
+        let restarted = Barriers::default();
+        restarted.restore_filter(at_barrier);
+        assert!(restarted.is_resend(&before), "its records are before the checkpoint: dropped");
+        assert!(!restarted.is_resend(&after), "its records are not: taken again");
+    }
+
+    #[test]
+    fn a_tick_sets_a_barrier_without_an_ack_only_after_data() {
+        let (tx, rx) = crossbeam_channel::bounded(16);
+        let b = Arc::new(Barriers::default());
+        let mut pipeline = Passing::new(Arc::clone(&b));
+        assert!(b.tick(&tx) && rx.is_empty(), "nothing pushed: no marker");
+        b.push(&tx, frame(1), None).expect("push");
+        assert!(b.tick(&tx));
+        assert!(b.tick(&tx));
+        assert_eq!(rx.len(), 2, "one marker for the data, none for no new data");
+        let reports: Vec<_> = (0..2).filter_map(|_| pipeline.before_frame()).collect();
+        assert_eq!(reports, vec![1]);
+        assert!(b.filter_at(1).is_some());
+        b.durable(1);
+        assert_eq!(b.held(), 0);
     }
 }

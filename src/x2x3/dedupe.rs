@@ -10,6 +10,11 @@
 //! POI numbers the PDUs of each XID from 0 in capture order, so a resend repeats both; a
 //! restarted POI numbers from 0 again but its packets are later, so they pass. PDUs
 //! without a sequence number or timestamp (many third-party elements) are never dropped.
+//!
+//! The filter lives in the barrier book (`confirm.rs`): a PDU is noted only when its frame
+//! is pushed into the pipeline, under the lock that numbers frames, so the filter a
+//! barrier snapshots holds exactly the PDUs whose frames come before its marker. That
+//! snapshot goes into the checkpoint (`run/checkpoint.rs`) and is restored on a restart.
 
 use std::collections::HashMap;
 
@@ -17,16 +22,32 @@ use super::pdu::{PduRepr, Xid};
 use crate::Timestamp;
 
 /// What was last accepted from one peer under one XID.
-#[derive(Clone, Copy, Debug)]
-struct Last {
-    sequence: u32,
-    ts: Timestamp,
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Last {
+    pub sequence: u32,
+    pub ts: Timestamp,
 }
 
 /// The resend filter of one listener (shared by its connections).
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Dedupe {
     last: HashMap<(String, Xid), Last>,
+}
+
+/// A PDU's place in its sender's numbering: what the filter compares and notes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Numbered {
+    pub peer: String,
+    pub xid: Xid,
+    pub last: Last,
+}
+
+impl Numbered {
+    /// None for a PDU without a sequence number or timestamp (never a resend).
+    pub fn of(peer: &str, pdu: &PduRepr<'_>) -> Option<Numbered> {
+        let (Some(sequence), Some(ts)) = (pdu.sequence, pdu.timestamp) else { return None };
+        Some(Numbered { peer: peer.to_owned(), xid: pdu.xid, last: Last { sequence, ts } })
+    }
 }
 
 /// `a` is at or after `b`, modulo 2^32.
@@ -35,23 +56,51 @@ fn serial_at_or_after(a: u32, b: u32) -> bool {
 }
 
 impl Dedupe {
-    /// Whether `pdu` from `peer` is new (to ingest) rather than a resend (to drop).
+    /// Whether `pdu` from `peer` is new (to ingest) rather than a resend (to drop); notes it.
     pub fn accept(&mut self, peer: &str, pdu: &PduRepr<'_>) -> bool {
-        let (Some(sequence), Some(ts)) = (pdu.sequence, pdu.timestamp) else { return true };
-        let key = (peer.to_owned(), pdu.xid);
-        match self.last.get_mut(&key) {
-            Some(last) => {
-                let newer = (sequence != last.sequence && serial_at_or_after(sequence, last.sequence)) || ts > last.ts;
-                if newer {
-                    *last = Last { sequence, ts };
-                }
-                newer
-            }
-            None => {
-                self.last.insert(key, Last { sequence, ts });
-                true
-            }
+        let Some(n) = Numbered::of(peer, pdu) else { return true };
+        let new = self.is_new(&n);
+        if new {
+            self.note(n);
         }
+        new
+    }
+
+    /// Whether `n` comes after the last PDU noted for its peer and XID.
+    pub fn is_new(&self, n: &Numbered) -> bool {
+        let Some(last) = self.last.get(&(n.peer.clone(), n.xid)) else { return true };
+        let Last { sequence, ts } = n.last;
+        (sequence != last.sequence && serial_at_or_after(sequence, last.sequence)) || ts > last.ts
+    }
+
+    /// `n` was taken (its frame pushed into the pipeline): later resends of it are dropped.
+    pub fn note(&mut self, n: Numbered) {
+        self.last.insert((n.peer, n.xid), n.last);
+    }
+
+    /// Every (peer, XID) and what was last taken from it, for a checkpoint, sorted.
+    pub fn entries(&self) -> Vec<Numbered> {
+        let mut all: Vec<Numbered> =
+            self.last.iter().map(|((peer, xid), last)| Numbered { peer: peer.clone(), xid: *xid, last: *last }).collect();
+        all.sort_by(|a, b| (&a.peer, a.xid.0).cmp(&(&b.peer, b.xid.0)));
+        all
+    }
+
+    /// The filter a checkpoint's entries describe.
+    pub fn from_entries(entries: impl IntoIterator<Item = Numbered>) -> Dedupe {
+        let mut d = Dedupe::default();
+        for n in entries {
+            d.note(n);
+        }
+        d
+    }
+
+    pub fn len(&self) -> usize {
+        self.last.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.last.is_empty()
     }
 }
 

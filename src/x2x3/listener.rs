@@ -15,8 +15,17 @@
 //! force, a resend) are confirmed with the others: nothing of them is ever delivered.
 //! Acks of one connection leave in order. A pipeline or spool slower than TIME_P2 delays
 //! acks past it: the POI then drops the connection, reconnects and resends everything
-//! unconfirmed, and the resends already taken are dropped by [`Dedupe`] (per certificate
-//! identity and XID, by sequence number and timestamp). Nothing is confirmed early.
+//! unconfirmed, and the resends already taken are dropped by the resend filter
+//! (`dedupe.rs`: per certificate identity and XID, by sequence number and timestamp; kept
+//! in the barrier book so each barrier's checkpoint holds it exactly as of its marker).
+//! Nothing is confirmed early.
+//!
+//! # Checkpoints
+//! Besides the keepalives' barriers the listener sets the mediation function's own every
+//! [`ListenerConfig::checkpoint_every`] while frames flow ([`Barriers::tick`]): the run
+//! publishes a spool's records to its sender only at a checkpoint (`run/checkpoint.rs`),
+//! so these bound how long delivery waits. On a restart the run restores the filter from
+//! the checkpoint before the XID gate lets any connection push.
 //!
 //! # One connection per sender identity
 //! The resend filter keys on the certificate's identity, so two senders presenting the same
@@ -48,7 +57,7 @@ use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
 use super::confirm::{Ack, Barriers};
-use super::dedupe::Dedupe;
+use super::dedupe::Numbered;
 use super::ingest::Ingest;
 use super::xid_gate::{Verdict, XidGate};
 use super::link::{Event, Link, LinkConfig, Role};
@@ -69,11 +78,32 @@ pub struct ListenerConfig {
     pub link: LinkConfig,
     /// Frames queued towards the pipeline before connections wait.
     pub queue: usize,
+    /// The mediation function's own checkpoints while frames flow (see `confirm.rs`):
+    /// records reach the agencies within about this interval after their PDUs.
+    pub checkpoint_every: Duration,
 }
+
+/// Default interval of the mediation function's own checkpoints.
+pub const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 impl ListenerConfig {
     pub fn new(listen: Vec<SocketAddr>, cert: PathBuf, key: PathBuf, client_ca: PathBuf) -> Self {
-        ListenerConfig { listen, cert, key, client_ca, link: LinkConfig::default(), queue: 4096 }
+        ListenerConfig { listen, cert, key, client_ca, link: LinkConfig::default(), queue: 4096, checkpoint_every: CHECKPOINT_EVERY }
+    }
+}
+
+/// Sets the mediation function's own barrier every `every` while frames flow (a full
+/// pipeline skips a tick; the next one tries again).
+async fn checkpoints(barriers: Arc<Barriers>, tx: Sender<PushedFrame>, every: Duration, mut stopped: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(every.max(Duration::from_millis(1)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                barriers.tick(&tx);
+            }
+            _ = stopped.changed() => return,
+        }
     }
 }
 
@@ -220,7 +250,6 @@ impl Listener {
             .map_err(ListenerError::Runtime)?;
         let (tx, rx) = crossbeam_channel::bounded(config.queue.max(1));
         let counters = Arc::new(Counters::default());
-        let dedupe = Arc::new(std::sync::Mutex::new(Dedupe::default()));
         let barriers = Arc::new(Barriers::default());
         let xids = Arc::new(XidGate::default());
         let live = LiveSenders::default();
@@ -236,13 +265,13 @@ impl Listener {
                 tx: tx.clone(),
                 counters: counters.clone(),
                 link: config.link,
-                dedupe: dedupe.clone(),
                 barriers: barriers.clone(),
                 xids: xids.clone(),
                 live: live.clone(),
             };
             runtime.spawn(accept_loop(listener, shared, stopped.clone()));
         }
+        runtime.spawn(checkpoints(barriers.clone(), tx.clone(), config.checkpoint_every, stopped.clone()));
         tracing::info!(addrs = ?addrs, "X2/X3 listener started");
         let feed = Feed { frames: rx, barriers: barriers.clone(), xids };
         Ok((Listener { runtime: Some(runtime), addrs, counters, barriers, stop }, feed))
@@ -282,7 +311,6 @@ struct Shared {
     tx: Sender<PushedFrame>,
     counters: Arc<Counters>,
     link: LinkConfig,
-    dedupe: Arc<std::sync::Mutex<Dedupe>>,
     barriers: Arc<Barriers>,
     xids: Arc<XidGate>,
     live: LiveSenders,
@@ -499,8 +527,9 @@ async fn forward(bytes: &[u8], conn: &mut Conn, shared: &Shared) -> bool {
             return true;
         }
     }
-    let new = shared.dedupe.lock().unwrap_or_else(|p| p.into_inner()).accept(&conn.sender_id, &pdu);
-    if !new {
+    // Noted in the filter only when its frame is pushed (see `confirm.rs`, checkpoints).
+    let seen = Numbered::of(&conn.sender_id, &pdu);
+    if seen.as_ref().is_some_and(|n| shared.barriers.is_resend(n)) {
         bump(&counters.resends_dropped);
         return true;
     }
@@ -515,7 +544,7 @@ async fn forward(bytes: &[u8], conn: &mut Conn, shared: &Shared) -> bool {
     };
     let mut frame = PushedFrame { ts, link, data };
     loop {
-        match shared.barriers.push(&shared.tx, frame) {
+        match shared.barriers.push(&shared.tx, frame, seen.clone()) {
             Ok(()) => {
                 bump(&counters.frames);
                 return true;

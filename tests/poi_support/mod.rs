@@ -67,10 +67,15 @@ pub const DID: Xid = Xid([0xd0; 16]);
 
 /// `tapline poi` with its stderr in a file; its X1 address.
 pub fn start_poi(dir: &Path, pki: &DevPki, spool: &Path, pcap: Option<&Path>, wait_tasks: usize, name: &str) -> (Child, SocketAddr, PathBuf) {
+    start_poi_keepalive(dir, pki, spool, pcap, wait_tasks, name, 1)
+}
+
+/// [`start_poi`] with its X2/X3 keepalive (TIME_P1) every `keepalive_secs`.
+pub fn start_poi_keepalive(dir: &Path, pki: &DevPki, spool: &Path, pcap: Option<&Path>, wait_tasks: usize, name: &str, keepalive_secs: u64) -> (Child, SocketAddr, PathBuf) {
     let poi = pki.server("poi").expect("poi cert");
     let log = dir.join(format!("{name}.log"));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tapline"));
-    cmd.args(["poi", "--x1-listen", "127.0.0.1:0", "--admf-id", "appliance", "--keepalive-secs", "1"])
+    cmd.args(["poi", "--x1-listen", "127.0.0.1:0", "--admf-id", "appliance", "--keepalive-secs", &keepalive_secs.to_string()])
         .arg("--cert").arg(&poi.cert).arg("--key").arg(&poi.key).arg("--client-ca").arg(&pki.ca)
         .arg("--spool").arg(spool)
         .arg("--x2x3-cert").arg(&pki.appliance.cert).arg("--x2x3-key").arg(&pki.appliance.key).arg("--x2x3-ca").arg(&pki.ca)
