@@ -13,6 +13,7 @@ use super::RunError;
 use crate::delivery::{CinReservation, SpoolOutput};
 use crate::handover::profile::Addressee;
 use crate::handover::sequencer::{AgencyOutput, Channel, Sequencer};
+use crate::mediation::snapshot::MediatorSnapshot;
 use crate::mediation::{Mediator, Record, RecordSink};
 use crate::pipeline::{EncodeStage, PacketHook};
 use crate::warrant::Appliance;
@@ -29,6 +30,8 @@ pub struct WarrantChange {
     /// X2/X3 ingest: every frame before this index has passed; once its records are
     /// spooled, the keepalive barriers waiting on it may be made durable and released.
     passed: Option<u64>,
+    /// X2/X3 ingest: the mediator's snapshot at that barrier (see `pipeline::snapshot`).
+    snapshot: Option<MediatorSnapshot>,
 }
 
 /// Runs before each packet on the signalling stage: a reloaded warrant table is swapped
@@ -76,6 +79,7 @@ impl PacketHook for WarrantHook {
                 in_force: Some(update.snapshot.in_force),
                 notices: notices.into_iter().map(|n| (n, at)).collect(),
                 passed: None,
+                snapshot: None,
             });
         }
         if let Some(states) = &mut self.states {
@@ -90,6 +94,15 @@ impl PacketHook for WarrantHook {
             change.get_or_insert_with(WarrantChange::default).passed = Some(passed);
         }
         change
+    }
+
+    /// Every X2/X3 barrier takes a pipeline snapshot.
+    fn snapshot_due(&self, change: &WarrantChange) -> bool {
+        change.passed.is_some()
+    }
+
+    fn snapshot(&mut self, mediator: &Mediator, change: &mut WarrantChange) {
+        change.snapshot = Some(mediator.snapshot());
     }
 }
 
@@ -111,6 +124,9 @@ pub struct CinGuard<S> {
     pub error: Option<RunError>,
     /// X2/X3 ingest: where passed barriers go to be made durable (see `durable.rs`).
     pub durable: Option<crossbeam_channel::Sender<u64>>,
+    /// X2/X3 ingest: the pipeline snapshot of the latest barrier passed, with its frame
+    /// index (see `pipeline::snapshot`; to be made durable with the barrier).
+    pub pipeline: Option<(u64, Vec<u8>)>,
 }
 
 impl<S: RecordSink> RecordSink for CinGuard<S> {
@@ -145,6 +161,11 @@ impl EncodeStage for Guarded {
         }
         for (notice, stamp) in &change.notices {
             self.notify(notice, *stamp);
+        }
+        // Every record of the frames before the barrier went through the sequencer, and none
+        // after: its state joins the mediator's of the same barrier.
+        if let (Some(passed), Some(snapshot)) = (change.passed, &change.snapshot) {
+            self.pipeline = Some((passed, crate::pipeline::snapshot::encode(snapshot, &self.inner)));
         }
         // Every record before the barrier is spooled by now, unless spooling failed: then
         // nothing is confirmed.

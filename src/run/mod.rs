@@ -243,6 +243,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         hi1: Some(hi1),
         error: None,
         durable: durable.as_ref().map(|d| d.passed.clone()),
+        pipeline: None,
     };
     let (updates_tx, updates) = crossbeam_channel::unbounded::<Update>();
     // On a stop request, a pipeline blocked on a full spool gives up waiting. Meanwhile the
