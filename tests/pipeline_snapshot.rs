@@ -86,7 +86,8 @@ impl EncodeStage for Taking {
 
 fn config() -> MediatorConfig {
     // Idle calls expire during the run: restored last-media times and sweep times matter.
-    MediatorConfig { idle_timeout_ns: 20_000_000_000, ..MediatorConfig::default() }
+    // Shorter than the talk: a call stays up only through its media.
+    MediatorConfig { idle_timeout_ns: 4_000_000_000, ..MediatorConfig::default() }
 }
 
 fn pipeline_config(media_shards: usize) -> PipelineConfig {
