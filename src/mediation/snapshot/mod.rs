@@ -144,3 +144,6 @@ pub fn restore(
     m.media = MediaPath::Inline(shard);
     Ok(m)
 }
+
+#[cfg(test)]
+mod tests;
