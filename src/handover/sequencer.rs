@@ -5,7 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::profile::{Addressee, RecordEncoder};
-use crate::mediation::snapshot::{Reader, SnapshotError, Writer};
+use crate::mediation::snapshot::{live_entries, Reader, SnapshotError, Writer};
 use crate::mediation::{Record, RecordSink};
 use crate::warrant::{Agency, Appliance, Profile};
 
@@ -132,13 +132,7 @@ impl<O: AgencyOutput> Sequencer<O> {
     /// the (LIID, CIN)s `live` selects (the communications later records can still carry;
     /// a CIN is never reused, so an ended one needs none).
     pub fn save_state(&self, live: &dyn Fn(&str, u32) -> bool, w: &mut Writer) {
-        let mut all: Vec<(&str, u32, &Counters)> = self
-            .sequences
-            .iter()
-            .flat_map(|(liid, per)| per.iter().map(move |(cin, c)| (liid.as_str(), *cin, c)))
-            .filter(|(liid, cin, _)| live(liid, *cin))
-            .collect();
-        all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let all = live_entries(&self.sequences, live);
         w.len(all.len());
         for (liid, cin, c) in all {
             w.str(liid);

@@ -13,7 +13,7 @@ pub use cdc::{encode_cdc, CallId, CccPair, Common, Message, Party, RedirectedFro
 pub use decode::{decode_cdc, decode_laes_jsonl, CdcRecord, LaesStreamError};
 
 use super::sequencer::Channel;
-use crate::mediation::snapshot::{Reader, SnapshotError, Writer};
+use crate::mediation::snapshot::{live_entries, Reader, SnapshotError, Writer};
 use crate::mediation::{Direction, Record, RecordBody};
 use crate::warrant::Numbering;
 
@@ -121,13 +121,7 @@ impl LaesEncoder {
 impl LaesEncoder {
     /// Writes the state of every (LIID, CIN) `live` selects, sorted.
     pub fn save_state(&self, live: &dyn Fn(&str, u32) -> bool, w: &mut Writer) {
-        let mut all: Vec<(&str, u32, &CallState)> = self
-            .calls
-            .iter()
-            .flat_map(|(liid, per)| per.iter().map(move |(cin, st)| (liid.as_str(), *cin, st)))
-            .filter(|(liid, cin, _)| live(liid, *cin))
-            .collect();
-        all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        let all = live_entries(&self.calls, live);
         w.len(all.len());
         for (liid, cin, st) in all {
             w.str(liid);

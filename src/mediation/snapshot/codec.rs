@@ -2,6 +2,7 @@
 //! strings and sequences, and a reader that refuses short, oversized or invalid input with
 //! a typed error naming what it was reading (never a panic, never a target in the message).
 
+use std::collections::HashMap;
 use std::net::IpAddr;
 
 /// Why snapshot bytes were refused. No target (number, URI, Call-ID) appears in it.
@@ -174,4 +175,19 @@ impl<'a> Reader<'a> {
             n => Err(SnapshotError::Trailing(n)),
         }
     }
+}
+
+/// The entries of a per-(LIID, CIN) map that `live` selects, sorted by (LIID, CIN), so that
+/// the encoding does not depend on hash order.
+pub fn live_entries<'a, T>(
+    map: &'a HashMap<String, HashMap<u32, T>>,
+    live: &dyn Fn(&str, u32) -> bool,
+) -> Vec<(&'a str, u32, &'a T)> {
+    let mut all: Vec<(&str, u32, &T)> = map
+        .iter()
+        .flat_map(|(liid, per)| per.iter().map(move |(cin, v)| (liid.as_str(), *cin, v)))
+        .filter(|(liid, cin, _)| live(liid, *cin))
+        .collect();
+    all.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+    all
 }

@@ -24,7 +24,7 @@ mod state;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-pub use codec::{Reader, SnapshotError, Writer};
+pub use codec::{live_entries, Reader, SnapshotError, Writer};
 
 use super::{CinAllocator, MediaPath, MediaShard, Mediator, MediatorConfig, PortFilter, TapControl};
 use crate::warrant::WarrantTable;
