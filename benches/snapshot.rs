@@ -44,7 +44,7 @@ impl PacketHook for Barriers {
     type Update = Barrier;
     fn before(&mut self, _: &mut Mediator, _: Timestamp) -> Option<Barrier> {
         self.seen += 1;
-        (self.seen % EVERY == 0).then_some(Barrier { mediator: None })
+        self.seen.is_multiple_of(EVERY).then_some(Barrier { mediator: None })
     }
     fn snapshot_due(&self, _: &Barrier) -> bool {
         true

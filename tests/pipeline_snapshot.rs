@@ -65,10 +65,13 @@ impl PacketHook for Cuts {
     }
 }
 
-/// The sequencer, and at each cut the snapshot bytes and how long each stream was then.
+/// Bytes of each (agency, channel) stream so far.
+type Lengths = BTreeMap<(usize, Channel), usize>;
+
+/// The sequencer, and at each cut its frame index, the snapshot bytes and the stream lengths.
 struct Taking {
     sequencer: Sequencer<Mem>,
-    taken: Vec<(u64, Vec<u8>, BTreeMap<(usize, Channel), usize>)>,
+    taken: Vec<(u64, Vec<u8>, Lengths)>,
 }
 
 impl EncodeStage for Taking {
