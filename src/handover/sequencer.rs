@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::profile::{Addressee, RecordEncoder};
+use crate::mediation::snapshot::{live_entries, Reader, SnapshotError, Writer};
 use crate::mediation::{Record, RecordSink};
 use crate::warrant::{Agency, Appliance, Profile};
 
@@ -125,6 +126,51 @@ impl<O: AgencyOutput> Sequencer<O> {
     /// Records whose warrant names an agency this encoder does not know (never sent).
     pub fn unroutable(&self) -> u64 {
         self.unroutable
+    }
+
+    /// For the pipeline snapshot: writes the sequence counters and the encoders' state of
+    /// the (LIID, CIN)s `live` selects (the communications later records can still carry;
+    /// a CIN is never reused, so an ended one needs none).
+    pub fn save_state(&self, live: &dyn Fn(&str, u32) -> bool, w: &mut Writer) {
+        let all = live_entries(&self.sequences, live);
+        w.len(all.len());
+        for (liid, cin, c) in all {
+            w.str(liid);
+            w.u32(cin);
+            w.u32(c.iri);
+            w.u32(c.cc);
+        }
+        w.len(self.encoders.len());
+        for (profile, encoder) in &self.encoders {
+            w.str(profile.as_str());
+            let mut state = Writer::default();
+            encoder.save_state(live, &mut state);
+            w.bytes(&state.buf);
+        }
+    }
+
+    /// Reads back what [`Sequencer::save_state`] wrote into a sequencer of the same
+    /// appliance (state of a profile no agency uses any more is skipped).
+    pub fn load_state(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let n = r.count(24, "sequence counters")?;
+        for _ in 0..n {
+            let liid = r.string("sequence LIID")?;
+            let cin = r.u32("sequence CIN")?;
+            let counters = Counters { iri: r.u32("IRI sequence")?, cc: r.u32("CC sequence")? };
+            self.sequences.entry(liid).or_default().insert(cin, counters);
+        }
+        let n = r.count(16, "encoder states")?;
+        for _ in 0..n {
+            let name = r.str("encoder profile")?;
+            let profile = Profile::from_name(name).ok_or_else(|| r.invalid("encoder profile"))?;
+            let bytes = r.bytes("encoder state")?;
+            if let Some((_, encoder)) = self.encoders.iter_mut().find(|(p, _)| *p == profile) {
+                let mut state = Reader::new(bytes);
+                encoder.load_state(&mut state)?;
+                state.finish()?;
+            }
+        }
+        Ok(())
     }
 
     fn next_sequence(&mut self, liid: &str, cin: u32, cc: bool) -> (u32, bool) {

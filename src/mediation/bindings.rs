@@ -20,15 +20,15 @@ const DEFAULT_EXPIRES_S: u64 = 3600;
 const MAX_CONTACTS_PER_AOR: usize = 16;
 
 #[derive(Debug, Clone)]
-struct Binding {
-    aor: Identity,
-    expires: Timestamp,
+pub(super) struct Binding {
+    pub(super) aor: Identity,
+    pub(super) expires: Timestamp,
 }
 
 /// Contact key → binding.
 #[derive(Debug, Default)]
 pub struct Bindings {
-    by_contact: HashMap<String, Binding>,
+    pub(super) by_contact: HashMap<String, Binding>,
 }
 
 /// How a contact URI is compared with a Request-URI: scheme, user, host (case-folded) and

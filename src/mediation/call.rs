@@ -14,7 +14,7 @@ use crate::warrant::Warrant;
 use crate::Timestamp;
 
 /// How many message fingerprints a call remembers to recognise retransmissions.
-const FINGERPRINTS: usize = 64;
+pub(super) const FINGERPRINTS: usize = 64;
 
 /// One warrant's interception of one communication.
 #[derive(Debug)]
@@ -82,16 +82,16 @@ pub struct Call {
     pub kind: CallKind,
     pub intercepts: Vec<Intercept>,
     /// From-tags of the requests that created the call (one per leg seen).
-    caller_tags: Vec<String>,
+    pub(super) caller_tags: Vec<String>,
     pub phase: Phase,
     pub last_seen: Timestamp,
     /// Its INVITE branches and early/confirmed dialogs.
-    branches: Branches,
+    pub(super) branches: Branches,
     /// Media endpoints of the current offer/answer of each party, tapped for this call.
     pub streams: Streams,
     /// Endpoints the last [`Call::advance`] stopped (a failed early dialog, a released
     /// dialog, early media of the branches that did not answer), to untap.
-    dropped: Vec<Endpoint>,
+    pub(super) dropped: Vec<Endpoint>,
     pub session_timer: Option<SessionTimer>,
     /// Payload types negotiated for RFC 4733 telephone-events.
     pub telephone_event_pts: Vec<u8>,
@@ -99,7 +99,7 @@ pub struct Call {
     pub last_media: Arc<AtomicU64>,
     /// (intercepts, telephone-event types) when the media shards were last told of the call.
     pub published: (usize, usize),
-    seen: VecDeque<u64>,
+    pub(super) seen: VecDeque<u64>,
 }
 
 impl Call {

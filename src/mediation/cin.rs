@@ -6,8 +6,8 @@ use std::collections::HashMap;
 /// floor it persisted, never hands out a CIN it used before.
 #[derive(Clone, Debug, Default)]
 pub struct CinAllocator {
-    next: HashMap<String, u32>,
-    floor: u32,
+    pub(super) next: HashMap<String, u32>,
+    pub(super) floor: u32,
 }
 
 impl CinAllocator {

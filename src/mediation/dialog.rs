@@ -6,7 +6,7 @@
 
 /// What a branch (one INVITE client transaction that may create dialogs) has come to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Leg {
+pub(super) enum Leg {
     Pending,
     Answered,
     /// Final non-2xx (or cancelled): this branch will not answer any more.
@@ -17,7 +17,7 @@ enum Leg {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum DialogState {
+pub(super) enum DialogState {
     Early,
     Confirmed,
     Terminated,
@@ -26,13 +26,13 @@ enum DialogState {
 /// The branches and dialogs of a call. No I/O; fed by [`super::call::Call::advance`].
 #[derive(Debug, Default)]
 pub struct Branches {
-    legs: Vec<(Option<String>, Leg)>,
-    dialogs: Vec<(String, DialogState)>,
+    pub(super) legs: Vec<(Option<String>, Leg)>,
+    pub(super) dialogs: Vec<(String, DialogState)>,
 }
 
 /// Bounds on what one call remembers (a hostile peer cannot grow them without limit).
-const MAX_LEGS: usize = 32;
-const MAX_DIALOGS: usize = 32;
+pub(super) const MAX_LEGS: usize = 32;
+pub(super) const MAX_DIALOGS: usize = 32;
 
 impl Branches {
     /// An initial INVITE (no To-tag) on `branch`. Returns true when it is a branch not

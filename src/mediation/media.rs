@@ -22,7 +22,7 @@ pub struct Tap {
 /// Endpoint (address, port) → tap. An endpoint re-announced by a later call moves to it.
 #[derive(Debug, Default)]
 pub struct MediaTable {
-    taps: HashMap<(IpAddr, u16), Tap, RandomState>,
+    pub(super) taps: HashMap<(IpAddr, u16), Tap, RandomState>,
 }
 
 impl MediaTable {
@@ -56,6 +56,20 @@ impl MediaTable {
 
     pub fn len(&self) -> usize {
         self.taps.len()
+    }
+
+    /// Applies a tap control's change of the table (call views are not the table's).
+    pub fn apply(&mut self, c: &super::TapControl) {
+        match *c {
+            super::TapControl::Install { addr, port, tap } => self.insert(addr, port, tap),
+            super::TapControl::Remove { addr, port, call } => self.remove(addr, port, call),
+            super::TapControl::Call { .. } | super::TapControl::Release { .. } => {}
+        }
+    }
+
+    /// Every tap, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = ((IpAddr, u16), Tap)> + '_ {
+        self.taps.iter().map(|(ep, tap)| (*ep, *tap))
     }
 
     pub fn is_empty(&self) -> bool {

@@ -14,12 +14,13 @@ mod record;
 mod scope;
 mod shard;
 mod signalling;
+pub mod snapshot;
 mod streams;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use foldhash::fast::RandomState;
+use foldhash::fast::{FixedState, RandomState};
 
 pub use call::{Call, CallKind, Intercept, Phase, SessionTimer};
 pub use cin::CinAllocator;
@@ -144,16 +145,29 @@ impl MediationStats {
 
 /// Where tap controls and media packets go: one shard inline, or out to the pipeline's
 /// shards (the caller routes media packets and broadcasts the controls).
+/// Sharded, the signalling keeps a copy of the shards' tap table (every shard applies every
+/// control), for the pipeline snapshot.
 enum MediaPath {
     Inline(MediaShard),
-    Sharded { controls: Vec<TapControl> },
+    Sharded { controls: Vec<TapControl>, table: MediaTable },
 }
 
 impl MediaPath {
     fn control(&mut self, c: TapControl) {
         match self {
             MediaPath::Inline(shard) => shard.control(c),
-            MediaPath::Sharded { controls } => controls.push(c),
+            MediaPath::Sharded { controls, table } => {
+                table.apply(&c);
+                controls.push(c);
+            }
+        }
+    }
+
+    /// The tap table every shard holds.
+    fn table(&self) -> &MediaTable {
+        match self {
+            MediaPath::Inline(shard) => shard.table(),
+            MediaPath::Sharded { table, .. } => table,
         }
     }
 }
@@ -176,7 +190,10 @@ pub struct Mediator {
     /// Every dialog seen (hash of Call-ID → last activity), to count and age calls
     /// without keeping their identities.
     seen_calls: HashMap<u64, Timestamp, RandomState>,
-    call_id_hasher: RandomState,
+    /// Hashes Call-IDs and message fingerprints; seeded at random per mediator, the seed
+    /// kept in the pipeline snapshot so a restored mediator recognises retransmissions.
+    call_id_hasher: FixedState,
+    hash_seed: u64,
     media: MediaPath,
     /// Ports of the media endpoints held by tracked calls.
     ports: PortFilter,
@@ -195,6 +212,11 @@ impl Mediator {
     }
 
     pub fn with_config(table: Arc<WarrantTable>, config: MediatorConfig, cins: CinAllocator) -> Self {
+        let hash_seed = std::hash::BuildHasher::hash_one(&RandomState::default(), 0u64);
+        Self::seeded(table, config, cins, hash_seed)
+    }
+
+    fn seeded(table: Arc<WarrantTable>, config: MediatorConfig, cins: CinAllocator, hash_seed: u64) -> Self {
         Mediator {
             table,
             config,
@@ -202,7 +224,8 @@ impl Mediator {
             free_slots: Vec::new(),
             by_call_id: HashMap::new(),
             seen_calls: HashMap::default(),
-            call_id_hasher: RandomState::default(),
+            call_id_hasher: FixedState::with_seed(hash_seed),
+            hash_seed,
             media: MediaPath::Inline(MediaShard::new()),
             ports: PortFilter::default(),
             cins,
@@ -223,8 +246,12 @@ impl Mediator {
     /// Hands media to the caller: [`Mediator::handle_routed`] returns the packets to route
     /// to a [`MediaShard`] by flow hash, and [`Mediator::take_controls`] the tap controls
     /// every shard must apply before the next packet.
+    /// A restored mediator's taps go out as the first controls.
     pub fn sharded(mut self) -> Self {
-        self.media = MediaPath::Sharded { controls: Vec::new() };
+        if let MediaPath::Inline(shard) = std::mem::replace(&mut self.media, MediaPath::Inline(MediaShard::new())) {
+            let (table, controls) = shard.into_controls();
+            self.media = MediaPath::Sharded { controls, table };
+        }
         self
     }
 
@@ -240,7 +267,7 @@ impl Mediator {
 
     /// Sharded: the tap controls emitted since the last call, in order.
     pub fn take_controls(&mut self, into: &mut Vec<TapControl>) {
-        if let MediaPath::Sharded { controls } = &mut self.media {
+        if let MediaPath::Sharded { controls, .. } = &mut self.media {
             into.append(controls);
         }
     }

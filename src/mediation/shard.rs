@@ -74,10 +74,28 @@ impl MediaShard {
         &self.stats
     }
 
+    pub fn table(&self) -> &MediaTable {
+        &self.table
+    }
+
+    /// The controls that rebuild this shard's taps and call views in an empty shard, and
+    /// its table.
+    pub fn into_controls(self) -> (MediaTable, Vec<TapControl>) {
+        let mut controls: Vec<TapControl> = self
+            .calls
+            .into_iter()
+            .enumerate()
+            .filter_map(|(slot, media)| media.map(|media| TapControl::Call { slot, media }))
+            .collect();
+        let mut taps: Vec<_> = self.table.iter().collect();
+        taps.sort_by_key(|(ep, _)| *ep);
+        controls.extend(taps.into_iter().map(|((addr, port), tap)| TapControl::Install { addr, port, tap }));
+        (self.table, controls)
+    }
+
     pub fn control(&mut self, control: TapControl) {
         match control {
-            TapControl::Install { addr, port, tap } => self.table.insert(addr, port, tap),
-            TapControl::Remove { addr, port, call } => self.table.remove(addr, port, call),
+            TapControl::Install { .. } | TapControl::Remove { .. } => self.table.apply(&control),
             TapControl::Call { slot, media } => {
                 if self.calls.len() <= slot {
                     self.calls.resize_with(slot + 1, || None);

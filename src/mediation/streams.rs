@@ -18,11 +18,11 @@ pub type Endpoint = (IpAddr, u16);
 /// A party's endpoints, in the order announced.
 #[derive(Debug, Default)]
 pub struct Streams {
-    by_owner: Vec<(Owner, Vec<Endpoint>)>,
+    pub(super) by_owner: Vec<(Owner, Vec<Endpoint>)>,
 }
 
 /// Most owners one call tracks (bounded against hostile signalling).
-const MAX_OWNERS: usize = 34;
+pub(super) const MAX_OWNERS: usize = 34;
 
 impl Streams {
     /// Whether `ep` is tapped for this call.

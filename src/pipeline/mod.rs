@@ -8,6 +8,7 @@ mod encode;
 mod media;
 mod records;
 mod signalling;
+pub mod snapshot;
 mod stats;
 
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -65,6 +66,16 @@ impl<O: AgencyOutput> EncodeStage for Sequencer<O> {
 pub trait PacketHook {
     type Update;
     fn before(&mut self, mediator: &mut Mediator, ts: Timestamp) -> Option<Self::Update>;
+
+    /// Whether `update` (from [`PacketHook::before`]) takes a snapshot of the mediator: the
+    /// pipeline then lets the media shards handle every earlier packet and calls
+    /// [`PacketHook::snapshot`] before the packet.
+    fn snapshot_due(&self, _update: &Self::Update) -> bool {
+        false
+    }
+
+    /// Puts the mediator's snapshot into `update` (every earlier packet fully handled).
+    fn snapshot(&mut self, _mediator: &Mediator, _update: &mut Self::Update) {}
 }
 
 /// No hook: nothing changes while running.
@@ -245,7 +256,10 @@ where
         let mut records = 0;
         let view = batch.view();
         for (k, meta) in batch.frames.iter().enumerate() {
-            if let Some(update) = hook.before(&mut mediator, meta.ts) {
+            if let Some(mut update) = hook.before(&mut mediator, meta.ts) {
+                if hook.snapshot_due(&update) {
+                    hook.snapshot(&mediator, &mut update);
+                }
                 encoder.update(update);
             }
             view.prefetch_ahead(k);

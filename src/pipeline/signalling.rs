@@ -95,7 +95,13 @@ where
         let view = batch.view();
         for (k, meta) in batch.frames.iter().enumerate() {
             let index = batch.first_index + k as u64;
-            if let Some(update) = hook.before(&mut mediator, meta.ts) {
+            if let Some(mut update) = hook.before(&mut mediator, meta.ts) {
+                if hook.snapshot_due(&update) {
+                    // The calls' last-media times must include every earlier packet.
+                    links.flush(&mut works, &mut ticket.shard_msgs, &batch);
+                    links.wait();
+                    hook.snapshot(&mediator, &mut update);
+                }
                 ticket.updates.push((index, update));
             }
             if mediator.needs_media_sync(meta.ts) {

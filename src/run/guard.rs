@@ -13,6 +13,7 @@ use super::RunError;
 use crate::delivery::{CinReservation, SpoolOutput};
 use crate::handover::profile::Addressee;
 use crate::handover::sequencer::{AgencyOutput, Channel, Sequencer};
+use crate::mediation::snapshot::MediatorSnapshot;
 use crate::mediation::{Mediator, Record, RecordSink};
 use crate::pipeline::{EncodeStage, PacketHook};
 use crate::warrant::Appliance;
@@ -29,6 +30,8 @@ pub struct WarrantChange {
     /// X2/X3 ingest: every frame before this index has passed; once its records are
     /// spooled, the keepalive barriers waiting on it may be made durable and released.
     passed: Option<u64>,
+    /// X2/X3 ingest: the mediator's snapshot at that barrier (see `pipeline::snapshot`).
+    snapshot: Option<MediatorSnapshot>,
 }
 
 /// Runs before each packet on the signalling stage: a reloaded warrant table is swapped
@@ -76,6 +79,7 @@ impl PacketHook for WarrantHook {
                 in_force: Some(update.snapshot.in_force),
                 notices: notices.into_iter().map(|n| (n, at)).collect(),
                 passed: None,
+                snapshot: None,
             });
         }
         if let Some(states) = &mut self.states {
@@ -90,6 +94,15 @@ impl PacketHook for WarrantHook {
             change.get_or_insert_with(WarrantChange::default).passed = Some(passed);
         }
         change
+    }
+
+    /// Every X2/X3 barrier takes a pipeline snapshot.
+    fn snapshot_due(&self, change: &WarrantChange) -> bool {
+        change.passed.is_some()
+    }
+
+    fn snapshot(&mut self, mediator: &Mediator, change: &mut WarrantChange) {
+        change.snapshot = Some(mediator.snapshot());
     }
 }
 
@@ -147,11 +160,13 @@ impl EncodeStage for Guarded {
             self.notify(notice, *stamp);
         }
         // Every record before the barrier is spooled by now, unless spooling failed: then
-        // nothing is confirmed.
+        // nothing is confirmed. Every record of the frames before it went through the
+        // sequencer, and none after: its state joins the mediator's of the same barrier.
         if let (Some(upto), Some(durable)) = (change.passed, &self.durable) {
             if !EncodeStage::failed(self) {
                 let marks = self.inner.output().ends();
-                let _ = durable.send(super::durable::Passed { upto, marks, pipeline: Vec::new() });
+                let pipeline = change.snapshot.as_ref().map(|s| crate::pipeline::snapshot::encode(s, &self.inner));
+                let _ = durable.send(super::durable::Passed { upto, marks, pipeline: pipeline.unwrap_or_default() });
             }
         }
     }

@@ -129,6 +129,8 @@ pub enum RunError {
     CheckpointMissing { path: PathBuf, agency: String, channel: crate::handover::sequencer::Channel },
     #[error("X2/X3 ingest: spool {path} holds delivery lane {lane}; a mediation function delivers over one lane per interface, so this spool (left by a run without X2/X3 ingest) cannot be restarted from a checkpoint: deliver or move its lanes first")]
     LanesWithCheckpoint { path: PathBuf, lane: usize },
+    #[error("X2/X3 checkpoint {path}: refused: its pipeline state: {source}")]
+    PipelineSnapshot { path: PathBuf, source: crate::mediation::snapshot::SnapshotError },
     #[error("{0}")]
     Pipeline(#[from] PipelineError),
     #[error("metrics endpoint: {0}")]
@@ -242,12 +244,16 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let hi1_path = spool.join("hi1-notified");
     let hi1 = Hi1Ledger::open(&hi1_path).map_err(|source| RunError::Hi1Ledger { path: hi1_path, source })?;
     let timeline = warrants.timeline(&snapshot.in_force).already_told(hi1.told_active());
-    // restored by the snapshot branch
-    #[allow(unused_variables)]
-    let restored_pipeline: Option<Vec<u8>> = restored.as_ref().and_then(|r| r.pipeline.clone());
-    let mediator =
-        Mediator::with_config(snapshot.table, options.mediator, CinAllocator::with_floor(cin_floor));
-    let sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
+    // X2/X3 ingest restarted from a checkpoint: the calls in progress at it carry on (their
+    // dialogs, CINs, sequence numbers); an empty section is a first start's.
+    let restored_pipeline = restored.as_ref().and_then(|r| r.pipeline.as_deref()).filter(|b| !b.is_empty());
+    let mut sequencer = Sequencer::new(store.appliance.clone(), store.agencies, delivery.output());
+    let cins_from = CinAllocator::with_floor(cin_floor);
+    let mediator = match restored_pipeline {
+        Some(bytes) => pipeline::snapshot::restore(bytes, Arc::clone(&snapshot.table), options.mediator, cins_from, &mut sequencer)
+            .map_err(|source| RunError::PipelineSnapshot { path: checkpoint::path_in(spool), source })?,
+        None => Mediator::with_config(Arc::clone(&snapshot.table), options.mediator, cins_from),
+    };
     let in_force = Arc::clone(&snapshot.in_force);
     // X2/X3 ingest: the resend filter resumes from the checkpoint before the XID gate lets
     // connections push; keepalive acks wait for durability and a checkpoint.
@@ -364,7 +370,8 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
         }
     }
     if let Some(feed) = &feed {
-        restart::last_checkpoint(&checkpointer, &feed.barriers, finished.capture.frames, EncodeStage::failed(&sink));
+        let state = pipeline::snapshot::encode(&finished.mediator.snapshot(), &sink.inner);
+        restart::last_checkpoint(&checkpointer, &feed.barriers, finished.capture.frames, EncodeStage::failed(&sink), state);
     }
     let packets_read = finished.capture.frames;
     let (dropped_pipeline_full, dropped_kernel) =

@@ -81,15 +81,16 @@ pub fn hold(queues: &Queues) {
 /// The run's last checkpoint, once its pipeline has ended: when it took every frame the
 /// listener pushed (`frames_read` counts markers too) and spooling did not fail, everything
 /// spooled is committed and published. Otherwise the tail after the last checkpoint stays
-/// unpublished (the POIs still hold its PDUs and resend them to the next run).
-pub fn last_checkpoint(checkpointer: &Checkpointer, barriers: &Arc<Barriers>, frames_read: u64, failed: bool) {
+/// unpublished (the POIs still hold its PDUs and resend them to the next run). `pipeline`
+/// is the pipeline's state at its end (calls still in progress carry on after a restart).
+pub fn last_checkpoint(checkpointer: &Checkpointer, barriers: &Arc<Barriers>, frames_read: u64, failed: bool, pipeline: Vec<u8>) {
     let (pushed, filter) = barriers.filter_now();
     if failed || pushed != frames_read {
         tracing::info!(pushed, frames_read, failed, "X2/X3: no final checkpoint; records after the last one are delivered by the next run");
         return;
     }
     let ends: Vec<_> = checkpointer.queues.iter().flatten().map(|l| l.lane0().end()).collect();
-    match checkpointer.commit(&ends, &filter, Vec::new()) {
+    match checkpointer.commit(&ends, &filter, pipeline) {
         Ok(_) => barriers.durable(u64::MAX),
         Err(e) => tracing::error!(error = %e, "X2/X3 final checkpoint failed: records after the last one are delivered by the next run"),
     }

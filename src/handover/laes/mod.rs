@@ -13,6 +13,7 @@ pub use cdc::{encode_cdc, CallId, CccPair, Common, Message, Party, RedirectedFro
 pub use decode::{decode_cdc, decode_laes_jsonl, CdcRecord, LaesStreamError};
 
 use super::sequencer::Channel;
+use crate::mediation::snapshot::{live_entries, Reader, SnapshotError, Writer};
 use crate::mediation::{Direction, Record, RecordBody};
 use crate::warrant::Numbering;
 
@@ -113,6 +114,50 @@ impl LaesEncoder {
             }
         }
         emitted
+    }
+}
+
+/// The pipeline snapshot of the per-communication state (see `mediation::snapshot`).
+impl LaesEncoder {
+    /// Writes the state of every (LIID, CIN) `live` selects, sorted.
+    pub fn save_state(&self, live: &dyn Fn(&str, u32) -> bool, w: &mut Writer) {
+        let all = live_entries(&self.calls, live);
+        w.len(all.len());
+        for (liid, cin, st) in all {
+            w.str(liid);
+            w.u32(cin);
+            w.str(&st.sequence);
+            w.bool(st.target_originates);
+            w.opt_str(st.offer_sdp.as_deref());
+            w.opt_str(st.answer_sdp.as_deref());
+            w.bool(st.opened);
+            w.bool(st.released);
+            w.bool(st.last_event.is_some());
+            w.u32(st.last_event.unwrap_or(0));
+        }
+    }
+
+    /// Reads back what [`LaesEncoder::save_state`] wrote.
+    pub fn load_state(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        let n = r.count(30, "laes call states")?;
+        for _ in 0..n {
+            let liid = r.string("laes call LIID")?;
+            let cin = r.u32("laes call CIN")?;
+            let mut st = CallState {
+                sequence: r.string("laes call sequence")?,
+                target_originates: r.bool("laes call origination")?,
+                offer_sdp: r.opt_string("laes offer SDP")?,
+                answer_sdp: r.opt_string("laes answer SDP")?,
+                opened: r.bool("laes call opened")?,
+                released: r.bool("laes call released")?,
+                last_event: None,
+            };
+            let has_event = r.bool("laes last event")?;
+            let event = r.u32("laes last event")?;
+            st.last_event = has_event.then_some(event);
+            self.calls.entry(liid).or_default().insert(cin, st);
+        }
+        Ok(())
     }
 }
 

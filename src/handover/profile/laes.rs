@@ -10,6 +10,7 @@ use crate::delivery::spool::Framing;
 use crate::handover::etsi::Hi1Notification;
 use crate::handover::laes::{decode::looks_like_cdc, decode_laes_jsonl, LaesEncoder};
 use crate::handover::sequencer::Channel;
+use crate::mediation::snapshot::{Reader, SnapshotError, Writer};
 use crate::mediation::Record;
 use crate::warrant::Appliance;
 use crate::Timestamp;
@@ -70,5 +71,13 @@ impl RecordEncoder for LaesRecords {
     fn encode(&mut self, r: &Record<'_>, to: &Addressee<'_>, emit: &mut dyn FnMut(Channel, &[u8])) -> Emitted {
         let e = self.encoder.record(r, &to.appliance.network_element_id, emit);
         Emitted { iri: e.cdc, cc: e.ccc }
+    }
+
+    fn save_state(&self, live: &dyn Fn(&str, u32) -> bool, w: &mut Writer) {
+        self.encoder.save_state(live, w);
+    }
+
+    fn load_state(&mut self, r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        self.encoder.load_state(r)
     }
 }

@@ -41,6 +41,7 @@ pub use registry::{detect, Profile};
 
 use super::sequencer::Channel;
 use crate::delivery::spool::Framing;
+use crate::mediation::snapshot::{Reader, SnapshotError, Writer};
 use crate::mediation::Record;
 use super::etsi::Hi1Notification;
 use crate::warrant::{Agency, Appliance};
@@ -93,6 +94,15 @@ pub struct Addressee<'a> {
 pub trait RecordEncoder: Send {
     /// Encodes one record; every whole frame goes to `emit` with its channel.
     fn encode(&mut self, r: &Record<'_>, to: &Addressee<'_>, emit: &mut dyn FnMut(Channel, &[u8])) -> Emitted;
+
+    /// For the pipeline snapshot: writes the per-communication state of the (LIID, CIN)s
+    /// `live` selects (a stateless encoder writes nothing).
+    fn save_state(&self, _live: &dyn Fn(&str, u32) -> bool, _w: &mut Writer) {}
+
+    /// Reads back what [`RecordEncoder::save_state`] wrote.
+    fn load_state(&mut self, _r: &mut Reader<'_>) -> Result<(), SnapshotError> {
+        Ok(())
+    }
 }
 
 /// What one mediation record produced: frames on HI2 (IRI) and on HI3 (CC).
