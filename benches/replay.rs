@@ -7,8 +7,9 @@
 //!
 //! `cargo bench --bench replay`. Sizes: `TAPLINE_BENCH_CALLS` (default 5600),
 //! `TAPLINE_BENCH_CONCURRENT` (2500), `TAPLINE_BENCH_SHARE` (10 %), `TAPLINE_BENCH_SHARDS`
-//! (1); `TAPLINE_BENCH_TLS=0` skips the TLS mode; `TAPLINE_BENCH_CDR_REPS` (3) replays
-//! per side of the recorder comparison, `TAPLINE_BENCH_CDR_ONLY=1` runs only that;
+//! (1); `TAPLINE_BENCH_TLS=0` skips the TLS mode; `TAPLINE_BENCH_CDR_REPS` (3; 15 with
+//! `TAPLINE_BENCH_CDR_ONLY=1`, which runs only that) replays per side of the recorder
+//! comparison;
 //! `TAPLINE_BENCH_REPS` (3) alternating runs of the pipeline and tcpdump, best of each;
 //! `TAPLINE_BENCH_REPLAY_ONLY=1` stops after that comparison (quick iteration).
 //! CPU per packet is user + system time (getrusage: tapline's own, tcpdump's as the
@@ -170,14 +171,15 @@ fn pct(on: f64, off: f64) -> f64 {
 /// wall time, CPU of all threads, and CPU per thread: the one the observer runs on (what
 /// bounds the pipeline's throughput; it does not grow with other load the way wall time
 /// does) and the records writer's, among the others.
-fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeline: PipelineConfig) {
-    let reps = env_or("TAPLINE_BENCH_CDR_REPS", 3).max(1);
+fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeline: PipelineConfig, reps: u64) {
     let critical = if pipeline.media_shards == 0 { "main" } else { "tl-signalling" };
     let (mut off, mut on, mut inserted) = (Best::NONE, Best::NONE, 0);
-    // Per back-to-back pair: on/off wall (a drift in the machine's load hits both sides).
-    let mut pairs = Vec::with_capacity(reps as usize);
+    let load_before = load_average();
+    // Per back-to-back pair: on/off wall and on/off CPU of the critical thread (a drift in
+    // the machine's load hits both sides).
+    let (mut pairs, mut critical_pairs) = (Vec::with_capacity(reps as usize), Vec::with_capacity(reps as usize));
     for r in 0..reps {
-        let mut walls = [0.0f64; 2];
+        let (mut walls, mut crit) = ([0.0f64; 2], [0.0f64; 2]);
         for records in if r % 2 == 0 { [false, true] } else { [true, false] } {
             let records_db = records.then(|| dir.join(format!("cdr-{label}-{r}.sqlite")).display().to_string());
             let options = ReplayOptions { pipeline, records_db, ..ReplayOptions::default() };
@@ -186,6 +188,7 @@ fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeli
             let of = |name: &str| t.threads.iter().find(|(n, _)| n == name).map_or(0.0, |(_, s)| *s);
             let run = Best { wall: t.secs, cpu: t.cpu, threads: THREADS.map(of) };
             walls[usize::from(records)] = t.secs;
+            crit[usize::from(records)] = run.thread(critical);
             if records {
                 on = on.min(run);
                 inserted = summary.records.map_or(0, |s| s.calls_inserted);
@@ -194,14 +197,14 @@ fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeli
             }
         }
         pairs.push(walls[1] / walls[0]);
+        critical_pairs.push(crit[1] / crit[0].max(f64::MIN_POSITIVE));
     }
-    pairs.sort_by(f64::total_cmp);
-    let median = pairs.get(pairs.len() / 2).copied().unwrap_or(1.0);
+    let (wall_q, critical_q) = (Quartiles::of(pairs), Quartiles::of(critical_pairs));
     let (c_off, c_on) = (off.thread(critical), on.thread(critical));
     println!(
         "call detail records, {label}: observer off {:.2} s, on {:.2} s ({inserted} calls into SQLite), best of {reps} interleaved: \
          wall {:+.1} %; CPU all threads off {:.2} s, on {:.2} s: {:+.1} %; {critical} thread CPU off {c_off:.3} s, on {c_on:.3} s: \
-         {:+.1} %; median of the {reps} pairs' on/off wall {:+.1} %",
+         {:+.1} %",
         off.wall,
         on.wall,
         pct(on.wall, off.wall),
@@ -209,7 +212,17 @@ fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeli
         on.cpu,
         pct(on.cpu, off.cpu),
         pct(c_on, c_off),
-        (median - 1.0) * 100.0,
+    );
+    println!(
+        "call detail records, {label}: the {reps} back-to-back pairs' on/off: wall median {} (quartiles {} … {}), \
+         {critical} thread CPU median {} (quartiles {} … {}); load average {load_before} before, {} after",
+        wall_q.median(),
+        wall_q.low(),
+        wall_q.high(),
+        critical_q.median(),
+        critical_q.low(),
+        critical_q.high(),
+        load_average(),
     );
     let per_thread: Vec<String> = THREADS
         .iter()
@@ -217,6 +230,35 @@ fn cdr_overhead(capture: &Path, warrants: &Path, dir: &Path, label: &str, pipeli
         .map(|t| format!("{t} {:.3}/{:.3}", off.thread(t), on.thread(t)))
         .collect();
     println!("call detail records, {label}: CPU s per thread off/on: {}", per_thread.join(", "));
+}
+
+/// Median and quartiles of on/off ratios, shown as percent changes.
+struct Quartiles(Vec<f64>);
+
+impl Quartiles {
+    fn of(mut ratios: Vec<f64>) -> Quartiles {
+        ratios.sort_by(f64::total_cmp);
+        Quartiles(ratios)
+    }
+    /// The ratio at quantile `q` (nearest rank), as a change in percent.
+    fn at(&self, q: f64) -> String {
+        let i = ((self.0.len().saturating_sub(1)) as f64 * q).round() as usize;
+        self.0.get(i).map_or("-".into(), |r| format!("{:+.1} %", (r - 1.0) * 100.0))
+    }
+    fn median(&self) -> String {
+        self.at(0.5)
+    }
+    fn low(&self) -> String {
+        self.at(0.25)
+    }
+    fn high(&self) -> String {
+        self.at(0.75)
+    }
+}
+
+/// The 1-minute load average (`/proc/loadavg`), as printed there.
+fn load_average() -> String {
+    fs::read_to_string("/proc/loadavg").ok().and_then(|l| l.split_whitespace().next().map(str::to_owned)).unwrap_or("-".into())
 }
 
 /// tcpdump reading the same file, filtering SIP, writing nothing: wall and CPU seconds (the
@@ -306,8 +348,10 @@ fn main() {
 
     let pipeline = PipelineConfig { media_shards: shards, ..PipelineConfig::default() };
     if env_or("TAPLINE_BENCH_CDR_ONLY", 0) != 0 {
-        cdr_overhead(&capture, &warrants, tmp.path(), "1 thread", PipelineConfig::single_threaded());
-        cdr_overhead(&capture, &warrants, tmp.path(), "pipeline", pipeline);
+        // Only this comparison: more pairs by default, for a median that holds on a busy VM.
+        let reps = env_or("TAPLINE_BENCH_CDR_REPS", 15).max(1);
+        cdr_overhead(&capture, &warrants, tmp.path(), "1 thread", PipelineConfig::single_threaded(), reps);
+        cdr_overhead(&capture, &warrants, tmp.path(), "pipeline", pipeline, reps);
         return;
     }
     let single_options = ReplayOptions { pipeline: PipelineConfig::single_threaded(), ..ReplayOptions::default() };
@@ -353,8 +397,9 @@ fn main() {
         return;
     }
     memory_per_call(tmp.path());
-    cdr_overhead(&capture, &warrants, tmp.path(), "1 thread", PipelineConfig::single_threaded());
-    cdr_overhead(&capture, &warrants, tmp.path(), "pipeline", pipeline);
+    let reps = env_or("TAPLINE_BENCH_CDR_REPS", 3).max(1);
+    cdr_overhead(&capture, &warrants, tmp.path(), "1 thread", PipelineConfig::single_threaded(), reps);
+    cdr_overhead(&capture, &warrants, tmp.path(), "pipeline", pipeline, reps);
 
     if env_or("TAPLINE_BENCH_TLS", 1) != 0 {
         let t = Instant::now();

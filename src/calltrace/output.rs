@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::record::{ChargeRecord, SubscriberOutcome, TraceEvent, TraceRecord};
 use super::tracker::{CallTraceStats, TraceState, Tracker};
 use super::CallTraceError;
-use crate::mediation::SignallingObserver;
+use crate::mediation::{SignallingObserver, SipFacts};
 use crate::sip::Message;
 use crate::wire::Datagram;
 
@@ -148,7 +148,7 @@ impl<O: TraceOutput> CallTracer<O> {
 }
 
 impl<O: TraceOutput> SignallingObserver for CallTracer<O> {
-    fn on_sip(&mut self, msg: &Message<'_>, dg: &Datagram<'_>) {
+    fn on_sip(&mut self, msg: &Message<'_>, _facts: &SipFacts<'_>, dg: &Datagram<'_>) {
         let Some(event) = self.tracker.on_sip(msg, dg.ts) else { return };
         if self.error.is_none() {
             if let Err(e) = self.write(&event) {

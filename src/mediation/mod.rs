@@ -29,24 +29,46 @@ pub use record::{Direction, IriEvent, IriForm, IriType, Record, RecordBody, Reco
 pub use scope::{scope, Role, Scope};
 pub use shard::{CallMedia, MediaIntercept, MediaShard, ShardStats, TapControl};
 
+/// What mediation reads of every SIP message before anything else, read once and shown to
+/// its observers with the message (they need not read the headers again).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SipFacts<'a> {
+    pub call_id: &'a str,
+    /// A request without a To tag, other than ACK, CANCEL and BYE: it may create a call (an
+    /// INVITE) or a transaction.
+    pub creates: bool,
+}
+
+impl<'a> SipFacts<'a> {
+    /// `None` without a Call-ID (mediation counts the message as malformed).
+    pub fn of(msg: &crate::sip::Message<'a>) -> Option<SipFacts<'a>> {
+        let call_id = msg.call_id()?;
+        let creates = msg.is_request()
+            && msg.to().and_then(|t| t.tag).is_none()
+            && !matches!(msg.method(), Some(crate::sip::Method::Ack | crate::sip::Method::Cancel | crate::sip::Method::Bye));
+        Some(SipFacts { call_id, creates })
+    }
+}
+
 /// Sees every parsed SIP message mediation sees (target or not, retransmissions included),
-/// for services on the same signalling view such as call trace. `()` observes nothing.
+/// with what mediation read of it, for services on the same signalling view such as call
+/// trace. `()` observes nothing.
 pub trait SignallingObserver {
-    fn on_sip(&mut self, msg: &crate::sip::Message<'_>, dg: &Datagram<'_>);
+    fn on_sip(&mut self, msg: &crate::sip::Message<'_>, facts: &SipFacts<'_>, dg: &Datagram<'_>);
     /// The pipeline finished a batch whose last packet has time `last` (SIP or not): an
     /// observer that buffers may hand its buffer on here.
     fn on_batch(&mut self, _last: Timestamp) {}
 }
 
 impl SignallingObserver for () {
-    fn on_sip(&mut self, _msg: &crate::sip::Message<'_>, _dg: &Datagram<'_>) {}
+    fn on_sip(&mut self, _msg: &crate::sip::Message<'_>, _facts: &SipFacts<'_>, _dg: &Datagram<'_>) {}
 }
 
 /// An optional service: observes when configured, does nothing otherwise.
 impl<O: SignallingObserver> SignallingObserver for Option<O> {
-    fn on_sip(&mut self, msg: &crate::sip::Message<'_>, dg: &Datagram<'_>) {
+    fn on_sip(&mut self, msg: &crate::sip::Message<'_>, facts: &SipFacts<'_>, dg: &Datagram<'_>) {
         if let Some(o) = self {
-            o.on_sip(msg, dg);
+            o.on_sip(msg, facts, dg);
         }
     }
     fn on_batch(&mut self, last: Timestamp) {

@@ -9,7 +9,7 @@ use super::call::{Call, CallKind, Intercept};
 use super::media::{PortFilter, Side, Tap};
 use super::record::{IriForm, Record, RecordBody, RecordSink};
 use super::scope::{scope, Role};
-use super::{MediaPath, Mediator, SignallingObserver, TapControl};
+use super::{MediaPath, Mediator, SignallingObserver, SipFacts, TapControl};
 use crate::sip::{self, Message, Method};
 use crate::warrant::Identity;
 use crate::warrant::Warrant;
@@ -32,22 +32,19 @@ impl Mediator {
                 return;
             }
         };
-        let Some(call_id) = msg.call_id() else {
+        let Some(facts) = SipFacts::of(&msg) else {
             self.stats.sip_malformed += 1;
             return;
         };
+        let (call_id, creates) = (facts.call_id, facts.creates);
         self.stats.sip_messages += 1;
-        observer.on_sip(&msg, dg);
+        observer.on_sip(&msg, &facts, dg);
         if msg.status().is_some_and(|s| (200..300).contains(&s))
             && matches!(msg.cseq(), Some((_, Method::Register)))
         {
             self.on_register_ok(&msg, dg.ts);
         }
-        let method = msg.method();
-        let creates = msg.is_request()
-            && msg.to().and_then(|t| t.tag).is_none()
-            && !matches!(method, Some(Method::Ack | Method::Cancel | Method::Bye));
-        let is_invite = matches!(method, Some(Method::Invite));
+        let is_invite = matches!(msg.method(), Some(Method::Invite));
         if creates && is_invite {
             self.note_call_seen(call_id, dg.ts);
         }

@@ -12,6 +12,7 @@ use foldhash::fast::RandomState;
 use super::{CallRecord, Disposition};
 use crate::calltrace::identity_key;
 use crate::calltrace::tracker::caller_identity;
+use crate::mediation::SipFacts;
 use crate::sip::{Message, Method, StartLine};
 use crate::warrant::{from_uri, is_anonymous, Numbering};
 use crate::Timestamp;
@@ -66,10 +67,11 @@ pub enum Signal {
 }
 
 impl Signal {
-    /// How `msg` moves a call.
-    pub fn of(msg: &Message<'_>) -> Signal {
+    /// How `msg`, of which mediation read `facts`, moves a call.
+    pub fn of(msg: &Message<'_>, facts: &SipFacts<'_>) -> Signal {
         match msg.start() {
-            StartLine::Request { method: Method::Invite, .. } => Signal::Invite { initial: msg.to().and_then(|t| t.tag).is_none() },
+            // An INVITE that creates is one without a To tag.
+            StartLine::Request { method: Method::Invite, .. } => Signal::Invite { initial: facts.creates },
             StartLine::Request { method: Method::Bye, .. } => Signal::Bye,
             StartLine::Request { method: Method::Cancel, .. } => Signal::Cancel,
             StartLine::Request { .. } => Signal::OtherRequest,
@@ -116,8 +118,8 @@ impl CdrTracker {
 
     /// One SIP message seen at `ts` over `transport` (`udp`/`tcp`); a record when it ended a call.
     pub fn handle_sip(&mut self, msg: &Message<'_>, ts: Timestamp, transport: &'static str) -> Option<CallRecord> {
-        let call_id = msg.call_id()?;
-        self.handle(call_id, Signal::of(msg), ts, transport, || Some(msg.clone()))
+        let facts = SipFacts::of(msg)?;
+        self.handle(facts.call_id, Signal::of(msg, &facts), ts, transport, || Some(msg.clone()))
     }
 
     /// True while the call `call_id` is being followed.

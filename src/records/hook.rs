@@ -14,7 +14,7 @@ use super::writer::{Msg, RecordsObserver, Writer, WriterContext};
 use crate::calltrace::{
     CallTracer, ChargeRecord, Config, SubscriberOutcome, TraceOutput, TraceRecord, TraceResult, TraceState, Tracker,
 };
-use crate::mediation::SignallingObserver;
+use crate::mediation::{SignallingObserver, SipFacts};
 use crate::metrics::Counter;
 use crate::sip::Message;
 use crate::warrant::Numbering;
@@ -99,15 +99,15 @@ pub struct DeskObserver<T> {
 }
 
 impl<T: SignallingObserver> SignallingObserver for DeskObserver<T> {
-    fn on_sip(&mut self, msg: &Message<'_>, dg: &Datagram<'_>) {
+    fn on_sip(&mut self, msg: &Message<'_>, facts: &SipFacts<'_>, dg: &Datagram<'_>) {
         if let Some(r) = &mut self.records {
-            r.on_sip(msg, dg);
+            r.on_sip(msg, facts, dg);
             if self.tracer.is_some() && is_trace_request(msg) {
                 r.flush();
             }
         }
         if let Some(t) = &mut self.tracer {
-            t.on_sip(msg, dg);
+            t.on_sip(msg, facts, dg);
         }
     }
 

@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Sender};
 use super::purge::PurgeSchedule;
 use super::signals::SignalBatch;
 use super::writer::{Msg, FLUSH_EVERY};
-use crate::mediation::SignallingObserver;
+use crate::mediation::{SignallingObserver, SipFacts};
 use crate::sip::Message;
 use crate::wire::{Datagram, Transport};
 use crate::Timestamp;
@@ -60,7 +60,7 @@ impl RecordsObserver {
 }
 
 impl SignallingObserver for RecordsObserver {
-    fn on_sip(&mut self, msg: &Message<'_>, dg: &Datagram<'_>) {
+    fn on_sip(&mut self, msg: &Message<'_>, facts: &SipFacts<'_>, dg: &Datagram<'_>) {
         let now_ns = i64::try_from(dg.ts.as_nanos()).unwrap_or(i64::MAX);
         if self.schedule.due(now_ns) {
             // The records finished before this moment go in before the purge judges them.
@@ -71,7 +71,7 @@ impl SignallingObserver for RecordsObserver {
             Transport::Udp => "udp",
             Transport::Tcp { .. } => "tcp",
         };
-        self.signals.push(msg, dg.ts, transport);
+        self.signals.push(msg, facts, dg.ts, transport);
         self.first.get_or_insert(dg.ts);
         self.flush_due(dg.ts);
     }
@@ -97,7 +97,8 @@ mod tests {
         let ip = "10.0.0.1".parse().expect("ip");
         let flow = FlowKey { src: ip, dst: ip, src_port: 5060, dst_port: 5060, proto: 17 };
         let dg = Datagram { ts: Timestamp::from_nanos(ts), flow, transport: Transport::Udp, payload: &[], ip_packet: &[], vlan: None };
-        o.on_sip(&msg, &dg);
+        let facts = SipFacts::of(&msg).expect("Call-ID");
+        o.on_sip(&msg, &facts, &dg);
     }
 
     fn sent(rx: &crossbeam_channel::Receiver<Msg>) -> Vec<&'static str> {

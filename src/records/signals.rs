@@ -10,6 +10,7 @@ use std::ops::Range;
 
 use super::cdr::{CdrTracker, Signal};
 use super::CallRecord;
+use crate::mediation::SipFacts;
 use crate::sip::{self, Message};
 use crate::Timestamp;
 
@@ -43,12 +44,11 @@ impl Default for SignalBatch {
 }
 
 impl SignalBatch {
-    /// Takes what the recorder needs of `msg`, seen at `ts` over `transport` (`udp`/`tcp`).
-    /// A message without a Call-ID is not taken (the recorder ignores it).
-    pub fn push(&mut self, msg: &Message<'_>, ts: Timestamp, transport: &'static str) {
-        let Some(call_id) = msg.call_id() else { return };
-        let signal = Signal::of(msg);
-        let call_id = self.keep(call_id.as_bytes());
+    /// Takes what the recorder needs of `msg`, of which mediation read `facts`, seen at
+    /// `ts` over `transport` (`udp`/`tcp`).
+    pub fn push(&mut self, msg: &Message<'_>, facts: &SipFacts<'_>, ts: Timestamp, transport: &'static str) {
+        let signal = Signal::of(msg, facts);
+        let call_id = self.keep(facts.call_id.as_bytes());
         let invite = match signal {
             Signal::Invite { initial: true } => self.keep(msg.raw()),
             _ => call_id.end..call_id.end,
@@ -134,7 +134,9 @@ mod tests {
         }
         let mut batch = SignalBatch::default();
         for (text, s) in messages {
-            batch.push(&parse(text), at(s), "tcp");
+            let msg = parse(text);
+            let facts = SipFacts::of(&msg).expect("Call-ID");
+            batch.push(&msg, &facts, at(s), "tcp");
         }
         let (mut tracker, mut out) = (CdrTracker::new(), Vec::new());
         batch.replay(&mut tracker, &mut out);

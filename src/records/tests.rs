@@ -211,3 +211,58 @@ fn the_records_writer_runs_below_the_interception_threads_priority() {
     assert!(seen.iter().all(|&n| n == i64::from(super::writer::WRITER_NICE)), "nice values {seen:?}");
     writer.finish().unwrap();
 }
+
+/// Calls in the database file itself, leaving out its write-ahead log: what checkpoints
+/// have copied there (an immutable, read-only open reads the file alone).
+fn calls_in_database_file(path: &std::path::Path) -> Option<i64> {
+    use rusqlite::OpenFlags;
+    let uri = format!("file:{}?immutable=1", path.display());
+    let c = rusqlite::Connection::open_with_flags(uri, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI).ok()?;
+    c.query_row("SELECT COUNT(*) FROM calls", [], |r| r.get(0)).ok()
+}
+
+#[test]
+fn a_checkpoint_copies_the_committed_calls_into_the_database_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("r.sqlite");
+    let mut db = Db::open(&path.display().to_string()).unwrap();
+    db.insert_calls(&[record("a", "1", "2", 10), record("b", "2", "1", 20)]).unwrap();
+    assert_eq!(db.count_calls().unwrap(), 2);
+    // Not in the file yet (the schema itself may be in the log only: no table there).
+    assert_eq!(calls_in_database_file(&path).unwrap_or(0), 0, "committed into the write-ahead log only");
+    db.checkpoint().unwrap();
+    assert_eq!(calls_in_database_file(&path), Some(2));
+}
+
+/// The writer checkpoints in its idle time after a commit, not only when the database
+/// closes at the end of the run (where the run would wait for it).
+#[test]
+fn the_records_writer_checkpoints_after_a_commit_while_the_run_goes_on() {
+    use crate::mediation::{SignallingObserver, SipFacts};
+    use crate::wire::{Datagram, FlowKey, Transport};
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("r.sqlite");
+    let writer = super::writer::Writer::start(&path.display().to_string(), crate::warrant::Numbering::default(), Default::default()).unwrap();
+    let mut observer = writer.observer();
+    let ip = "10.0.0.1".parse().unwrap();
+    let flow = FlowKey { src: ip, dst: ip, src_port: 5060, dst_port: 5060, proto: 17 };
+    for (text, s) in [(invite("w1", ""), 0), (response("w1", 200, "INVITE"), 1), (bye("w1"), 30)] {
+        let msg = sip::parse(text.as_bytes()).unwrap();
+        let facts = SipFacts::of(&msg).unwrap();
+        let dg = Datagram { ts: at(s), flow, transport: Transport::Udp, payload: &[], ip_packet: &[], vlan: None };
+        observer.on_sip(&msg, &facts, &dg);
+    }
+    observer.flush();
+    // Committed within FLUSH_EVERY of the BYE, then checkpointed; wait for it (bounded).
+    let mut in_file = None;
+    for _ in 0..400 {
+        in_file = calls_in_database_file(&path);
+        if in_file == Some(1) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert_eq!(in_file, Some(1), "the call in the database file while the writer still runs");
+    observer.finish();
+    assert_eq!(writer.finish().unwrap().calls_inserted, 1);
+}

@@ -1,8 +1,8 @@
 //! Off the hot path: [`RecordsObserver`] (on mediation's signalling hook, the pipeline's
 //! critical path) only copies what the call detail recorder reads of each SIP message into
 //! a [`SignalBatch`] and hands the batches over a bounded channel to the [`Writer`] thread,
-//! which runs the [`CdrTracker`] on them and inserts the finished records in large
-//! transactions. A full channel blocks the signalling stage (back-pressure) rather than drop
+//! which runs the [`CdrTracker`] on them and inserts the finished records in transactions
+//! of up to [`TRANSACTION`] records. A full channel blocks the signalling stage (back-pressure) rather than drop
 //! a record. The observer also keeps the [`PurgeSchedule`]: at the first packet and each new
 //! UTC day of packet time it asks the writer for the retention purge, which is logged,
 //! counted and audited.
@@ -11,7 +11,9 @@
 //! least every [`FLUSH_EVERY`] and SQLite runs WAL with `synchronous=NORMAL` (see `db`), so
 //! a crash or power cut may lose the calls that ended in the last second or so (and those
 //! still in progress, which have no record yet); it never corrupts the database. Intercepts
-//! go through the spool, which has its own, stronger contract.
+//! go through the spool, which has its own, stronger contract. After a commit with nothing
+//! waiting, the writer checkpoints SQLite's write-ahead log in its idle time, so that the
+//! end of a run (closing the database) has little left to copy and sync.
 //!
 //! Priority: for the same reason the writer thread runs at a lower scheduling priority
 //! ([`WRITER_NICE`]) than the interception threads: when the cores are busy, interception
@@ -36,8 +38,10 @@ use crate::audit::{AuditLog, Event, ProvisioningAct};
 use crate::calltrace::TraceRecord;
 use crate::metrics::{Counter, Metrics};
 
-/// Finished records per transaction, at most.
-const TRANSACTION: usize = 8192;
+/// Finished records per transaction, at most. Small enough that the inserts of a busy
+/// link go in as its calls end rather than in one large transaction at the end of a
+/// replay, where the whole run waits for them (1,024 rows take a few ms).
+const TRANSACTION: usize = 1024;
 /// Batches in flight before the signalling stage waits (each at most ~1 MiB of messages).
 const CHANNEL_BATCHES: usize = 64;
 /// Emptied batches the writer hands back to the observer for reuse (their buffers keep
@@ -210,6 +214,7 @@ fn write_loop(
     let mut pending = Pending::default();
     let mut first_error: Option<DbError> = None;
     loop {
+        let committed = stats.transactions;
         // Sleep until a message comes or the oldest waiting record is due.
         let msg = match pending.since {
             Some(t) => match rx.recv_deadline(t + FLUSH_EVERY) {
@@ -249,6 +254,12 @@ fn write_loop(
         if let Err(e) = result {
             tracing::error!(error = %e, "records database write failed; records of this batch are not stored");
             first_error.get_or_insert(e);
+        } else if stats.transactions > committed && rx.is_empty() {
+            if let Err(e) = db.checkpoint() {
+                // The records are committed; only their copy into the database file waits.
+                tracing::error!(error = %e, "records database checkpoint failed; the records stay in its write-ahead log");
+                first_error.get_or_insert(e);
+            }
         }
     }
     // Calls still open when the observer went away without its end of input.
@@ -265,7 +276,6 @@ fn write_loop(
         None => Ok(stats),
     }
 }
-
 
 fn store_trace(db: &mut Db, trace: &TraceRecord, pending: &mut HashSet<String>, stats: &mut WriterStats) -> Result<(), DbError> {
     let Some(stored) = db.record_trace(trace)? else {
