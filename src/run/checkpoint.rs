@@ -9,8 +9,10 @@
 //!   the barrier: every record of the frames before it appended, none after;
 //! - the resend filter at the barrier: per sender identity and XID the last sequence number
 //!   and timestamp of the PDUs before it;
-//! - `pipeline`: the mediation pipeline's state at the barrier, opaque bytes carried for
-//!   the pipeline (empty until the pipeline provides them).
+//! - `pipeline`: the mediation pipeline's state at the barrier (`pipeline/snapshot.rs`;
+//!   empty: a first start's);
+//! - the HI1 ledger's length at the barrier (its notifications after it are cut with the
+//!   spools' records and spooled again).
 //!
 //! Only then are the queues published up to the marks (a spool hands its sender nothing
 //! past the last checkpoint) and the acks released. So every record an agency may have
@@ -57,6 +59,9 @@ pub struct Checkpoint {
     pub marks: Vec<Mark>,
     pub filter: Vec<Numbered>,
     pub pipeline: Vec<u8>,
+    /// The HI1 ledger's length at the barrier (`hi1_ledger.rs`): the notifications noted
+    /// after it were spooled after the marks, so a restart cuts them with the records.
+    pub hi1_len: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +145,7 @@ pub fn encode(c: &Checkpoint) -> Vec<u8> {
     }
     body.extend_from_slice(&(c.pipeline.len() as u64).to_be_bytes());
     body.extend_from_slice(&c.pipeline);
+    body.extend_from_slice(&c.hi1_len.to_be_bytes());
     let mut out = Vec::with_capacity(HEAD + body.len() + SUM);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&VERSION.to_be_bytes());
@@ -227,6 +233,7 @@ fn decode(bytes: &[u8]) -> Result<Checkpoint, Refusal> {
     }
     let n = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
     c.pipeline = r.take(n)?.to_vec();
+    c.hi1_len = r.u64()?;
     if !r.0.is_empty() {
         return Err(Refusal::Corrupt("trailing bytes after the body"));
     }
@@ -250,6 +257,7 @@ mod tests {
             ],
             filter: vec![n("poi-1#ab", 1, 9), n("poi-2#cd", 2, u32::MAX)],
             pipeline: vec![1, 2, 3, 0, 255],
+            hi1_len: 123,
         }
     }
 

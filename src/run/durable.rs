@@ -27,6 +27,8 @@ pub struct Passed {
     pub marks: Vec<Position>,
     /// The mediation pipeline's state at the barrier (opaque; see `checkpoint.rs`).
     pub pipeline: Vec<u8>,
+    /// The HI1 ledger's length then (see `checkpoint.rs`).
+    pub hi1_len: u64,
 }
 
 /// The thread and the encoding stage's way to it.
@@ -56,7 +58,7 @@ pub struct Checkpointer {
 impl Checkpointer {
     /// Makes the spools durable, writes the checkpoint of `marks` and `filter`, then
     /// publishes each queue up to its mark. The checkpoint's size in bytes.
-    pub fn commit(&self, marks: &[Position], filter: &Dedupe, pipeline: Vec<u8>) -> Result<u64, String> {
+    pub fn commit(&self, marks: &[Position], filter: &Dedupe, pipeline: Vec<u8>, hi1_len: u64) -> Result<u64, String> {
         self.queues.iter().flatten().try_for_each(|q| q.make_durable()).map_err(|e| e.to_string())?;
         // One lane per interface with X2/X3 ingest (see `restart.rs`).
         let queues: Vec<_> = self.queues.iter().flatten().map(|l| l.lane0()).collect();
@@ -68,7 +70,7 @@ impl Checkpointer {
             .zip(marks)
             .map(|(q, &at)| Mark { agency: q.agency.clone(), channel: q.channel, at })
             .collect();
-        let cp = Checkpoint { marks, filter: filter.entries(), pipeline };
+        let cp = Checkpoint { marks, filter: filter.entries(), pipeline, hi1_len };
         let bytes = checkpoint::encode(&cp).len() as u64;
         checkpoint::write(&self.spool, &cp).map_err(|e| e.to_string())?;
         for (q, m) in queues.iter().zip(&cp.marks) {
@@ -88,7 +90,7 @@ pub fn start(checkpointer: Checkpointer, barriers: Arc<Barriers>) -> std::io::Re
             let last = reports.try_iter().fold(first, |a, b| if b.upto >= a.upto { b } else { a });
             let Some(filter) = barriers.filter_at(last.upto) else { continue };
             let started = Instant::now();
-            match checkpointer.commit(&last.marks, &filter, last.pipeline) {
+            match checkpointer.commit(&last.marks, &filter, last.pipeline, last.hi1_len) {
                 Ok(bytes) => {
                     let us = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
                     stats.written += 1;

@@ -166,7 +166,8 @@ impl EncodeStage for Guarded {
             if !EncodeStage::failed(self) {
                 let marks = self.inner.output().ends();
                 let pipeline = change.snapshot.as_ref().map(|s| crate::pipeline::snapshot::encode(s, &self.inner));
-                let _ = durable.send(super::durable::Passed { upto, marks, pipeline: pipeline.unwrap_or_default() });
+                let hi1_len = self.hi1.as_ref().map_or(0, super::Hi1Ledger::octets);
+                let _ = durable.send(super::durable::Passed { upto, marks, pipeline: pipeline.unwrap_or_default(), hi1_len });
             }
         }
     }

@@ -22,11 +22,16 @@ use crate::audit::InterceptionRecord;
 use crate::handover::etsi::Hi1Notification;
 use crate::warrant::Warrant;
 
+/// The ledger's file name under the spool directory.
+pub const FILE: &str = "hi1-notified";
+
 /// The ledger file, open for appending, with the last entry of each LIID.
 #[derive(Debug)]
 pub struct Hi1Ledger {
     path: PathBuf,
     file: File,
+    /// The file's length: every whole line so far.
+    len: u64,
     last: HashMap<String, (Hi1Notification, String)>,
 }
 
@@ -76,7 +81,31 @@ impl Hi1Ledger {
             // The file's directory entry must survive too.
             File::open(dir).and_then(|d| d.sync_all())?;
         }
-        Ok(Hi1Ledger { path: path.to_owned(), file, last })
+        Ok(Hi1Ledger { path: path.to_owned(), file, len: whole as u64, last })
+    }
+
+    /// Cuts the ledger at `path` back to its first `len` octets (an X2/X3 restart from a
+    /// checkpoint, see `restart.rs`: the notifications noted after it were cut from the
+    /// spools with the records after it, so they are to be spooled again). Nothing to do
+    /// when the file is not longer; synced.
+    pub fn cut_back(path: &Path, len: u64) -> io::Result<u64> {
+        let file = match OpenOptions::new().write(true).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let now = file.metadata()?.len();
+        if now <= len {
+            return Ok(0);
+        }
+        file.set_len(len)?;
+        file.sync_data()?;
+        Ok(now - len)
+    }
+
+    /// The ledger's length in octets (whole lines), for a checkpoint to cut back to.
+    pub fn octets(&self) -> u64 {
+        self.len
     }
 
     pub fn path(&self) -> &Path {
@@ -100,8 +129,10 @@ impl Hi1Ledger {
             (Hi1Notification::Deactivated, _) | (_, None) => "-".to_owned(),
             (_, Some(w)) => order_digest(w),
         };
-        self.file.write_all(format!("{}\t{liid}\t{order}\n", kind_name(n)).as_bytes())?;
+        let line = format!("{}\t{liid}\t{order}\n", kind_name(n));
+        self.file.write_all(line.as_bytes())?;
         self.file.sync_data()?;
+        self.len += line.len() as u64;
         self.last.insert(liid.to_owned(), (n, order));
         Ok(())
     }
@@ -126,5 +157,24 @@ mod tests {
         let l = Hi1Ledger::open(&path).unwrap();
         assert_eq!(l.told_active(), HashMap::from([("B".to_owned(), "-".to_owned())]));
         assert!(std::fs::read_to_string(&path).unwrap().ends_with("modified\tB\t-\n"));
+    }
+
+    #[test]
+    fn a_cut_back_forgets_the_notifications_after_its_length() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hi1-notified");
+        let at = {
+            let mut l = Hi1Ledger::open(&path).unwrap();
+            l.note(Hi1Notification::Activated, "A", None).unwrap();
+            let at = l.octets();
+            l.note(Hi1Notification::Modified, "B", None).unwrap();
+            assert_eq!(l.octets(), std::fs::metadata(&path).unwrap().len());
+            at
+        };
+        assert_eq!(Hi1Ledger::cut_back(&path, at).unwrap(), "modified\tB\t-\n".len() as u64);
+        assert_eq!(Hi1Ledger::cut_back(&path, at).unwrap(), 0, "nothing more to cut");
+        let l = Hi1Ledger::open(&path).unwrap();
+        assert_eq!(l.told_active(), HashMap::from([("A".to_owned(), "-".to_owned())]), "B is to be told again");
+        assert_eq!(l.octets(), at);
     }
 }

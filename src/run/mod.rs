@@ -241,7 +241,7 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     let _api = start_api(options, lifecycle)?;
     let numbering = store.appliance.numbering.clone();
     let snapshot = Snapshot::new(store.warrants, numbering.clone());
-    let hi1_path = spool.join("hi1-notified");
+    let hi1_path = spool.join(hi1_ledger::FILE);
     let hi1 = Hi1Ledger::open(&hi1_path).map_err(|source| RunError::Hi1Ledger { path: hi1_path, source })?;
     let timeline = warrants.timeline(&snapshot.in_force).already_told(hi1.told_active());
     // X2/X3 ingest restarted from a checkpoint: the calls in progress at it carry on (their
@@ -371,7 +371,8 @@ pub fn run_with(options: &RunOptions, stop: Arc<AtomicBool>, lifecycle: &Lifecyc
     }
     if let Some(feed) = &feed {
         let state = pipeline::snapshot::encode(&finished.mediator.snapshot(), &sink.inner);
-        restart::last_checkpoint(&checkpointer, &feed.barriers, finished.capture.frames, EncodeStage::failed(&sink), state);
+        let hi1_len = sink.hi1.as_ref().map_or(0, Hi1Ledger::octets);
+        restart::last_checkpoint(&checkpointer, &feed.barriers, finished.capture.frames, EncodeStage::failed(&sink), state, hi1_len);
     }
     let packets_read = finished.capture.frames;
     let (dropped_pipeline_full, dropped_kernel) =

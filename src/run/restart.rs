@@ -14,6 +14,7 @@ use std::sync::Arc;
 
 use super::checkpoint::{self, Checkpoint, Mark};
 use super::durable::Checkpointer;
+use super::hi1_ledger::{self, Hi1Ledger};
 use super::RunError;
 use crate::delivery::lanes::lane_dirs;
 use crate::delivery::service::queue_dir;
@@ -61,14 +62,19 @@ pub fn cut_spools(spool: &Path, agencies: &[Agency], limit: u64) -> Result<Resto
             marks.push(Mark { agency: agency.id.clone(), channel, at: s.end() });
         }
     }
-    let (filter, pipeline) = match found {
+    let ledger = spool.join(hi1_ledger::FILE);
+    let ledger_error = |source| RunError::Hi1Ledger { path: ledger.clone(), source };
+    let (filter, pipeline, hi1_len) = match found {
         Some(cp) => {
-            tracing::info!(records_cut = cut, senders = cp.filter.len(), "X2/X3 restart from the checkpoint: spools cut back, resend filter restored");
-            (cp.filter, Some(cp.pipeline))
+            // The HI1 notifications noted after the checkpoint were cut with the records.
+            let notices_cut = Hi1Ledger::cut_back(&ledger, cp.hi1_len).map_err(ledger_error)?;
+            tracing::info!(records_cut = cut, hi1_octets_cut = notices_cut, senders = cp.filter.len(),
+                "X2/X3 restart from the checkpoint: spools and HI1 ledger cut back, resend filter restored");
+            (cp.filter, Some(cp.pipeline), cp.hi1_len)
         }
-        None => (Vec::new(), None),
+        None => (Vec::new(), None, std::fs::metadata(&ledger).map_or(0, |m| m.len())),
     };
-    let start = Checkpoint { marks, filter, pipeline: pipeline.clone().unwrap_or_default() };
+    let start = Checkpoint { marks, filter, pipeline: pipeline.clone().unwrap_or_default(), hi1_len };
     checkpoint::write(spool, &start)?;
     Ok(Restored { filter: Dedupe::from_entries(start.filter), pipeline })
 }
@@ -83,15 +89,37 @@ pub fn hold(queues: &Queues) {
 /// spooled is committed and published. Otherwise the tail after the last checkpoint stays
 /// unpublished (the POIs still hold its PDUs and resend them to the next run). `pipeline`
 /// is the pipeline's state at its end (calls still in progress carry on after a restart).
-pub fn last_checkpoint(checkpointer: &Checkpointer, barriers: &Arc<Barriers>, frames_read: u64, failed: bool, pipeline: Vec<u8>) {
+pub fn last_checkpoint(checkpointer: &Checkpointer, barriers: &Arc<Barriers>, frames_read: u64, failed: bool, pipeline: Vec<u8>, hi1_len: u64) {
     let (pushed, filter) = barriers.filter_now();
     if failed || pushed != frames_read {
         tracing::info!(pushed, frames_read, failed, "X2/X3: no final checkpoint; records after the last one are delivered by the next run");
         return;
     }
     let ends: Vec<_> = checkpointer.queues.iter().flatten().map(|l| l.lane0().end()).collect();
-    match checkpointer.commit(&ends, &filter, pipeline) {
+    match checkpointer.commit(&ends, &filter, pipeline, hi1_len) {
         Ok(_) => barriers.durable(u64::MAX),
         Err(e) => tracing::error!(error = %e, "X2/X3 final checkpoint failed: records after the last one are delivered by the next run"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::handover::etsi::Hi1Notification;
+
+    #[test]
+    fn a_restart_cuts_the_hi1_notifications_noted_after_the_checkpoint() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(hi1_ledger::FILE);
+        let mut ledger = Hi1Ledger::open(&path).unwrap();
+        ledger.note(Hi1Notification::Activated, "LIID-A", None).unwrap();
+        let at = ledger.octets();
+        checkpoint::write(dir.path(), &Checkpoint { hi1_len: at, ..Checkpoint::default() }).unwrap();
+        ledger.note(Hi1Notification::Activated, "LIID-B", None).unwrap();
+        drop(ledger);
+        cut_spools(dir.path(), &[], 1 << 20).unwrap();
+        let told = Hi1Ledger::open(&path).unwrap().told_active();
+        assert!(told.contains_key("LIID-A") && !told.contains_key("LIID-B"), "LIID-B's activation is to be spooled again");
+        assert_eq!(checkpoint::read(dir.path()).unwrap().unwrap().hi1_len, at, "the checkpoint started from keeps the length");
     }
 }
