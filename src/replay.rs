@@ -98,6 +98,9 @@ pub struct Summary {
     pub calltrace: Option<CallTraceStats>,
     /// Wall-clock time from reading a packet's batch to its records being encoded.
     pub latency: LatencySummary,
+    /// Wall-clock seconds of the packet pipeline itself: from its start to the last record
+    /// encoded, before the agency files are flushed and the records writer drains.
+    pub pipeline_secs: f64,
     /// Call detail records written, when a records database is configured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub records: Option<crate::records::WriterStats>,
@@ -271,7 +274,9 @@ pub fn replay_with(
     let (writer, observer) = crate::records::hook::start(options.records_db.as_deref(), calltrace, &numbering, context)?;
     let source = FrameSource::Pcap { path: capture.to_owned(), rate: options.rate };
     let stop = AtomicBool::new(false);
+    let started = std::time::Instant::now();
     let done = pipeline::run(&source, mediator, observer, sequencer, NoHook::default(), &stop, &options.pipeline, &metrics)?;
+    let pipeline_secs = started.elapsed().as_secs_f64();
     let sequencer = done.encoder;
     let liid_counts = sequencer.counts_of_all(liids);
     let agencies = sequencer.into_output().finish()?;
@@ -313,6 +318,7 @@ pub fn replay_with(
         mediation: m,
         calltrace,
         latency: LatencySummary::of(&metrics),
+        pipeline_secs,
         records,
     };
     let path = out.join("summary.json");
