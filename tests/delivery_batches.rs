@@ -98,7 +98,7 @@ fn every_written_batch_of_at_most_64_kib_carries_its_own_keepalive() {
     // Every record is spooled before the senders may read one (the publish gate X2/X3
     // ingest uses): a sender racing the feed would send slivers, each with a keep-alive of
     // its own, and run out of keep-alives in flight, which is not what this test is about.
-    let interfaces: Vec<_> = delivery.queues().iter().flatten().map(|lanes| lanes.lane0()).collect();
+    let interfaces = tapline::delivery::queue::checkpointed(delivery.queues());
     interfaces.iter().for_each(|q| q.hold_unpublished());
     let mut output = delivery.output();
     feed(&mut output, &pdus, 0, Duration::ZERO);

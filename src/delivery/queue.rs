@@ -285,6 +285,12 @@ impl Queue {
 /// is HI2, `[1]` HI3; each interface's spool is split into lanes (`lanes.rs`).
 pub type Queues = Vec<[Arc<super::lanes::Lanes>; 2]>;
 
+/// The queue of each interface that an X2/X3 checkpoint marks, in [`Queues`] order
+/// flattened (HI2, HI3 per agency): with X2/X3 ingest an interface has one lane, lane 0.
+pub fn checkpointed(queues: &Queues) -> Vec<Arc<Queue>> {
+    queues.iter().flatten().map(|lanes| lanes.lane0()).collect()
+}
+
 pub fn channel_index(channel: Channel) -> usize {
     match channel {
         Channel::Hi2 => 0,
@@ -315,7 +321,7 @@ impl SpoolOutput {
 
     /// The end of every queue's spool, in [`Queues`] order flattened (HI2, HI3 per agency).
     pub fn ends(&self) -> Vec<Position> {
-        self.queues.iter().flatten().map(|l| l.lane0().end()).collect()
+        checkpointed(&self.queues).iter().map(|q| q.end()).collect()
     }
 }
 

@@ -60,8 +60,7 @@ impl Checkpointer {
     /// publishes each queue up to its mark. The checkpoint's size in bytes.
     pub fn commit(&self, marks: &[Position], filter: &Dedupe, pipeline: Vec<u8>, hi1_len: u64) -> Result<u64, String> {
         self.queues.iter().flatten().try_for_each(|q| q.make_durable()).map_err(|e| e.to_string())?;
-        // One lane per interface with X2/X3 ingest (see `restart.rs`).
-        let queues: Vec<_> = self.queues.iter().flatten().map(|l| l.lane0()).collect();
+        let queues = crate::delivery::queue::checkpointed(&self.queues);
         if queues.len() != marks.len() {
             return Err(format!("{} marks for {} queues", marks.len(), queues.len()));
         }

@@ -18,6 +18,7 @@ use super::hi1_ledger::{self, Hi1Ledger};
 use super::RunError;
 use crate::delivery::lanes::lane_dirs;
 use crate::delivery::service::queue_dir;
+use crate::delivery::queue::checkpointed;
 use crate::delivery::{Queues, Spool};
 use crate::handover::sequencer::Channel;
 use crate::warrant::Agency;
@@ -81,7 +82,7 @@ pub fn cut_spools(spool: &Path, agencies: &[Agency], limit: u64) -> Result<Resto
 
 /// From now on the queues hand their senders only what a checkpoint published.
 pub fn hold(queues: &Queues) {
-    queues.iter().flatten().for_each(|l| l.lane0().hold_unpublished());
+    checkpointed(queues).iter().for_each(|q| q.hold_unpublished());
 }
 
 /// The run's last checkpoint, once its pipeline has ended: when it took every frame the
@@ -95,7 +96,7 @@ pub fn last_checkpoint(checkpointer: &Checkpointer, barriers: &Arc<Barriers>, fr
         tracing::info!(pushed, frames_read, failed, "X2/X3: no final checkpoint; records after the last one are delivered by the next run");
         return;
     }
-    let ends: Vec<_> = checkpointer.queues.iter().flatten().map(|l| l.lane0().end()).collect();
+    let ends: Vec<_> = checkpointed(&checkpointer.queues).iter().map(|q| q.end()).collect();
     match checkpointer.commit(&ends, &filter, pipeline, hi1_len) {
         Ok(_) => barriers.durable(u64::MAX),
         Err(e) => tracing::error!(error = %e, "X2/X3 final checkpoint failed: records after the last one are delivered by the next run"),
